@@ -1,0 +1,3 @@
+from photondbg.cli import main
+
+main()

@@ -1,0 +1,84 @@
+"""The ``photondbg`` command: one verb per module, loaded only when used (fast ``--help``)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from photondbg.errors import EXIT_INTERRUPTED, PhotondbgError
+
+# verb -> (module, attribute, one-line help). Modules are imported lazily.
+VERBS = {
+    "doctor": ("photondbg.cli.doctor", "doctor", "Check the external tools a target needs."),
+    "build": ("photondbg.cli.build", "build", "Build firmware for the sim or a real Photon."),
+    "sim": ("photondbg.cli.sim", "sim", "Run the simulated Photon: boot it, load it, cut its WiFi."),
+    "capture-fault": ("photondbg.cli.capture_fault", "capture_fault",
+                      "Run until the first fault and write a full fault report."),
+    "flash": ("photondbg.cli.flash", "flash", "Flash a real Photon (particle-cli, dfu-util, OpenOCD)."),
+    "openocd": ("photondbg.cli.openocd", "openocd", "Run an OpenOCD session for a real Photon."),
+    "verify-fix": ("photondbg.cli.verify_fix", "verify_fix",
+                   "Compare two firmware variants over many WiFi cuts, with statistics."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return [v for v, (mod, _, _) in VERBS.items() if importlib.util.find_spec(mod) is not None]
+
+    def get_command(self, ctx, name):
+        if name not in VERBS:
+            return None
+        mod, attr, _ = VERBS[name]
+        try:
+            return getattr(importlib.import_module(mod), attr)
+        except ModuleNotFoundError as e:
+            if e.name == mod:
+                return None
+            raise
+
+    def format_commands(self, ctx, formatter):
+        rows = [(v, VERBS[v][2]) for v in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="photondbg")
+def cli():
+    """photondbg: catch the first fault of a Particle Photon that crashes after WiFi loss.
+
+    \b
+    Default target is a simulated Photon (QEMU netduino2, an STM32F205):
+      photondbg capture-fault            # build, boot, load, cut WiFi, catch the fault
+      photondbg sim run --variant none --cycles 5
+      photondbg doctor
+    """
+
+
+def main(argv=None) -> None:
+    import importlib.util  # noqa: F401  (used by LazyGroup)
+
+    try:
+        cli.main(args=argv, standalone_mode=False)
+    except PhotondbgError as e:
+        click.echo(f"photondbg: error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(2 if e.exit_code in (1, 2) else e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("photondbg: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        from photondbg.procs import close_all
+
+        close_all()
+        click.echo("photondbg: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(0)

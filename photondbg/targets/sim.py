@@ -1,0 +1,214 @@
+"""The simulated Photon: QEMU ``netduino2`` (STM32F205) or ``mps2-an385`` (Cortex-M3 with bus faults).
+
+QEMU is started paused (``-S``) when a debugger will attach, with its GDB stub on a free
+127.0.0.1 port. Both serial ports are QEMU *client* chardevs that connect to sockets we
+already listen on (no port race): serial 0 = USART1 console, serial 1 = USART2 network link.
+QEMU's stderr is kept: a lock-up ends QEMU with ``qemu: fatal: Lockup: can't escalate ...``
+and a register dump, which :func:`parse_lockup` turns into the simulator's lock-up evidence.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from photondbg.errors import ToolFailure, ToolMissing, UsageError
+from photondbg.ports import LOOPBACK, free_port, listen
+from photondbg.procs import Child, ProcessOwner
+from photondbg.targets.console import Console
+
+MACHINES = {
+    # name: (flash/code base, SRAM base, SRAM size)
+    "netduino2": (0x08000000, 0x20000000, 128 * 1024),
+    "mps2-an385": (0x00000000, 0x20000000, 4 * 1024 * 1024),
+}
+LOCKUP_EXIT = 134  # SIGABRT from qemu's cpu_abort()
+LOCKUP_RE = re.compile(r"qemu: fatal: Lockup: (?P<text>.*)")
+DUMP_REG_RE = re.compile(r"\b(R\d\d|XPSR)=([0-9a-fA-F]{8})")
+
+
+@dataclass
+class LockupDump:
+    """What QEMU printed when the core locked up: its 'clearing lockup after double fault'."""
+
+    message: str
+    registers: dict[str, int] = field(default_factory=dict)  # r0..r12, sp, lr, pc, xpsr
+
+    @property
+    def pc(self) -> int | None:
+        return self.registers.get("pc")
+
+
+def parse_lockup(stderr_text: str) -> LockupDump | None:
+    m = LOCKUP_RE.search(stderr_text)
+    if not m:
+        return None
+    regs: dict[str, int] = {}
+    names = {13: "sp", 14: "lr", 15: "pc"}
+    for name, value in DUMP_REG_RE.findall(stderr_text[m.start():]):
+        if name == "XPSR":
+            key = "xpsr"
+        else:
+            n = int(name[1:])
+            key = names.get(n, f"r{n}")
+        regs.setdefault(key, int(value, 16))
+    return LockupDump(m.group("text").strip(), regs)
+
+
+def machine_for_elf(elf: Path) -> str:
+    """netduino2 for code linked at 0x08000000, mps2-an385 for code at 0x0."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(elf, "rb") as f:
+        ef = ELFFile(f)
+        for seg in ef.iter_segments():
+            if seg["p_type"] == "PT_LOAD" and seg["p_filesz"]:
+                return "mps2-an385" if seg["p_paddr"] < 0x08000000 else "netduino2"
+    return "netduino2"
+
+
+class SimTarget:
+    """One QEMU instance, owned by a :class:`ProcessOwner`.
+
+    ``start()`` boots it (paused when ``gdb=True``); ``console`` is a :class:`Console`
+    on USART1, ``link`` the raw socket on USART2 (the bridge's), ``gdb_port`` the stub.
+    """
+
+    ROLE = "qemu"
+
+    def __init__(self, elf: Path | str, owner: ProcessOwner, *, logdir: Path | None = None,
+                 machine: str | None = None, gdb: bool = False, qemu_bin: str = "qemu-system-arm",
+                 extra_args: list[str] | None = None):
+        self.elf = Path(elf)
+        self.owner = owner
+        self.logdir = Path(logdir) if logdir else owner.logdir
+        if machine is not None and machine not in MACHINES:
+            raise UsageError(f"unknown machine {machine!r} (choose from {', '.join(MACHINES)})")
+        self.machine = machine
+        self.gdb = gdb
+        self.qemu_bin = qemu_bin
+        self.extra_args = extra_args or []
+        self.gdb_port: int | None = None
+        self.console: Console | None = None
+        self.link: socket.socket | None = None
+        self.child: Child | None = None
+        self._stderr_path: Path | None = None
+        self._listeners: list[socket.socket] = []
+
+    # -- lifecycle -----------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> "SimTarget":
+        if self.child is not None:
+            raise RuntimeError("SimTarget already started")
+        if not self.elf.is_file():
+            raise UsageError(f"ELF not found: {self.elf}")
+        if shutil.which(self.qemu_bin) is None:
+            raise ToolMissing(self.qemu_bin, "apt-get install qemu-system-arm")
+        machine = self.machine or machine_for_elf(self.elf)
+        self.machine = machine
+        con_l = listen()
+        link_l = listen()
+        self._listeners = [con_l, link_l]
+        argv = [self.qemu_bin, "-M", machine, "-nographic", "-monitor", "none",
+                "-kernel", str(self.elf),
+                "-chardev", f"socket,id=con,host={LOOPBACK},port={con_l.getsockname()[1]}",
+                "-chardev", f"socket,id=link,host={LOOPBACK},port={link_l.getsockname()[1]}",
+                "-serial", "chardev:con", "-serial", "chardev:link"]
+        if self.gdb:
+            self.gdb_port = free_port()
+            argv += ["-S", "-gdb", f"tcp:{LOOPBACK}:{self.gdb_port}"]
+        argv += self.extra_args
+        stderr = subprocess.DEVNULL
+        if self.logdir:
+            self.logdir.mkdir(parents=True, exist_ok=True)
+            self._stderr_path = self.logdir / "qemu-stderr.log"
+            stderr = open(self._stderr_path, "wb")
+        self.child = self.owner.spawn(self.ROLE, argv, stdout=subprocess.DEVNULL, stderr=stderr)
+        if stderr is not subprocess.DEVNULL:
+            stderr.close()
+        self.owner.add_cleanup(self._close_sockets)
+        try:
+            con = self._accept(con_l, timeout)
+            self.link = self._accept(link_l, timeout)
+        except ToolFailure:
+            self.stop()
+            raise
+        log = self.logdir / "serial.log" if self.logdir else None
+        self.console = Console(con, log, name="console")
+        if self.gdb:
+            self._wait_gdb_port(timeout)
+        return self
+
+    def _accept(self, lsock: socket.socket, timeout: float) -> socket.socket:
+        end = time.monotonic() + timeout
+        lsock.settimeout(0.1)
+        while time.monotonic() < end:
+            if self.child.proc.poll() is not None:
+                raise ToolFailure(f"qemu exited at start-up ({self.child.proc.returncode}): "
+                                  f"{self.stderr_text().strip().splitlines()[-1:] or ''}")
+            try:
+                conn, _ = lsock.accept()
+                conn.settimeout(None)
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return conn
+            except socket.timeout:
+                continue
+        raise ToolFailure("qemu did not connect its serial ports in time")
+
+    def _wait_gdb_port(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.child.proc.poll() is not None:
+                raise ToolFailure(f"qemu exited: {self.stderr_text().strip()}")
+            with socket.socket() as s:
+                s.settimeout(0.2)
+                if s.connect_ex((LOOPBACK, self.gdb_port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise ToolFailure(f"qemu gdbstub did not listen on {self.gdb_port}")
+
+    def _close_sockets(self) -> None:
+        if self.console:
+            self.console.close()
+        for s in [self.link, *self._listeners]:
+            if s is not None:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+        self._listeners = []
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop()
+        self._close_sockets()
+
+    # -- evidence ------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.child is not None and self.child.alive()
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.child is None else self.child.proc.poll()
+
+    def wait_exit(self, timeout: float) -> int | None:
+        try:
+            return self.child.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stderr_text(self) -> str:
+        if self._stderr_path and self._stderr_path.exists():
+            return self._stderr_path.read_text(errors="replace")
+        return ""
+
+    def lockup(self) -> LockupDump | None:
+        """The lock-up dump, once QEMU has exited because the core locked up."""
+        if self.running:
+            return None
+        return parse_lockup(self.stderr_text())
