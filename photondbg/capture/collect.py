@@ -1,0 +1,179 @@
+"""Capture on stop: registers, EXC_RETURN, stacked frame, SCB decode, instruction, backtrace,
+stack scan, memory dumps. Each function reads through a :class:`GdbSession` and returns plain
+data for report.json (integers as numbers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from photondbg.capture.elfinfo import ElfInfo
+from photondbg.cortexm import faults
+from photondbg.gdb.session import GdbError, GdbSession, MemoryRead
+
+CORE_REGS = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xpsr"]
+SCAN_BYTES = 4096          # stack words scanned for return addresses
+STACK_DUMP_MAX = 64 * 1024
+RAM_DUMP_MAX = 512 * 1024  # bigger RAMs (mps2-an385: 4 MiB) are dumped up to this much
+BACKTRACE_MAX = 64
+
+
+@dataclass(frozen=True)
+class Region:
+    base: int
+    size: int
+
+    @property
+    def end(self) -> int:
+        return self.base + self.size
+
+    def contains(self, addr: int, length: int = 1) -> bool:
+        return self.base <= addr and addr + length <= self.end
+
+
+def core_registers(regs: dict[str, int]) -> dict[str, int]:
+    return {n: regs[n] for n in CORE_REGS if n in regs}
+
+
+def disassemble(code: bytes | None, address: int) -> str | None:
+    """The first Thumb instruction of ``code`` as 'mnemonic operands' (capstone, M-class)."""
+    if not code:
+        return None
+    import capstone
+
+    md = capstone.Cs(capstone.CS_ARCH_ARM, capstone.CS_MODE_THUMB | capstone.CS_MODE_MCLASS)
+    for insn in md.disasm(code, address):
+        return f"{insn.mnemonic} {insn.op_str}".strip()
+    return None
+
+
+def instruction_at(gdb: GdbSession | None, elf: ElfInfo, pc: int) -> str | None:
+    pc &= ~1
+    code = elf.read(pc, 4) or elf.read(pc, 2)
+    if code is None and gdb is not None:
+        blocks = gdb.read_chunk(pc, 4)
+        code = blocks[0][1] if blocks and blocks[0][0] == pc else None
+    return disassemble(code, pc)
+
+
+def locate(elf: ElfInfo, addr: int | None, gdb: GdbSession | None = None) -> dict:
+    """{symbol, location} for an address: ELF symbols + DWARF; GDB ``info line`` as fallback."""
+    if addr is None:
+        return {"symbol": None, "location": None}
+    loc = elf.locate(addr)
+    where = loc.where
+    if where is None and loc.function is not None and gdb is not None:
+        try:
+            text = gdb.cli(f"info line *0x{addr & ~1:x}", timeout=2.0)
+            import re
+            m = re.search(r'Line (\d+) of "([^"]+)"', text)
+            if m:
+                where = f"{m.group(2)}:{m.group(1)}"
+        except GdbError:
+            pass
+    sym = None
+    if loc.function:
+        sym = loc.function if not loc.offset else f"{loc.function}+{loc.offset}"
+    return {"symbol": loc.function, "symbol_offset": sym, "location": where}
+
+
+def read_scb(gdb: GdbSession) -> dict[str, int]:
+    """CFSR, HFSR, DFSR, MMFAR, BFAR: five consecutive words from 0xE000ED28."""
+    first = faults.SCB_REGISTERS[0][1]
+    words = gdb.read_words(first, len(faults.SCB_REGISTERS))
+    out = {}
+    if words is None:  # read one by one; keep what answers
+        for name, addr in faults.SCB_REGISTERS:
+            v = gdb.read_u32(addr)
+            if v is not None:
+                out[name] = v
+        return out
+    for (name, addr), w in zip(faults.SCB_REGISTERS, words):
+        out[name] = w
+    return out
+
+
+def stacked_frame(gdb: GdbSession, sp: int | None, ram: Region) -> tuple[dict | None, str | None]:
+    """The basic exception frame at ``sp``, or (None, why it cannot be read)."""
+    if sp is None:
+        return None, "the stack pointer of the interrupted code is not known"
+    if not ram.contains(sp, faults.BASIC_FRAME_BYTES):
+        return None, (f"stacked frame unreadable: SP 0x{sp:08x} is outside RAM "
+                      f"(0x{ram.base:08x}-0x{ram.end - 1:08x})")
+    words = gdb.read_words(sp, len(faults.BASIC_FRAME))
+    if words is None:
+        return None, f"stacked frame unreadable: memory at SP 0x{sp:08x} cannot be read"
+    return faults.unpack_frame(words), None
+
+
+def exception_stack_pointer(regs: dict[str, int], exc: dict, console_regs: dict | None = None) -> int | None:
+    """SP at exception entry, from EXC_RETURN: in the handler the current SP is MSP; PSP
+    comes from the target if it exposes it (OpenOCD), else it is unknown."""
+    if not exc["valid"]:
+        return None
+    if exc["stack"] == "msp":
+        return regs.get("msp", regs.get("sp"))
+    if "psp" in regs:
+        return regs["psp"]
+    if console_regs and "psp" in console_regs:
+        return console_regs["psp"]
+    return None
+
+
+def backtrace(gdb: GdbSession, elf: ElfInfo, frame: dict | None) -> tuple[list[dict], str]:
+    """Frames of the interrupted code, through the exception frame (GDB's unwinder); if GDB's
+    unwind stops early, built from the stacked PC and LR. Returns (frames, how)."""
+    frames: list[dict] = []
+    try:
+        res = gdb.command(f"-stack-list-frames 0 {BACKTRACE_MAX - 1}", timeout=5.0)
+        raw = res.payload.get("stack", []) if res.payload else []
+    except GdbError:
+        raw = []
+    after = None
+    for i, fr in enumerate(raw):
+        if fr.get("func") == "<signal handler called>":
+            after = i + 1
+            break
+    gdb_frames = raw[after:] if after is not None else []
+    for fr in gdb_frames:
+        pc = int(fr.get("addr", "0"), 16)
+        frames.append({"pc": pc, "function": fr.get("func") if fr.get("func") != "??" else None,
+                       "file": fr.get("file"), "line": int(fr["line"]) if fr.get("line") else None})
+    how = "gdb"
+    reached_main = any(f["function"] in ("main", "loop", "setup") for f in frames)
+    if frame is not None and (not frames or (not reached_main and len(frames) < 2)):
+        how = "stacked pc/lr"
+        frames = []
+        for addr in (frame["pc"], frame["lr"]):
+            loc = elf.locate(addr & ~1 if addr == frame["pc"] else (addr & ~1) - 2)
+            frames.append({"pc": addr & ~1, "function": loc.function,
+                           "file": loc.file, "line": loc.line})
+    for f in frames:  # fill file/line from the ELF where GDB had none
+        if f["function"] is None or f["file"] is None:
+            loc = elf.locate(f["pc"])
+            f["function"] = f["function"] or loc.function
+            f["file"] = f["file"] or loc.file
+            f["line"] = f["line"] or loc.line
+    return frames, how
+
+
+def scan_stack(data: bytes, base: int, elf: ElfInfo) -> list[dict]:
+    """Stack words that look like return addresses: odd, inside the ELF's code."""
+    out = []
+    for off in range(0, len(data) - 3, 4):
+        w = int.from_bytes(data[off:off + 4], "little")
+        if w & 1 and elf.in_code(w):
+            loc = elf.locate((w & ~1) - 2)  # the call is just before the return address
+            out.append({"address": base + off, "value": w, "symbol": loc.function,
+                        "file": loc.file, "line": loc.line})
+    return out
+
+
+def dump(gdb: GdbSession, path: Path, start: int, length: int, timeout: float = 10.0) -> MemoryRead:
+    mem = gdb.read_memory(start, length, timeout=timeout)
+    path.write_bytes(mem.data)
+    return mem
+
+
+def gaps_json(mem: MemoryRead) -> list[dict]:
+    return [{"address": a, "length": n} for a, n in mem.gaps]

@@ -1,0 +1,494 @@
+"""The capture engine: boot -> attach GDB -> arm -> run (+ WiFi-loss scenario) -> capture -> report.
+
+Used by ``photondbg capture-fault`` and by the tests; knows nothing about click. Every stage is
+recorded in the report (name, seconds, error) and the report is rewritten (atomically) as each
+stage completes, so an interrupted capture leaves ``"status": "partial"`` and where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from photondbg.capture import collect
+from photondbg.capture.arming import Armed, arm, rearm_from_target
+from photondbg.capture.elfinfo import ElfInfo
+from photondbg.capture.report import ReportWriter, new_report, utc_stamp
+from photondbg.cortexm import faults
+from photondbg.deadline import Deadline
+from photondbg.errors import PhotondbgError, ToolFailure, UsageError
+from photondbg.gdb.session import GdbError, GdbSession, TargetDied, check_gdb
+from photondbg.ports import LOOPBACK
+from photondbg.procs import ProcessOwner
+
+TARGETS = ("sim", "photon")
+SCENARIOS = ("wifi-loss", "none")
+VARIANTS = ("none", "clients", "all")
+APPS = ("multi-server", "simple-server")
+STM32F205_RAM = collect.Region(0x20000000, 128 * 1024)
+
+
+@dataclass
+class CaptureRequest:
+    target: str = "sim"
+    elf: Path | None = None
+    variant: str | None = "none"
+    app: str = "multi-server"
+    scenario: str = "wifi-loss"
+    timeout: float = 300.0
+    out: Path = Path("captures")
+    machine: str | None = None
+    seed: int | None = None
+    follow: float = 1.0           # after the first fault: watch this long for lock-up/panic
+    gdb_bin: str = "gdb-multiarch"
+
+
+@dataclass
+class CaptureResult:
+    outcome: str
+    report_path: Path
+    capdir: Path
+    report: dict = field(repr=False, default_factory=dict)
+
+
+def check_request(req: CaptureRequest) -> None:
+    """Argument checks before anything starts (UsageError -> exit 2)."""
+    if req.target not in TARGETS:
+        raise UsageError(f"unknown target {req.target!r}")
+    if req.scenario not in SCENARIOS:
+        raise UsageError(f"unknown scenario {req.scenario!r}")
+    if req.timeout is None or req.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    if req.follow < 0:
+        raise UsageError("follow time must not be negative")
+
+
+def new_capdir(out: Path, target: str) -> Path:
+    out = Path(out)
+    base = f"{utc_stamp()}-{target}"
+    path, n = out / base, 1
+    while path.exists():
+        n += 1
+        path = out / f"{base}-{n}"
+    path.mkdir(parents=True)
+    return path
+
+
+class Capture:
+    """One capture run. ``run()`` returns a :class:`CaptureResult` or raises PhotondbgError;
+    in every case ``report.json`` is left in ``capdir``."""
+
+    def __init__(self, req: CaptureRequest, *, progress: Callable[[str], None] | None = None):
+        check_request(req)
+        self.req = req
+        self.progress = progress or (lambda msg: None)
+        self.elf: ElfInfo | None = ElfInfo(req.elf) if req.elf else None
+        check_gdb(req.gdb_bin)
+        self.capdir = new_capdir(req.out, req.target)
+        self.report = new_report(req.target, str(self.elf.path) if self.elf else None,
+                                 self.elf.sha256 if self.elf else None,
+                                 None if req.elf and req.variant is None else req.variant)
+        self.report["target"]["machine"] = req.machine
+        self.report["scenario"] = {"name": req.scenario, "seed": req.seed, "events": []}
+        self.writer = ReportWriter(self.capdir, self.report)
+        self.writer.write()
+        self.target = None
+        self.gdb: GdbSession | None = None
+        self.armed: Armed | None = None
+        self.scenario = None
+        self.main_bkpt: int | None = None
+        self.main_addr: int | None = None
+        self.t_stop: float | None = None
+
+    # -- bookkeeping ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def stage(self, name: str):
+        self.report["stage"] = name
+        t0 = time.monotonic()
+        rec = {"name": name, "seconds": None, "error": None}
+        self.report["stages"].append(rec)
+        self.progress(name)
+        try:
+            yield rec
+        except BaseException as e:
+            rec["error"] = _one_line(e)
+            raise
+        finally:
+            rec["seconds"] = round(time.monotonic() - t0, 4)
+
+    def write(self) -> None:
+        self.writer.write()
+
+    # -- the run -------------------------------------------------------------------
+    def run(self) -> CaptureResult:
+        deadline = Deadline(self.req.timeout)
+        owner = ProcessOwner(self.capdir)
+        try:
+            self._run(owner, deadline)
+            self.report["status"] = "complete"
+            self.report["stage"] = "done"
+        except KeyboardInterrupt:
+            self.report["error"] = "interrupted (Ctrl-C)"
+            raise
+        except PhotondbgError as e:
+            self.report["error"] = _one_line(e)
+            raise
+        except BaseException as e:
+            self.report["error"] = _one_line(e) or type(e).__name__
+            raise
+        finally:
+            try:
+                self._stop_scenario()
+            finally:
+                owner.close()
+                self.writer.write()
+        return CaptureResult(self.report["outcome"], self.writer.json_path, self.capdir, self.report)
+
+    def _run(self, owner: ProcessOwner, deadline: Deadline) -> None:
+        req = self.req
+        with self.stage("build"):
+            if self.elf is None:
+                self.elf = ElfInfo(self._build())
+                self.report["target"].update(elf=str(self.elf.path), elf_sha256=self.elf.sha256)
+        with self.stage("boot"):
+            self.target = self._make_target(owner)
+            self.target.start()
+            self.report["target"]["machine"] = getattr(self.target, "machine", req.machine)
+            self.write()
+        with self.stage("connect"):
+            self.gdb = GdbSession(self.elf.path, owner, logdir=self.capdir, gdb_bin=req.gdb_bin)
+            self.gdb.start()
+            self.gdb.connect(LOOPBACK, self.target.gdb_port)
+            for cmd in getattr(self.target, "gdb_init_commands", []) or []:
+                self.gdb.cli(cmd, timeout=10.0)
+        with self.stage("arm"):
+            self.armed = arm(self.gdb, self.elf,
+                             vector_catch=bool(getattr(self.target, "supports_vector_catch", False)))
+            main = self.elf.symbol("main")
+            if main is not None and self.elf.in_code(main.address) \
+                    and main.address not in self.armed.breakpoints:
+                self.main_addr = main.address
+                self.main_bkpt = self.gdb.break_at(main.address, temporary=True)
+            self.report["armed"] = self.armed.as_dict()
+            self.elf.load_lines()  # the slow part of symbolizing, done before the fault
+            self.write()
+        with self.stage("run"):
+            self.gdb.cont()
+            if req.scenario == "wifi-loss":
+                self._start_scenario(owner)
+            kind, payload = self._wait_for_event(deadline)
+        if kind == "fault":
+            self._on_fault(payload)
+        elif kind == "panic":
+            self._on_panic()
+        elif kind == "died":
+            self._on_died(first=True)
+        else:
+            self._on_timeout()
+
+    # -- pieces ----------------------------------------------------------------------
+    def _build(self) -> Path:
+        try:
+            from photondbg import firmware
+        except ImportError as e:
+            raise ToolFailure(f"firmware builder not available ({e})") from None
+        res = firmware.build(self.req.app, self.req.variant or "none")
+        return Path(getattr(res, "elf", res))
+
+    def _make_target(self, owner: ProcessOwner):
+        if self.req.target == "sim":
+            from photondbg.targets.sim import SimTarget
+
+            return SimTarget(self.elf.path, owner, logdir=self.capdir, machine=self.req.machine,
+                             gdb=True)
+        try:
+            from photondbg.targets.photon import PhotonTarget
+        except ImportError as e:
+            raise ToolFailure(f"photon target not available ({e})") from None
+        return PhotonTarget(self.elf.path, owner, logdir=self.capdir)
+
+    def _start_scenario(self, owner: ProcessOwner) -> None:
+        try:
+            from photondbg.sim.scenario import WifiLossScenario
+        except ImportError as e:
+            raise ToolFailure(f"wifi-loss scenario not available ({e})") from None
+        self.scenario = WifiLossScenario(self.target, owner, app=self.req.app, seed=self.req.seed,
+                                         logdir=self.capdir)
+        self.scenario.start()
+
+    def _stop_scenario(self) -> None:
+        if self.scenario is None:
+            return
+        try:
+            self.scenario.stop()
+        except Exception:
+            pass
+        events = getattr(self.scenario, "events", []) or []
+        self.report["scenario"]["events"] = [_plain(e) for e in list(events)[-200:]]
+        self.scenario = None
+
+    def _wait_for_event(self, deadline: Deadline) -> tuple[str, dict | None]:
+        gdb = self.gdb
+        while True:
+            try:
+                payload = gdb.wait_stopped(deadline)
+            except TargetDied:
+                return "died", None
+            if payload is None:
+                return "timeout", None
+            self.t_stop = time.monotonic()
+            pc = _stop_pc(payload)
+            if self.main_bkpt is not None and pc == self.main_addr:
+                self.main_bkpt = None
+                new = rearm_from_target(gdb, self.armed)
+                if new:
+                    self.report["armed"] = self.armed.as_dict()
+                gdb.cont()
+                continue
+            kind = self.armed.kind_at(pc) if pc is not None else None
+            if kind:
+                return kind, payload
+            # vector catch (OpenOCD) or another halt: a fault if the core is in a fault handler
+            regs = gdb.registers()
+            ipsr = faults.exception_number(regs.get("xpsr", 0))
+            if ipsr in dict(faults.FAULT_VECTORS):
+                return "fault", payload
+            gdb.cont()
+
+    def _ram(self) -> collect.Region:
+        region = getattr(self.target, "ram_region", None)
+        if region:
+            return collect.Region(*region)
+        machine = getattr(self.target, "machine", None)
+        try:
+            from photondbg.targets.sim import MACHINES
+
+            if machine in MACHINES:
+                _, base, size = MACHINES[machine]
+                return collect.Region(base, size)
+        except ImportError:
+            pass
+        return STM32F205_RAM
+
+    def _on_fault(self, payload: dict) -> None:
+        gdb, elf = self.gdb, self.elf
+        with self.stage("capture"):
+            fault, frame = self._capture_fault()
+            self.report["fault"] = fault
+            self.report["outcome"] = "fault"
+            bt, how = collect.backtrace(gdb, elf, frame)
+            self.report["backtrace"] = bt
+            self.report["backtrace_source"] = how
+            self.report["timing"] = {"stop_to_report_s": round(time.monotonic() - self.t_stop, 4)}
+            self.write()
+        self._dumps(fault.get("_stack_sp"))
+        fault.pop("_stack_sp", None)
+        self.write()
+        if self.req.follow > 0:
+            self._follow()
+
+    def _capture_fault(self) -> tuple[dict, dict | None]:
+        gdb, elf = self.gdb, self.elf
+        regs = gdb.registers()
+        core = collect.core_registers(regs)
+        pc = core.get("pc", 0)
+        ipsr = faults.exception_number(core.get("xpsr", 0))
+        vectors = self.armed.handlers.get(pc & ~1, [])
+        if ipsr in dict(faults.FAULT_VECTORS) or not vectors:
+            vector, number = faults.exception_name(ipsr), ipsr
+        else:
+            vector = vectors[0]
+            number = dict((n, s) for s, n in faults.FAULT_VECTORS).get(vector)
+        lr = core.get("lr", 0)
+        exc = faults.decode_exc_return(lr)
+        sp = collect.exception_stack_pointer(regs, exc)
+        ram = self._ram()
+        frame, frame_error = collect.stacked_frame(gdb, sp, ram)
+        if not exc["valid"]:
+            frame_error = f"LR 0x{lr:08x} is not an EXC_RETURN value: no exception frame to read"
+        scb = collect.read_scb(gdb)
+        reasons = faults.reasons(scb)
+        if frame_error:
+            reasons.append(frame_error)
+        fpc = frame["pc"] if frame else None
+        where = collect.locate(elf, fpc, gdb)
+        handler = collect.locate(elf, pc)
+        fault = {
+            "vector": vector,
+            "vector_number": number,
+            "kind": faults.fault_kind(number if number is not None else vector, scb),
+            "registers": core,
+            "exc_return": lr,
+            "exc_return_decoded": {k: v for k, v in exc.items() if k != "value"},
+            "stack": exc["stack"],
+            "frame": frame,
+            "frame_error": frame_error,
+            "scb": scb,
+            "reasons": reasons,
+            "fault_address": faults.fault_address(scb),
+            "faulting_pc": fpc,
+            "faulting_symbol": where["symbol"],
+            "faulting_location": where["location"],
+            "instruction": collect.instruction_at(gdb, elf, fpc) if fpc is not None else None,
+            "caller": None,
+            "handler": {"pc": pc, "symbol": handler["symbol"]},
+        }
+        if frame:
+            lr_loc = collect.locate(elf, (frame["lr"] & ~1) - 2 if frame["lr"] & 1 else frame["lr"])
+            fault["caller"] = {"lr": frame["lr"], "symbol": lr_loc["symbol"],
+                               "location": lr_loc["location"]}
+        fault["_stack_sp"] = sp if sp is not None and ram.contains(sp) else (
+            core.get("sp") if ram.contains(core.get("sp", 0)) else None)
+        return fault, frame
+
+    def _dumps(self, sp: int | None) -> None:
+        gdb, elf = self.gdb, self.elf
+        with self.stage("dumps"):
+            ram = self._ram()
+            dumps = {}
+            if sp is not None:
+                top = ram.end
+                vt = elf.vector_table()
+                if vt and vt[1] and ram.contains(vt[1][0] - 4) and vt[1][0] > sp:
+                    top = vt[1][0]
+                length = min(max(0, top - sp), collect.STACK_DUMP_MAX)
+                path = self.capdir / "stack.bin"
+                mem = collect.dump(gdb, path, sp, length)
+                self.writer.artifact("stack.bin", path)
+                dumps["stack"] = {"address": sp, "length": length, "gaps": collect.gaps_json(mem)}
+                self.report["stack_scan"] = collect.scan_stack(mem.data[:collect.SCAN_BYTES], sp, elf)
+            path = self.capdir / "ram.bin"
+            length = min(ram.size, collect.RAM_DUMP_MAX)
+            mem = collect.dump(gdb, path, ram.base, length)
+            self.writer.artifact("ram.bin", path)
+            dumps["ram"] = {"address": ram.base, "length": length, "gaps": collect.gaps_json(mem)}
+            self.report["dumps"] = dumps
+
+    def _follow(self) -> None:
+        """Let the target run a little longer: does a lock-up or a panic follow the fault?"""
+        with self.stage("follow"):
+            try:
+                self.gdb.cont()
+                payload = self.gdb.wait_stopped(Deadline(self.req.follow))
+            except TargetDied:
+                self._on_died(first=False)
+                return
+            if payload is None:
+                self.report["after_fault"] = None
+                return
+            pc = _stop_pc(payload)
+            kind = self.armed.kind_at(pc) if pc is not None else None
+            after = {"kind": kind or "stop", "pc": pc, "symbol": collect.locate(self.elf, pc)["symbol"]}
+            if kind == "panic":
+                regs = self.gdb.registers()
+                after["code"] = regs.get("r0")
+                after["detail"] = f"panic code {regs.get('r0')} ({faults.PANIC_NAMES.get(regs.get('r0'), '?')})"
+            elif kind == "fault":
+                regs = self.gdb.registers()
+                first = (self.report.get("fault") or {}).get("registers") or {}
+                if collect.core_registers(regs) == first:
+                    # same handler, same state: the handler is a tight loop at its entry
+                    after.update(kind="spin", detail="the fault handler loops forever "
+                                 "(no reset, no panic, no lock-up)")
+                    self.report["after_fault"] = after
+                    return
+                after["vector"] = faults.exception_name(faults.exception_number(regs.get("xpsr", 0)))
+                after["detail"] = f"second fault: {after['vector']}"
+            self.report["after_fault"] = after
+
+    def _on_panic(self) -> None:
+        gdb, elf = self.gdb, self.elf
+        with self.stage("capture"):
+            regs = gdb.registers()
+            core = collect.core_registers(regs)
+            code = core.get("r0")
+            lr = core.get("lr", 0)
+            caller = collect.locate(elf, (lr & ~1) - 2)
+            self.report["outcome"] = "panic"
+            self.report["panic"] = {
+                "code": code, "name": faults.PANIC_NAMES.get(code),
+                "entry": self.armed.panic_symbol, "pc": core.get("pc"), "registers": core,
+                "caller": lr & ~1, "caller_symbol": caller["symbol"],
+                "caller_location": caller["location"],
+            }
+            try:
+                res = gdb.command(f"-stack-list-frames 0 {collect.BACKTRACE_MAX - 1}")
+                raw = res.payload.get("stack", [])
+            except GdbError:
+                raw = []
+            self.report["backtrace"] = [
+                {"pc": int(f.get("addr", "0"), 16), "function": f.get("func"),
+                 "file": f.get("file"), "line": int(f["line"]) if f.get("line") else None}
+                for f in raw]
+            self.report["timing"] = {"stop_to_report_s": round(time.monotonic() - self.t_stop, 4)}
+            self.write()
+        self._dumps(core.get("sp") if self._ram().contains(core.get("sp", 0)) else None)
+
+    def _on_died(self, first: bool) -> None:
+        """The remote end closed: a lock-up (QEMU's dump / the probe's evidence) or a crash."""
+        target = self.target
+        with self.stage("lockup" if first else "follow-lockup"):
+            if hasattr(target, "wait_exit") and getattr(target, "running", False):
+                target.wait_exit(3.0)
+            dump = target.lockup() if hasattr(target, "lockup") else None
+            if dump is None:
+                rc = getattr(target, "returncode", None)
+                tail = ""
+                if hasattr(target, "stderr_text"):
+                    lines = target.stderr_text().strip().splitlines()
+                    tail = f": {lines[-1]}" if lines else ""
+                raise ToolFailure(f"target died during the capture (exit status {rc}){tail}")
+            regs = dict(dump.registers)
+            loc = collect.locate(self.elf, dump.pc)
+            self.report["lockup"] = {
+                "pc": dump.pc, "registers": regs,
+                "source": getattr(target, "lockup_source", "qemu" if self.req.target == "sim" else "openocd"),
+                "message": dump.message, "symbol": loc["symbol"], "location": loc["location"],
+            }
+            self.report["outcome"] = "lockup"
+            if not first:
+                self.report["after_fault"] = {"kind": "lockup", "pc": dump.pc,
+                                              "symbol": loc["symbol"],
+                                              "detail": "the core locked up after the fault"}
+
+    def _on_timeout(self) -> None:
+        with self.stage("timeout"):
+            self.report["outcome"] = "none"
+            try:
+                if self.gdb.interrupt(timeout=2.0) is not None:
+                    regs = collect.core_registers(self.gdb.registers())
+                    loc = collect.locate(self.elf, regs.get("pc"))
+                    self.report["stopped_at"] = {"pc": regs.get("pc"), "symbol": loc["symbol"],
+                                                 "location": loc["location"]}
+            except (PhotondbgError, KeyError):
+                pass
+
+
+def run(req: CaptureRequest, progress: Callable[[str], None] | None = None) -> CaptureResult:
+    return Capture(req, progress=progress).run()
+
+
+def _stop_pc(payload: dict) -> int | None:
+    try:
+        return int(payload["frame"]["addr"], 16) & ~1
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def _plain(e):
+    if dataclasses.is_dataclass(e):
+        return dataclasses.asdict(e)
+    if isinstance(e, (list, tuple)):
+        return [_plain(x) for x in e]
+    if isinstance(e, (str, int, float, bool, type(None), dict)):
+        return e
+    return str(e)

@@ -1,0 +1,114 @@
+"""``photondbg capture-fault``: run until the first fault and write a full fault report.
+
+Thin over :mod:`photondbg.capture.engine`: checks arguments before anything starts, maps the
+outcome to the exit code (0 captured, 3 nothing within the time-out, 2 bad input, 1 tool
+failure) and prints a short summary (or one JSON line with ``--json``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from photondbg.errors import EXIT_NOTHING, EXIT_OK
+
+EXIT_CODES = {"fault": EXIT_OK, "panic": EXIT_OK, "lockup": EXIT_OK, "none": EXIT_NOTHING}
+
+
+@click.command("capture-fault")
+@click.option("--target", type=click.Choice(["sim", "photon"]), default="sim", show_default=True,
+              help="Simulated Photon (QEMU) or a real one (OpenOCD).")
+@click.option("--elf", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Run this Cortex-M ELF instead of building the app.")
+@click.option("--variant", type=click.Choice(["none", "clients", "all"]), default=None,
+              help="Firmware fixes built in (default none).")
+@click.option("--app", type=click.Choice(["multi-server", "simple-server"]), default="multi-server",
+              show_default=True)
+@click.option("--scenario", type=click.Choice(["wifi-loss", "none"]), default=None,
+              help="wifi-loss: HTTP load + WiFi cuts (default); none: just run until it faults "
+                   "(default with --elf).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=300.0,
+              show_default=True, help="Give up after this many seconds (exit 3).")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("captures"),
+              show_default=True, help="Captures go to OUT/<UTC time>-<target>/.")
+@click.option("--machine", type=click.Choice(["netduino2", "mps2-an385"]), default=None,
+              help="QEMU machine (default: from the ELF's load address).")
+@click.option("--seed", type=int, default=None, help="Seed of the WiFi-loss schedule.")
+@click.option("--follow", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="After the fault, watch this many seconds for a lock-up or panic.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON line {report, outcome}.")
+def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, seed, follow,
+                  as_json):
+    """Boot, arm the fault vectors, run (and cut the WiFi) until the first fault, capture it."""
+    from photondbg.capture.engine import CaptureRequest, run
+    from photondbg.errors import UsageError
+
+    if scenario is None:
+        scenario = "none" if elf is not None else "wifi-loss"
+    if elf is not None and variant is not None:
+        raise UsageError("--variant builds the app; it cannot be combined with --elf")
+    if scenario == "wifi-loss" and target == "sim" and machine == "mps2-an385":
+        raise UsageError("the wifi-loss scenario needs the netduino2 machine (USART2 link)")
+    req = CaptureRequest(target=target, elf=elf, variant=variant if elf is None else None,
+                         app=app, scenario=scenario, timeout=timeout, out=out, machine=machine,
+                         seed=seed, follow=follow)
+    if elf is None and req.variant is None:
+        req.variant = "none"
+    progress = None
+    if sys.stderr.isatty() and not as_json:
+        progress = lambda stage: click.echo(f"photondbg: {stage}...", err=True)  # noqa: E731
+    result = run(req, progress=progress)
+    if as_json:
+        click.echo(json.dumps({"report": str(result.report_path), "outcome": result.outcome}))
+    else:
+        click.echo(summary(result.report, result.report_path))
+    raise SystemExit(EXIT_CODES[result.outcome])
+
+
+def _hx(v) -> str:
+    return "?" if v is None else f"0x{v:08x}"
+
+
+def summary(r: dict, path: Path) -> str:
+    """A few lines for people: kind, reasons, where, top of the backtrace."""
+    lines = []
+    f, lk, p = r.get("fault"), r.get("lockup"), r.get("panic")
+    if f:
+        lines.append(f"FAULT  {f.get('kind') or f['vector']}")
+        where = f.get("faulting_symbol") or "??"
+        loc = f" ({f['faulting_location']})" if f.get("faulting_location") else ""
+        lines.append(f"  at   {_hx(f.get('faulting_pc'))} in {where}{loc}")
+        if f.get("instruction"):
+            lines.append(f"  insn {f['instruction']}")
+        for why in f.get("reasons", []):
+            lines.append(f"  why  {why}")
+        if f.get("caller") and f["caller"].get("symbol"):
+            c = f["caller"]
+            lines.append(f"  from {c['symbol']}" + (f" ({c['location']})" if c.get("location") else ""))
+    if p:
+        lines.append(f"PANIC  code {p.get('code')} ({p.get('name')}) via {p.get('entry')}")
+        lines.append(f"  from {p.get('caller_symbol') or '??'} ({p.get('caller_location') or '?'})")
+    if lk:
+        lines.append(f"LOCKUP {lk.get('message', '')}")
+        lines.append(f"  pc   {_hx(lk.get('pc'))} in {lk.get('symbol') or '??'}")
+    if r.get("outcome") == "none":
+        lines.append("NOTHING happened within the time-out")
+        if r.get("stopped_at"):
+            s = r["stopped_at"]
+            lines.append(f"  target was at {_hx(s.get('pc'))} in {s.get('symbol') or '??'}")
+    after = r.get("after_fault")
+    if after and after.get("kind") != "lockup":
+        lines.append(f"  then {after.get('detail') or after.get('kind')}")
+    bt = r.get("backtrace") or []
+    if bt:
+        lines.append("  backtrace:")
+        for i, fr in enumerate(bt[:8]):
+            loc = f" at {fr['file']}:{fr['line']}" if fr.get("file") else ""
+            lines.append(f"    #{i} {_hx(fr.get('pc'))} {fr.get('function') or '??'}{loc}")
+        if len(bt) > 8:
+            lines.append(f"    ... {len(bt) - 8} more")
+    lines.append(f"report: {path}")
+    return "\n".join(lines)

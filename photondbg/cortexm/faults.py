@@ -1,0 +1,279 @@
+"""Cortex-M (ARMv7-M) fault facts as data, and one generic decoder that reads them.
+
+This file imports nothing from photondbg and nothing outside the standard library, so that
+``gdb_scripts/fault.py`` can load this very file inside GDB's own Python (no copy).
+
+Sources: ARMv7-M Architecture Reference Manual (B3.2 System Control Block), Cortex-M3 TRM,
+Particle Device OS ``services/inc/panic_codes.h`` (codes only).
+"""
+
+# -- System Control Block addresses -------------------------------------------------------
+ICSR = 0xE000ED04   # VECTACTIVE in bits 0..8
+VTOR = 0xE000ED08   # vector table offset
+CCR = 0xE000ED14    # configuration and control
+SHCSR = 0xE000ED24  # system handler control and state
+CFSR = 0xE000ED28   # MMFSR (byte 0) | BFSR (byte 1) | UFSR (half-word 1)
+HFSR = 0xE000ED2C
+DFSR = 0xE000ED30
+MMFAR = 0xE000ED34
+BFAR = 0xE000ED38
+AFSR = 0xE000ED3C
+DHCSR = 0xE000EDF0
+DEMCR = 0xE000EDFC
+
+# The registers a capture reads, in the order of report.json's ``scb`` object.
+SCB_REGISTERS = [
+    # name    address
+    ("cfsr", CFSR),
+    ("hfsr", HFSR),
+    ("dfsr", DFSR),
+    ("mmfar", MMFAR),
+    ("bfar", BFAR),
+]
+
+# -- fault status bits: (register, field, bit, reason) ------------------------------------
+# ``register`` is the name of the 32-bit register the bit lives in (CFSR bit numbers are
+# counted over the whole CFSR word: MMFSR 0-7, BFSR 8-15, UFSR 16-31).
+FAULT_BITS = [
+    # MemManage (MMFSR)
+    ("cfsr", "IACCVIOL", 0, "instruction fetch from a location the MPU or an XN region forbids"),
+    ("cfsr", "DACCVIOL", 1, "data access to a location the MPU forbids"),
+    ("cfsr", "MUNSTKERR", 3, "MemManage fault while unstacking an exception return"),
+    ("cfsr", "MSTKERR", 4, "MemManage fault while stacking for exception entry"),
+    ("cfsr", "MLSPERR", 5, "MemManage fault during lazy floating-point state preservation"),
+    ("cfsr", "MMARVALID", 7, "MMFAR holds the faulting data address"),
+    # BusFault (BFSR)
+    ("cfsr", "IBUSERR", 8, "bus error on instruction fetch"),
+    ("cfsr", "PRECISERR", 9, "precise data bus error (BFAR holds the address)"),
+    ("cfsr", "IMPRECISERR", 10, "imprecise data bus error (stacked PC is after the access)"),
+    ("cfsr", "UNSTKERR", 11, "bus error while unstacking an exception return"),
+    ("cfsr", "STKERR", 12, "bus error while stacking for exception entry (bad stack pointer?)"),
+    ("cfsr", "LSPERR", 13, "bus error during lazy floating-point state preservation"),
+    ("cfsr", "BFARVALID", 15, "BFAR holds the faulting data address"),
+    # UsageFault (UFSR)
+    ("cfsr", "UNDEFINSTR", 16, "undefined instruction"),
+    ("cfsr", "INVSTATE", 17, "invalid state: branch to an address without the Thumb bit (EPSR.T=0)"),
+    ("cfsr", "INVPC", 18, "invalid PC load on exception return (bad EXC_RETURN)"),
+    ("cfsr", "NOCP", 19, "coprocessor instruction with no coprocessor enabled"),
+    ("cfsr", "UNALIGNED", 24, "unaligned memory access with CCR.UNALIGN_TRP set"),
+    ("cfsr", "DIVBYZERO", 25, "integer divide by zero with CCR.DIV_0_TRP set"),
+    # HardFault (HFSR)
+    ("hfsr", "VECTTBL", 1, "bus error reading the vector table"),
+    ("hfsr", "FORCED", 30, "a configurable fault was escalated to HardFault"),
+    ("hfsr", "DEBUGEVT", 31, "debug event while debugging was not enabled"),
+    # Debug (DFSR)
+    ("dfsr", "HALTED", 0, "halt request or step"),
+    ("dfsr", "BKPT", 1, "breakpoint"),
+    ("dfsr", "DWTTRAP", 2, "watchpoint (DWT)"),
+    ("dfsr", "VCATCH", 3, "vector catch"),
+    ("dfsr", "EXTERNAL", 4, "external debug request"),
+]
+
+# Which group of CFSR a bit belongs to: (first bit, last bit, fault name)
+CFSR_GROUPS = [
+    (0, 7, "MemManage"),
+    (8, 15, "BusFault"),
+    (16, 31, "UsageFault"),
+]
+
+# Fault address registers and the bit that says they are valid: (register, gate register, bit)
+ADDRESS_GATES = [
+    ("mmfar", "cfsr", 7),   # MMARVALID
+    ("bfar", "cfsr", 15),   # BFARVALID
+]
+
+# Bits that are status only and carry no reason of their own in a summary.
+GATE_FIELDS = {"MMARVALID", "BFARVALID"}
+
+# -- other control bits --------------------------------------------------------------------
+CCR_BITS = [("UNALIGN_TRP", 3), ("DIV_0_TRP", 4), ("STKALIGN", 9)]
+SHCSR_BITS = [("MEMFAULTENA", 16), ("BUSFAULTENA", 17), ("USGFAULTENA", 18)]
+DHCSR_BITS = [("C_DEBUGEN", 0), ("C_HALT", 1), ("S_HALT", 17), ("S_LOCKUP", 19)]
+
+# DEMCR vector-catch bits (OpenOCD ``cortex_m vector_catch`` names).
+VECTOR_CATCH = [
+    # name        bit
+    ("hard_err", 10),
+    ("int_err", 9),
+    ("bus_err", 8),
+    ("state_err", 7),
+    ("chk_err", 6),
+    ("nocp_err", 5),
+    ("mm_err", 4),
+    ("reset", 0),
+]
+
+# -- exceptions and the vector table ------------------------------------------------------
+# (exception number == vector-table slot, name, is a fault vector)
+EXCEPTIONS = [
+    (1, "Reset", False),
+    (2, "NMI", True),
+    (3, "HardFault", True),
+    (4, "MemManage", True),
+    (5, "BusFault", True),
+    (6, "UsageFault", True),
+    (11, "SVCall", False),
+    (12, "DebugMonitor", False),
+    (14, "PendSV", False),
+    (15, "SysTick", False),
+]
+FAULT_VECTORS = [(n, name) for n, name, fault in EXCEPTIONS if fault]
+EXCEPTION_NAMES = {n: name for n, name, _ in EXCEPTIONS}
+
+# -- EXC_RETURN ----------------------------------------------------------------------------
+EXC_RETURN_PREFIX = 0xFFFFFFE0   # bits 31..5 all ones on ARMv7-M
+EXC_RETURN_BITS = [
+    # field        bit  meaning when 1               meaning when 0
+    ("SPSEL", 2, "process stack (PSP)", "main stack (MSP)"),
+    ("MODE", 3, "return to Thread mode", "return to Handler mode"),
+    ("FTYPE", 4, "basic frame (8 words)", "extended frame with FP state (26 words)"),
+]
+BASIC_FRAME = ["r0", "r1", "r2", "r3", "r12", "lr", "pc", "xpsr"]  # stacked order
+BASIC_FRAME_BYTES = 32
+EXTENDED_FRAME_BYTES = 104
+
+# -- Device OS panic codes (panic_codes.h) ------------------------------------------------
+PANIC_CODES = [
+    (1, "HardFault"),
+    (2, "NMIFault"),
+    (3, "MemManage"),
+    (4, "BusFault"),
+    (5, "UsageFault"),
+    (6, "InvalidLenth"),
+    (7, "Exit"),
+    (8, "OutOfHeap"),
+    (9, "SPIOverRun"),
+    (10, "AssertionFailure"),
+    (11, "InvalidCase"),
+    (12, "PureVirtualCall"),
+    (13, "StackOverflow"),
+]
+PANIC_NAMES = dict(PANIC_CODES)
+# Symbols that are the panic entry of a firmware, most specific first.
+PANIC_SYMBOLS = ["panic_", "panic", "__panic", "HAL_Panic"]
+
+MASK32 = 0xFFFFFFFF
+
+
+# -- the generic decoder -------------------------------------------------------------------
+def set_fields(registers, table=FAULT_BITS):
+    """[(register, field, bit, reason)] of every bit set in ``registers`` ({name: value})."""
+    out = []
+    for reg, name, bit, why in table:
+        value = registers.get(reg)
+        if value is not None and (int(value) >> bit) & 1:
+            out.append((reg, name, bit, why))
+    return out
+
+
+def fault_addresses(registers):
+    """{"mmfar": addr, "bfar": addr} for the address registers whose VALID bit is set."""
+    out = {}
+    for reg, gate, bit in ADDRESS_GATES:
+        gate_value = registers.get(gate)
+        if gate_value is not None and registers.get(reg) is not None and (int(gate_value) >> bit) & 1:
+            out[reg] = int(registers[reg]) & MASK32
+    return out
+
+
+def cfsr_kinds(cfsr):
+    """Names of the configurable faults (MemManage/BusFault/UsageFault) flagged in CFSR."""
+    kinds = []
+    for lo, hi, name in CFSR_GROUPS:
+        mask = ((1 << (hi - lo + 1)) - 1) << lo
+        if int(cfsr) & mask:
+            kinds.append(name)
+    return kinds
+
+
+def reasons(registers):
+    """Plain-English reasons, one per set bit (gate bits become the address they validate)."""
+    addrs = fault_addresses(registers)
+    out = []
+    for reg, name, bit, why in set_fields(registers):
+        if name == "MMARVALID":
+            out.append("%s: MemManage fault address 0x%08x (MMFAR)" % (name, addrs["mmfar"]))
+        elif name == "BFARVALID":
+            out.append("%s: bus fault address 0x%08x (BFAR)" % (name, addrs["bfar"]))
+        else:
+            out.append("%s: %s" % (name, why))
+    return out
+
+
+def fault_address(registers):
+    """The single faulting data address, if a VALID bit vouches for one (BFAR wins)."""
+    addrs = fault_addresses(registers)
+    return addrs.get("bfar", addrs.get("mmfar"))
+
+
+def decode_exc_return(value):
+    """{"valid", "stack", "mode", "frame", "frame_bytes"} for an EXC_RETURN value (LR)."""
+    value = int(value) & MASK32
+    valid = (value & EXC_RETURN_PREFIX) == EXC_RETURN_PREFIX and (value & 0x3) == 0x1
+    if not valid:
+        return {"valid": False, "value": value, "stack": None, "mode": None, "frame": None,
+                "frame_bytes": None}
+    psp = bool(value >> 2 & 1)
+    thread = bool(value >> 3 & 1)
+    basic = bool(value >> 4 & 1)
+    return {
+        "valid": True,
+        "value": value,
+        "stack": "psp" if psp else "msp",
+        "mode": "thread" if thread else "handler",
+        "frame": "basic" if basic else "extended",
+        "frame_bytes": BASIC_FRAME_BYTES if basic else EXTENDED_FRAME_BYTES,
+    }
+
+
+def exception_number(xpsr):
+    """IPSR field of xPSR: 0 thread mode, else the active exception number."""
+    return int(xpsr) & 0x1FF
+
+
+def exception_name(number):
+    number = int(number)
+    if number == 0:
+        return "Thread"
+    if number >= 16:
+        return "IRQ%d" % (number - 16)
+    return EXCEPTION_NAMES.get(number, "Exception%d" % number)
+
+
+def unpack_frame(words):
+    """The basic stacked frame {r0,r1,r2,r3,r12,lr,pc,xpsr} from its first 8 words."""
+    return {name: int(w) & MASK32 for name, w in zip(BASIC_FRAME, words)}
+
+
+def frame_caller_sp(sp, exc, xpsr):
+    """SP of the interrupted code: stacked SP + frame size (+4 when xPSR bit 9 says padded)."""
+    size = exc.get("frame_bytes") or BASIC_FRAME_BYTES
+    return (int(sp) + size + (4 if int(xpsr) >> 9 & 1 else 0)) & MASK32
+
+
+def fault_kind(vector, registers):
+    """A short name for what happened: the vector, plus the escalated cause when FORCED."""
+    name = exception_name(vector) if isinstance(vector, int) else str(vector)
+    kinds = cfsr_kinds(registers.get("cfsr", 0) or 0)
+    forced = (int(registers.get("hfsr", 0) or 0) >> 30) & 1
+    if name == "HardFault" and forced and kinds:
+        return "HardFault (forced from %s)" % "/".join(kinds)
+    return name
+
+
+def bits_text(value, table):
+    """'NAME|NAME' for the (name, bit) pairs set in ``value``."""
+    return "|".join(name for name, bit in table if int(value) >> bit & 1) or "-"
+
+
+def describe(registers, vector=None):
+    """Lines of text for people (used by report.md and the GDB ``fault`` command)."""
+    lines = []
+    if vector is not None:
+        lines.append("Fault: %s" % fault_kind(vector, registers))
+    for name, _addr in SCB_REGISTERS:
+        if registers.get(name) is not None:
+            lines.append("  %-5s = 0x%08x" % (name.upper(), int(registers[name]) & MASK32))
+    for why in reasons(registers):
+        lines.append("  - " + why)
+    return lines
