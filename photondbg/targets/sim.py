@@ -80,6 +80,9 @@ class SimTarget:
     """
 
     ROLE = "qemu"
+    gdb_init_commands: list[str] = []   # QEMU's stub needs nothing after connect
+    supports_vector_catch = False       # DHCSR/DEMCR read 0 on QEMU: arm breakpoints instead
+    lockup_source = "qemu"
 
     def __init__(self, elf: Path | str, owner: ProcessOwner, *, logdir: Path | None = None,
                  machine: str | None = None, gdb: bool = False, qemu_bin: str = "qemu-system-arm",
