@@ -108,7 +108,6 @@ class Bridge:
         self.last_hello: float | None = None
         # sockets and state owned by the thread
         self._sel = selectors.DefaultSelector()
-        self._registered: dict[int, int] = {}  # fd -> events
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -178,6 +177,10 @@ class Bridge:
     def attach(self, link_sock: socket.socket) -> None:
         """Use a new device link (QEMU restarted). Host port mapping is kept."""
         self._call(lambda: self._attach(link_sock))
+
+    def detach(self) -> None:
+        """Stop using the device link (before the target closes it): the device is gone."""
+        self._call(lambda: self._link is not None and self._drop_link("detached"))
 
     def connections(self) -> int:
         return sum(1 for c in self._conns.values() if not c.zombie)
@@ -291,6 +294,7 @@ class Bridge:
 
     # ------------------------------------------------------------------ selector bookkeeping
     def _want(self, sock: socket.socket | None, events: int, data) -> None:
+        """Register/modify/unregister ``sock`` for ``events`` (0 = not at all)."""
         if sock is None:
             return
         try:
@@ -299,21 +303,25 @@ class Bridge:
             return
         if fd < 0:
             return
-        old = self._registered.get(fd, 0)
-        if events == old:
-            return
+        key = self._sel.get_map().get(fd)
+        if key is not None and key.fileobj is not sock:
+            # a closed socket whose fd number the kernel has handed out again
+            try:
+                self._sel.unregister(key.fileobj)
+            except (KeyError, ValueError, OSError):
+                pass
+            key = None
+        old = key.events if key is not None else 0
         try:
             if not events:
-                self._sel.unregister(sock)
-                del self._registered[fd]
+                if old:
+                    self._sel.unregister(sock)
             elif not old:
                 self._sel.register(sock, events, data)
-                self._registered[fd] = events
-            else:
+            elif events != old or key.data != data:
                 self._sel.modify(sock, events, data)
-                self._registered[fd] = events
         except (KeyError, ValueError, OSError):
-            self._registered.pop(fd, None)
+            pass
 
     def _forget_sock(self, sock: socket.socket | None) -> None:
         if sock is None:
@@ -580,8 +588,8 @@ class Bridge:
                 self._drop_zombie(c)
             return
         if not data:  # the peer closed (or reset): tell the device
-            self._send(pack(Msg.CLOSE, c.cid), what=f"CLOSE {c.cid} (peer closed)")
             self._close_conn(c, graceful=False)
+            self._send(pack(Msg.CLOSE, c.cid), what=f"CLOSE {c.cid} (peer closed)")
             return
         c.bytes_in += len(data)
         self.stats["peer_bytes_in"] += len(data)
@@ -601,8 +609,8 @@ class Bridge:
                 break
             except OSError:
                 # the peer is gone: the device learns it by a CLOSE
-                self._send(pack(Msg.CLOSE, c.cid), what=f"CLOSE {c.cid} (peer reset)")
                 self._close_conn(c, graceful=False)
+                self._send(pack(Msg.CLOSE, c.cid), what=f"CLOSE {c.cid} (peer reset)")
                 return
             del c.to_peer[:n]
             sent += n
