@@ -69,6 +69,10 @@ def main(argv=None) -> None:
         sys.exit(e.exit_code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
+    except click.UsageError as e:  # bad usage is one line, like every other error
+        ctx = f"{e.ctx.command_path}: " if e.ctx is not None else ""
+        click.echo(f"photondbg: error: {ctx}{e.format_message()}", err=True)
+        sys.exit(2)
     except click.ClickException as e:
         e.show()
         sys.exit(2 if e.exit_code in (1, 2) else e.exit_code)
