@@ -74,11 +74,13 @@ def sim():
               help="Parallel HTTP clients.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=None,
               help="Stop starting cycles after this many seconds.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Serve the app on this 127.0.0.1 port [default: a free one].")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON summary as the last stdout line (progress goes to stderr).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Directory for serial.log, bridge.log, campaign.json [default: build/runs/...].")
-def run(variant, cycles, app, seed, hold, cut, period, clients, timeout, as_json, out):
+def run(variant, cycles, app, seed, hold, cut, period, clients, port, timeout, as_json, out):
     """Boot the simulated board, run HTTP load, cut and restore its WiFi CYCLES times and
     classify each cycle: OK, CRASH, LOCKUP, HANG or NO_RECOVERY.
 
@@ -90,8 +92,11 @@ def run(variant, cycles, app, seed, hold, cut, period, clients, timeout, as_json
     """
     from photondbg.procs import ProcessOwner
     from photondbg.sim.campaign import Campaign, CampaignConfig
+    from photondbg.ports import port_is_free
     from photondbg.sim.wifi import CUT_KINDS
 
+    if port is not None and not port_is_free(port):
+        raise UsageError(f"port {port} on 127.0.0.1 is already in use")
     outdir = _out_dir(out, f"sim-{app}-{variant}")
     try:
         outdir.mkdir(parents=True, exist_ok=True)
@@ -100,7 +105,7 @@ def run(variant, cycles, app, seed, hold, cut, period, clients, timeout, as_json
     elf = _firmware().build(app=app, variant=variant)
     cfg = CampaignConfig(elf=Path(elf), app=app, variant=variant, cycles=cycles, seed=seed,
                          cuts=CUT_KINDS if cut == "mixed" else (cut,), hold=hold, period=period,
-                         clients=clients, timeout=timeout)
+                         clients=clients, host_port=port, timeout=timeout)
     progress = sys.stderr if as_json else sys.stdout
     tty = progress.isatty()
 
@@ -153,11 +158,13 @@ def _table(result, stream) -> None:
 @sim.command("boot")
 @click.option("--app", type=click.Choice(APPS), default="multi-server", show_default=True)
 @click.option("--variant", type=click.Choice(VARIANTS), default="all", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Serve the app on this 127.0.0.1 port [default: a free one].")
 @click.option("--seconds", type=click.FloatRange(min=0), default=None,
               help="Stop after this many seconds [default: run until Ctrl-C].")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Directory for serial.log and bridge.log.")
-def boot(app, variant, seconds, out):
+def boot(app, variant, port, seconds, out):
     """Boot the simulated board and serve until Ctrl-C, printing its host port and console.
 
     \b
@@ -170,6 +177,10 @@ def boot(app, variant, seconds, out):
     from photondbg.sim.campaign import app_port
     from photondbg.targets.sim import SimTarget
 
+    from photondbg.ports import port_is_free
+
+    if port is not None and not port_is_free(port):
+        raise UsageError(f"port {port} on 127.0.0.1 is already in use")
     outdir = _out_dir(out, f"boot-{app}-{variant}")
     outdir.mkdir(parents=True, exist_ok=True)
     elf = _firmware().build(app=app, variant=variant)
@@ -178,7 +189,8 @@ def boot(app, variant, seconds, out):
         target = SimTarget(elf, owner, logdir=outdir)
         target.start()
         target.console.on_line(lambda t, text: click.echo(f"serial| {text}"))
-        bridge = Bridge(target.link, logdir=outdir)
+        bridge = Bridge(target.link, logdir=outdir,
+                        host_ports={device_port: port} if port else None)
         owner.add_cleanup(bridge.close)
         port = bridge.wait_host_port(device_port, 15)
         if port is None:

@@ -81,7 +81,8 @@ class Bridge:
 
     def __init__(self, link_sock: socket.socket | None, *, logdir: Path | str | None = None,
                  seed: int | None = 0, delays: Delays | None = None,
-                 ping_interval: float = PING_INTERVAL, name: str = "bridge"):
+                 ping_interval: float = PING_INTERVAL, name: str = "bridge",
+                 host_ports: dict[int, int] | None = None):
         self.name = name
         self.delays = delays or Delays(seed)
         self.ping_interval = ping_interval
@@ -129,6 +130,15 @@ class Bridge:
         self._cond = threading.Condition()
         self._stop = False
         self._closed = False
+        try:
+            for device_port, host_port in (host_ports or {}).items():
+                # bound now, so a port in use is bad input before anything starts
+                sock = listen(host_port)
+                sock.setblocking(False)
+                self._hosts[device_port] = HostListener(device_port, host_port, sock)
+        except BaseException:
+            self._teardown()
+            raise
         if link_sock is not None:
             self._attach(link_sock)
         self._thread = threading.Thread(target=self._run, name=f"{name}-loop", daemon=True)

@@ -131,6 +131,7 @@ class CampaignConfig:
     recovery: float = 8.0  # s after restore for the server to answer again
     hang_after: float = 4.0  # s without PONG and HTTP answer that make a HANG
     machine: str | None = None
+    host_port: int | None = None  # fixed 127.0.0.1 port for the server (None: any free one)
     timeout: float | None = None  # whole campaign
 
 
@@ -226,7 +227,9 @@ class Campaign:
         deadline = Deadline(self.cfg.timeout)
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.bridge = Bridge(None, logdir=self.logdir, seed=self.cfg.seed,
-                             delays=Delays(self.cfg.seed))
+                             delays=Delays(self.cfg.seed),
+                             host_ports={self.device_port: self.cfg.host_port}
+                             if self.cfg.host_port else None)
         self.owner.add_cleanup(self._shutdown)
         try:
             self.boot()

@@ -263,3 +263,31 @@ def test_link_eof_drops_device_and_close_is_idempotent(rig):
             raise AssertionError("expected a reset")
     bridge.close()
     bridge.close()
+
+
+def test_fixed_host_port_in_use_is_usage_error(tmp_path):
+    from photondbg.errors import UsageError
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        with pytest.raises(UsageError, match=f"port {port} .* in use"):
+            Bridge(None, logdir=tmp_path, host_ports={80: port})
+    finally:
+        taken.close()
+
+
+def test_fixed_host_port_is_used(tmp_path):
+    a, b = socket.socketpair()
+    from photondbg.ports import free_port
+
+    want = free_port()
+    bridge = Bridge(a, logdir=tmp_path, delays=Delays(1, table=FAST), host_ports={80: want})
+    try:
+        assert ScriptedDevice(b).boot(bridge) == want
+    finally:
+        bridge.close()
+        a.close()
+        b.close()
