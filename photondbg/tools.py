@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -27,12 +28,29 @@ TOOLS = [
     Tool("dfu-util", "apt-get install dfu-util", "flashes over USB DFU", ("photon",)),
     Tool("particle", "npm install -g particle-cli@3.40.0 execa@5 (scripts/bootstrap.sh does it)",
          "Particle's CLI: compile, flash, serial", ("photon",)),
+    Tool("udevadm", "apt-get install udev", "lets `particle serial list` find the USB serial port",
+         ("photon",)),
+    Tool("make", "apt-get install make", "runs the Device OS build", ("photon",)),
+    Tool("git", "apt-get install git", "checks out Device OS refs into work trees", ("photon",)),
 ]
 BY_NAME = {t.name: t for t in TOOLS}
 
 
+# Programs photondbg installs itself (scripts/bootstrap.sh), found when they are not on PATH.
+LOCAL_BINS = {
+    "particle": ".tools/particle/node_modules/.bin/particle",
+}
+
+
 def which(name: str) -> str | None:
-    return shutil.which(name)
+    found = shutil.which(name)
+    if found is None and name in LOCAL_BINS:
+        from photondbg.paths import ROOT
+
+        local = ROOT / LOCAL_BINS[name]
+        if local.is_file() and os.access(local, os.X_OK):
+            found = str(local)
+    return found
 
 
 def version(tool: Tool, timeout: float = 10.0) -> str | None:

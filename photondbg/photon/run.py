@@ -1,0 +1,81 @@
+"""Run a short-lived external program through ``sh`` with a time-out and capture its output.
+
+Long-lived programs (OpenOCD, QEMU, GDB) go through a :class:`~photondbg.procs.ProcessOwner`;
+the short ones here (particle, dfu-util, openocd one-shots, make, git) run in their own process
+group and are killed as a group on time-out or Ctrl-C, so nothing outlives the call.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import sh
+
+from photondbg.errors import TargetTimeout, ToolMissing
+
+
+@dataclass
+class Result:
+    argv: list[str]
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        """stdout then stderr, for programs that mix them."""
+        return self.stdout + ("\n" if self.stdout and not self.stdout.endswith("\n") else "") \
+            + self.stderr
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def last_line(self) -> str:
+        lines = [ln.strip() for ln in self.output.splitlines() if ln.strip()]
+        return lines[-1] if lines else f"exit status {self.exit_code}"
+
+
+def run(argv: list[str], *, timeout: float, env: dict | None = None,
+        cwd: str | os.PathLike | None = None, hint: str = "") -> Result:
+    """Run ``argv`` to completion; any exit status is returned, never raised.
+
+    A program that is not installed → ToolMissing (exit 2); one that outlives ``timeout`` →
+    its whole process group is killed and TargetTimeout is raised.
+    """
+    try:
+        cmd = sh.Command(argv[0])
+    except sh.CommandNotFound:
+        raise ToolMissing(Path(argv[0]).name, hint) from None
+    proc = cmd(*argv[1:], _bg=True, _bg_exc=False, _ok_code=list(range(256)), _env=env,
+               _cwd=str(cwd) if cwd else None, _new_session=True, _tty_out=False,
+               _in="", _decode_errors="replace")
+    try:
+        proc.wait(timeout=timeout)
+    except sh.TimeoutException:
+        _kill_group(proc)
+        raise TargetTimeout(f"{Path(argv[0]).name} did not finish within {timeout:g} s") from None
+    except BaseException:
+        _kill_group(proc)
+        raise
+    return Result(list(argv), proc.exit_code, _text(proc.stdout), _text(proc.stderr))
+
+
+def _text(data) -> str:
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    return data or ""
+
+
+def _kill_group(proc) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=5)
+    except Exception:
+        pass

@@ -1,0 +1,328 @@
+#!/usr/bin/env python3
+"""A stand-in for ``openocd`` where no probe or Photon exists: same argv, same log, real GDB.
+
+It accepts OpenOCD's command line (``-f``/``-c``/``-s``/``-d`` pairs; it honours ``bindto``,
+``gdb_port`` and ``telnet_port``), prints a scenario's log lines as OpenOCD would, and serves:
+
+* the GDB port as a TCP relay to a real QEMU gdbstub (``FAKE_OPENOCD_UPSTREAM=host:port``), so
+  the debugger session on the other side is the real one. ``monitor`` commands (``qRcmd``) are
+  answered the way OpenOCD answers them: ``reset halt``/``reset init`` become QEMU's
+  ``system_reset`` on the upstream stub, ``cortex_m vector_catch ...`` prints OpenOCD's table;
+* the telnet port: ``shutdown`` (logs ``shutdown command invoked`` and exits 0), ``reg``
+  (OpenOCD's ``(n) name (/32): 0x...`` lines once the core is halted by a lock-up, else
+  ``Error: Target not halted``), ``halt``/``resume`` (logged), anything else is refused as
+  OpenOCD does (``invalid command name``).
+
+Scenario (``FAKE_OPENOCD_SCENARIO``, default: the recorded no-probe log for the chosen
+interface in tests/data/openocd/): log lines, ``#`` comments and directives ``@serve``,
+``@wait-upstream`` (until QEMU's stub closes: QEMU exits on a lock-up), ``@exit N``.
+``{gdb_port} {telnet_port} {xpsr} {pc} {sp}`` are filled in; the registers come from QEMU's
+lock-up dump (``FAKE_OPENOCD_QEMU_STDERR``, the stderr log of the QEMU being relayed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "openocd"
+VECTOR_CATCH = ["hard_err", "int_err", "bus_err", "state_err", "chk_err", "nocp_err", "mm_err",
+                "reset"]
+DUMP_RE = re.compile(r"\b(R\d\d|XPSR)=([0-9a-fA-F]{8})")
+REG_ORDER = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xPSR"]
+
+
+def out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+class Fake:
+    def __init__(self, argv: list[str]):
+        self.files: list[str] = []
+        self.commands: list[str] = []
+        it = iter(argv)
+        for a in it:
+            if a in ("-f", "--file"):
+                self.files.append(next(it, ""))
+            elif a in ("-c", "--command"):
+                self.commands.append(next(it, ""))
+            elif a in ("-s", "--search", "-d", "-l", "--log_output"):
+                next(it, None)
+        self.bind = "127.0.0.1"
+        self.gdb_port = 3333
+        self.telnet_port = 4444
+        for c in self.commands:
+            word, _, arg = c.partition(" ")
+            if word == "bindto":
+                self.bind = arg.strip()
+            elif word == "gdb_port" and arg.strip().isdigit():
+                self.gdb_port = int(arg)
+            elif word == "telnet_port" and arg.strip().isdigit():
+                self.telnet_port = int(arg)
+        iface = next((Path(f).stem for f in self.files if f.startswith("interface/")), "cmsis-dap")
+        self.scenario = Path(os.environ.get("FAKE_OPENOCD_SCENARIO")
+                             or DATA / f"no-probe-{iface}.log")
+        up = os.environ.get("FAKE_OPENOCD_UPSTREAM", "")
+        self.upstream = (up.rsplit(":", 1)[0], int(up.rsplit(":", 1)[1])) if up else None
+        self.qemu_stderr = os.environ.get("FAKE_OPENOCD_QEMU_STDERR")
+        self.upstream_gone = threading.Event()
+        self.halted_regs: dict[str, int] | None = None
+        self.demcr_catch: set[str] = set()
+        self.done = threading.Event()
+        self.exit_code = 0
+        self.listeners: list[socket.socket] = []
+
+    # -- scenario ---------------------------------------------------------------------------
+    def fields(self) -> dict:
+        regs = self.halted_regs or {}
+        return {"gdb_port": self.gdb_port, "telnet_port": self.telnet_port,
+                "xpsr": f"0x{regs.get('xPSR', 0):08x}", "pc": f"0x{regs.get('pc', 0):08x}",
+                "sp": f"0x{regs.get('sp', 0):08x}"}
+
+    def play(self) -> int:
+        for raw in self.scenario.read_text().splitlines():
+            if raw.startswith("#"):
+                continue
+            if raw.startswith("@"):
+                word, _, arg = raw[1:].partition(" ")
+                if word == "serve":
+                    self.serve()
+                elif word == "wait-upstream":
+                    self.upstream_gone.wait()
+                    if self.done.is_set():
+                        return self.exit_code
+                    self.halted_regs = self.read_lockup_dump()
+                elif word == "exit":
+                    return int(arg or 0)
+                continue
+            out(raw.format(**self.fields()))
+        self.done.wait()
+        return self.exit_code
+
+    def read_lockup_dump(self) -> dict[str, int]:
+        regs: dict[str, int] = {}
+        if not self.qemu_stderr:
+            return regs
+        text = ""
+        for _ in range(50):  # QEMU writes its dump just before it exits
+            text = Path(self.qemu_stderr).read_text(errors="replace") \
+                if Path(self.qemu_stderr).exists() else ""
+            if "Lockup" in text and "XPSR" in text:
+                break
+            time.sleep(0.02)
+        start = text.find("Lockup")
+        for name, value in DUMP_RE.findall(text[max(start, 0):]):
+            if name == "XPSR":
+                key = "xPSR"
+            else:
+                n = int(name[1:])
+                key = {13: "sp", 14: "lr", 15: "pc"}.get(n, f"r{n}")
+            regs.setdefault(key, int(value, 16))
+        return regs
+
+    # -- servers ----------------------------------------------------------------------------
+    def serve(self) -> None:
+        for port, handler in ((self.gdb_port, self.gdb_client),
+                              (self.telnet_port, self.telnet_client)):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((self.bind, port))
+            s.listen(4)
+            self.listeners.append(s)
+            threading.Thread(target=self.accept_loop, args=(s, handler), daemon=True).start()
+
+    def accept_loop(self, s: socket.socket, handler) -> None:
+        while not self.done.is_set():
+            try:
+                conn, _ = s.accept()
+            except OSError:
+                return
+            threading.Thread(target=handler, args=(conn,), daemon=True).start()
+
+    # -- telnet -----------------------------------------------------------------------------
+    def telnet_client(self, conn: socket.socket) -> None:
+        conn.sendall(b"Open On-Chip Debugger\r\n> ")
+        buf = b""
+        try:
+            while True:
+                data = conn.recv(1024)
+                if not data:
+                    return
+                buf += data
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    cmd = line.decode(errors="replace").strip()
+                    reply = self.monitor(cmd)
+                    conn.sendall(cmd.encode() + b"\r\n" + reply.replace("\n", "\r\n").encode()
+                                 + (b"\r\n" if reply else b"") + b"> ")
+                    if cmd == "shutdown":
+                        self.finish(0)
+                        return
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def monitor(self, cmd: str) -> str:
+        """OpenOCD's answer to a command (telnet or GDB ``monitor``)."""
+        words = cmd.split()
+        if not words:
+            return ""
+        if words[0] == "shutdown":
+            out("shutdown command invoked")
+            return "shutdown command invoked"
+        if words[0] == "reg":
+            if self.halted_regs is None:
+                return "Error: Target not halted"
+            lines = ["===== arm v7m registers"]
+            for i, name in enumerate(REG_ORDER):
+                if name in self.halted_regs:
+                    lines.append(f"({i}) {name} (/32): 0x{self.halted_regs[name]:08x}")
+            return "\n".join(lines)
+        if words[:2] == ["cortex_m", "vector_catch"]:
+            args = words[2:]
+            if args == ["all"]:
+                self.demcr_catch = set(VECTOR_CATCH)
+            elif args == ["none"]:
+                self.demcr_catch = set()
+            elif args:
+                bad = [a for a in args if a not in VECTOR_CATCH]
+                if bad:
+                    return f"Error: No CM3 vector '{bad[0]}'"
+                self.demcr_catch = set(args)
+            return "\n".join(f"{name:>9}: {'catch' if name in self.demcr_catch else 'ignore'}"
+                             for name in VECTOR_CATCH)
+        if words[0] in ("halt", "resume", "reset"):
+            return ""
+        return f'invalid command name "{words[0]}"'
+
+    # -- GDB relay --------------------------------------------------------------------------
+    def gdb_client(self, client: socket.socket) -> None:
+        if self.upstream is None:
+            client.close()
+            return
+        try:
+            up = socket.create_connection(self.upstream, timeout=5)
+        except OSError:
+            client.close()
+            return
+        up.settimeout(None)
+        out(f"Info : accepting 'gdb' connection on tcp/{self.gdb_port}")
+        state = {"noack": False, "want_noack": False, "swallow": 0}
+        lock = threading.Lock()
+        threading.Thread(target=self.pump_up, args=(up, client, state), daemon=True).start()
+        buf = b""
+        try:
+            while True:
+                data = client.recv(65536)
+                if not data:
+                    break
+                buf += data
+                buf = self.from_gdb(buf, client, up, state, lock)
+        except OSError:
+            pass
+        finally:
+            out("Info : dropped 'gdb' connection")
+            for s in (up, client):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def from_gdb(self, buf: bytes, client, up, state, lock) -> bytes:
+        while buf:
+            c = buf[:1]
+            if c in (b"+", b"-"):
+                if c == b"+" and state["swallow"] > 0:
+                    state["swallow"] -= 1
+                else:
+                    up.sendall(c)
+                buf = buf[1:]
+            elif c == b"$":
+                end = buf.find(b"#")
+                if end < 0 or len(buf) < end + 3:
+                    return buf
+                packet, buf = buf[:end + 3], buf[end + 3:]
+                payload = packet[1:end]
+                if payload.startswith(b"qRcmd,"):
+                    self.rcmd(bytes.fromhex(payload[6:].decode()).decode(errors="replace"),
+                              client, up, state, lock)
+                else:
+                    if payload == b"QStartNoAckMode":
+                        state["want_noack"] = True
+                    up.sendall(packet)
+            else:
+                up.sendall(c)
+                buf = buf[1:]
+        return buf
+
+    def rcmd(self, cmd: str, client, up, state, lock) -> None:
+        with lock:
+            if not state["noack"]:
+                client.sendall(b"+")
+            words = cmd.split()
+            if words[:1] == ["reset"]:
+                # the real reset: QEMU's own monitor through its stub; its reply goes to GDB
+                hexcmd = "system_reset".encode().hex().encode()
+                up.sendall(b"$qRcmd," + hexcmd + b"#" + b"%02x" % (sum(b"qRcmd," + hexcmd) & 0xFF))
+                return
+            text = self.monitor(cmd)
+            packets = []
+            if text:
+                body = b"O" + (text + "\n").encode().hex().encode()
+                packets.append(body)
+            packets.append(b"OK")
+            for p in packets:
+                client.sendall(b"$" + p + b"#" + b"%02x" % (sum(p) & 0xFF))
+                if not state["noack"]:
+                    state["swallow"] += 1
+
+    def pump_up(self, up: socket.socket, client: socket.socket, state) -> None:
+        try:
+            while True:
+                data = up.recv(65536)
+                if not data:
+                    break
+                if state["want_noack"] and b"$OK#9a" in data:
+                    state["noack"] = True
+                    state["want_noack"] = False
+                client.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self.upstream_gone.set()
+            try:
+                client.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def finish(self, code: int) -> None:
+        self.exit_code = code
+        self.done.set()
+        self.upstream_gone.set()
+        for s in self.listeners:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def main() -> int:
+    if "--version" in sys.argv[1:] or "-v" in sys.argv[1:]:
+        out("Open On-Chip Debugger 0.12.0 (fake_openocd)")
+        return 0
+    fake = Fake(sys.argv[1:])
+    signal.signal(signal.SIGTERM, lambda *_: fake.finish(0))
+    code = fake.play()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
