@@ -131,6 +131,8 @@ class GdbSession:
         res = self.command("-gdb-set confirm off", timeout=timeout)
         if res.message != "done":
             raise ToolFailure(f"{self.gdb_bin} did not start")
+        # async MI: commands (-exec-interrupt) are accepted while the target runs
+        self.command("-gdb-set mi-async on", timeout=timeout)
         self.command("-gdb-set pagination off", timeout=timeout)
         self.command("-gdb-set print pretty off", timeout=timeout)
         return self
@@ -205,8 +207,10 @@ class GdbSession:
         token = self.send(command)
         mine: list[dict] = []
         while True:
-            for r in self._read(deadline.cap(0.25)):
+            batch = self._read(deadline.cap(0.25))
+            for i, r in enumerate(batch):
                 if r.get("token") == token and r["type"] == "result":
+                    self.pending.extend(batch[i + 1:])  # e.g. *stopped right after ^done
                     res = MiResult(command, r["message"], r.get("payload"), mine)
                     if check and res.message == "error":
                         msg = (res.payload or {}).get("msg", "error")

@@ -1,0 +1,106 @@
+"""A ``fault`` command for any ARM GDB session (plain gdb-multiarch, VS Code Cortex-Debug...).
+
+    (gdb) source /path/to/photondbg/gdb_scripts/fault.py
+    (gdb) fault
+
+Reads the Cortex-M fault registers (CFSR, HFSR, DFSR, MMFAR, BFAR), decodes them with the SAME
+table photondbg uses (``photondbg/cortexm/faults.py``, loaded by path, not copied), shows the
+stacked exception frame chosen by EXC_RETURN and where the fault happened.
+Works while stopped in a fault handler (best at its first instruction).
+"""
+
+import importlib.util
+import os
+
+import gdb  # noqa: F401  (provided by GDB's embedded Python)
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_TABLE = os.path.normpath(os.path.join(_HERE, "..", "photondbg", "cortexm", "faults.py"))
+
+
+def _load_table():
+    spec = importlib.util.spec_from_file_location("photondbg_cortexm_faults", _TABLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+faults = _load_table()
+
+
+def _u32(address):
+    data = gdb.selected_inferior().read_memory(address, 4)
+    return int.from_bytes(bytes(data), "little")
+
+
+def _reg(frame, name):
+    try:
+        return int(frame.read_register(name)) & 0xFFFFFFFF
+    except (gdb.error, ValueError):
+        return None
+
+
+def _where(address):
+    try:
+        sym = gdb.execute("info symbol 0x%x" % address, to_string=True).strip()
+    except gdb.error:
+        sym = ""
+    if sym.startswith("No symbol"):
+        sym = "??"
+    try:
+        sal = gdb.find_pc_line(address)
+        if sal.symtab is not None and sal.line:
+            sym += "  at %s:%d" % (sal.symtab.filename, sal.line)
+    except gdb.error:
+        pass
+    return sym
+
+
+class FaultCommand(gdb.Command):
+    """Decode the Cortex-M fault registers and show the stacked exception frame."""
+
+    def __init__(self):
+        super(FaultCommand, self).__init__("fault", gdb.COMMAND_STATUS)
+
+    def invoke(self, arg, from_tty):
+        frame = gdb.newest_frame()
+        scb = {}
+        for name, address in faults.SCB_REGISTERS:
+            try:
+                scb[name] = _u32(address)
+            except gdb.MemoryError:
+                print("fault: cannot read %s at 0x%08x" % (name.upper(), address))
+        xpsr = _reg(frame, "xpsr")
+        number = faults.exception_number(xpsr or 0)
+        for line in faults.describe(scb, number):
+            print(line)
+        lr = _reg(frame, "lr")
+        exc = faults.decode_exc_return(lr or 0)
+        if not exc["valid"]:
+            print("LR = 0x%08x is not an EXC_RETURN value: stop at the first instruction of the "
+                  "handler to see the stacked frame" % (lr or 0))
+            return
+        print("EXC_RETURN 0x%08x: %s, %s frame, return to %s mode"
+              % (lr, exc["stack"].upper(), exc["frame"], exc["mode"]))
+        sp = _reg(frame, exc["stack"])  # OpenOCD exposes msp/psp; QEMU does not
+        if sp is None and exc["stack"] == "msp":
+            sp = _reg(frame, "sp")  # in a handler the current SP is MSP
+        if sp is None:
+            print("stacked frame: %s is not available from this target" % exc["stack"].upper())
+            return
+        try:
+            words = [_u32(sp + 4 * i) for i in range(len(faults.BASIC_FRAME))]
+        except gdb.MemoryError:
+            print("stacked frame: unreadable at SP 0x%08x (corrupt stack pointer?)" % sp)
+            return
+        stacked = faults.unpack_frame(words)
+        print("Stacked frame at 0x%08x:" % sp)
+        for name in faults.BASIC_FRAME:
+            print("  %-4s = 0x%08x" % (name, stacked[name]))
+        print("Faulting PC 0x%08x  %s" % (stacked["pc"], _where(stacked["pc"])))
+        print("Called from 0x%08x  %s" % (stacked["lr"], _where((stacked["lr"] & ~1) - 2 if stacked["lr"] & 1 else stacked["lr"])))
+        print("Backtrace hint: 'bt' unwinds through the exception frame "
+              "(the frame after <signal handler called> is the faulting code).")
+
+
+FaultCommand()

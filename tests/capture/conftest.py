@@ -1,0 +1,89 @@
+"""Fixtures for the capture tests: the fault firmwares, built once per session with the real
+arm-none-eabi-gcc, and a helper that captures one of them through real QEMU + GDB."""
+
+from __future__ import annotations
+
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import shutil
+
+import pytest
+
+FAULTS = Path(__file__).resolve().parents[1] / "firmware" / "faults"
+CFLAGS = ["-mcpu=cortex-m3", "-mthumb", "-g3", "-O1", "-ffreestanding", "-nostdlib", "-Wall",
+          "-Werror"]
+
+# firmware name -> QEMU machine (code at 0x08000000 for netduino2, 0x0 for mps2-an385)
+FIRMWARES = {
+    "bad_pc": "netduino2",
+    "bus_fault": "mps2-an385",   # netduino2 has no bus faults (DESIGN §3.1)
+    "div_zero": "netduino2",
+    "unaligned": "netduino2",
+    "undef": "netduino2",
+    "invstate": "netduino2",
+    "deep_chain": "netduino2",
+    "bad_sp": "netduino2",
+    "lockup": "netduino2",
+    "panic": "netduino2",
+    "spin": "netduino2",
+}
+LAYOUT = {  # machine -> (flash base, RAM base, RAM size)
+    "netduino2": ("0x08000000", "0x20000000", "128K"),
+    "mps2-an385": ("0x00000000", "0x20000000", "4M"),
+}
+
+
+def require_tool(name: str) -> str:
+    """A missing tool fails (never skips): set-up installs everything."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: run scripts/bootstrap.sh")
+    return path
+
+
+def _build_one(gcc: str, name: str, outdir: Path) -> Path:
+    flash, ram, size = LAYOUT[FIRMWARES[name]]
+    ld = outdir / f"{name}.ld"
+    ld.write_text((FAULTS / "link.ld.in").read_text().replace("FLASH_BASE", flash)
+                  .replace("RAM_BASE", ram).replace("RAM_SIZE", size))
+    elf = outdir / f"{name}.elf"
+    subprocess.run([gcc, *CFLAGS, "-T", str(ld), "-o", str(elf), str(FAULTS / "startup.c"),
+                    str(FAULTS / f"{name}.c")], check=True, capture_output=True, text=True,
+                   cwd=FAULTS.parents[2])
+    return elf
+
+
+@pytest.fixture(scope="session")
+def fault_elves(tmp_path_factory) -> dict[str, Path]:
+    """Every fault firmware, compiled once for the whole session."""
+    gcc = require_tool("arm-none-eabi-gcc")
+    outdir = tmp_path_factory.mktemp("fault-firmwares")
+    with ThreadPoolExecutor(4) as pool:
+        elves = dict(zip(FIRMWARES, pool.map(lambda n: _build_one(gcc, n, outdir), FIRMWARES)))
+    return elves
+
+
+@pytest.fixture(scope="session")
+def stripped_elf(fault_elves, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("stripped") / "undef-stripped.elf"
+    subprocess.run([require_tool("arm-none-eabi-strip"), "-o", str(out), str(fault_elves["undef"])],
+                   check=True)
+    return out
+
+
+@pytest.fixture
+def capture(tmp_path):
+    """capture(elf, **request fields) -> CaptureResult, through real QEMU + GDB."""
+    require_tool("qemu-system-arm")
+    require_tool("gdb-multiarch")
+    from photondbg.capture.engine import CaptureRequest, run
+
+    def _capture(elf: Path, **kw):
+        kw.setdefault("timeout", 20.0)
+        kw.setdefault("follow", 0.5)
+        req = CaptureRequest(elf=elf, scenario="none", variant=None, out=tmp_path / "captures", **kw)
+        return run(req)
+
+    return _capture

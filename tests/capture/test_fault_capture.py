@@ -1,0 +1,143 @@
+"""Each fault firmware captured through real QEMU + real GDB + the engine; the decoded report is
+checked against what the firmware did (addresses from its own ELF symbols)."""
+
+from __future__ import annotations
+
+import json
+
+from photondbg.capture.elfinfo import ElfInfo
+
+
+def sym(elf, name) -> int:
+    return ElfInfo(elf).symbol(name).address
+
+
+def fields(reasons: list[str]) -> set[str]:
+    return {r.split(":")[0] for r in reasons}
+
+
+def check_report_file(result):
+    on_disk = json.loads(result.report_path.read_text())
+    assert on_disk["schema"] == "photondbg.capture/1"
+    assert on_disk["status"] == "complete"
+    assert on_disk["outcome"] == result.outcome
+    for name in ("report.md", "gdb-mi.log", "ram.bin"):
+        assert (result.capdir / name).exists(), name
+    return on_disk
+
+
+def test_bad_pc_jump(fault_elves, capture):
+    elf = fault_elves["bad_pc"]
+    r = capture(elf)
+    f = check_report_file(r)["fault"]
+    assert r.outcome == "fault"
+    assert f["vector"] == "HardFault"
+    assert {"IACCVIOL", "FORCED"} <= fields(f["reasons"])
+    assert f["faulting_pc"] == 0xA0000000          # garbage_target without the Thumb bit
+    assert f["faulting_symbol"] is None             # not code of this firmware
+    assert f["caller"]["symbol"] == "jump_to_garbage"
+    assert f["exc_return"] == 0xFFFFFFF9 and f["stack"] == "msp"
+    assert [b["function"] for b in r.report["backtrace"]][-2:] == ["jump_to_garbage", "main"]
+
+
+def test_precise_bus_fault_with_bfar(fault_elves, capture):
+    r = capture(fault_elves["bus_fault"])          # mps2-an385, inferred from the ELF
+    f = r.report["fault"]
+    assert r.report["target"]["machine"] == "mps2-an385"
+    assert f["vector"] == "BusFault"
+    assert {"PRECISERR", "BFARVALID"} <= fields(f["reasons"])
+    assert f["scb"]["bfar"] == 0x70000000 and f["fault_address"] == 0x70000000
+    assert f["faulting_symbol"] == "read_bad_address"
+    assert f["faulting_location"].endswith("bus_fault.c:5")
+    assert f["instruction"].startswith("ldr")
+
+
+def test_divide_by_zero(fault_elves, capture):
+    r = capture(fault_elves["div_zero"])
+    f = r.report["fault"]
+    assert f["vector"] == "UsageFault" and f["vector_number"] == 6
+    assert fields(f["reasons"]) == {"DIVBYZERO"}
+    assert f["scb"]["cfsr"] == 1 << 25
+    assert f["fault_address"] is None              # no VALID bit: MMFAR/BFAR not trusted
+    assert f["faulting_symbol"] == "divide"
+    assert f["instruction"].startswith("sdiv")
+    assert r.report["after_fault"]["kind"] == "spin"
+
+
+def test_unaligned_access(fault_elves, capture):
+    elf = fault_elves["unaligned"]
+    r = capture(elf)
+    f = r.report["fault"]
+    assert f["kind"] == "HardFault (forced from UsageFault)"
+    assert {"UNALIGNED", "FORCED"} <= fields(f["reasons"])
+    assert f["frame"]["r0"] == sym(elf, "buffer") + 1
+    assert f["faulting_symbol"] == "read_unaligned"
+    assert f["instruction"].startswith("ldr")
+
+
+def test_undefined_instruction(fault_elves, capture):
+    r = capture(fault_elves["undef"])
+    f = r.report["fault"]
+    assert fields(f["reasons"]) == {"UNDEFINSTR"}
+    assert f["instruction"] == "udf #7"
+    assert f["faulting_symbol"] == "run_undefined"
+
+
+def test_invalid_state(fault_elves, capture):
+    elf = fault_elves["invstate"]
+    r = capture(elf)
+    f = r.report["fault"]
+    assert fields(f["reasons"]) == {"INVSTATE"}
+    assert f["faulting_pc"] == sym(elf, "target_function")   # even address, Thumb bit lost
+    assert f["frame"]["xpsr"] & (1 << 24) == 0                # EPSR.T clear
+    assert f["caller"]["symbol"] == "call_even"
+
+
+def test_deep_call_chain_backtrace(fault_elves, capture):
+    r = capture(fault_elves["deep_chain"])
+    names = [b["function"] for b in r.report["backtrace"]]
+    assert names == ["level_6", "level_5", "level_4", "level_3", "level_2", "level_1", "main"]
+    assert all(b["file"].endswith("deep_chain.c") and b["line"] for b in r.report["backtrace"])
+    scanned = {s["symbol"] for s in r.report["stack_scan"]}
+    assert {"level_5", "level_1", "main"} <= scanned      # return addresses found on the stack
+    assert (r.capdir / "stack.bin").stat().st_size == r.report["dumps"]["stack"]["length"]
+
+
+def test_corrupt_stack_pointer(fault_elves, capture):
+    r = capture(fault_elves["bad_sp"])
+    f = check_report_file(r)["fault"]
+    assert f["frame"] is None
+    assert "outside RAM" in f["frame_error"]
+    assert any("outside RAM" in why for why in f["reasons"])
+    assert "STKERR" in fields(f["reasons"])
+    assert f["faulting_pc"] is None
+    assert r.report["status"] == "complete"                # the rest of the capture completed
+    assert r.report["dumps"]["ram"]["length"] == 128 * 1024
+
+
+def test_fault_in_hardfault_handler_locks_up(fault_elves, capture):
+    elf = fault_elves["lockup"]
+    r = capture(elf, follow=5.0)
+    assert r.outcome == "lockup"
+    f, lk = r.report["fault"], r.report["lockup"]
+    assert f["faulting_symbol"] == "first_fault"            # the first fault, caught before
+    assert lk["source"] == "qemu" and "can't escalate" in lk["message"]
+    assert lk["symbol"] == "HardFault_Handler"
+    assert set(lk["registers"]) >= {"r0", "sp", "lr", "pc", "xpsr"}
+    assert r.report["after_fault"]["kind"] == "lockup"
+
+
+def test_panic_entry(fault_elves, capture):
+    r = capture(fault_elves["panic"])
+    assert r.outcome == "panic"
+    p = r.report["panic"]
+    assert p["code"] == 8 and p["name"] == "OutOfHeap"
+    assert p["caller_symbol"] == "check_heap"
+    assert [b["function"] for b in r.report["backtrace"]] == ["panic_", "check_heap", "main"]
+
+
+def test_nothing_happens_within_timeout(fault_elves, capture):
+    r = capture(fault_elves["spin"], timeout=1.5)
+    assert r.outcome == "none"
+    assert r.report["fault"] is None and r.report["status"] == "complete"
+    assert r.report["stopped_at"]["symbol"] == "main"
