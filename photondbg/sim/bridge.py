@@ -541,6 +541,9 @@ class Bridge:
             self._event(f"device port {port} no longer listening ({LOOPBACK}:{host.host_port} refuses)")
 
     def _accept(self, host: HostListener) -> None:
+        if not (self.ap_power and self.dev_wifi == 1 and host.listener_id is not None):
+            self._update_host(host)  # stale readiness: leave it in the backlog
+            return
         try:
             sock, peer = host.sock.accept()
         except (BlockingIOError, OSError):
@@ -583,6 +586,9 @@ class Bridge:
         self._want(c.sock, events, ("conn", c))
 
     def _peer_readable(self, c: Conn) -> None:
+        if not c.zombie and not self.ap_power:
+            self._update_conn(c)  # a stale readiness from before the cut: the air is empty
+            return
         room = RECV_CHUNK if c.zombie else min(RECV_CHUNK, WINDOW - c.unacked)
         if room <= 0:
             self._update_conn(c)

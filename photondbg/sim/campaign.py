@@ -133,6 +133,7 @@ class CampaignConfig:
     machine: str | None = None
     host_port: int | None = None  # fixed 127.0.0.1 port for the server (None: any free one)
     timeout: float | None = None  # whole campaign
+    stop_on: tuple[str, ...] = ()  # end the campaign early after a cycle with one of these
 
 
 @dataclass
@@ -246,6 +247,9 @@ class Campaign:
                 self.result.cycles.append(r)
                 if self.on_cycle:
                     self.on_cycle(r)
+                if r.outcome in self.cfg.stop_on:
+                    self.result.stopped_early = r.outcome
+                    break
                 self.bring_back(r)
         finally:
             self.transition(Phase.DONE)
