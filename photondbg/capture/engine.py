@@ -111,6 +111,7 @@ class Capture:
         t0 = time.monotonic()
         rec = {"name": name, "seconds": None, "error": None}
         self.report["stages"].append(rec)
+        self.write()  # a partial report always says which stage it reached
         self.progress(name)
         try:
             yield rec
