@@ -85,9 +85,9 @@ def image_region(head: bytes) -> board.FlashRegion:
         raise UsageError("firmware image is too short to be a Photon image")
     first, second = struct.unpack_from("<II", head)
     for region in board.REGIONS.values():
-        if first == region.address and region.name != "bootloader" \
+        if first == region.address and region.name not in ("bootloader", "monolithic") \
                 and first < second <= board.FLASH_BASE + board.FLASH_SIZE:
-            return board.REGIONS["user"] if region.name == "user" else region
+            return region
     if board.SRAM_BASE < first <= board.SRAM_BASE + board.SRAM_SIZE:
         return board.REGIONS["monolithic"]
     raise UsageError(f"cannot tell where this image goes (first word 0x{first:08x}: neither a "

@@ -359,7 +359,7 @@ def lockup_from_events(events: list[LogEvent]) -> tuple[LogEvent | None, dict[st
     return events[lock], regs
 
 
-REG_LINE_RE = re.compile(r"^(?:\(\d+\)\s+)?(?P<name>[a-z]+\d*)\s+\(/32\):\s+(?P<value>0x[0-9a-fA-F]+)")
+REG_LINE_RE = re.compile(r"^(?:\(\d+\)\s+)?(?P<name>[A-Za-z]+\d*)\s+\(/32\):\s+(?P<value>0x[0-9a-fA-F]+)")
 
 
 def parse_reg_output(text: str) -> dict[str, int]:

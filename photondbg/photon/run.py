@@ -54,7 +54,8 @@ def run(argv: list[str], *, timeout: float, env: dict | None = None,
                _cwd=str(cwd) if cwd else None, _new_session=True, _tty_out=False,
                _in="", _decode_errors="replace")
     try:
-        proc.wait(timeout=timeout)
+        proc.wait(timeout=timeout)  # polls until the process has exited (or the time-out)
+        proc.wait()                 # then joins sh's output readers: all output is captured
     except sh.TimeoutException:
         _kill_group(proc)
         raise TargetTimeout(f"{Path(argv[0]).name} did not finish within {timeout:g} s") from None
