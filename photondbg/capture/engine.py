@@ -129,7 +129,12 @@ class Capture:
         deadline = Deadline(self.req.timeout)
         owner = ProcessOwner(self.capdir)
         try:
-            self._run(owner, deadline)
+            try:
+                self._run(owner, deadline)
+            except TargetDied:  # the remote end went away outside the wait: same verdict
+                if self.target is None:
+                    raise
+                self._on_died(first=self.report["fault"] is None)
             self.report["status"] = "complete"
             self.report["stage"] = "done"
         except KeyboardInterrupt:
