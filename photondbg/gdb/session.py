@@ -68,6 +68,40 @@ class MemoryRead:
         return len(self.data) - sum(n for _, n in self.gaps)
 
 
+_MEMORY_RESULT = re.compile(r'^(\d+)\^done,memory=\[(.*)\]\s*$')
+_MEMORY_BLOCK = re.compile(r'\{begin="(0x[0-9a-f]+)",offset="(0x[0-9a-f]+)",end="(0x[0-9a-f]+)",'
+                           r'contents="([0-9a-f]*)"\}')
+
+
+class _Io(IoManager):
+    """pygdbmi's IoManager with a fast path for big ``-data-read-memory-bytes`` answers
+    (a regex instead of the char-by-char MI parser, and no debug pretty-printing)."""
+
+    def _get_responses_list(self, raw_output: bytes, stream: str) -> list[dict]:
+        from pygdbmi import gdbmiparser
+        from pygdbmi.IoManager import _buffer_incomplete_responses
+
+        new, self._incomplete_output[stream] = _buffer_incomplete_responses(
+            raw_output, self._incomplete_output.get(stream))
+        if not new:
+            return []
+        out = []
+        for line in new.decode(errors="replace").split("\n"):
+            if not line or gdbmiparser.response_is_finished(line):
+                continue
+            m = _MEMORY_RESULT.match(line) if len(line) > 256 else None
+            if m:
+                blocks = [{"begin": b, "offset": o, "end": e, "contents": c}
+                          for b, o, e, c in _MEMORY_BLOCK.findall(m.group(2))]
+                rec = {"type": "result", "message": "done", "payload": {"memory": blocks},
+                       "token": int(m.group(1))}
+            else:
+                rec = gdbmiparser.parse_response(line)
+            rec["stream"] = stream
+            out.append(rec)
+        return out
+
+
 class _TeeReader:
     """A file-like reader that copies everything GDB prints into the transcript."""
 
@@ -101,7 +135,7 @@ class GdbSession:
         self.logdir = Path(logdir) if logdir else owner.logdir
         self.gdb_bin = gdb_bin
         self.child: Child | None = None
-        self.io: IoManager | None = None
+        self.io: _Io | None = None
         self.transcript: Path | None = None
         self._log = None
         self._tokens = itertools.count(100)
@@ -125,7 +159,7 @@ class GdbSession:
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       quit=self._quit, env={**os.environ, "LC_ALL": "C"})
         self.owner.add_cleanup(self._close_log)
-        self.io = IoManager(self.child.proc.stdin, _TeeReader(self.child.proc.stdout, self._log),
+        self.io = _Io(self.child.proc.stdin, _TeeReader(self.child.proc.stdout, self._log),
                             self.child.proc.stderr, time_to_check_for_additional_output_sec=0.002)
         # GDB prints its banner/prompt first; a harmless command proves it is alive.
         res = self.command("-gdb-set confirm off", timeout=timeout)
@@ -307,7 +341,7 @@ class GdbSession:
             blocks.append((begin, bytes.fromhex(blk["contents"])))
         return blocks
 
-    def read_memory(self, address: int, length: int, *, chunk: int = 0x4000,
+    def read_memory(self, address: int, length: int, *, chunk: int = 0x20000,
                     timeout: float = 10.0) -> MemoryRead:
         """Read [address, address+length) in chunks, keeping what is readable."""
         deadline = Deadline(timeout)
