@@ -10,6 +10,7 @@ state it prints when it halts, and — while OpenOCD still runs — its ``reg`` 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -87,9 +88,19 @@ class SerialStream:
         self._drop()
 
 
+# Defaults a caller did not pass, from the environment (so `capture-fault --target photon`
+# and `verify-fix` reach the probe settings without new options everywhere).
+ENV_PROBE = "PHOTONDBG_PROBE"        # cmsis-dap | stlink
+ENV_SERIAL = "PHOTONDBG_SERIAL"      # e.g. /dev/ttyACM0 (the Photon's USB serial)
+ENV_OPENOCD = "PHOTONDBG_OPENOCD"    # another openocd program (tests: tests/fakes/fake_openocd.py)
+ENV_RTOS = "PHOTONDBG_RTOS"          # FreeRTOS | auto
+
+
 class PhotonTarget:
     """A Photon on a debug probe. ``interface`` is ``cmsis-dap`` (Particle Debugger) or
-    ``stlink``; ``serial_port`` (e.g. /dev/ttyACM0) gives a console, else ``console`` is None."""
+    ``stlink``; ``serial_port`` (e.g. /dev/ttyACM0) gives a console, else ``console`` is None.
+    Options left as None come from $PHOTONDBG_PROBE, $PHOTONDBG_SERIAL, $PHOTONDBG_OPENOCD,
+    $PHOTONDBG_RTOS."""
 
     ROLE = "openocd"
     kind = "photon"
@@ -97,10 +108,15 @@ class PhotonTarget:
     lockup_source = "openocd"
 
     def __init__(self, elf: Path | str | None, owner: ProcessOwner, *, logdir: Path | None = None,
-                 interface: str = "cmsis-dap", serial_port: str | None = None,
+                 interface: str | None = None, serial_port: str | None = None,
                  baudrate: int = 9600, rtos: str | None = None,
                  openocd_bin: str | list[str] | None = None, env: dict | None = None,
                  reset_on_attach: bool = True):
+        env_now = os.environ
+        interface = interface or env_now.get(ENV_PROBE) or "cmsis-dap"
+        serial_port = serial_port or env_now.get(ENV_SERIAL) or None
+        openocd_bin = openocd_bin or env_now.get(ENV_OPENOCD) or None
+        rtos = rtos or env_now.get(ENV_RTOS) or None
         self.elf = Path(elf) if elf else None
         self.owner = owner
         self.logdir = Path(logdir) if logdir else owner.logdir

@@ -214,6 +214,8 @@ class Fake:
             client.close()
             return
         up.settimeout(None)
+        for s in (up, client):  # GDB's remote protocol is many tiny packets: no Nagle delay
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         out(f"Info : accepting 'gdb' connection on tcp/{self.gdb_port}")
         state = {"noack": False, "want_noack": False, "swallow": 0}
         lock = threading.Lock()

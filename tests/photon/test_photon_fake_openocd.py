@@ -1,0 +1,127 @@
+"""PhotonTarget on the fake OpenOCD: recorded OpenOCD log lines, GDB relayed to a real QEMU.
+
+The firmware (tests/data/firmware/lockup.S) really locks the core up in QEMU; the fake then
+prints OpenOCD's lock-up line in the chosen version's form with the registers from QEMU's dump,
+and PhotonTarget must turn that into the same LockupDump the sim target gives.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from photondbg.deadline import Deadline
+from photondbg.errors import EXIT_USAGE
+from photondbg.photon.openocd import NoProbe, OpenOcdSession
+from photondbg.targets.photon import PhotonTarget
+from photondbg.targets.sim import SimTarget, parse_lockup
+
+from conftest import require_tool
+from recordings import DATA, FAKE_OPENOCD
+
+
+@pytest.fixture(scope="module")
+def lockup_elf(tmp_path_factory):
+    gcc = require_tool("arm-none-eabi-gcc")
+    out = tmp_path_factory.mktemp("fw") / "lockup.elf"
+    src = DATA / "firmware"
+    subprocess.run([gcc, "-mcpu=cortex-m3", "-mthumb", "-nostdlib", "-g", "-T",
+                    str(src / "lockup.ld"), str(src / "lockup.S"), "-o", str(out)], check=True)
+    return out
+
+
+def fake_env(sim: SimTarget, scenario: str) -> dict:
+    return dict(os.environ, FAKE_OPENOCD_UPSTREAM=f"127.0.0.1:{sim.gdb_port}",
+                FAKE_OPENOCD_SCENARIO=str(DATA / "openocd" / scenario),
+                FAKE_OPENOCD_QEMU_STDERR=str(sim.logdir / "qemu-stderr.log"))
+
+
+@pytest.mark.parametrize("scenario,line", [
+    ("session-lockup-0.12.log", "Error: [stm32f2x.cpu] clearing lockup after double fault"),
+    ("session-lockup-0.11.log", "Error: stm32f2x.cpu -- clearing lockup after double fault"),
+])
+def test_lockup_through_fake_openocd(owner, tmp_path, lockup_elf, scenario, line):
+    require_tool("qemu-system-arm")
+    require_tool("gdb-multiarch")
+    from photondbg.gdb.session import GdbSession, TargetDied
+
+    sim = SimTarget(lockup_elf, owner, logdir=tmp_path / "qemu", gdb=True).start()
+    target = PhotonTarget(lockup_elf, owner, logdir=tmp_path / "photon",
+                          openocd_bin=str(FAKE_OPENOCD), env=fake_env(sim, scenario))
+    target.start()
+    assert target.running and target.gdb_port not in (None, sim.gdb_port)
+    assert target.lockup() is None
+
+    gdb = GdbSession(lockup_elf, owner, logdir=tmp_path / "photon").start()
+    gdb.connect("127.0.0.1", target.gdb_port)
+    printed = [gdb.cli(cmd, timeout=10) for cmd in target.gdb_init_commands]
+    assert "hard_err: catch" in printed[0] and "reset: catch" in printed[0]
+    assert gdb.cli("p/x $pc", timeout=10).strip().endswith("0x8000010")   # reset vector
+    gdb.cont()
+    with pytest.raises(TargetDied):
+        gdb.wait_stopped(Deadline(20))
+    target.wait_exit(5.0)
+
+    qemu_dump = parse_lockup(sim.stderr_text())
+    assert qemu_dump is not None and qemu_dump.pc == 0xA0000100
+    dump = target.lockup()
+    assert dump.message == line
+    # pc/sp/xpsr from the halt line after the lock-up, r0..r12/lr from OpenOCD's `reg`
+    assert dump.registers == qemu_dump.registers
+    assert dump.registers["r4"] == 0x44 and dump.registers["r5"] == 0x55
+    assert target.session.wait_for("halted", 1.0).fields["exception"] == "HardFault"
+
+    gdb.close()
+    target.stop()
+    # the polite stop (telnet `shutdown`) worked: the fake exited 0 by itself, not by a signal
+    assert target.returncode == 0
+    assert "shutdown command invoked" in target.stderr_text()
+    assert (tmp_path / "photon" / "openocd.log").read_text().count(line) == 1
+
+
+def test_fake_without_scenario_replays_the_recorded_no_probe(owner):
+    session = OpenOcdSession(owner, "cmsis-dap", openocd_bin=str(FAKE_OPENOCD),
+                             env={k: v for k, v in os.environ.items()
+                                  if not k.startswith("FAKE_OPENOCD")})
+    with pytest.raises(NoProbe) as err:
+        session.start(timeout=20)
+    assert err.value.exit_code == EXIT_USAGE
+    assert "unable to find a matching CMSIS-DAP device" in str(err.value)
+
+
+def test_openocd_that_never_listens_times_out_cleanly(owner, tmp_path):
+    # an OpenOCD that starts but whose GDB server never comes up: one error, child stopped
+    scenario = tmp_path / "hang.log"
+    scenario.write_text("Open On-Chip Debugger 0.12.0\nInfo : clock speed 1000 kHz\n")
+    session = OpenOcdSession(owner, "stlink", openocd_bin=[sys.executable, str(FAKE_OPENOCD)],
+                             env=dict(os.environ, FAKE_OPENOCD_SCENARIO=str(scenario)))
+    from photondbg.errors import ToolFailure
+
+    with pytest.raises(ToolFailure, match="did not listen"):
+        session.start(timeout=1.0)
+    assert not session.running
+
+
+def test_capture_fault_target_photon_end_to_end(owner, tmp_path, lockup_elf):
+    """`photondbg capture-fault --target photon`: the real capture path (engine, GdbSession,
+    PhotonTarget, OpenOcdSession) against the fake OpenOCD relaying to QEMU."""
+    require_tool("qemu-system-arm")
+    import json
+
+    sim = SimTarget(lockup_elf, owner, logdir=tmp_path / "qemu", gdb=True).start()
+    env = fake_env(sim, "session-lockup-0.12.log") | {"PHOTONDBG_OPENOCD": str(FAKE_OPENOCD)}
+    res = subprocess.run([sys.executable, "-m", "photondbg", "capture-fault", "--target",
+                          "photon", "--elf", str(lockup_elf), "--scenario", "none",
+                          "--timeout", "60", "--out", str(tmp_path / "out"), "--json"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    line = json.loads(res.stdout)
+    report = json.loads(open(line["report"]).read())
+    assert report["target"]["kind"] == "photon" and report["status"] == "complete"
+    assert report["lockup"]["source"] == "openocd"
+    assert report["lockup"]["message"] == \
+        "Error: [stm32f2x.cpu] clearing lockup after double fault"
+    assert report["lockup"]["registers"] == parse_lockup(sim.stderr_text()).registers
+    capdir = tmp_path / "out" / os.path.basename(os.path.dirname(line["report"]))
+    assert "shutdown command invoked" in (capdir / "openocd.log").read_text()
