@@ -170,9 +170,7 @@ def scan_stack(data: bytes, base: int, elf: ElfInfo) -> list[dict]:
 
 
 def dump(gdb: GdbSession, path: Path, start: int, length: int, timeout: float = 10.0) -> MemoryRead:
-    mem = gdb.read_memory(start, length, timeout=timeout)
-    path.write_bytes(mem.data)
-    return mem
+    return gdb.dump_memory(path, start, length, timeout=timeout)
 
 
 def gaps_json(mem: MemoryRead) -> list[dict]:

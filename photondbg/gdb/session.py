@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import select
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -205,8 +206,11 @@ class GdbSession:
     def _read(self, timeout: float) -> list[dict]:
         if not self.alive:
             raise TargetDied("gdb exited unexpectedly")
-        recs = self.io.get_gdb_response(timeout_sec=max(0.0, timeout),
-                                        raise_error_on_timeout=False)
+        # wait for output ourselves, then let pygdbmi read what is there without lingering
+        ready, _, _ = select.select([self.child.proc.stdout.fileno()], [], [], max(0.0, timeout))
+        if not ready:
+            return []
+        recs = self.io.get_gdb_response(timeout_sec=0, raise_error_on_timeout=False)
         for r in recs:
             self._watch(r)
         return recs
@@ -383,9 +387,50 @@ class GdbSession:
             return [int.from_bytes(data[i:i + 4], "little") for i in range(0, len(data), 4)]
         return None
 
+    def dump_memory(self, path: Path, address: int, length: int, *, chunk: int = 0x20000,
+                    timeout: float = 20.0) -> MemoryRead:
+        """Dump [address, address+length) to ``path``: GDB's own ``dump binary memory`` per
+        chunk (its full speed); a chunk GDB cannot dump whole ("Cannot access memory") is read
+        with :meth:`read_memory`, which keeps the readable parts and records the gaps."""
+        deadline = Deadline(timeout)
+        path = Path(path)
+        part = path.with_name(f".{path.name}.part")
+        data = bytearray()
+        gaps: list[tuple[int, int]] = []
+        off = 0
+        while off < length:
+            n = min(chunk, length - off)
+            try:
+                self.dump_binary(part, address + off, n, timeout=max(1.0, deadline.cap(10.0)))
+                piece = part.read_bytes()
+                if len(piece) != n:
+                    raise GdbError("dump", f"short dump ({len(piece)} of {n} bytes)")
+            except GdbError:
+                mem = self.read_memory(address + off, n, timeout=max(1.0, deadline.remaining))
+                piece = mem.data
+                gaps += mem.gaps
+            data += piece
+            off += n
+        try:
+            part.unlink()
+        except OSError:
+            pass
+        path.write_bytes(bytes(data))
+        return MemoryRead(address, bytes(data), _merge(gaps))
+
     def dump_binary(self, path: Path, address: int, length: int, timeout: float = 10.0) -> None:
         """GDB's own ``dump binary memory`` (used by the benchmark as the reference)."""
         self.cli(f"dump binary memory {path} 0x{address:x} 0x{address + length:x}", timeout)
+
+
+def _merge(gaps: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, n in sorted(gaps):
+        if out and out[-1][0] + out[-1][1] == a:
+            out[-1] = (out[-1][0], out[-1][1] + n)
+        else:
+            out.append((a, n))
+    return out
 
 
 def _gaps(have: bytearray, address: int) -> list[tuple[int, int]]:

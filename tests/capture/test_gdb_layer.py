@@ -40,6 +40,15 @@ def test_read_memory_keeps_readable_chunks_and_records_gaps(at_fault):
     assert mem.data[0x1000:] == bytes(0x1000)   # the gap is zero-filled
 
 
+def test_dump_memory_matches_read_and_records_gaps(at_fault, tmp_path):
+    _, gdb = at_fault
+    start = 0x2001F000
+    dumped = gdb.dump_memory(tmp_path / "d.bin", start, 0x2000, chunk=0x1000)
+    assert dumped.gaps == [(0x20020000, 0x1000)]
+    assert (tmp_path / "d.bin").read_bytes() == dumped.data
+    assert dumped.data == gdb.read_memory(start, 0x2000).data
+
+
 def test_transcript_has_tokens_and_answers(at_fault, tmp_path):
     _, gdb = at_fault
     gdb.registers()

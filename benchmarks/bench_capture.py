@@ -1,0 +1,112 @@
+"""Capture benchmarks (figures, not assertions): fault-to-report latency on the sim, RAM dump
+throughput against GDB's own ``dump binary memory`` in the same session, and the start-up time
+of ``photondbg --help``.
+
+    .venv/bin/python benchmarks/bench_capture.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from photondbg.capture.engine import CaptureRequest, run  # noqa: E402
+from photondbg.deadline import Deadline  # noqa: E402
+from photondbg.gdb.session import GdbSession  # noqa: E402
+from photondbg.ports import LOOPBACK  # noqa: E402
+from photondbg.procs import ProcessOwner  # noqa: E402
+from photondbg.targets.sim import SimTarget  # noqa: E402
+
+FAULTS = ROOT / "tests" / "firmware" / "faults"
+
+
+def build(name: str, outdir: Path) -> Path:
+    ld = outdir / "link.ld"
+    ld.write_text((FAULTS / "link.ld.in").read_text().replace("FLASH_BASE", "0x08000000")
+                  .replace("RAM_BASE", "0x20000000").replace("RAM_SIZE", "128K"))
+    elf = outdir / f"{name}.elf"
+    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m3", "-mthumb", "-g3", "-O1",
+                    "-ffreestanding", "-nostdlib", "-T", str(ld), "-o", str(elf),
+                    str(FAULTS / "startup.c"), str(FAULTS / f"{name}.c")], check=True)
+    return elf
+
+
+def latency(elf: Path, out: Path, runs: int) -> None:
+    stop_to_fault, stop_to_full, total = [], [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        res = run(CaptureRequest(elf=elf, scenario="none", variant=None, out=out, timeout=30,
+                                 follow=0))
+        total.append(time.perf_counter() - t0)
+        r = res.report
+        stop_to_fault.append(r["timing"]["stop_to_report_s"])
+        stages = {s["name"]: s["seconds"] for s in r["stages"]}
+        stop_to_full.append(stages["capture"] + stages["dumps"])
+    med = statistics.median
+    print(f"fault-to-report (stop -> report.json with fault + backtrace): "
+          f"median {med(stop_to_fault) * 1000:.1f} ms  (goal <= 1000 ms, {runs} runs)")
+    print(f"fault-to-report incl. stack + 128 KiB RAM dumps:            "
+          f"median {med(stop_to_full) * 1000:.1f} ms")
+    print(f"whole capture-fault run (boot, attach, arm, run, capture):   "
+          f"median {med(total) * 1000:.0f} ms")
+
+
+def dump_throughput(elf: Path, tmp: Path, runs: int) -> None:
+    size = 128 * 1024
+    with ProcessOwner(tmp / "dump") as owner:
+        target = SimTarget(elf, owner, logdir=tmp / "dump", gdb=True).start()
+        gdb = GdbSession(elf, owner, logdir=tmp / "dump").start()
+        gdb.connect(LOOPBACK, target.gdb_port)
+        gdb.cli("break UsageFault_Handler")
+        gdb.cont()
+        gdb.wait_stopped(Deadline(10))
+        ours, theirs = [], []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            mem = gdb.dump_memory(tmp / "ours.bin", 0x20000000, size)
+            ours.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            gdb.dump_binary(tmp / "gdb-dump.bin", 0x20000000, size)
+            theirs.append(time.perf_counter() - t0)
+        same = (tmp / "gdb-dump.bin").read_bytes() == mem.data
+    o, t = statistics.median(ours), statistics.median(theirs)
+    mb = size / 1e6
+    print(f"RAM dump 128 KiB: photondbg {o * 1000:.1f} ms ({mb / o:.1f} MB/s), "
+          f"gdb dump binary memory {t * 1000:.1f} ms ({mb / t:.1f} MB/s), "
+          f"ratio {t / o:.2f}x (goal >= 0.9x), identical bytes: {same}")
+
+
+def help_startup(runs: int) -> None:
+    exe = ROOT / ".venv" / "bin" / "photondbg"
+    argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "photondbg"]
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([*argv, "--help"], check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    print(f"photondbg --help: median {statistics.median(times) * 1000:.0f} ms "
+          f"(goal <= 300 ms, {runs} runs)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        elf = build("div_zero", tmp)
+        latency(elf, tmp / "captures", args.runs)
+        dump_throughput(elf, tmp, max(args.runs, 5))
+        help_startup(args.runs)
+
+
+if __name__ == "__main__":
+    main()
