@@ -55,7 +55,8 @@ def run(argv: list[str], *, timeout: float, env: dict | None = None,
                _in="", _decode_errors="replace")
     try:
         proc.wait(timeout=timeout)  # polls until the process has exited (or the time-out)
-        proc.wait()                 # then joins sh's output readers: all output is captured
+        proc.process.wait()         # joins sh's output readers, which the timed wait
+                                    # does not: without it fast programs lose output
     except sh.TimeoutException:
         _kill_group(proc)
         raise TargetTimeout(f"{Path(argv[0]).name} did not finish within {timeout:g} s") from None

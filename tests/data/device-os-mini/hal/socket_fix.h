@@ -1,0 +1,1 @@
+#define SOCKET_FIX 0
