@@ -346,32 +346,42 @@ class GdbSession:
         return blocks
 
     def read_memory(self, address: int, length: int, *, chunk: int = 0x20000,
-                    timeout: float = 10.0) -> MemoryRead:
-        """Read [address, address+length) in chunks, keeping what is readable."""
+                    timeout: float = 10.0, granule: int = 256) -> MemoryRead:
+        """Read [address, address+length) in chunks, keeping what is readable.
+
+        A chunk that does not come back whole is split in halves down to ``granule`` bytes
+        (GDB's own partial answers are not trusted: on QEMU they can run one byte past the
+        readable end); what still fails is recorded as a gap and zero-filled."""
         deadline = Deadline(timeout)
         buf = bytearray(length)
         have = bytearray(length)  # 1 where read
-        off = 0
-        while off < length:
-            n = min(chunk, length - off)
+
+        def span(off: int, n: int) -> None:
             blocks = self.read_chunk(address + off, n, timeout=max(0.5, deadline.cap(5.0)))
-            if not blocks and n > 4 and chunk > 256:
-                # GDB gives up at the first bad byte of a chunk on some stubs: split it.
-                sub = self.read_memory(address + off, n, chunk=max(256, chunk // 8),
-                                       timeout=max(0.5, deadline.remaining))
-                buf[off:off + n] = sub.data
-                mark = bytearray(b"\x01" * n)
-                for gaddr, glen in sub.gaps:
-                    s = gaddr - (address + off)
-                    mark[s:s + glen] = b"\x00" * glen
-                have[off:off + n] = mark
-            for baddr, data in blocks:
-                s = baddr - address
-                buf[s:s + len(data)] = data
-                have[s:s + len(data)] = b"\x01" * len(data)
+            whole = len(blocks) == 1 and blocks[0][0] == address + off and len(blocks[0][1]) == n
+            if whole:
+                buf[off:off + n] = blocks[0][1]
+                have[off:off + n] = b"\x01" * n
+                return
+            if not blocks and n <= granule:
+                return
+            if n <= granule or deadline.expired:
+                for baddr, data in blocks:  # keep GDB's answer, clipped to what we asked
+                    s = max(baddr - address, off)
+                    e = min(baddr - address + len(data), off + n)
+                    if e > s:
+                        buf[s:e] = data[s - (baddr - address): e - (baddr - address)]
+                        have[s:e] = b"\x01" * (e - s)
+                return
+            half = max(granule, (n // 2) // granule * granule)
+            span(off, half)
+            span(off + half, n - half)
+
+        off = 0
+        while off < length and not deadline.expired:
+            n = min(chunk, length - off)
+            span(off, n)
             off += n
-            if deadline.expired and off < length:
-                break
         return MemoryRead(address, bytes(buf), _gaps(have, address))
 
     def read_u32(self, address: int) -> int | None:
