@@ -1,0 +1,79 @@
+"""`photondbg flash` / `openocd` / `build --target photon` input errors: one line, exit 2."""
+
+import struct
+
+import pytest
+
+from photondbg.cli import main
+
+from conftest import require_tool
+
+
+def run_cli(capsys, *argv):
+    with pytest.raises(SystemExit) as ex:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return ex.value.code, out, err
+
+
+@pytest.fixture
+def user_bin(tmp_path):
+    p = tmp_path / "app.bin"
+    p.write_bytes(struct.pack("<II", 0x080A0000, 0x080A0100) + bytes(248))
+    return p
+
+
+def one_line(err):
+    return err.count("\n") == 1 and err.startswith("photondbg: error: ") and "Traceback" not in err
+
+
+def test_flash_dfu_without_device(capsys, user_bin):
+    require_tool("dfu-util")
+    code, out, err = run_cli(capsys, "flash", "--method", "dfu", str(user_bin))
+    assert code == 2 and one_line(err) and "no Photon in DFU mode" in err
+
+
+def test_flash_openocd_without_probe(capsys, tmp_path):
+    require_tool("openocd")
+    elf = tmp_path / "fw.elf"
+    elf.write_bytes(b"\x7fELF" + bytes(60))
+    code, _, err = run_cli(capsys, "flash", "--method", "openocd", "--interface", "stlink",
+                           str(elf))
+    assert code == 2 and one_line(err) and "no debug probe found" in err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--method", "particle", "/nonexistent/app.bin"], "firmware file not found"),
+    (["--method", "dfu", "--address", "0xZZ", "x.bin"], "not an address"),
+    (["--method", "jtag", "x.bin"], "Invalid value for '--method'"),
+])
+def test_flash_bad_input(capsys, args, message):
+    code, _, err = run_cli(capsys, "flash", *args)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_flash_dfu_refuses_to_guess_the_address(capsys, tmp_path):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(bytes(64))
+    code, _, err = run_cli(capsys, "flash", "--method", "dfu", str(junk))
+    assert code == 2 and one_line(err) and "pass --address" in err
+
+
+def test_flash_dfu_elf_without_bin(capsys, tmp_path):
+    elf = tmp_path / "fw.elf"
+    elf.write_bytes(b"\x7fELF" + bytes(60))
+    code, _, err = run_cli(capsys, "flash", "--method", "dfu", str(elf))
+    assert code == 2 and one_line(err) and "needs a .bin" in err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--target", "photon"], "needs --device-os PATH and --ref REF"),
+    (["--target", "photon", "--device-os", "/nonexistent", "--ref", "v0.6.0"],
+     "Device OS checkout not found"),
+    (["--target", "sim", "--ref", "v0.6.0"], "--ref is for --target photon"),
+    (["--target", "photon", "--device-os", "/tmp", "--ref", "x", "--variant", "all"],
+     "--variant/--debug are for --target sim"),
+])
+def test_build_bad_usage(capsys, args, message):
+    code, _, err = run_cli(capsys, "build", *args)
+    assert code == 2 and one_line(err) and message in err
