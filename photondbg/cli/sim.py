@@ -65,7 +65,7 @@ def sim():
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the cut kinds, hold times and WiFi delays.")
 @click.option("--hold", callback=_hold, metavar="MIN:MAX",
-              help="Seconds each cut is held [default: 1:3 for down, 3:6 for uplink].")
+              help="Seconds each cut is held [default: 1:3 for down, 4:6 for uplink].")
 @click.option("--cut", "cut", type=click.Choice(CUT_CHOICES), default="mixed", show_default=True,
               help="down = AP power off; uplink = AP cable pulled; mixed = seeded choice.")
 @click.option("--period", type=click.FloatRange(min=0.05), default=0.25, show_default=True,

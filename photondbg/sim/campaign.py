@@ -61,7 +61,7 @@ class Phase(str, Enum):
 DEFAULT_APP_PORTS = {"simple-server": 80, "multi-server": 7123}
 
 # seconds a cut is held, per kind: an uplink cut must outlast the platform's cloud time-out
-HOLDS = {"down": (1.0, 3.0), "uplink": (3.0, 6.0)}
+HOLDS = {"down": (1.0, 3.0), "uplink": (4.0, 6.0)}
 
 
 def app_port(app: str) -> int:
@@ -128,7 +128,7 @@ class CampaignConfig:
     http_timeout: float = 2.0
     clients: int = 1
     boot_timeout: float = 15.0  # s from QEMU start (or a crash) until the server answers
-    recovery: float = 8.0  # s after restore for the server to answer again
+    recovery: float = 6.0  # s after restore for the server to answer again
     hang_after: float = 4.0  # s without PONG and HTTP answer that make a HANG
     machine: str | None = None
     host_port: int | None = None  # fixed 127.0.0.1 port for the server (None: any free one)
@@ -250,7 +250,8 @@ class Campaign:
                 if r.outcome in self.cfg.stop_on:
                     self.result.stopped_early = r.outcome
                     break
-                self.bring_back(r)
+                if i < self.cfg.cycles:
+                    self.bring_back(r)
         finally:
             self.transition(Phase.DONE)
             self._shutdown()
