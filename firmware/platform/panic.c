@@ -147,6 +147,13 @@ void fault_entry(uint32_t *sp, uint32_t exc_return, uint32_t vector)
     case 6: code = UsageFault; break;
     default: code = (SCB_CFSR & CFSR_DIVBYZERO) ? UsageFault : HardFault; break;
     }
+    if ((exc_return & 0xFFFFFFE0u) != 0xFFFFFFE0u) {
+        /* not entered as an exception: a handler called as a plain function (a jump through a
+         * garbage pointer landed on it); LR is a return address and there is no stacked frame */
+        uint32_t msp;
+        __asm volatile("mrs %0, msp" : "=r"(msp));
+        panic_(code, NULL, exc_return, msp);
+    }
     uintptr_t a = (uintptr_t)sp;
     int readable = a >= SRAM_BASE_ADDR && a + 32 <= SRAM_BASE_ADDR + SRAM_SIZE && !(a & 3);
     panic_(code, readable ? sp : NULL, exc_return, (uint32_t)a);
