@@ -327,7 +327,7 @@ def test_panic_record_survives_the_reset(elves, owner):
     pc, lr, cfsr, hfsr = (int(x, 16) for x in panic.groups())
     assert pc == 0 and cfsr & (1 << 17) and hfsr & (1 << 30)   # INVSTATE, FORCED
     mark = target.console.mark()
-    rounds = [target.console.wait_for(r"@sos code=1", TIMEOUT, start=mark)]
+    link_mark = peer.mark()
     boot_line = target.console.wait_for(r"@boot reason=130 data=1 app=panic-probe", TIMEOUT,
                                         start=mark)
     assert boot_line and len(re.findall(r"@sos code=1", target.console.text())) == 2
@@ -337,8 +337,10 @@ def test_panic_record_survives_the_reset(elves, owner):
     assert record, target.console.text()
     assert [int(x, 16) for x in record.groups()[:4]] == [pc, lr, cfsr, hfsr]
     assert int(record.group(5)) == 1
-    assert target.console.wait_for(r"probe: reset reason 130 data 1", TIMEOUT, start=mark) or \
-        rounds  # setup() runs after the link is up again; the reason is already on @boot
+    # the rebooted device says HELLO again; once the link is up, setup() sees the reason too
+    peer.wait(Msg.HELLO, start=link_mark)
+    peer.send(pack(Msg.LINK, wifi=1, cloud=1))
+    assert target.console.wait_for(r"probe: reset reason 130 data 1", TIMEOUT, start=mark)
     target.stop()
 
 
