@@ -52,6 +52,10 @@ def test_boots_and_serves_real_http(elfs, owner, tmp_path, app):
     assert r.kind == "ok" and r.status == 200
     assert bridge.app == app
     assert target.console.wait_for(rf"^@boot .*app={app}", 5) is not None
+    for _ in range(100):  # liveness: PINGs are answered from the main loop
+        if bridge.last_pong is not None:
+            break
+        time.sleep(0.05)
     assert bridge.last_pong is not None
     log = (tmp_path / "bridge.log").read_text()
     assert f"device port {app_port(app)} -> 127.0.0.1:{port}" in log
