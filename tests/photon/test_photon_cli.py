@@ -77,3 +77,22 @@ def test_flash_dfu_elf_without_bin(capsys, tmp_path):
 def test_build_bad_usage(capsys, args, message):
     code, _, err = run_cli(capsys, "build", *args)
     assert code == 2 and one_line(err) and message in err
+
+
+def test_build_sim_prints_the_elf_firmware_build_made(capsys, tmp_path, monkeypatch):
+    require_tool("arm-none-eabi-gcc")
+    import json
+
+    from photondbg import firmware
+
+    monkeypatch.setenv("PHOTONDBG_BUILD", str(tmp_path / "b"))
+    code, out, err = run_cli(capsys, "build", "--app", "simple-server", "--variant", "clients",
+                             "--json")
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["elf"] == str(firmware.elf_path("simple-server", "clients"))
+    assert info["elf"].startswith(str(tmp_path / "b"))
+    with open(info["elf"], "rb") as f:
+        assert f.read(4) == b"\x7fELF"
+    code, _, err = run_cli(capsys, "build", "--variant", "nope")
+    assert code == 2 and one_line(err) and "unknown variant 'nope'" in err
