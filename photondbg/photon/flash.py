@@ -64,8 +64,8 @@ def flash(image: Path | str, method: str, *, interface: str = "cmsis-dap",
     if method == "particle":
         binary = binary_for(image, method)
         res = particle.flash_usb(binary, timeout=timeout)
-        ok = "Flash success!" in res.output or res.ok
-        return FlashResult(method, binary, None, ok, res.last_line())
+        _, verified = particle.parse_flash(res.output, res.exit_code)
+        return FlashResult(method, binary, None, verified, res.last_line())
     if method == "dfu":
         binary = binary_for(image, method)
         res, addr = dfu.download(binary, address=address, timeout=timeout)

@@ -13,6 +13,7 @@ both exit 1 within milliseconds.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -28,6 +29,7 @@ from photondbg.ports import LOOPBACK, free_port
 from photondbg.procs import Child, ProcessOwner
 
 HINT = tools.BY_NAME["openocd"].package
+ENV_OPENOCD = "PHOTONDBG_OPENOCD"   # another openocd program (tests: tests/fakes/fake_openocd.py)
 RTOS_CHOICES = ("FreeRTOS", "auto")
 
 
@@ -209,6 +211,8 @@ class OpenOcdSession:
     def _bin(self) -> str | list[str]:
         if self.openocd_bin is not None:
             return self.openocd_bin
+        if os.environ.get(ENV_OPENOCD):
+            return os.environ[ENV_OPENOCD]
         path = tools.which("openocd")
         if path is None:
             raise ToolMissing("openocd", HINT)

@@ -117,6 +117,18 @@ def parse_compile(text: str, exit_code: int) -> CompileResult:
     return CompileResult(False, None, why, text)
 
 
+FLASH_OK = "Flash success!"
+FLASH_FAILED = "Flash failed."
+
+
+def parse_flash(text: str, exit_code: int) -> tuple[bool, bool]:
+    """(succeeded, verified) for ``flash --usb``: particle-cli prints ``Flash success!`` or
+    ``Flash failed.`` after writing each file (non-interactive output)."""
+    if exit_code != 0 or FLASH_FAILED in text:
+        return False, False
+    return True, FLASH_OK in text
+
+
 def explain(result: Result, action: str) -> str:
     """One line saying why a particle command failed, with the fix when we know it."""
     text = result.output
@@ -156,7 +168,7 @@ def flash_usb(binary: Path, *, timeout: float = 180.0, env: dict | None = None) 
     if not binary.is_file():
         raise UsageError(f"firmware file not found: {binary}")
     result = run(flash_usb_argv(particle_bin(), binary), timeout=timeout, env=env, hint=HINT)
-    if not result.ok:
+    if not parse_flash(result.output, result.exit_code)[0]:
         msg = explain(result, "flash --usb")
         if any(m in result.output for m in NO_DEVICES):
             raise UsageError(msg)

@@ -92,7 +92,7 @@ class SerialStream:
 # and `verify-fix` reach the probe settings without new options everywhere).
 ENV_PROBE = "PHOTONDBG_PROBE"        # cmsis-dap | stlink
 ENV_SERIAL = "PHOTONDBG_SERIAL"      # e.g. /dev/ttyACM0 (the Photon's USB serial)
-ENV_OPENOCD = "PHOTONDBG_OPENOCD"    # another openocd program (tests: tests/fakes/fake_openocd.py)
+# PHOTONDBG_OPENOCD (another openocd program) is read by OpenOcdSession itself
 ENV_RTOS = "PHOTONDBG_RTOS"          # FreeRTOS | auto
 
 
@@ -115,7 +115,6 @@ class PhotonTarget:
         env_now = os.environ
         interface = interface or env_now.get(ENV_PROBE) or "cmsis-dap"
         serial_port = serial_port or env_now.get(ENV_SERIAL) or None
-        openocd_bin = openocd_bin or env_now.get(ENV_OPENOCD) or None
         rtos = rtos or env_now.get(ENV_RTOS) or None
         self.elf = Path(elf) if elf else None
         self.owner = owner

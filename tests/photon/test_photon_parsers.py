@@ -52,6 +52,14 @@ def test_particle_compile_success_format():
     assert res.ok and str(res.saved_to) == "/tmp/out/app.bin"
 
 
+def test_particle_flash_output():
+    ok = "Switching device to dfu mode\nFlashing app.bin\nFlash success!\n"
+    assert particle.parse_flash(ok, 0) == (True, True)
+    assert particle.parse_flash("Flashing app.bin\nFlash failed.\n", 0) == (False, False)
+    rec = recording("particle/flash-usb-malformed.txt")
+    assert particle.parse_flash(rec.stdout, rec.exit_code) == (False, False)
+
+
 def test_particle_explain_missing_execa():
     out = "Error: Cannot find module 'execa'\nRequire stack:\n- /x/particle-cli/src/lib/udev.js"
     msg = particle.explain(Result([], 1, "", out), "serial list")
