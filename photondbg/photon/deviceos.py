@@ -129,6 +129,41 @@ def ensure_worktree(checkout: Path, commit: str, root: Path) -> Path:
     return wt
 
 
+def submodules(worktree: Path) -> list[tuple[str, str]]:
+    """(name, path) of every submodule the work tree's .gitmodules declares."""
+    if not (worktree / ".gitmodules").is_file():
+        return []
+    res = run([git_bin(), "config", "-f", str(worktree / ".gitmodules"), "--get-regexp",
+               r"^submodule\..*\.path$"], timeout=30)
+    found = []
+    for line in res.stdout.splitlines():
+        key, _, path = line.partition(" ")
+        found.append((key[len("submodule."):-len(".path")], path.strip()))
+    return found
+
+
+def fill_submodules(checkout: Path, worktree: Path) -> list[str]:
+    """Check out the work tree's submodules from the user's own checkout, never from the
+    network: a submodule the user has initialised is cloned from its local copy (``-c`` config
+    only, so the user's .git/config is not changed). Returns what could not be filled; the
+    build says so if it needs one of them."""
+    missing = []
+    git = git_bin()
+    for name, path in submodules(worktree):
+        if (worktree / path / ".git").exists():
+            continue
+        source = checkout / path
+        if not (source / ".git").exists():
+            missing.append(path)
+            continue
+        res = run([git, "-C", str(worktree), "-c", "protocol.file.allow=always",
+                   "-c", f"submodule.{name}.url={source}", "submodule", "update", "--init",
+                   "--", path], timeout=600)
+        if not res.ok:
+            missing.append(path)
+    return missing
+
+
 def stage_app(src: Path, dest: Path) -> Path:
     """Copy the app's sources (not its old target/) into ``dest``: Device OS writes
     ``APPDIR/target``, and our source tree stays clean."""
@@ -169,10 +204,16 @@ def build(checkout: Path | str, ref: str, *, app: str = "multi-server",
     staged = stage_app(src, root / "apps" / f"{name}-{commit[:12]}" / name)
     shutil.rmtree(staged / "target", ignore_errors=True)
     log = staged.parent / "make.log"
+    unfilled = fill_submodules(top, wt)
     res = run(make_argv(toolchain["make"], wt, staged, jobs), timeout=timeout, env=env)
-    log.write_text(res.output)
+    note = (f"photondbg: submodules not initialised in {top} (left empty): "
+            f"{', '.join(unfilled)}\n" if unfilled else "")
+    log.write_text(note + res.output)
     if not res.ok:
-        raise ToolFailure(f"Device OS build of {ref} failed (log: {log}): {res.last_line()}")
+        hint = (f"; submodules missing: {', '.join(unfilled)} (git submodule update --init "
+                f"in {top})" if unfilled else "")
+        raise ToolFailure(f"Device OS build of {ref} failed (log: {log}): {res.last_line()}"
+                          f"{hint}")
     elf = find_elf(staged)
     if elf is None:
         raise ToolFailure(f"Device OS build of {ref} wrote no ELF under {staged / 'target'} "

@@ -35,9 +35,21 @@ def git(repo, *args):
 def checkout(tmp_path_factory):
     """A Device OS-shaped repo: tag v0.6.0 without the fix, branch fix-1250 with it."""
     require_tool("git")
-    repo = tmp_path_factory.mktemp("dos") / "device-os"
+    base = tmp_path_factory.mktemp("dos")
+    proto = base / "firmware-protobuf"          # a submodule, as Device OS has
+    proto.mkdir()
+    (proto / "control.proto").write_text("syntax = \"proto2\";\n")
+    git(proto, "init", "-q")
+    git(proto, "add", "-A")
+    git(proto, "commit", "-q", "-m", "proto")
+    repo = base / "device-os"
     shutil.copytree(DATA / "device-os-mini", repo)
     git(repo, "init", "-q", "-b", "develop")
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(proto), "proto")
+    # its upstream is unreachable, as the network is here: the build must use the local copy
+    gone = "/nonexistent/firmware-protobuf.git"
+    git(repo, "config", "-f", ".gitmodules", "submodule.proto.url", gone)
+    git(repo, "config", "submodule.proto.url", gone)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "0.6.0")
     git(repo, "tag", "v0.6.0")
@@ -89,6 +101,9 @@ def test_two_refs_two_elves_user_checkout_untouched(checkout, appdir, tmp_path):
     assert dfu.image_region(before.bin.read_bytes()[:8]).address == 0x08020000
     assert git(checkout, "rev-parse", "HEAD") == head
     assert git(checkout, "status", "--porcelain") == status
+    # submodules come from the user's own checkout, and their URLs in it are left alone
+    assert (before.worktree / "proto" / "control.proto").is_file()
+    assert git(checkout, "config", "submodule.proto.url") == "/nonexistent/firmware-protobuf.git"
     # a second build of the same ref reuses its worktree
     again = deviceos.build(checkout, "v0.6.0", appdir=appdir, out_root=out)
     assert again.worktree == before.worktree and again.elf == before.elf
