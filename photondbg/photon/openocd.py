@@ -52,7 +52,10 @@ LOG_PATTERNS = [
     ("no_probe", r"unable to find a matching CMSIS-DAP device|Error: open failed|"
                  r"\bno device found\b|ST-LINK open failed|No J-Link device found"),
     ("no_target", r"Error connecting DP: cannot read IDR|"
-                  r"init mode failed \(unable to connect to the target\)|Examination failed"),
+                  r"init mode failed \(unable to connect to the target\)|Examination failed|"
+                  r"JTAG scan chain interrogation failed|IR capture error|"
+                  r"Invalid ACK \(\d+\) in DAP response"),
+    ("port_in_use", r"couldn't bind (?P<server>\w+) to socket on port (?P<port>\d+)"),
     ("adapter_error", r"LIBUSB_ERROR_\w+|libusb_open\(\) failed|adapter .* failed|"
                       r"CMSIS-DAP command .* failed"),
     ("config_error", r"Can't find (?P<file>\S+)|invalid command name \"(?P<command>[^\"]+)\""),
@@ -147,6 +150,8 @@ def failure_message(events: list[LogEvent], interface: str, returncode: int | No
                 f"(check SWD wiring D7=SWDIO, D6=SWCLK, GND, 3V3 and that the Photon is powered)")
     if "adapter_error" in kinds:
         return f"debug probe error: \"{kinds['adapter_error'].line}\" (USB permissions? udev rules)"
+    if "port_in_use" in kinds:
+        return f"OpenOCD could not listen: \"{kinds['port_in_use'].line}\""
     if "config_error" in kinds:
         return f"OpenOCD configuration error: \"{kinds['config_error'].line}\""
     errors = [e for e in events if e.kind == "error"]
@@ -218,7 +223,18 @@ class OpenOcdSession:
             raise ToolMissing("openocd", HINT)
         return path
 
-    def start(self, timeout: float = 15.0) -> "OpenOcdSession":
+    def start(self, timeout: float = 15.0, attempts: int = 3) -> "OpenOcdSession":
+        """Start OpenOCD; a port taken between our choice and OpenOCD's bind is retried."""
+        for attempt in range(attempts):
+            try:
+                return self._start_once(timeout)
+            except ToolFailure:
+                if attempt + 1 == attempts or not any(e.kind == "port_in_use"
+                                                      for e in self.events):
+                    raise
+                self.child, self.events, self.lines = None, [], []
+
+    def _start_once(self, timeout: float) -> "OpenOcdSession":
         if self.child is not None:
             raise RuntimeError("OpenOcdSession already started")
         self.gdb_port = free_port()

@@ -93,7 +93,8 @@ class Fake:
             if raw.startswith("@"):
                 word, _, arg = raw[1:].partition(" ")
                 if word == "serve":
-                    self.serve()
+                    if not self.serve():
+                        return 1
                 elif word == "wait-upstream":
                     self.upstream_gone.wait()
                     if self.done.is_set():
@@ -128,15 +129,21 @@ class Fake:
         return regs
 
     # -- servers ----------------------------------------------------------------------------
-    def serve(self) -> None:
-        for port, handler in ((self.gdb_port, self.gdb_client),
-                              (self.telnet_port, self.telnet_client)):
+    def serve(self) -> bool:
+        for name, port, handler in (("gdb", self.gdb_port, self.gdb_client),
+                                    ("telnet", self.telnet_port, self.telnet_client)):
             s = socket.socket()
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((self.bind, port))
+            try:
+                s.bind((self.bind, port))
+            except OSError as e:  # as OpenOCD's server_init reports it, then exits 1
+                out(f"Error: couldn't bind {name} to socket on port {port}: {e.strerror}")
+                s.close()
+                return False
             s.listen(4)
             self.listeners.append(s)
             threading.Thread(target=self.accept_loop, args=(s, handler), daemon=True).start()
+        return True
 
     def accept_loop(self, s: socket.socket, handler) -> None:
         while not self.done.is_set():

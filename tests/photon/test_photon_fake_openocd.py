@@ -125,3 +125,31 @@ def test_capture_fault_target_photon_end_to_end(owner, tmp_path, lockup_elf):
     assert report["lockup"]["registers"] == parse_lockup(sim.stderr_text()).registers
     capdir = tmp_path / "out" / os.path.basename(os.path.dirname(line["report"]))
     assert "shutdown command invoked" in (capdir / "openocd.log").read_text()
+
+
+def test_port_taken_before_openocd_binds_is_retried(owner, tmp_path, monkeypatch):
+    """OpenOCD prints `couldn't bind gdb to socket on port N: Address already in use` when the
+    free port we chose was taken meanwhile; the session starts again on new ports."""
+    import socket
+
+    from photondbg.photon import openocd as oo
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    ports = iter([taken.getsockname()[1]])
+    real_free_port = oo.free_port
+    monkeypatch.setattr(oo, "free_port", lambda: next(ports, None) or real_free_port())
+    scenario = tmp_path / "ready.log"
+    lines = (DATA / "openocd" / "session-lockup-0.12.log").read_text().splitlines()
+    scenario.write_text("\n".join(lines[:lines.index("@wait-upstream")]) + "\n")
+    session = OpenOcdSession(owner, "cmsis-dap", openocd_bin=str(FAKE_OPENOCD),
+                             env=dict(os.environ, FAKE_OPENOCD_SCENARIO=str(scenario)))
+    try:
+        session.start(timeout=20)
+        assert session.running and session.gdb_port != taken.getsockname()[1]
+        log = (owner.logdir / "openocd.log").read_text()
+        assert f"couldn't bind gdb to socket on port {taken.getsockname()[1]}" in log
+    finally:
+        session.stop()
+        taken.close()
