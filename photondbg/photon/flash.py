@@ -14,6 +14,7 @@ it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +79,7 @@ def flash_openocd(image: Path, *, interface: str, address: int | None = None,
                   openocd_bin: str | list[str] | None = None,
                   timeout: float = 300.0) -> FlashResult:
     if openocd_bin is None:
-        openocd_bin = tools.which("openocd")
+        openocd_bin = os.environ.get(openocd.ENV_OPENOCD) or tools.which("openocd")
         if openocd_bin is None:
             raise ToolMissing("openocd", openocd.HINT)
     if not is_elf(image) and address is None:
@@ -95,5 +96,7 @@ def flash_openocd(image: Path, *, interface: str, address: int | None = None,
         raise openocd.NoProbe(msg)
     fail = openocd.PROGRAM_FAIL_RE.search(res.output)
     if fail:
-        raise ToolFailure(f"OpenOCD: {fail.group(0)} while programming {image}")
+        errors = [e.line for e in events if e.kind == "error"]
+        why = f": {errors[-1]}" if errors else ""
+        raise ToolFailure(f"OpenOCD: {fail.group(0)} while programming {image}{why}")
     raise ToolFailure(msg)

@@ -135,7 +135,8 @@ def program_argv(openocd: str | list[str], image: Path | str, *, interface: str,
 
 
 PROGRAM_OK_RE = re.compile(r"\*\* Verified OK \*\*")
-PROGRAM_FAIL_RE = re.compile(r"\*\* (Programming Failed|Verify Failed) \*\*|checksum mismatch")
+PROGRAM_FAIL_RE = re.compile(r"\*\* (Programming Failed|Verify Failed|OpenOCD init failed|"
+                             r"Unable to reset target) \*\*")
 
 
 def failure_message(events: list[LogEvent], interface: str, returncode: int | None) -> str:

@@ -15,7 +15,8 @@ It accepts OpenOCD's command line (``-f``/``-c``/``-s``/``-d`` pairs; it honours
 
 Scenario (``FAKE_OPENOCD_SCENARIO``, default: the recorded no-probe log for the chosen
 interface in tests/data/openocd/): log lines, ``#`` comments and directives ``@serve``,
-``@wait-upstream`` (until QEMU's stub closes: QEMU exits on a lock-up), ``@exit N``.
+``@wait-upstream`` (until QEMU's stub closes: QEMU exits on a lock-up), ``@program`` (a
+``-c "program FILE ..."`` whose FILE cannot be opened fails there, as OpenOCD does), ``@exit N``.
 ``{gdb_port} {telnet_port} {xpsr} {pc} {sp}`` are filled in; the registers come from QEMU's
 lock-up dump (``FAKE_OPENOCD_QEMU_STDERR``, the stderr log of the QEMU being relayed).
 """
@@ -72,6 +73,8 @@ class Fake:
         up = os.environ.get("FAKE_OPENOCD_UPSTREAM", "")
         self.upstream = (up.rsplit(":", 1)[0], int(up.rsplit(":", 1)[1])) if up else None
         self.qemu_stderr = os.environ.get("FAKE_OPENOCD_QEMU_STDERR")
+        self.program = next((c[len("program "):] for c in self.commands
+                             if c.startswith("program ")), None)
         self.upstream_gone = threading.Event()
         self.halted_regs: dict[str, int] | None = None
         self.demcr_catch: set[str] = set()
@@ -82,7 +85,9 @@ class Fake:
     # -- scenario ---------------------------------------------------------------------------
     def fields(self) -> dict:
         regs = self.halted_regs or {}
-        return {"gdb_port": self.gdb_port, "telnet_port": self.telnet_port,
+        f = self.program_file()
+        return {"file": f, "size": f.stat().st_size if f and f.is_file() else 0,
+                "gdb_port": self.gdb_port, "telnet_port": self.telnet_port,
                 "xpsr": f"0x{regs.get('xPSR', 0):08x}", "pc": f"0x{regs.get('pc', 0):08x}",
                 "sp": f"0x{regs.get('sp', 0):08x}"}
 
@@ -102,10 +107,29 @@ class Fake:
                     self.halted_regs = self.read_lockup_dump()
                 elif word == "exit":
                     return int(arg or 0)
+                elif word == "program" and not self.program_file_ok():
+                    return 1
                 continue
             out(raw.format(**self.fields()))
         self.done.wait()
         return self.exit_code
+
+    def program_file(self) -> Path | None:
+        if self.program is None:
+            return None
+        m = re.match(r"\{([^}]*)\}|(\S+)", self.program)
+        return Path(m.group(1) or m.group(2)) if m else None
+
+    def program_file_ok(self) -> bool:
+        """OpenOCD's program proc, when flash write_image cannot open the file."""
+        f = self.program_file()
+        if f is not None and f.is_file():
+            return True
+        out("** Programming Started **")
+        out(f"Error: couldn't open {f}")
+        out("** Programming Failed **")
+        out("shutdown command invoked")
+        return False
 
     def read_lockup_dump(self) -> dict[str, int]:
         regs: dict[str, int] = {}

@@ -96,3 +96,33 @@ def test_build_sim_prints_the_elf_firmware_build_made(capsys, tmp_path, monkeypa
         assert f.read(4) == b"\x7fELF"
     code, _, err = run_cli(capsys, "build", "--variant", "nope")
     assert code == 2 and one_line(err) and "unknown variant 'nope'" in err
+
+
+def test_flash_openocd_verified_and_failed(capsys, tmp_path, monkeypatch):
+    """`program FILE verify reset exit` through the fake OpenOCD replaying 0.12's program
+    output: success needs `** Verified OK **`; a file OpenOCD cannot open fails as it does."""
+    import json
+
+    from recordings import DATA, FAKE_OPENOCD
+
+    monkeypatch.setenv("PHOTONDBG_OPENOCD", str(FAKE_OPENOCD))
+    monkeypatch.setenv("FAKE_OPENOCD_SCENARIO", str(DATA / "openocd" / "program-ok-0.12.log"))
+    elf = tmp_path / "fw.elf"
+    elf.write_bytes(b"\x7fELF" + bytes(60))
+    code, out, err = run_cli(capsys, "flash", "--method", "openocd", "--json", str(elf))
+    assert code == 0, err
+    assert json.loads(out) == {"method": "openocd", "image": str(elf), "address": None,
+                               "verified": True, "detail": "** Verified OK **"}
+    # a monolithic .bin gets its address from the image
+    mono = tmp_path / "mono.bin"
+    mono.write_bytes(struct.pack("<II", 0x20020000, 0x08020195) + bytes(56))
+    code, out, err = run_cli(capsys, "flash", "--method", "openocd", str(mono))
+    assert code == 0 and out.strip() == f"flashed {mono} at 0x08020000 by openocd (verified)"
+    # the file vanishes before OpenOCD opens it
+    from photondbg.errors import ToolFailure
+    from photondbg.photon import flash as flash_mod
+
+    monkeypatch.setattr(flash_mod, "is_elf", lambda p: True)
+    with pytest.raises(ToolFailure, match=r"\*\* Programming Failed \*\* while programming .*"
+                                          r"couldn't open"):
+        flash_mod.flash_openocd(tmp_path / "gone.elf", interface="cmsis-dap")
