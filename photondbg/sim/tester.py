@@ -21,6 +21,9 @@ from photondbg.ports import LOOPBACK
 
 HTTP_RESULTS = ("ok", "timeout", "conn_error", "non_200", "bad_response")
 STATUS_RE = re.compile(rb"^HTTP/1\.[01] (\d{3})")
+# what the seed tester (python-requests) put on the wire
+REQUEST = ("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: python-requests/2.28.1\r\n"
+           "Accept-Encoding: gzip, deflate\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n")
 
 
 @dataclass
@@ -48,8 +51,7 @@ def http_get(port: int, path: str = "/", timeout: float = 5.0, host: str = LOOPB
     data = b""
     try:
         with sock:
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                         "Connection: close\r\n\r\n".encode())
+            sock.sendall(REQUEST.format(path=path, host=host, port=port).encode())
             length = None
             while True:
                 left = end - time.monotonic()
