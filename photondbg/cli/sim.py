@@ -139,17 +139,17 @@ def _table(result, stream) -> None:
     from rich.table import Table
 
     table = Table(title=f"{result.app} variant={result.variant} seed={result.seed}")
-    for col in ("cycle", "cut", "hold s", "outcome", "cut->crash s", "recovery s", "http ok",
-                "timeouts", "conn errors", "detail"):
-        table.add_column(col)
+    for col in ("#", "cut", "hold", "outcome", "crash after", "recovered", "ok/timeout/err"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("detail", overflow="fold")
     style = {"OK": "green", "NO_RECOVERY": "yellow"}
     for r in result.cycles:
-        table.add_row(str(r.index), r.cut, f"{r.hold:.2f}",
+        table.add_row(str(r.index), r.cut, f"{r.hold:.2f}s",
                       f"[{style.get(r.outcome, 'red')}]{r.outcome}[/]",
-                      "" if r.cut_to_crash is None else f"{r.cut_to_crash:.2f}",
-                      "" if r.recovery_time is None else f"{r.recovery_time:.2f}",
-                      str(r.http.get("ok", 0)), str(r.http.get("timeout", 0)),
-                      str(r.http.get("conn_error", 0)), r.detail[:60])
+                      "" if r.cut_to_crash is None else f"{r.cut_to_crash:.2f}s",
+                      "" if r.recovery_time is None else f"{r.recovery_time:.2f}s",
+                      f"{r.http.get('ok', 0)}/{r.http.get('timeout', 0)}/"
+                      f"{r.http.get('conn_error', 0)}", r.detail)
     con = Console(file=stream)
     con.print(table)
     con.print("outcomes: " + "  ".join(f"{k} {v}" for k, v in result.outcomes.items()))

@@ -210,6 +210,7 @@ class Campaign:
         self.boots = 0
         self._t0 = time.monotonic()
         self._boot_started = 0.0
+        self._qemu_boot = True
         self._finished = False
         self.result = CampaignResult(config.variant, config.app, config.seed, config.cycles)
 
@@ -343,6 +344,7 @@ class Campaign:
         self.transition(Phase.BOOT)
         self.boots += 1
         self._boot_started = time.monotonic()
+        self._qemu_boot = True
         target = SimTarget(self.cfg.elf, self.owner, logdir=self.logdir / f"boot-{self.boots:02d}",
                            machine=self.cfg.machine)
         target.start()
@@ -367,9 +369,11 @@ class Campaign:
                 if since == self._boot_started:
                     took = self.tester.last_ok - since
                     self.result.boot_to_serving.append(took)
-                    self.on_note(f"boot {self.boots}: serving device port {self.device_port} on "
-                                 f"http://127.0.0.1:{self.bridge.host_port(self.device_port)}/ "
-                                 f"{took:.2f}s after start")
+                    how = "QEMU start" if self._qemu_boot else "its own reset"
+                    self.on_note(f"boot {len(self.result.boot_to_serving)}: serving device port "
+                                 f"{self.device_port} on http://127.0.0.1:"
+                                 f"{self.bridge.host_port(self.device_port)}/ "
+                                 f"{took:.2f}s after {how}")
                 return True
             if not self.target.running:
                 return False
@@ -396,6 +400,7 @@ class Campaign:
             boot = self.watch_for_boot(t - r.duration, self.cfg.boot_timeout)
             if boot:
                 self._boot_started = boot
+                self._qemu_boot = False
                 self.serve_again(boot)
                 return
         r.reboots += 1
