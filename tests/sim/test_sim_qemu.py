@@ -160,3 +160,31 @@ def test_missing_toolchain_is_exit_2(tmp_path):
                          text=True, timeout=30, cwd=ROOT, env=env)
     assert out.returncode == 2, out.stderr
     assert "arm-none-eabi" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_frozen_device_is_a_hang_and_gets_rebooted(elfs, owner, tmp_path):
+    """SIGSTOP the simulator during the cut (a device that stops dead): no PONG, no HTTP ->
+    HANG; the campaign reboots it and the next cycle is OK again."""
+    cfg = CampaignConfig(elf=elfs[("multi-server", "all")], variant="all", cycles=2, seed=7,
+                         cuts=("down",), hold=(0.8, 1.2))
+    camp = Campaign(cfg, owner, logdir=tmp_path / "hang")
+    frozen = []
+
+    def freeze():
+        for _ in range(600):
+            b, t = camp.bridge, camp.target
+            if b is not None and t is not None and b.state == "down":
+                os.kill(t.child.pid, signal.SIGSTOP)
+                frozen.append(t.child.pid)
+                return
+            time.sleep(0.05)
+
+    import threading
+
+    th = threading.Thread(target=freeze, daemon=True)
+    th.start()
+    res = camp.run()
+    th.join()
+    assert frozen
+    assert [c.outcome for c in res.cycles] == ["HANG", "OK"], res.cycles
+    assert res.cycles[0].reboots == 1 and camp.boots == 2
