@@ -220,8 +220,24 @@ class ElfInfo:
             return None
         return file, line
 
+    demangler = None  # set by the engine: a callable mangled -> readable (GDB's `demangle`)
+
+    def pretty(self, name: str | None) -> str | None:
+        """The readable name of a symbol (C++ names demangled when a demangler is set)."""
+        if not name or not name.startswith("_Z") or self.demangler is None:
+            return name
+        cache = self.__dict__.setdefault("_pretty", {})
+        if name not in cache:
+            try:
+                cache[name] = strip_params(self.demangler(name)) or name
+            except Exception:
+                cache[name] = name
+        return cache[name]
+
     def locate(self, address: int) -> Location:
         fn = self.function_at(address)
+        if fn is not None:
+            fn = (Symbol(self.pretty(fn[0].name), fn[0].address, fn[0].size), fn[1])
         ln = self.line_at(address) if fn is not None or self.in_code(address) else None
         return Location(address, fn[0].name if fn else None, fn[1] if fn else None,
                         ln[0] if ln else None, ln[1] if ln else None)
@@ -246,3 +262,21 @@ def _file_names(lp, cu) -> dict[int, str]:
         path = name if name.startswith("/") or not base else f"{base}/{name}"
         out[idx] = path
     return out
+
+
+def strip_params(text: str) -> str:
+    """'ns::f(int, char*) const' -> 'ns::f' (keeps '(anonymous namespace)::g')."""
+    text = text.strip()
+    if text.endswith(" const"):
+        text = text[:-6]
+    if not text.endswith(")"):
+        return text
+    depth = 0
+    for i in range(len(text) - 1, -1, -1):
+        if text[i] == ")":
+            depth += 1
+        elif text[i] == "(":
+            depth -= 1
+            if depth == 0:
+                return text[:i]
+    return text
