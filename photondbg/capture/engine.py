@@ -284,8 +284,8 @@ class Capture:
         while True:
             try:
                 payload = gdb.wait_stopped(Deadline(deadline.cap(0.5)))
-                if payload is None and self.scenario is not None and not deadline.expired \
-                        and self._deaf():
+                if payload is None and self.scenario is not None and self.req.target == "sim" \
+                        and not deadline.expired and self._deaf():
                     payload = self._reset_target()
             except TargetDied:
                 return "died", None
@@ -305,6 +305,9 @@ class Capture:
             kind = self.armed.kind_at(pc) if pc is not None else None
             if kind:
                 return kind, payload
+            # a probe halts a locked-up core (OpenOCD): GDB sees a plain stop
+            if self._lockup_seen():
+                return "died", None
             # vector catch (OpenOCD) or another halt: a fault if the core is in a fault handler
             regs = gdb.registers()
             ipsr = faults.exception_number(regs.get("xpsr", 0))
@@ -435,6 +438,9 @@ class Capture:
                 return
             pc = _stop_pc(payload)
             kind = self.armed.kind_at(pc) if pc is not None else None
+            if kind is None and self._lockup_seen():
+                self._on_died(first=False)
+                return
             after = {"kind": kind or "stop", "pc": pc, "symbol": collect.locate(self.elf, pc)["symbol"]}
             if kind == "panic":
                 regs = self.gdb.registers()
@@ -452,6 +458,12 @@ class Capture:
                 after["vector"] = faults.exception_name(faults.exception_number(regs.get("xpsr", 0)))
                 after["detail"] = f"second fault: {after['vector']}"
             self.report["after_fault"] = after
+
+    def _lockup_seen(self) -> bool:
+        try:
+            return self.target.lockup() is not None
+        except Exception:
+            return False
 
     def _on_panic(self) -> None:
         gdb, elf = self.gdb, self.elf
