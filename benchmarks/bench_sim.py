@@ -59,6 +59,10 @@ def bench_campaign(variant: str, cycles: int, seed: int, cut: str, tmp: Path) ->
                                          if r.cut_to_crash is not None]),
         "boot_to_serving_median_s": median(res.boot_to_serving),
         "boots": len(res.boot_to_serving),
+        "crash_rate_by_cut": {
+            kind: (sum(1 for r in crashes if r.cut == kind),
+                   sum(1 for r in res.cycles if r.cut == kind))
+            for kind in cuts},
     }
 
 
@@ -175,6 +179,8 @@ def main() -> None:
                   f"cycle (real board ~0.33); outcomes {c['outcomes']}; median cut->crash "
                   f"{c['cut_to_crash_median_s']:.2f} s; median boot-to-serving "
                   f"{c['boot_to_serving_median_s']:.2f} s over {c['boots']} boots")
+            print("crashes by cut kind: " + ", ".join(
+                f"{k} {n}/{t}" for k, (n, t) in c["crash_rate_by_cut"].items()))
 
 
 if __name__ == "__main__":
