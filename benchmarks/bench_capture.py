@@ -59,6 +59,21 @@ def latency(elf: Path, out: Path, runs: int) -> None:
           f"median {med(total) * 1000:.0f} ms")
 
 
+def real_bug_latency(out: Path) -> None:
+    """The default capture (multi-server, variant none, WiFi loss) once, seed 1."""
+    t0 = time.perf_counter()
+    res = run(CaptureRequest(seed=1, timeout=180, follow=0, out=out))
+    total = time.perf_counter() - t0
+    if res.outcome == "none":
+        print("real bug: no fault within 180 s (seed 1)")
+        return
+    stages = {s["name"]: s["seconds"] for s in res.report["stages"]}
+    print(f"real bug (multi-server/none, seed 1): outcome {res.outcome}, "
+          f"stop -> report {res.report['timing']['stop_to_report_s'] * 1000:.0f} ms, "
+          f"incl. dumps {(stages['capture'] + stages['dumps']) * 1000:.0f} ms, "
+          f"whole run {total:.1f} s")
+
+
 def dump_throughput(elf: Path, tmp: Path, runs: int) -> None:
     size = 128 * 1024
     with ProcessOwner(tmp / "dump") as owner:
@@ -99,6 +114,7 @@ def help_startup(runs: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="skip the real-bug capture (~10-60 s)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -106,6 +122,8 @@ def main() -> None:
         latency(elf, tmp / "captures", args.runs)
         dump_throughput(elf, tmp, max(args.runs, 5))
         help_startup(args.runs)
+        if not args.quick:
+            real_bug_latency(tmp / "real")
 
 
 if __name__ == "__main__":
