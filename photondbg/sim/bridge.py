@@ -193,7 +193,7 @@ class Bridge:
         self._call(lambda: self._link is not None and self._drop_link("detached"))
 
     def connections(self) -> int:
-        return sum(1 for c in self._conns.values() if not c.zombie)
+        return sum(1 for c in list(self._conns.values()) if not c.zombie)
 
     def close(self) -> None:
         """Stop the thread, close every socket. Safe to call twice, from any thread."""

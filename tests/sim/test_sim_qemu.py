@@ -188,3 +188,21 @@ def test_a_frozen_device_is_a_hang_and_gets_rebooted(elfs, owner, tmp_path):
     assert frozen
     assert [c.outcome for c in res.cycles] == ["HANG", "OK"], res.cycles
     assert res.cycles[0].reboots == 1 and camp.boots == 2
+
+
+def test_a_board_that_never_serves_fails_cleanly(elfs, owner, tmp_path):
+    """The wrong app for the port: the campaign reboots once, then fails with one message,
+    leaving no QEMU (the autouse no_orphans check) and no bridge thread behind."""
+    import threading
+
+    from photondbg.errors import ToolFailure
+
+    cfg = CampaignConfig(elf=elfs[("simple-server", "all")], app="multi-server", variant="all",
+                         cycles=1, boot_timeout=2.0)
+    camp = Campaign(cfg, owner, logdir=tmp_path / "deaf")
+    with pytest.raises(ToolFailure, match="never served HTTP"):
+        camp.run()
+    assert camp.boots == 2
+    assert not camp.target.running
+    assert not any(t.name in ("bridge-loop",) or t.name.startswith("http-tester")
+                   for t in threading.enumerate())
