@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import child_processes, require_tool
+from sim_helpers import child_processes, require_tool
 
 from photondbg.sim.bridge import Bridge
 from photondbg.sim.campaign import Campaign, CampaignConfig, app_port
