@@ -303,6 +303,11 @@ class Capture:
                 gdb.cont()
                 continue
             kind = self.armed.kind_at(pc) if pc is not None else None
+            if kind == "fault" and not self._in_fault(pc):
+                # a handler shared with interrupts (Default_Handler): this was an IRQ
+                self.report["shared_handler_hits"] = self.report.get("shared_handler_hits", 0) + 1
+                gdb.cont()
+                continue
             if kind:
                 return kind, payload
             # a probe halts a locked-up core (OpenOCD): GDB sees a plain stop
@@ -427,17 +432,21 @@ class Capture:
     def _follow(self) -> None:
         """Let the target run a little longer: does a lock-up or a panic follow the fault?"""
         with self.stage("follow"):
-            try:
-                self.gdb.cont()
-                payload = self.gdb.wait_stopped(Deadline(self.req.follow))
-            except TargetDied:
-                self._on_died(first=False)
-                return
-            if payload is None:
-                self.report["after_fault"] = None
-                return
-            pc = _stop_pc(payload)
-            kind = self.armed.kind_at(pc) if pc is not None else None
+            deadline = Deadline(self.req.follow)
+            while True:
+                try:
+                    self.gdb.cont()
+                    payload = self.gdb.wait_stopped(deadline)
+                except TargetDied:
+                    self._on_died(first=False)
+                    return
+                if payload is None:
+                    self.report["after_fault"] = None
+                    return
+                pc = _stop_pc(payload)
+                kind = self.armed.kind_at(pc) if pc is not None else None
+                if kind != "fault" or self._in_fault(pc):
+                    break
             if kind is None and self._lockup_seen():
                 self._on_died(first=False)
                 return
@@ -458,6 +467,12 @@ class Capture:
                 after["vector"] = faults.exception_name(faults.exception_number(regs.get("xpsr", 0)))
                 after["detail"] = f"second fault: {after['vector']}"
             self.report["after_fault"] = after
+
+    def _in_fault(self, pc: int) -> bool:
+        """At a fault handler's address: is the core really handling a fault (IPSR 2..6), or
+        thread code calling the handler (IPSR 0)? Not when IPSR is an interrupt."""
+        ipsr = faults.exception_number(self.gdb.registers(only=["xpsr"]).get("xpsr", 0))
+        return ipsr == 0 or ipsr in dict(faults.FAULT_VECTORS)
 
     def _lockup_seen(self) -> bool:
         try:

@@ -315,18 +315,26 @@ class GdbSession:
 
     # -- state ---------------------------------------------------------------------
     def register_names(self) -> list[str]:
-        res = self.command("-data-list-register-names")
-        return list(res.payload.get("register-names", []))
+        """GDB's register numbering (asked once per session: it is fixed by the target)."""
+        if getattr(self, "_reg_names", None) is None:
+            res = self.command("-data-list-register-names")
+            self._reg_names = list(res.payload.get("register-names", []))
+        return self._reg_names
 
-    def registers(self, names: list[str] | None = None) -> dict[str, int]:
+    def registers(self, names: list[str] | None = None, *, only: list[str] | None = None) -> dict[str, int]:
+        """Register values by (lower-case) name; ``only`` asks GDB for just those."""
         names = names if names is not None else self.register_names()
-        res = self.command("-data-list-register-values --skip-unavailable x")
+        which = ""
+        if only:
+            lower = [n.lower() for n in names]
+            which = " " + " ".join(str(lower.index(n)) for n in only if n in lower)
+        res = self.command(f"-data-list-register-values --skip-unavailable x{which}")
         out: dict[str, int] = {}
         for item in res.payload.get("register-values", []):
             idx = int(item["number"])
             if idx < len(names) and names[idx]:
-                try:
-                    out[names[idx]] = int(item["value"], 16)
+                try:  # lower-case: OpenOCD says xPSR, QEMU xpsr
+                    out[names[idx].lower()] = int(item["value"], 16)
                 except (ValueError, TypeError):
                     pass
         return out

@@ -164,6 +164,8 @@ class CampaignResult:
     boot_to_serving: list[float] = field(default_factory=list)
     duration: float = 0.0
     stopped_early: str | None = None
+    steps: list[dict] = field(default_factory=list)  # recorded stages (name, args, duration, error)
+    phases: list[tuple[float, str]] = field(default_factory=list)  # (s since start, phase)
 
     @property
     def outcomes(self) -> dict[str, int]:
@@ -181,7 +183,8 @@ class CampaignResult:
         out = self.summary()
         out.update(console=self.console, bridge=self.bridge,
                    boot_to_serving=[round(x, 3) for x in self.boot_to_serving],
-                   per_cycle=[asdict(c) for c in self.cycles])
+                   per_cycle=[asdict(c) for c in self.cycles], steps=self.steps,
+                   phases=self.phases)
         return out
 
 
@@ -432,5 +435,7 @@ class Campaign:
         if self.target is not None:
             self.target.stop()
         self.result.duration = time.monotonic() - self._t0
+        self.result.steps = [asdict(st) for st in self.steps]
+        self.result.phases = list(self.phases)
         if self.tester is None:
             self.result.http = {k: 0 for k in (*HTTP_RESULTS, "requests")}

@@ -149,7 +149,7 @@ class WifiLossScenario:
                 self._event("cut", f"{kind} hold={hold:.2f}s")
                 stopped = not self._sleep(hold)
                 self.bridge.restore()
-                self._event("restore", kind)
+                self._event("restore", f"{kind}{' (scenario stopped)' if stopped else ''}")
                 if stopped or not self._sleep(self.settle):
                     return
         except Exception as e:  # the bridge was closed under us, or similar: just end

@@ -28,7 +28,9 @@ FIRMWARES = {
     "lockup": "netduino2",
     "panic": "netduino2",
     "spin": "netduino2",
+    "shared_handler": "netduino2",
 }
+OWN_STARTUP = {"shared_handler"}  # firmwares with their own vector table
 LAYOUT = {  # machine -> (flash base, RAM base, RAM size)
     "netduino2": ("0x08000000", "0x20000000", "128K"),
     "mps2-an385": ("0x00000000", "0x20000000", "4M"),
@@ -49,7 +51,8 @@ def _build_one(gcc: str, name: str, outdir: Path) -> Path:
     ld.write_text((FAULTS / "link.ld.in").read_text().replace("FLASH_BASE", flash)
                   .replace("RAM_BASE", ram).replace("RAM_SIZE", size))
     elf = outdir / f"{name}.elf"
-    subprocess.run([gcc, *CFLAGS, "-T", str(ld), "-o", str(elf), str(FAULTS / "startup.c"),
+    sources = [] if name in OWN_STARTUP else [str(FAULTS / "startup.c")]
+    subprocess.run([gcc, *CFLAGS, "-T", str(ld), "-o", str(elf), *sources,
                     str(FAULTS / f"{name}.c")], check=True, capture_output=True, text=True,
                    cwd=FAULTS.parents[2])
     return elf

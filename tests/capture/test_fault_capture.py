@@ -141,3 +141,16 @@ def test_nothing_happens_within_timeout(fault_elves, capture):
     assert r.outcome == "none"
     assert r.report["fault"] is None and r.report["status"] == "complete"
     assert r.report["stopped_at"]["symbol"] == "main"
+
+
+def test_handler_shared_with_interrupts(fault_elves, capture):
+    """One Default_Handler for every vector, SysTick running through it: interrupts at the
+    armed address are not faults; the real fault is."""
+    r = capture(fault_elves["shared_handler"])
+    f = r.report["fault"]
+    assert r.outcome == "fault"
+    assert f["vector"] == "HardFault" and f["faulting_symbol"] == "fault_after_ticks"
+    assert fields(f["reasons"]) == {"UNDEFINSTR", "FORCED"}
+    assert r.report["shared_handler_hits"] >= 5
+    assert r.report["armed"]["handlers"][0]["vectors"] == ["NMI", "HardFault", "MemManage",
+                                                          "BusFault", "UsageFault"]
