@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -120,9 +121,12 @@ def run(variant, cycles, app, seed, hold, cut, period, clients, port, timeout, a
              f"{extra}{rec}  http[{http}]" + (f"  {r.detail}" if r.detail else ""))
 
     echo(f"sim run: {app} variant={variant} cycles={cycles} seed={seed} elf={elf} logs={outdir}")
-    with ProcessOwner(logdir=outdir) as owner:
+    with ProcessOwner(logdir=outdir) as owner, _status(tty, progress) as status:
+        def on_phase(index, phase):
+            status(f"cycle {index}/{cycles}: {phase.value}" if index else phase.value)
+
         campaign = Campaign(cfg, owner, logdir=outdir, on_cycle=on_cycle,
-                            on_note=echo)
+                            on_note=echo, on_phase=on_phase)
         result = campaign.run()
     (outdir / "campaign.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
     if tty:
@@ -132,6 +136,18 @@ def run(variant, cycles, app, seed, hold, cut, period, clients, port, timeout, a
         echo("http: " + " ".join(f"{k}={v}" for k, v in result.http.items()))
     if as_json:
         click.echo(json.dumps(result.summary(), separators=(",", ":")))
+
+
+@contextlib.contextmanager
+def _status(tty: bool, stream):
+    """A live one-line status (rich spinner) on a terminal; nothing otherwise."""
+    if not tty:
+        yield lambda text: None
+        return
+    from rich.console import Console
+
+    with Console(file=stream).status("starting") as st:
+        yield lambda text: st.update(text)
 
 
 def _table(result, stream) -> None:

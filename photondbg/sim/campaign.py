@@ -193,12 +193,15 @@ class Campaign:
 
     def __init__(self, config: CampaignConfig, owner: ProcessOwner, *, logdir: Path,
                  on_cycle: Callable[[CycleResult], None] | None = None,
-                 on_note: Callable[[str], None] | None = None):
+                 on_note: Callable[[str], None] | None = None,
+                 on_phase: Callable[[int, Phase], None] | None = None):
         self.cfg = config
         self.owner = owner
         self.logdir = Path(logdir)
         self.on_cycle = on_cycle
         self.on_note = on_note or (lambda text: None)
+        self.on_phase = on_phase or (lambda index, phase: None)
+        self.index = 0  # the cycle under way
         self.rng = random.Random(config.seed)
         self.device_port = app_port(config.app)
         for kind in config.cuts:
@@ -226,6 +229,10 @@ class Campaign:
             return
         self.phases.append((self._clock(), phase.value))
         self.phase = phase
+        try:
+            self.on_phase(self.index, phase)
+        except Exception:
+            pass
 
     # ------------------------------------------------------------------ the run
     def run(self) -> CampaignResult:
@@ -268,6 +275,7 @@ class Campaign:
         lo, hi = cfg.hold or HOLDS[kind]
         hold = round(self.rng.uniform(lo, hi), 3)
         load = self.rng.uniform(*cfg.load)
+        self.index = index
         r = CycleResult(index, "", kind, hold)
         t_start = time.monotonic()
         http0, con0 = self.tester.snapshot(), self.watch.snapshot()
