@@ -120,6 +120,31 @@ def exception_stack_pointer(regs: dict[str, int], exc: dict, console_regs: dict 
     return None
 
 
+def find_stacked_frame(gdb: GdbSession, regs: dict[str, int], ram: Region) -> tuple[int | None, str]:
+    """Where the hardware stacked the frame, when the stack pointer is not exposed (PSP on
+    QEMU). At a handler's first instruction r0-r3 and r12 still hold the values the core just
+    stacked, so the frame is the one place in RAM holding those five words followed by an
+    even PC and a thread-mode xPSR. Returns (SP, how) — SP None unless exactly one matches."""
+    import struct
+
+    try:
+        needle = struct.pack("<5I", *(regs[n] & 0xFFFFFFFF for n in ("r0", "r1", "r2", "r3", "r12")))
+    except KeyError:
+        return None, "registers r0-r3/r12 not available"
+    mem = gdb.read_memory(ram.base, min(ram.size, RAM_DUMP_MAX))
+    data, hits = mem.data, []
+    i = data.find(needle)
+    while i >= 0 and len(hits) < 8:
+        if i % 4 == 0 and i + 32 <= len(data):
+            pc, xpsr = struct.unpack_from("<2I", data, i + 24)
+            if pc & 1 == 0 and xpsr & 0x1FF == 0:
+                hits.append(ram.base + i)
+        i = data.find(needle, i + 4)
+    if len(hits) == 1:
+        return hits[0], "found in RAM by the stacked r0-r3/r12"
+    return None, f"{len(hits) or 'no'} candidate frames in RAM for the stacked r0-r3/r12"
+
+
 def backtrace(gdb: GdbSession, elf: ElfInfo, frame: dict | None) -> tuple[list[dict], str]:
     """Frames of the interrupted code, through the exception frame (GDB's unwinder); if GDB's
     unwind stops early, built from the stacked PC and LR. Returns (frames, how)."""

@@ -368,7 +368,15 @@ class Capture:
         exc = faults.decode_exc_return(lr)
         sp = collect.exception_stack_pointer(regs, exc)
         ram = self._ram()
+        sp_source = "register" if sp is not None else None
+        if sp is None and exc["valid"] and (pc & ~1) in self.armed.handlers:
+            sp, how = collect.find_stacked_frame(gdb, core, ram)
+            sp_source = "ram-scan" if sp is not None else None
+            if sp is None:
+                self.report["stack_pointer_note"] = f"{exc['stack']} not exposed by the target; {how}"
         frame, frame_error = collect.stacked_frame(gdb, sp, ram)
+        if frame is None and sp is None and self.report.get("stack_pointer_note"):
+            frame_error = f"stacked frame unknown: {self.report['stack_pointer_note']}"
         if not exc["valid"]:
             frame_error = f"LR 0x{lr:08x} is not an EXC_RETURN value: no exception frame to read"
         scb = collect.read_scb(gdb)
@@ -388,6 +396,8 @@ class Capture:
             "stack": exc["stack"],
             "frame": frame,
             "frame_error": frame_error,
+            "stack_pointer": sp,
+            "stack_pointer_source": sp_source,
             "scb": scb,
             "reasons": reasons,
             "fault_address": faults.fault_address(scb),

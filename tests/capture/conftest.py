@@ -29,6 +29,7 @@ FIRMWARES = {
     "panic": "netduino2",
     "spin": "netduino2",
     "shared_handler": "netduino2",
+    "psp_stack": "netduino2",
 }
 OWN_STARTUP = {"shared_handler"}  # firmwares with their own vector table
 LAYOUT = {  # machine -> (flash base, RAM base, RAM size)
