@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "Particle.h"
+#include "cloud.h"
 #include "console.h"
 #include "hw.h"
 #include "link.h"
@@ -89,6 +90,7 @@ void print_record()
 
 void wifi_lost(const char *why)
 {
+    cloud_disconnect();
     socket_link_down();
     console_printf("WiFi %s: closing all sockets\r\n", why);
     socket_close_all();
@@ -182,13 +184,15 @@ uint32_t micros(void)
 uint32_t millis(void) { return micros() / 1000u; }
 
 bool system_wifi_ready(void) { return net.wifi == WIFI_READY; }
-bool system_cloud_connected(void) { return net.wifi == WIFI_READY && net.link_cloud; }
+bool system_cloud_connected(void) { return net.wifi == WIFI_READY && cloud_connected(); }
 uint32_t system_reset_reason(void) { return boot_reason; }
 uint32_t system_reset_reason_data(void) { return boot_data; }
 
 void system_process(void)
 {
     link_poll();
+    if (net.wifi == WIFI_READY)
+        cloud_process(net.link_cloud);
     if (net.wifi == WIFI_READY && !net.link_cloud &&
         system_millis - net.cloud_lost_at >= CLOUD_TIMEOUT_MS)
         net_reset();

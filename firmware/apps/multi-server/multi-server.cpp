@@ -13,6 +13,7 @@ const size_t BODY_CHUNK = 256;
 const size_t MAX_REQUEST = 1024;
 const int WRITE_RETRY = -16;
 const char *const DATE_FORMAT = "%a, %d %b %Y %H:%M:%S GMT";
+const int HISTORY = 4;   // recent requests shown on the index page
 
 enum ClientState { FREE, READING, RESPONDING, SENDING_BODY, CLOSING };
 
@@ -35,6 +36,8 @@ bool wasConnected = false;
 unsigned long accepted = 0;
 unsigned long answered = 0;
 time_t bootTime = 0;
+String history[HISTORY];
+unsigned historyNext = 0;
 
 void logNetworkChanges() {
     bool ready = WiFi.ready();
@@ -76,7 +79,14 @@ String pageFor(const String &path, int &status) {
         page += String(answered);
         page += "</p>\n<p>Up since ";
         page += Time.format(bootTime, DATE_FORMAT);
-        page += "</p>\n<ul>\n";
+        page += "</p>\n<h2>Recent requests</h2>\n<ol>\n";
+        for (int i = 0; i < HISTORY; i++) {
+            const String &h = history[(historyNext + HISTORY - 1 - i) % HISTORY];
+            if (h.length()) {
+                page += "<li>" + h + "</li>\n";
+            }
+        }
+        page += "</ol>\n<ul>\n";
         for (int i = 0; i < 16; i++) {
             page += "<li>sensor ";
             page += String(i);
@@ -106,6 +116,10 @@ void prepareResponse(Client &c) {
     int sp1 = c.request.indexOf(' ');
     int sp2 = sp1 < 0 ? -1 : c.request.indexOf(' ', sp1 + 1);
     c.path = (sp1 < 0 || sp2 < 0) ? String("/") : c.request.substring(sp1 + 1, sp2);
+    IPAddress ip = c.tcp.remoteIP();
+    history[historyNext++ % HISTORY] = Time.format(Time.now(), "%H:%M:%S") + " client " +
+        String(c.id) + " from " + String(ip[0]) + "." + String(ip[1]) + "." + String(ip[2]) +
+        "." + String(ip[3]) + ": " + c.request.substring(0, sp2 < 0 ? 0 : sp2);
     int status = 200;
     c.body = pageFor(c.path, status);
     String now = Time.format(Time.now(), DATE_FORMAT);
