@@ -68,6 +68,7 @@ class ElfInfo:
             if machine != EM_ARM or self.elf.elfclass != 32:
                 raise UsageError(f"{self.path} is a {machine} ({self.elf.elfclass}-bit) ELF, "
                                  f"not 32-bit ARM Cortex-M firmware")
+            self._check_bare_metal_m()
             symtab = self.elf.get_section_by_name(".symtab")
             if symtab is None or symtab.num_symbols() == 0:
                 raise UsageError(f"{self.path} is stripped (no symbol table): capture needs an "
@@ -88,6 +89,27 @@ class ElfInfo:
             self._file.close()
         except Exception:
             pass
+
+    def _check_bare_metal_m(self) -> None:
+        """A Linux ARM program or an A/R-profile image is the wrong architecture for a
+        Cortex-M target: say so before QEMU runs it into the weeds."""
+        if self.elf["e_type"] != "ET_EXEC" or any(
+                seg["p_type"] == "PT_INTERP" for seg in self.elf.iter_segments()):
+            raise UsageError(f"{self.path} is an ARM {self.elf['e_type']} program for an "
+                             f"operating system, not bare-metal Cortex-M firmware")
+        attrs = self.elf.get_section_by_name(".ARM.attributes")
+        profile = None
+        try:
+            for sub in attrs.iter_subsections() if attrs is not None else []:
+                for subsub in sub.iter_subsubsections():
+                    for a in subsub.iter_attributes():
+                        if a.tag == "TAG_CPU_ARCH_PROFILE":
+                            profile = a.value
+        except Exception:
+            profile = None
+        if profile in (ord("A"), ord("R")):
+            raise UsageError(f"{self.path} is built for an ARM {chr(profile)}-profile CPU, "
+                             f"not a Cortex-M (M-profile)")
 
     # -- symbols -------------------------------------------------------------------
     def _load_symbols(self, symtab) -> None:

@@ -76,7 +76,10 @@ def new_capdir(out: Path, target: str) -> Path:
     while path.exists():
         n += 1
         path = out / f"{base}-{n}"
-    path.mkdir(parents=True)
+    try:
+        path.mkdir(parents=True)
+    except OSError as e:
+        raise UsageError(f"cannot create the capture directory {path}: {e.strerror}") from None
     return path
 
 
@@ -156,6 +159,8 @@ class Capture:
             finally:
                 owner.close()
                 self.writer.write()
+                if self.elf is not None:
+                    self.elf.close()
         return CaptureResult(self.report["outcome"], self.writer.json_path, self.capdir, self.report)
 
     def _run(self, owner: ProcessOwner, deadline: Deadline) -> None:

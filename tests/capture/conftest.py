@@ -77,6 +77,20 @@ def stripped_elf(fault_elves, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def a_profile_elf(tmp_path_factory) -> Path:
+    """Real ARM firmware, but for a Cortex-A9 (ARM state): the wrong architecture."""
+    out = tmp_path_factory.mktemp("a-profile") / "undef-cortex-a9.elf"
+    ld = out.with_suffix(".ld")
+    ld.write_text((FAULTS / "link.ld.in").read_text().replace("FLASH_BASE", "0x08000000")
+                  .replace("RAM_BASE", "0x20000000").replace("RAM_SIZE", "128K"))
+    subprocess.run([require_tool("arm-none-eabi-gcc"), "-mcpu=cortex-a9", "-marm", "-g", "-O1",
+                    "-ffreestanding", "-nostdlib", "-T", str(ld), "-o", str(out),
+                    str(FAULTS / "startup.c"), str(FAULTS / "undef.c")], check=True,
+                   capture_output=True)
+    return out
+
+
 @pytest.fixture
 def capture(tmp_path):
     """capture(elf, **request fields) -> CaptureResult, through real QEMU + GDB."""

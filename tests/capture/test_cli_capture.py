@@ -55,20 +55,29 @@ def unique_spin(fault_elves, tmp_path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case", ["missing", "not-elf", "stripped", "wrong-arch"])
-def test_bad_elf_is_one_line_exit_2(case, tmp_path, stripped_elf):
+@pytest.mark.parametrize("case", ["missing", "not-elf", "stripped", "wrong-arch", "a-profile"])
+def test_bad_elf_is_one_line_exit_2(case, tmp_path, stripped_elf, a_profile_elf):
     elf = {"missing": tmp_path / "nope.elf",
            "not-elf": tmp_path / "notes.txt",
            "stripped": stripped_elf,
-           "wrong-arch": Path(shutil.which("ls"))}[case]
+           "wrong-arch": Path(shutil.which("ls")),
+           "a-profile": a_profile_elf}[case]
     if case == "not-elf":
         elf.write_text("hello\n")
     p = run_cli("--elf", elf, "--out", tmp_path / "caps")
     assert p.returncode == 2
     err = one_line_error(p)
     assert {"missing": "not found", "not-elf": "not an ELF", "stripped": "stripped",
-            "wrong-arch": "not 32-bit ARM"}[case] in err
+            "wrong-arch": "not 32-bit ARM", "a-profile": "A-profile"}[case] in err
     assert not (tmp_path / "caps").exists() or not any((tmp_path / "caps").iterdir())
+
+
+def test_unwritable_out_dir_is_one_line_exit_2(fault_elves, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory\n")
+    p = run_cli("--elf", fault_elves["undef"], "--out", blocker / "caps")
+    assert p.returncode == 2
+    assert "cannot create" in one_line_error(p)
 
 
 def test_gdb_missing_is_one_line_exit_2(fault_elves, tmp_path):
