@@ -193,6 +193,7 @@ class Capture:
             self.elf.load_lines()  # the slow part of symbolizing, done before the fault
             self.write()
         with self.stage("run"):
+            deadline = Deadline(req.timeout)  # counts from when the device runs, not the build
             self.gdb.cont()
             if req.scenario == "wifi-loss":
                 self._start_scenario(owner)
@@ -526,6 +527,8 @@ class Capture:
     def _on_died(self, first: bool) -> None:
         """The remote end closed: a lock-up (QEMU's dump / the probe's evidence) or a crash."""
         target = self.target
+        if self.gdb is not None and not self.gdb.alive and getattr(target, "running", False):
+            raise ToolFailure("gdb exited unexpectedly during the capture")
         with self.stage("lockup" if first else "follow-lockup"):
             if hasattr(target, "wait_exit") and getattr(target, "running", False):
                 target.wait_exit(3.0)

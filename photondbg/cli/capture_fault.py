@@ -24,7 +24,7 @@ EXIT_CODES = {"fault": EXIT_OK, "panic": EXIT_OK, "lockup": EXIT_OK, "none": EXI
 @click.option("--elf", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Run this Cortex-M ELF instead of building the app.")
 @click.option("--variant", type=click.Choice(["none", "clients", "all"]), default=None,
-              help="Firmware fixes built in (default none).")
+              help="Firmware fixes built in (default none); with --elf only a label.")
 @click.option("--app", type=click.Choice(["multi-server", "simple-server"]), default="multi-server",
               show_default=True)
 @click.option("--scenario", type=click.Choice(["wifi-loss", "none"]), default=None,
@@ -48,11 +48,10 @@ def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, se
 
     if scenario is None:
         scenario = "none" if elf is not None else "wifi-loss"
-    if elf is not None and variant is not None:
-        raise UsageError("--variant builds the app; it cannot be combined with --elf")
     if scenario == "wifi-loss" and target == "sim" and machine == "mps2-an385":
         raise UsageError("the wifi-loss scenario needs the netduino2 machine (USART2 link)")
-    req = CaptureRequest(target=target, elf=elf, variant=variant if elf is None else None,
+    # with --elf nothing is built: --variant only labels the report (e.g. for verify-fix)
+    req = CaptureRequest(target=target, elf=elf, variant=variant,
                          app=app, scenario=scenario, timeout=timeout, out=out, machine=machine,
                          seed=seed, follow=follow)
     if elf is None and req.variant is None:
