@@ -133,11 +133,10 @@ class Capture:
 
     # -- the run -------------------------------------------------------------------
     def run(self) -> CaptureResult:
-        deadline = Deadline(self.req.timeout)
         owner = ProcessOwner(self.capdir)
         try:
             try:
-                self._run(owner, deadline)
+                self._run(owner)
             except TargetDied:  # the remote end went away outside the wait: same verdict
                 if self.target is None:
                     raise
@@ -163,7 +162,7 @@ class Capture:
                     self.elf.close()
         return CaptureResult(self.report["outcome"], self.writer.json_path, self.capdir, self.report)
 
-    def _run(self, owner: ProcessOwner, deadline: Deadline) -> None:
+    def _run(self, owner: ProcessOwner) -> None:
         req = self.req
         with self.stage("build"):
             if self.elf is None:
