@@ -282,20 +282,21 @@ class Campaign:
 
         self.transition(Phase.LOAD)
         if not self.tester.ok_since(t_start - cfg.period - cfg.http_timeout):
-            self.serve_again(t_start)
-        crash = self.watch_for(load, t_start)
+            self.serve_again(t_start)  # may reboot: evidence counts from the serving device on
+        since = time.monotonic()
+        crash = self.watch_for(load, since)
         t_cut = time.monotonic()
         if crash is None:
             self.transition(Phase.CUT)
             self.bridge.cut(kind)
             self.transition(Phase.HOLD)
-            crash = self.watch_for(hold, t_start)
+            crash = self.watch_for(hold, since)
             self.transition(Phase.RESTORE)
             self.bridge.restore()
             t_restore = time.monotonic()
             self.transition(Phase.RECOVER)
             if crash is None:
-                crash = self.watch_for(cfg.recovery, t_start,
+                crash = self.watch_for(cfg.recovery, since,
                                        until=lambda: self.tester.ok_since(t_restore))
             if crash is None and self.tester.ok_since(t_restore):
                 r.recovery_time = round(self.tester.last_ok - t_restore, 3)
