@@ -71,10 +71,9 @@ class ReportWriter:
         self.report["artifacts"][name] = os.path.relpath(path, self.capdir)
 
     def write(self) -> Path:
-        for name in ("report.json", "report.md"):
-            self.report["artifacts"].setdefault(name.split(".")[0] + "_" + name.split(".")[1], name)
-        for name in ("gdb-mi.log", "serial.log", "qemu-stderr.log"):
-            if (self.capdir / name).exists():
+        for name in ("report.json", "report.md", "gdb-mi.log", "serial.log", "qemu-stderr.log",
+                     "bridge.log", "openocd.log"):
+            if name.startswith("report.") or (self.capdir / name).exists():
                 self.report["artifacts"].setdefault(name, name)
         atomic_write(self.json_path, json.dumps(self.report, indent=2) + "\n")
         atomic_write(self.md_path, render_markdown(self.report))
