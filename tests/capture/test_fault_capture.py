@@ -168,3 +168,31 @@ def test_fault_on_the_process_stack(fault_elves, capture):
     assert task_stack.address <= f["stack_pointer"] < task_stack.address + task_stack.size
     assert f["faulting_symbol"] == "task_body" and f["instruction"] == "udf #4"
     assert [b["function"] for b in r.report["backtrace"]] == ["task_body", "main"]
+
+
+SCHEMA_TOP = {"schema", "status", "created", "target", "outcome", "fault", "lockup", "backtrace",
+              "artifacts"}
+SCHEMA_FAULT = {"vector", "registers", "exc_return", "stack", "frame", "scb", "reasons",
+                "fault_address", "faulting_pc", "faulting_symbol", "faulting_location",
+                "instruction"}
+
+
+def test_report_has_the_design_schema(fault_elves, capture):
+    """DESIGN §5.1: every field present, integers as numbers, artifacts that exist."""
+    r = capture(fault_elves["lockup"], follow=5.0)
+    rep = check_report_file(r)
+    assert SCHEMA_TOP <= set(rep)
+    assert set(rep["target"]) >= {"kind", "elf", "elf_sha256", "variant"}
+    assert SCHEMA_FAULT <= set(rep["fault"])
+    f = rep["fault"]
+    assert set(f["registers"]) == {f"r{i}" for i in range(13)} | {"sp", "lr", "pc", "xpsr"}
+    assert set(f["frame"]) == {"r0", "r1", "r2", "r3", "r12", "lr", "pc", "xpsr"}
+    assert set(f["scb"]) == {"cfsr", "hfsr", "dfsr", "mmfar", "bfar"}
+    ints = [*f["registers"].values(), *f["frame"].values(), *f["scb"].values(), f["exc_return"],
+            f["faulting_pc"], rep["lockup"]["pc"], *rep["lockup"]["registers"].values()]
+    assert all(type(v) is int for v in ints)
+    assert set(rep["lockup"]) >= {"pc", "registers", "source"}
+    for frame in rep["backtrace"]:
+        assert set(frame) >= {"pc", "function", "file", "line"} and type(frame["pc"]) is int
+    for name, rel in rep["artifacts"].items():
+        assert (r.capdir / rel).is_file(), name
