@@ -291,3 +291,39 @@ def test_fixed_host_port_is_used(tmp_path):
         bridge.close()
         a.close()
         b.close()
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from photondbg.sim.link import MAX_PAYLOAD, encode  # noqa: E402
+
+device_frames = st.one_of(
+    st.builds(encode, st.sampled_from([int(m) for m in Msg] + [0x7E]), st.integers(0, 255),
+              st.binary(max_size=40)),
+    st.binary(max_size=30),  # line noise
+)
+
+
+@given(st.lists(device_frames, max_size=25))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_device_babble_leaves_the_bridge_working(tmp_path, babble):
+    """Whatever the device sends (wrong payloads, unknown ids, noise), the bridge stays up:
+    afterwards a reset device can still boot, listen and serve a TCP client."""
+    a, b = socket.socketpair()
+    bridge = Bridge(a, logdir=tmp_path, delays=Delays(1, table=FAST), ping_interval=0.05)
+    try:
+        dev = ScriptedDevice(b)
+        # zeros flush a header the noise left half-way, as later traffic would
+        b.sendall(b"".join(babble) + bytes(MAX_PAYLOAD + 8))
+        dev.collect(0.2)  # let the babble's own effects (a NET_RESET's re-association) pass
+        port = dev.boot(bridge, lid=9)
+        client = connect(port)
+        cid = dev.expect(Msg.ACCEPT)["conn"]
+        client.sendall(b"x")
+        assert dev.expect(Msg.DATA, cid)["data"] == b"x"
+        client.close()
+    finally:
+        bridge.close()
+        a.close()
+        b.close()

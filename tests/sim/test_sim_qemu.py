@@ -206,3 +206,12 @@ def test_a_board_that_never_serves_fails_cleanly(elfs, owner, tmp_path):
     assert not camp.target.running
     assert not any(t.name in ("bridge-loop",) or t.name.startswith("http-tester")
                    for t in threading.enumerate())
+
+
+def test_sim_boot_prints_the_host_port(elfs, tmp_path):
+    out = subprocess.run([*PHOTONDBG, "sim", "boot", "--app", "simple-server", "--seconds", "1",
+                          "--out", str(tmp_path / "boot")],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "serving: device port 80 -> http://127.0.0.1:" in out.stdout
+    assert "serial| @boot" in out.stdout
