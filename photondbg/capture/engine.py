@@ -23,6 +23,7 @@ from photondbg.cortexm import faults
 from photondbg.deadline import Deadline
 from photondbg.errors import PhotondbgError, ToolFailure, UsageError
 from photondbg.gdb.session import GdbError, GdbSession, TargetDied, check_gdb
+from photondbg.paths import GDB_SCRIPTS
 from photondbg.ports import LOOPBACK
 from photondbg.procs import ProcessOwner
 
@@ -110,6 +111,7 @@ class Capture:
         self.t_stop: float | None = None
         self._events_seen = 0
         self._restored_at: float | None = None
+        self._fault_command = False
 
     # -- bookkeeping ---------------------------------------------------------------
     @contextlib.contextmanager
@@ -180,6 +182,9 @@ class Capture:
             self.elf.demangler = self._demangle
             for cmd in getattr(self.target, "gdb_init_commands", []) or []:
                 self.gdb.cli(cmd, timeout=10.0)
+            # the same `fault` command users get in their own GDB (gdb_scripts/fault.py)
+            self._fault_command = "Python" not in self.gdb.cli(
+                f"source {GDB_SCRIPTS / 'fault.py'}", timeout=10.0, check=False)
         with self.stage("arm"):
             self.armed = arm(self.gdb, self.elf,
                              vector_catch=bool(getattr(self.target, "supports_vector_catch", False)))
@@ -353,6 +358,14 @@ class Capture:
             self.write()
         self._dumps(fault.get("_stack_sp"))
         fault.pop("_stack_sp", None)
+        if self._fault_command:
+            try:
+                text = gdb.cli("fault", timeout=5.0, check=False)
+                path = self.capdir / "gdb-fault.txt"
+                path.write_text(text)
+                self.writer.artifact("gdb-fault.txt", path)
+            except PhotondbgError:
+                pass
         self.write()
         if self.req.follow > 0:
             self._follow()
