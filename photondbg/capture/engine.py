@@ -194,6 +194,10 @@ class Capture:
                 self.main_addr = main.address
                 self.main_bkpt = self.gdb.break_at(main.address, temporary=True)
             self.report["armed"] = self.armed.as_dict()
+            if not self.armed.handlers and not self.armed.vector_catch:
+                self.report.setdefault("warnings", []).append(
+                    "no fault handler could be armed (no Thumb handler address in the fault "
+                    "slots of the vector table): only a lock-up or a panic can be caught")
             self.elf.load_lines()  # the slow part of symbolizing, done before the fault
             self.write()
         with self.stage("run"):

@@ -196,3 +196,15 @@ def test_report_has_the_design_schema(fault_elves, capture):
         assert set(frame) >= {"pc", "function", "file", "line"} and type(frame["pc"]) is int
     for name, rel in rep["artifacts"].items():
         assert (r.capdir / rel).is_file(), name
+
+
+def test_lockup_without_a_caught_fault(fault_elves, capture):
+    """HardFault's vector has no Thumb bit: nothing can be armed, the core locks up at once;
+    the report is a lock-up with QEMU's registers and no fault."""
+    r = capture(fault_elves["bad_vector"])
+    assert r.outcome == "lockup" and r.report["fault"] is None
+    assert r.report["armed"]["handlers"] == []
+    assert any("no fault handler could be armed" in w for w in r.report["warnings"])
+    lk = r.report["lockup"]
+    assert lk["pc"] == 0x08000100 and lk["registers"]["lr"] == 0xFFFFFFF9
+    assert r.report["status"] == "complete"
