@@ -427,6 +427,7 @@ class Capture:
             "faulting_symbol": where["symbol"],
             "faulting_location": where["location"],
             "instruction": collect.instruction_at(gdb, elf, fpc) if fpc is not None else None,
+            "pc_in_code": elf.in_code(fpc) if fpc is not None else None,
             "caller": None,
             "handler": {"pc": pc, "symbol": handler["symbol"]},
         }

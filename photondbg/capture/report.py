@@ -101,6 +101,12 @@ def render_markdown(r: dict) -> str:
         loc = f.get("faulting_location")
         out.append(f"Faulting PC {hx(f.get('faulting_pc'))} in `{f.get('faulting_symbol') or '??'}`"
                    + (f" at {loc}" if loc else ""))
+        if f.get("caller") and f["caller"].get("symbol"):
+            c = f["caller"]
+            out.append(f"\nCalled from {hx(c.get('lr'))} `{c['symbol']}` {c.get('location') or ''}")
+        if f.get("pc_in_code") is False:
+            out.append("\nThe PC is outside the firmware's code: a call or return through a bad "
+                       "pointer.")
         if f.get("instruction"):
             out.append(f"\nInstruction: `{f['instruction']}`")
         out += ["", "Reasons:", ""]

@@ -87,6 +87,9 @@ def summary(r: dict, path: Path) -> str:
         if f.get("caller") and f["caller"].get("symbol"):
             c = f["caller"]
             lines.append(f"  from {c['symbol']}" + (f" ({c['location']})" if c.get("location") else ""))
+            if f.get("pc_in_code") is False:
+                lines.append(f"  note the PC is outside the firmware's code: {c['symbol']} "
+                             f"called or returned through a bad pointer")
     if p:
         lines.append(f"PANIC  code {p.get('code')} ({p.get('name')}) via {p.get('entry')}")
         lines.append(f"  from {p.get('caller_symbol') or '??'} ({p.get('caller_location') or '?'})")
