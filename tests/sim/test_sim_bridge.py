@@ -125,12 +125,21 @@ def test_window_limits_unacked_bytes_to_the_device(rig):
     client = connect(port)
     cid = accept(dev)
     client.sendall(b"x" * 10_000)
-    frames = [f for f in dev.collect(0.5) if f.msg is Msg.DATA]
+
+    def data_until(total: int) -> list[Frame]:
+        """DATA frames until ``total`` bytes came (bounded), then a quiet spell: no more."""
+        got: list[Frame] = []
+        for _ in range(100):
+            got += [f for f in dev.collect(0.05) if f.msg is Msg.DATA]
+            if sum(len(f.payload) for f in got) >= total:
+                break
+        return got + [f for f in dev.collect(0.3) if f.msg is Msg.DATA]
+
+    frames = data_until(WINDOW)
     assert all(len(f.payload) <= 512 for f in frames)
     assert sum(len(f.payload) for f in frames) == WINDOW
     dev.send(Msg.ACK, cid, consumed=1000)
-    frames = [f for f in dev.collect(0.5) if f.msg is Msg.DATA]
-    assert sum(len(f.payload) for f in frames) == 1000
+    assert sum(len(f.payload) for f in data_until(1000)) == 1000
     client.close()
 
 
