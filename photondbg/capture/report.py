@@ -72,8 +72,9 @@ class ReportWriter:
 
     def write(self) -> Path:
         for name in ("report.json", "report.md", "gdb-mi.log", "serial.log", "qemu-stderr.log",
-                     "bridge.log", "openocd.log"):
-            if name.startswith("report.") or (self.capdir / name).exists():
+                     "gdb-stderr.log", "bridge.log", "openocd.log"):
+            path = self.capdir / name
+            if name.startswith("report.") or (path.exists() and path.stat().st_size > 0):
                 self.report["artifacts"].setdefault(name, name)
         atomic_write(self.json_path, json.dumps(self.report, indent=2) + "\n")
         atomic_write(self.md_path, render_markdown(self.report))

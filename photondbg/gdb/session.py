@@ -156,12 +156,18 @@ class GdbSession:
             self.logdir.mkdir(parents=True, exist_ok=True)
             self.transcript = self.logdir / "gdb-mi.log"
             self._log = open(self.transcript, "ab")
-        self.child = self.owner.spawn(self.ROLE, argv, stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      quit=self._quit, env={**os.environ, "LC_ALL": "C"})
+        # stderr to a file: nobody reads a stderr pipe, and a full pipe would block GDB
+        err = open(self.logdir / "gdb-stderr.log", "ab") if self.logdir else subprocess.DEVNULL
+        try:
+            self.child = self.owner.spawn(self.ROLE, argv, stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=err,
+                                          quit=self._quit, env={**os.environ, "LC_ALL": "C"})
+        finally:
+            if err is not subprocess.DEVNULL:
+                err.close()
         self.owner.add_cleanup(self._close_log)
         self.io = _Io(self.child.proc.stdin, _TeeReader(self.child.proc.stdout, self._log),
-                            self.child.proc.stderr, time_to_check_for_additional_output_sec=0.002)
+                      None, time_to_check_for_additional_output_sec=0.002)
         # GDB prints its banner/prompt first; a harmless command proves it is alive.
         res = self.command("-gdb-set confirm off", timeout=timeout)
         if res.message != "done":
