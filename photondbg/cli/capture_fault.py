@@ -46,6 +46,13 @@ def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, se
     from photondbg.capture.engine import CaptureRequest, run
     from photondbg.errors import UsageError
 
+    if target == "photon":
+        if elf is None:
+            raise UsageError("--target photon needs --elf: the Device OS debug build of the app "
+                             "that is on the board (with symbols)")
+        if scenario == "wifi-loss":
+            raise UsageError("--scenario wifi-loss drives the simulated WiFi; on a real Photon "
+                             "cut the WiFi yourself (--scenario none)")
     if scenario is None:
         scenario = "none" if elf is not None else "wifi-loss"
     if scenario == "wifi-loss" and target == "sim" and machine == "mps2-an385":

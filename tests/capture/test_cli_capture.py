@@ -80,6 +80,18 @@ def test_unwritable_out_dir_is_one_line_exit_2(fault_elves, tmp_path):
     assert "cannot create" in one_line_error(p)
 
 
+@pytest.mark.parametrize("args, text", [
+    (["--target", "photon"], "needs --elf"),
+    (["--target", "photon", "--elf", "x.elf", "--scenario", "wifi-loss"], "cut the WiFi yourself"),
+    (["--timeout", "0"], "--timeout"),
+    (["--machine", "mps2-an385"], "needs the netduino2 machine"),
+])
+def test_bad_usage_is_one_line_exit_2(args, text, tmp_path):
+    p = run_cli(*args, "--out", tmp_path / "caps")
+    assert p.returncode == 2
+    assert text in one_line_error(p)
+
+
 def test_gdb_missing_is_one_line_exit_2(fault_elves, tmp_path):
     bindir = tmp_path / "bin"
     bindir.mkdir()
