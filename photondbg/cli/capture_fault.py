@@ -102,7 +102,8 @@ def summary(r: dict, path: Path) -> str:
         lines.append(f"  from {p.get('caller_symbol') or '??'} ({p.get('caller_location') or '?'})")
     if lk:
         lines.append(f"LOCKUP {lk.get('message', '')}")
-        lines.append(f"  pc   {_hx(lk.get('pc'))} in {lk.get('symbol') or '??'}")
+        loc = f" ({lk['location']})" if lk.get("location") else ""
+        lines.append(f"  pc   {_hx(lk.get('pc'))} in {lk.get('symbol') or '??'}{loc}")
     if r.get("outcome") == "none":
         lines.append("NOTHING happened within the time-out")
         if r.get("stopped_at"):
