@@ -83,3 +83,19 @@ def test_fault_command_in_plain_gdb(fault_elves, owner, tmp_path):
     assert "FORCED:" in text
     assert "EXC_RETURN 0xfffffff9: MSP, basic frame" in text
     assert "Faulting PC" in text and "read_unaligned" in text and "unaligned.c:5" in text
+
+
+def test_a_gdb_that_never_answers_times_out_in_one_line(owner, tmp_path):
+    """Per-command time-outs: a 'gdb' that reads and never answers -> TargetTimeout, and the
+    owner still stops it (no orphan)."""
+    from photondbg.errors import TargetTimeout
+
+    mute = tmp_path / "gdb-multiarch"
+    mute.write_text("#!/bin/sh\nexec cat > /dev/null\n")
+    mute.chmod(0o755)
+    gdb = GdbSession(None, owner, logdir=tmp_path, gdb_bin=str(mute))
+    with pytest.raises(TargetTimeout, match=r"did not answer '-gdb-set' within 1 s"):
+        gdb.start(timeout=1.0)
+    assert gdb.alive
+    gdb.close()
+    assert not gdb.alive
