@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from photondbg.targets.sim import SimTarget
 
 PROBE_DIR = Path(__file__).parent / "panic_probe"
 TIMEOUT = 20.0
+TESTER_PERIOD = 0.25  # seconds between one tester's requests (the bridge's default)
 
 
 @pytest.fixture(scope="session")
@@ -97,9 +99,11 @@ REQUEST = (b"GET / HTTP/1.1\r\nHost: 127.0.0.1:41234\r\nUser-Agent: python-reque
            b"Accept-Encoding: gzip, deflate\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n")
 
 
-def requests(peer: LinkPeer, listener: int, conns: list[int], path: str = "/") -> list[bytes]:
+def requests(peer: LinkPeer, listener: int, conns: list[int], path: str = "/",
+             until: Msg | None = None) -> list[bytes] | None:
     """HTTP exchanges over the link, all at once: ACCEPT each, send each request, ACK what comes
-    back (as the bridge does once the TCP peer has it), until each connection's CLOSE."""
+    back (as the bridge does once the TCP peer has it), until each connection's CLOSE.
+    Returns None if the device sends an ``until`` frame first (e.g. NET_RESET)."""
     mark = peer.mark()
     for conn in conns:
         peer.send(pack(Msg.ACCEPT, conn, listener=listener, ip=bytes([127, 0, 0, 1]),
@@ -109,6 +113,8 @@ def requests(peer: LinkPeer, listener: int, conns: list[int], path: str = "/") -
     acked = dict.fromkeys(conns, 0)
     while True:
         with peer._cond:
+            if until is not None and any(f.type == until for f in peer.frames[mark:]):
+                return None
             done = {f.conn for f in peer.frames[mark:] if f.type == Msg.CLOSE}
             for conn in conns:
                 got = len(peer.data(conn, mark))
@@ -120,8 +126,10 @@ def requests(peer: LinkPeer, listener: int, conns: list[int], path: str = "/") -
             assert peer._cond.wait(TIMEOUT), f"device stopped answering {conns}"
 
 
-def request(peer: LinkPeer, listener: int, conn: int, path: str = "/") -> bytes:
-    return requests(peer, listener, [conn], path)[0]
+def request(peer: LinkPeer, listener: int, conn: int, path: str = "/",
+            until: Msg | None = None) -> bytes | None:
+    answers = requests(peer, listener, [conn], path, until)
+    return answers[0] if answers else None
 
 
 # -- build --------------------------------------------------------------------------------
@@ -273,6 +281,38 @@ def test_variant_none_faults_through_a_stale_client_pointer(elves, owner):
     assert target.console.wait_for(r"@boot reason=130 data=\d+ app=multi-server", TIMEOUT,
                                    start=con_mark)
     assert target.console.wait_for(r"@record code=\d+", TIMEOUT, start=con_mark)
+    target.stop()
+
+
+def test_variant_none_faults_when_the_uplink_is_cut(elves, owner):
+    """The story's cut: the AP loses its uplink, the device keeps serving the LAN, its cloud
+    connects go unanswered, after the cloud time-out it resets its WiFi (NET_RESET) and
+    socket_close_all() calls through the stale pointers.  One request at a time, as the
+    original tester did; up to three fresh boots."""
+    seen = []
+    for attempt in range(3):
+        target, peer = boot(elves[("multi-server", "none")], owner)
+        listener = bring_up(target, peer)
+        for i in range(4 + 3 * attempt):
+            request(peer, listener, 16 + i)
+            time.sleep(TESTER_PERIOD)
+        con_mark = target.console.mark()
+        cut = peer.mark()
+        peer.send(pack(Msg.LINK, wifi=1, cloud=0))
+        conn = 100
+        while not any(f.type == Msg.NET_RESET for f in peer.frames[cut:]):
+            assert conn < 160, "the device never gave up on the cloud"
+            request(peer, listener, conn, until=Msg.NET_RESET)
+            conn += 1
+            time.sleep(TESTER_PERIOD)
+        m = target.console.wait_for(r"@panic code=\d+", TIMEOUT / 2, start=con_mark)
+        seen.append(m.group(0) if m else "survived")
+        if m:
+            break
+        target.stop()
+    assert m, seen
+    assert "cloud lost for" in target.console.text()
+    assert target.console.wait_for(r"@boot reason=130", TIMEOUT, start=con_mark)
     target.stop()
 
 
