@@ -140,8 +140,14 @@ def start_and_wait_running(elf: Path, out: Path) -> tuple[subprocess.Popen, Path
         if proc.poll() is not None:
             break
         time.sleep(0.05)
-    proc.kill()
-    proc.wait()
+    proc.terminate()  # SIGTERM: photondbg stops its children on the way out
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    for pid, _ in procs_mentioning(str(elf)):  # only ours: the ELF path is unique to this test
+        os.kill(pid, signal.SIGKILL)
     pytest.fail(f"capture never reached the run stage: {proc.stderr.read()}")
 
 
