@@ -126,6 +126,10 @@ def requests(peer: LinkPeer, listener: int, conns: list[int], path: str = "/",
             assert peer._cond.wait(TIMEOUT), f"device stopped answering {conns}"
 
 
+def _closed(peer: LinkPeer, conn: int, start: int) -> bool:
+    return any(f.type == Msg.CLOSE and f.conn == conn for f in peer.frames[start:])
+
+
 def request(peer: LinkPeer, listener: int, conn: int, path: str = "/",
             until: Msg | None = None) -> bytes | None:
     answers = requests(peer, listener, [conn], path, until)
@@ -223,18 +227,33 @@ def test_corrupt_frames_are_dropped_and_the_link_resyncs(elves, owner):
 
 
 def test_window_full_write_returns_minus_16_and_resumes_on_ack(elves, owner):
-    """The index page is bigger than nothing but the window is 2048: hold ACKs, see it stop."""
+    """/sensors is bigger than the 2048-byte window: without ACKs the device stops at 2048
+    (its write() gets -16 and the app retries later); ACKs let the rest through, complete."""
     target, peer = boot(elves[("multi-server", "all")], owner)
     listener = bring_up(target, peer)
-    # never ACK: the device may have at most 2048 bytes outstanding on this connection
     mark = peer.mark()
     peer.send(pack(Msg.ACCEPT, 20, listener=listener, ip=bytes([127, 0, 0, 1]), port=1))
-    for _ in range(4):   # four requests' worth of responses cannot pass a closed window
-        peer.send(pack(Msg.DATA, 20, data=b"GET / HTTP/1.1\r\n\r\n"))
+    peer.send(pack(Msg.DATA, 20, data=REQUEST.replace(b"/", b"/sensors", 1)))
     peer.wait(Msg.DATA, 20, start=mark)
-    peer.send(pack(Msg.PING, seq=1))
-    peer.wait(Msg.PONG, start=mark)
-    assert len(peer.data(20, mark)) <= 2048
+    for seq in range(3):   # let the main loop run several times with the window shut
+        peer.send(pack(Msg.PING, seq=seq))
+        peer.wait(Msg.PONG, start=peer.mark())
+    held = len(peer.data(20, mark))
+    assert held == 2048 and not _closed(peer, 20, mark)
+    acked = 0
+    with peer._cond:
+        while True:
+            got = len(peer.data(20, mark))
+            if got > acked:
+                peer.send(pack(Msg.ACK, 20, consumed=got - acked))
+                acked = got
+            if _closed(peer, 20, mark):
+                break
+            assert peer._cond.wait(TIMEOUT), "the device stopped sending"
+    answer = peer.data(20, mark)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert len(body) == int(re.search(rb"Content-Length: (\d+)", head).group(1)) > 2048
+    assert body.endswith(b"</html>\n")
 
 
 # -- the bug, frame by frame ------------------------------------------------------------------

@@ -14,6 +14,7 @@ const size_t MAX_REQUEST = 1024;
 const int WRITE_RETRY = -16;
 const char *const DATE_FORMAT = "%a, %d %b %Y %H:%M:%S GMT";
 const int HISTORY = 4;   // recent requests shown on the index page
+const int SENSORS = 128; // rows of /sensors (a page bigger than the 2048-byte send window)
 
 enum ClientState { FREE, READING, RESPONDING, SENDING_BODY, CLOSING };
 
@@ -93,6 +94,14 @@ String pageFor(const String &path, int &status) {
             page += ": ";
             page += String((millis() / (i + 1)) % 1000);
             page += "</li>\n";
+        }
+        page += "</ul>\n</body></html>\n";
+    } else if (path == "/sensors") {
+        status = 200;
+        page = "<!DOCTYPE html>\n<html><head><title>Sensors</title></head><body>\n<ul>\n";
+        for (int i = 0; i < SENSORS; i++) {
+            page += "<li>sensor " + String(i) + ": " + String((millis() / (i + 1)) % 1000) +
+                    "</li>\n";
         }
         page += "</ul>\n</body></html>\n";
     } else if (path == "/status") {
