@@ -4,7 +4,7 @@ not scheduled: it comes when freed memory was reused, so the time-out is generou
 
 from __future__ import annotations
 
-from conftest import require_tool
+from support import require_tool
 
 
 def test_default_capture_catches_the_stale_client_pointer(tmp_path):

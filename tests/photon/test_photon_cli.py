@@ -6,7 +6,7 @@ import pytest
 
 from photondbg.cli import main
 
-from conftest import require_tool
+from support import require_tool
 
 
 def run_cli(capsys, *argv):

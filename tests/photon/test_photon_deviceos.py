@@ -13,7 +13,7 @@ from elftools.elf.elffile import ELFFile
 from photondbg.errors import EXIT_USAGE, ToolFailure, ToolMissing, UsageError
 from photondbg.photon import deviceos, dfu
 
-from conftest import require_tool
+from support import require_tool
 from recordings import DATA
 
 APP = """#include "socket_fix.h"

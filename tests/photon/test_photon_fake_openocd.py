@@ -17,7 +17,7 @@ from photondbg.photon.openocd import NoProbe, OpenOcdSession
 from photondbg.targets.photon import PhotonTarget
 from photondbg.targets.sim import SimTarget, parse_lockup
 
-from conftest import require_tool
+from support import require_tool
 from recordings import DATA, FAKE_OPENOCD
 
 

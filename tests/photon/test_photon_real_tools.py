@@ -13,7 +13,7 @@ from photondbg.errors import EXIT_USAGE, ToolFailure, UsageError
 from photondbg.photon import dfu, flash, openocd, particle
 from photondbg.photon.openocd import NoProbe, OpenOcdSession
 
-from conftest import require_tool
+from support import require_tool
 from recordings import openocd_log, recording
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sim_helpers import child_processes, require_tool
+from support import child_processes, require_tool
 
 from photondbg.sim.bridge import Bridge
 from photondbg.sim.campaign import Campaign, CampaignConfig, app_port

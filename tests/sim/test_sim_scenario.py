@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from sim_helpers import require_tool
+from support import require_tool
 
 from photondbg.sim.scenario import WifiLossScenario
 from photondbg.targets.sim import SimTarget

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sim_helpers import require_tool
+from support import require_tool
 
 from photondbg.sim.chart import outcome_chart
 
