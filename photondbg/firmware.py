@@ -9,6 +9,7 @@ different app/variant pairs can run in parallel (distinct output directories).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -72,10 +73,15 @@ def build(app: str = "multi-server", variant: str = "none", *, debug: bool = Fal
             f"DEBUG_BUILD={1 if debug else 0}"]
     if appdir is not None:
         argv.append(f"APPDIR={Path(appdir).resolve()}")
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise ToolFailure(f"firmware build of {app}-{variant} took longer than {timeout:.0f} s")
+    out_dir = output_dir(app, variant, debug=debug, build_dir=base)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # one make per output directory at a time (several test sessions may share build/)
+    with open(out_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise ToolFailure(f"firmware build of {app}-{variant} took longer than {timeout:.0f} s")
     if out.returncode != 0:
         raise ToolFailure(f"firmware build of {app}-{variant} failed: {first_error(out.stderr + out.stdout)}")
     elf = elf_path(app, variant, debug=debug, build_dir=base)
