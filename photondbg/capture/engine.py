@@ -48,6 +48,8 @@ class CaptureRequest:
     seed: int | None = None
     follow: float = 1.0           # after the first fault: watch this long for lock-up/panic
     gdb_bin: str = "gdb-multiarch"
+    probe: str | None = None       # photon: cmsis-dap | stlink (default: $PHOTONDBG_PROBE)
+    serial_port: str | None = None  # photon: the Photon's USB serial (default: $PHOTONDBG_SERIAL)
 
 
 @dataclass
@@ -234,7 +236,8 @@ class Capture:
             from photondbg.targets.photon import PhotonTarget
         except ImportError as e:
             raise ToolFailure(f"photon target not available ({e})") from None
-        return PhotonTarget(self.elf.path, owner, logdir=self.capdir)
+        return PhotonTarget(self.elf.path, owner, logdir=self.capdir, interface=self.req.probe,
+                            serial_port=self.req.serial_port)
 
     def _start_scenario(self, owner: ProcessOwner) -> None:
         try:

@@ -39,10 +39,23 @@ EXIT_CODES = {"fault": EXIT_OK, "panic": EXIT_OK, "lockup": EXIT_OK, "none": EXI
 @click.option("--seed", type=int, default=None, help="Seed of the WiFi-loss schedule.")
 @click.option("--follow", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="After the fault, watch this many seconds for a lock-up or panic.")
+@click.option("--probe", type=click.Choice(["cmsis-dap", "stlink"]), default=None,
+              help="photon: the SWD probe (default $PHOTONDBG_PROBE or cmsis-dap).")
+@click.option("--serial-port", default=None, metavar="PATH",
+              help="photon: the Photon's USB serial, kept in serial.log (default $PHOTONDBG_SERIAL).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line {report, outcome}.")
 def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, seed, follow,
-                  as_json):
-    """Boot, arm the fault vectors, run (and cut the WiFi) until the first fault, capture it."""
+                  probe, serial_port, as_json):
+    """Boot, arm the fault vectors, run (and cut the WiFi) until the first fault, capture it.
+
+    \b
+    Examples:
+      photondbg capture-fault                     # sim, multi-server, variant none, WiFi cuts
+      photondbg capture-fault --variant clients --timeout 120
+      photondbg capture-fault --elf fw.elf        # any Cortex-M ELF, run until it faults
+      photondbg capture-fault --target photon --elf app.elf --probe stlink --serial-port /dev/ttyACM0
+    Exit 0 fault/panic/lock-up captured, 3 nothing within --timeout, 2 bad input, 1 tool failure.
+    """
     from photondbg.capture.engine import CaptureRequest, run
     from photondbg.errors import UsageError
 
@@ -60,7 +73,7 @@ def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, se
     # with --elf nothing is built: --variant only labels the report (e.g. for verify-fix)
     req = CaptureRequest(target=target, elf=elf, variant=variant,
                          app=app, scenario=scenario, timeout=timeout, out=out, machine=machine,
-                         seed=seed, follow=follow)
+                         seed=seed, follow=follow, probe=probe, serial_port=serial_port)
     if elf is None and req.variant is None:
         req.variant = "none"
     progress = None

@@ -283,6 +283,9 @@ class GdbSession:
     def connect(self, host: str, port: int, *, extended: bool = False,
                 timeout: float = 10.0) -> MiResult:
         kind = "extended-remote" if extended else "remote"
+        # a refused connection is an answer: don't let GDB retry it for 15 s
+        self.command("-gdb-set tcp auto-retry off", timeout, check=False)
+        self.command(f"-gdb-set tcp connect-timeout {max(1, int(timeout))}", timeout, check=False)
         try:
             return self.command(f"-target-select {kind} {host}:{port}", timeout)
         except GdbError as e:
