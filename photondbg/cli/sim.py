@@ -38,11 +38,18 @@ def _hold(ctx, param, value):
 
 
 def _out_dir(out: str | None, what: str) -> Path:
+    """The run's output folder, created: ``--out`` or build/runs/<time>-<what>."""
     if out:
-        return Path(out)
-    from photondbg.paths import build_dir
+        path = Path(out)
+    else:
+        from photondbg.paths import build_dir
 
-    return build_dir() / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{what}"
+        path = build_dir() / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{what}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot create --out {path}: {e.strerror}") from None
+    return path
 
 
 @click.group("sim")
@@ -99,10 +106,6 @@ def run(variant, cycles, app, seed, hold, cut, period, clients, port, timeout, a
     if port is not None and not port_is_free(port):
         raise UsageError(f"port {port} on 127.0.0.1 is already in use")
     outdir = _out_dir(out, f"sim-{app}-{variant}")
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"cannot create --out {outdir}: {e.strerror}") from None
     elf = _firmware().build(app=app, variant=variant)
     cfg = CampaignConfig(elf=Path(elf), app=app, variant=variant, cycles=cycles, seed=seed,
                          cuts=CUT_KINDS if cut == "mixed" else (cut,), hold=hold, period=period,
@@ -198,7 +201,6 @@ def boot(app, variant, port, seconds, out):
     if port is not None and not port_is_free(port):
         raise UsageError(f"port {port} on 127.0.0.1 is already in use")
     outdir = _out_dir(out, f"boot-{app}-{variant}")
-    outdir.mkdir(parents=True, exist_ok=True)
     elf = _firmware().build(app=app, variant=variant)
     device_port = app_port(app)
     with ProcessOwner(logdir=outdir) as owner:

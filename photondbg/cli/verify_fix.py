@@ -50,10 +50,6 @@ def verify_fix(baseline, candidate, cycles, target, app, seed, cut, hold, alpha,
     if baseline == candidate:
         raise UsageError(f"--baseline and --candidate are both {baseline!r}: nothing to compare")
     outdir = _out_dir(out, f"verify-{app}-{baseline}-vs-{candidate}")
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"cannot create --out {outdir}: {e.strerror}") from None
     fw = _firmware()
     elfs = {v: Path(fw.build(app=app, variant=v)) for v in (baseline, candidate)}
     cuts = CUT_KINDS if cut == "mixed" else (cut,)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from photondbg.cortexm import faults
+
 # USB identities (Device OS build/platform-id.mk, PLATFORM_ID 6 "photon").
 USB_VID = 0x2B04
 USB_PID_DFU = 0xD006       # bootloader in DFU mode (blinking yellow)
@@ -56,20 +58,11 @@ INTERFACES = {
 TARGET_CFG = "target/stm32f2x.cfg"
 CPU_NAME = "stm32f2x.cpu"
 
-# Cortex-M3 vector catch (DEMCR bits) and the OpenOCD names; all faults plus reset.
-VECTOR_CATCH = [
-    # (openocd name, DEMCR bit)
-    ("hard_err", 10),
-    ("int_err", 9),
-    ("bus_err", 8),
-    ("state_err", 7),
-    ("chk_err", 6),
-    ("nocp_err", 5),
-    ("mm_err", 4),
-    ("reset", 0),
-]
-DHCSR = 0xE000EDF0
-DHCSR_S_LOCKUP = 1 << 19
-DEMCR = 0xE000EDFC
-DFSR = 0xE000ED30
-DFSR_VCATCH = 1 << 3
+# Cortex-M3 debug facts (vector catch DEMCR bits with their OpenOCD names, DHCSR lock-up bit) are
+# the core's, not the board's: one table in photondbg/cortexm/faults.py.
+VECTOR_CATCH = faults.VECTOR_CATCH
+DHCSR = faults.DHCSR
+DHCSR_S_LOCKUP = 1 << dict(faults.DHCSR_BITS)["S_LOCKUP"]
+DEMCR = faults.DEMCR
+DFSR = faults.DFSR
+DFSR_VCATCH = 1 << 3  # faults.FAULT_BITS row ("dfsr", "VCATCH", 3, ...)
