@@ -17,11 +17,14 @@ done
 # newlib + libstdc++ for the firmware, the venv module for Python
 [ -f /usr/lib/arm-none-eabi/include/stdlib.h ] || need_apt+=(libnewlib-arm-none-eabi)
 [ -d /usr/lib/arm-none-eabi/include/c++ ] || need_apt+=(libstdc++-arm-none-eabi-newlib)
+command -v make >/dev/null 2>&1 || need_apt+=(make)
+command -v git >/dev/null 2>&1 || need_apt+=(git)
+"${PYTHON:-python3}" -c "import ensurepip, venv" >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "bootstrap: apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
-  apt-get install -y -q --no-install-recommends "${need_apt[@]}" python3-venv >/dev/null
+  apt-get install -y -q --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
 # particle-cli: 3.40.0 is the newest release that resolves from our npm registry; execa@5 is
