@@ -1,47 +1,51 @@
-"""A small PNG of outcomes per cycle (one row per run, one coloured cell per cycle), written
-with zlib alone so it needs no plotting library."""
+"""The verify-fix picture: one row per run, one coloured cell per cycle, a legend and the
+verdict in the title (matplotlib, headless Agg backend)."""
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
-COLOURS = {  # outcome -> RGB
-    "OK": (46, 160, 67),
-    "NO_RECOVERY": (230, 180, 30),
-    "CRASH": (210, 40, 40),
-    "LOCKUP": (120, 20, 120),
-    "HANG": (60, 60, 60),
+COLOURS = {  # outcome -> colour
+    "OK": "#2ea043",
+    "NO_RECOVERY": "#e6b41e",
+    "CRASH": "#d22828",
+    "LOCKUP": "#781478",
+    "HANG": "#3c3c3c",
 }
-BACKGROUND = (255, 255, 255)
-GAP = (230, 230, 230)
+MISSING = "#e6e6e6"  # a run with fewer cycles
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return (struct.pack(">I", len(data)) + kind + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+def outcome_chart(path: Path, rows: list[list[str]], labels: list[str] | None = None,
+                  title: str | None = None) -> None:
+    """``rows``: per run, the outcome of each cycle; ``labels``: the runs' names."""
+    import matplotlib
 
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch, Rectangle
 
-def write_png(path: Path, pixels: list[list[tuple[int, int, int]]]) -> None:
-    height, width = len(pixels), len(pixels[0])
-    raw = b"".join(b"\x00" + bytes(c for px in row for c in px) for row in pixels)
-    png = (b"\x89PNG\r\n\x1a\n"
-           + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-           + _chunk(b"IDAT", zlib.compress(raw, 9)) + _chunk(b"IEND", b""))
-    Path(path).write_bytes(png)
-
-
-def outcome_chart(path: Path, rows: list[list[str]], cell: int = 16, pad: int = 4) -> None:
-    """``rows``: per run, the outcome of each cycle. Cells are ``cell`` px squares."""
+    labels = labels or [f"run {i + 1}" for i in range(len(rows))]
     cols = max((len(r) for r in rows), default=1) or 1
-    width = pad + cols * (cell + pad)
-    height = pad + len(rows) * (cell + pad)
-    img = [[BACKGROUND] * width for _ in range(height)]
+    fig, ax = plt.subplots(figsize=(max(5.0, 3.0 + 0.32 * cols), 1.3 + 0.45 * len(rows)), dpi=100)
     for ri, row in enumerate(rows):
+        y = len(rows) - 1 - ri
         for ci in range(cols):
-            colour = COLOURS.get(row[ci], GAP) if ci < len(row) else GAP
-            y0, x0 = pad + ri * (cell + pad), pad + ci * (cell + pad)
-            for y in range(y0, y0 + cell):
-                img[y][x0:x0 + cell] = [colour] * cell
-    write_png(path, img)
+            colour = COLOURS.get(row[ci], MISSING) if ci < len(row) else MISSING
+            ax.add_patch(Rectangle((ci + 0.05, y + 0.1), 0.9, 0.8, color=colour))
+    ax.set_xlim(0, cols)
+    ax.set_ylim(0, len(rows))
+    ax.set_yticks([len(rows) - 1 - i + 0.5 for i in range(len(rows))], labels)
+    step = 1 if cols <= 20 else 5
+    ax.set_xticks([c + 0.5 for c in range(0, cols, step)], [str(c + 1) for c in range(0, cols, step)])
+    ax.set_xlabel("cycle (WiFi cut)")
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(axis="y", length=0)
+    seen = [o for o in COLOURS if any(o in r for r in rows)]
+    ax.legend(handles=[Patch(color=COLOURS[o], label=o) for o in seen], loc="center left",
+              bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

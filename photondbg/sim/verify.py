@@ -61,8 +61,11 @@ def run_verify(baseline: CampaignConfig, candidate: CampaignConfig, outdir: Path
 def write_outputs(res: VerifyResult, outdir: Path) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     png = outdir / "outcomes.png"
+    v = res.verdict
     outcome_chart(png, [[c.outcome for c in res.baseline.cycles],
-                        [c.outcome for c in res.candidate.cycles]])
+                        [c.outcome for c in res.candidate.cycles]],
+                  labels=[f"baseline: {res.baseline.variant}", f"candidate: {res.candidate.variant}"],
+                  title=f"{v.verdict} (p={v.p_value:.3g}), recovery {v.recovery}")
     res.files = {"json": "verify.json", "markdown": "verify.md", "chart": png.name}
     full = res.summary()
     full["runs"] = {"baseline": res.baseline.as_dict(), "candidate": res.candidate.as_dict()}

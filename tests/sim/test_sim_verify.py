@@ -46,8 +46,9 @@ def test_same_variant_twice_is_usage_error():
 
 def test_chart_is_a_valid_png(tmp_path):
     path = tmp_path / "c.png"
-    outcome_chart(path, [["OK", "CRASH", "LOCKUP"], ["NO_RECOVERY"]], cell=4, pad=1)
+    outcome_chart(path, [["OK", "CRASH", "LOCKUP"], ["NO_RECOVERY"]], labels=["none", "all"],
+                  title="FIXED")
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
-    assert (width, height) == (1 + 3 * 5, 1 + 2 * 5)
+    assert width >= 400 and height >= 100
