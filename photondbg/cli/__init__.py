@@ -19,6 +19,8 @@ VERBS = {
                       "Run until the first fault and write a full fault report."),
     "flash": ("photondbg.cli.flash", "flash", "Flash a real Photon (particle-cli, dfu-util, OpenOCD)."),
     "openocd": ("photondbg.cli.openocd", "openocd", "Run an OpenOCD session for a real Photon."),
+    "campaign": ("photondbg.cli.campaign", "campaign",
+                 "Cut a real Photon's WiFi again and again under HTTP load; classify each cycle."),
     "verify-fix": ("photondbg.cli.verify_fix", "verify_fix",
                    "Compare two firmware variants over many WiFi cuts, with statistics."),
 }

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import click
 
+from photondbg.cli.campaign import board_config, board_options, make_board
 from photondbg.cli.sim import APPS, CUT_CHOICES, VARIANTS, _firmware, _hold, _out_dir
 from photondbg.errors import UsageError
+from photondbg.photon.flash import METHODS
 
 
 @click.command("verify-fix")
@@ -19,8 +21,15 @@ from photondbg.errors import UsageError
               help="The build with the fix to verify.")
 @click.option("--cycles", type=click.IntRange(min=1), default=10, show_default=True,
               help="WiFi cuts per build (the same schedule for both).")
-@click.option("--target", type=click.Choice(["sim"]), default="sim", show_default=True,
-              help="Only the simulated board runs unattended campaigns.")
+@click.option("--target", type=click.Choice(["sim", "photon"]), default="sim", show_default=True,
+              help="sim: the simulated board; photon: a real one (flash, campaign, twice).")
+@click.option("--baseline-elf", type=click.Path(path_type=Path), default=None,
+              help="photon: the build that shows the bug (ELF, .bin beside it for dfu/particle).")
+@click.option("--candidate-elf", type=click.Path(path_type=Path), default=None,
+              help="photon: the build with the fix.")
+@click.option("--flash-method", type=click.Choice(METHODS), default=None,
+              help="photon: how each build is written to the board.")
+@board_options
 @click.option("--app", type=click.Choice(APPS), default="multi-server", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--cut", type=click.Choice(CUT_CHOICES), default="mixed", show_default=True)
@@ -32,7 +41,9 @@ from photondbg.errors import UsageError
               help="Print the verdict as one JSON line on stdout (progress goes to stderr).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Directory for verify.json, verify.md, outcomes.png and the logs.")
-def verify_fix(baseline, candidate, cycles, target, app, seed, cut, hold, alpha, as_json, out):
+def verify_fix(baseline, candidate, cycles, target, baseline_elf, candidate_elf, flash_method,
+               host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd, recovery,
+               boot_timeout, app, seed, cut, hold, alpha, as_json, out):
     """Run the same WiFi-loss campaign on two builds and decide whether the fix works:
     FIXED / NOT FIXED / INCONCLUSIVE (Fisher exact test, or an exact bound when the candidate
     never crashed), plus RECOVERY PASS/FAIL (did the server always answer again).
@@ -41,12 +52,32 @@ def verify_fix(baseline, candidate, cycles, target, app, seed, cut, hold, alpha,
     Example:
       photondbg verify-fix --baseline none --candidate clients --cycles 10
       photondbg verify-fix --baseline none --candidate all --cycles 20 --json
+      photondbg verify-fix --target photon --baseline-elf before.elf --candidate-elf after.elf \
+          --flash-method openocd --probe cmsis-dap --host 192.168.1.50 --port 7123 \
+          --netcut-cmd "ssh pi@relay ./relay.sh off" --netrestore-cmd "ssh pi@relay ./relay.sh on" \
+          --serial /dev/ttyACM0 --cycles 20
     Exit 0 when both campaigns ran (read the verdict), 2 on bad input, 1 on tool failure.
     """
     from photondbg.sim.campaign import CampaignConfig
     from photondbg.sim.verify import run_verify
     from photondbg.sim.wifi import CUT_KINDS
 
+    board_given = {"--baseline-elf": baseline_elf, "--candidate-elf": candidate_elf,
+                   "--flash-method": flash_method, "--host": host, "--port": port,
+                   "--netcut-cmd": netcut_cmd, "--netrestore-cmd": netrestore_cmd,
+                   "--serial": serial, "--probe": probe, "--reset-cmd": reset_cmd,
+                   "--recovery": recovery, "--boot-timeout": boot_timeout}
+    progress = sys.stderr if as_json else sys.stdout
+    if target == "photon":
+        res, outdir = _verify_photon(baseline_elf, candidate_elf, flash_method, host, port,
+                                     netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd,
+                                     recovery, boot_timeout, cycles, seed, hold, alpha, out,
+                                     progress)
+        _report(res, outdir, cycles, alpha, as_json, progress)
+        return
+    extra = [name for name, value in board_given.items() if value is not None]
+    if extra:
+        raise UsageError(f"{extra[0]} needs --target photon")
     if baseline == candidate:
         raise UsageError(f"--baseline and --candidate are both {baseline!r}: nothing to compare")
     outdir = _out_dir(out, f"verify-{app}-{baseline}-vs-{candidate}")
@@ -58,14 +89,64 @@ def verify_fix(baseline, candidate, cycles, target, app, seed, cut, hold, alpha,
         return CampaignConfig(elf=elfs[variant], app=app, variant=variant, cycles=cycles,
                               seed=seed, cuts=cuts, hold=hold)
 
-    progress = sys.stderr if as_json else sys.stdout
 
+    res = run_verify(config(baseline), config(candidate), outdir, alpha=alpha,
+                     on_cycle=_on_cycle(cycles, progress))
+    _report(res, outdir, cycles, alpha, as_json, progress)
+
+
+def _on_cycle(cycles, progress):
     def on_cycle(role, r):
         extra = f"  cut->crash {r.cut_to_crash:.2f}s" if r.cut_to_crash is not None else ""
         click.echo(f"{role:<9} {r.index}/{cycles}  {r.outcome:<11}  cut={r.cut:<6} "
                    f"hold={r.hold:.2f}s{extra}", file=progress)
 
-    res = run_verify(config(baseline), config(candidate), outdir, alpha=alpha, on_cycle=on_cycle)
+    return on_cycle
+
+
+def _verify_photon(baseline_elf, candidate_elf, flash_method, host, port, netcut_cmd,
+                   netrestore_cmd, serial, baud, probe, reset_cmd, recovery, boot_timeout,
+                   cycles, seed, hold, alpha, out, progress):
+    """Flash, campaign, flash, campaign on the real board; the same verdict and outputs."""
+    from photondbg.photon.campaign import verify_on_board
+    from photondbg.photon.flash import flash
+
+    for name, path in (("--baseline-elf", baseline_elf), ("--candidate-elf", candidate_elf)):
+        if path is None:
+            raise UsageError(f"{name} is required with --target photon")
+        if not path.is_file():
+            raise UsageError(f"{name}: file not found: {path}")
+    if flash_method is None:
+        raise UsageError("--flash-method is required with --target photon "
+                         "(openocd, dfu or particle)")
+    if baseline_elf.resolve() == candidate_elf.resolve():
+        raise UsageError("--baseline-elf and --candidate-elf are the same file: "
+                         "nothing to compare")
+    board = make_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd)
+    labels = [baseline_elf.stem, candidate_elf.stem]
+    if labels[0] == labels[1]:  # two Device OS refs often build the same file name
+        labels = [f"baseline-{labels[0]}", f"candidate-{labels[1]}"]
+    configs = [board_config(variant=label, cycles=cycles, seed=seed, hold=hold, period=0.5,
+                            recovery=recovery, boot_timeout=boot_timeout, elf=elf,
+                            netcut=board.netcut)
+               for label, elf in zip(labels, (baseline_elf, candidate_elf))]
+    outdir = _out_dir(out, f"verify-photon-{labels[0]}-vs-{labels[1]}")
+
+    def do_flash(elf):
+        res = flash(elf, flash_method, interface=probe or "cmsis-dap")
+        if not res.verified:
+            from photondbg.errors import ToolFailure
+
+            raise ToolFailure(f"flashing {elf} by {flash_method} was not verified: {res.detail}")
+        return res
+
+    res = verify_on_board(board, *configs, outdir, flash=do_flash, alpha=alpha,
+                          on_cycle=_on_cycle(cycles, progress),
+                          on_note=lambda text: click.echo(text, file=progress))
+    return res, outdir
+
+
+def _report(res, outdir, cycles, alpha, as_json, progress):
     s = res.summary()
     b, c = s["baseline"], s["candidate"]
     click.echo(f"baseline  {b['variant']:<8} {b['outcomes']}  crash rate {b['crash_rate']:.2f}",

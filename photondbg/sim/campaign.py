@@ -12,6 +12,11 @@ One cycle: LOAD (the server answers, the tester keeps going) -> CUT (a seeded ki
 After anything but OK the device is brought back: a crashed release build reboots by itself
 (we wait for it); a locked-up, hung or deaf one is rebooted (a new QEMU, same bridge and
 host port). Every phase change and every stage is recorded with arguments, duration and error.
+
+The cycle itself (load, cut, hold, restore, recover, classify) lives in :class:`CycleRunner`,
+which knows nothing of QEMU: it asks its subclass to cut and restore the WiFi, whether the
+device crashed, how long ago it last showed life, and to bring it back. :class:`Campaign` is
+the simulated board; :mod:`photondbg.photon.campaign` is a real one on the LAN.
 """
 
 from __future__ import annotations
@@ -134,6 +139,7 @@ class CampaignConfig:
     host_port: int | None = None  # fixed 127.0.0.1 port for the server (None: any free one)
     timeout: float | None = None  # whole campaign
     stop_on: tuple[str, ...] = ()  # end the campaign early after a cycle with one of these
+    http_host: str = "127.0.0.1"  # where the tester finds the server
 
 
 @dataclass
@@ -166,6 +172,8 @@ class CampaignResult:
     stopped_early: str | None = None
     steps: list[dict] = field(default_factory=list)  # recorded stages (name, args, duration, error)
     phases: list[tuple[float, str]] = field(default_factory=list)  # (s since start, phase)
+    target: str = "sim"
+    device: dict = field(default_factory=dict)  # a real board's netcut / serial / probe record
 
     @property
     def outcomes(self) -> dict[str, int]:
@@ -184,12 +192,22 @@ class CampaignResult:
         out.update(console=self.console, bridge=self.bridge,
                    boot_to_serving=[round(x, 3) for x in self.boot_to_serving],
                    per_cycle=[asdict(c) for c in self.cycles], steps=self.steps,
-                   phases=self.phases)
+                   phases=self.phases, target=self.target)
+        if self.device:
+            out["device"] = self.device
         return out
 
 
-class Campaign:
-    """Boots the device, runs ``config.cycles`` WiFi-loss cycles, always cleans up."""
+class CycleRunner:
+    """The WiFi-loss cycle and its classification, for any device. A subclass provides
+    ``setup()`` (device ready, returns the time evidence counts from), ``cut_wifi(kind)``,
+    ``restore_wifi()``, ``crashed(since)``, ``alive_age()``, ``device_gone()``,
+    ``reboot()``, ``bring_back(r)``, ``teardown()`` and ``serving_note(took)``."""
+
+    alive_name = "PONG"  # what shows the device is alive (the sim's link PINGs)
+
+    def check_config(self) -> None:
+        """Bad configuration raises UsageError before anything starts."""
 
     def __init__(self, config: CampaignConfig, owner: ProcessOwner, *, logdir: Path,
                  on_cycle: Callable[[CycleResult], None] | None = None,
@@ -203,9 +221,7 @@ class Campaign:
         self.on_phase = on_phase or (lambda index, phase: None)
         self.index = 0  # the cycle under way
         self.rng = random.Random(config.seed)
-        self.device_port = app_port(config.app)
-        for kind in config.cuts:
-            parse_cut(kind)
+        self.check_config()
         self.phase = Phase.IDLE
         self.phases: list[tuple[float, str]] = []
         self.steps: list[Step] = []
@@ -238,18 +254,14 @@ class Campaign:
     def run(self) -> CampaignResult:
         deadline = Deadline(self.cfg.timeout)
         self.logdir.mkdir(parents=True, exist_ok=True)
-        self.bridge = Bridge(None, logdir=self.logdir, seed=self.cfg.seed,
-                             delays=Delays(self.cfg.seed),
-                             host_ports={self.device_port: self.cfg.host_port}
-                             if self.cfg.host_port else None)
         self.owner.add_cleanup(self._shutdown)
         try:
-            self.boot()
-            self.tester = HttpTester(lambda: self.bridge.host_port(self.device_port),
-                                     period=self.cfg.period, timeout=self.cfg.http_timeout,
-                                     clients=self.cfg.clients)
+            since = self.setup()
+            self.tester = HttpTester(self.http_port, period=self.cfg.period,
+                                     timeout=self.cfg.http_timeout, clients=self.cfg.clients,
+                                     host=self.cfg.http_host)
             self.tester.start()
-            self.serve_again(self._boot_started)
+            self.serve_again(since)
             for i in range(1, self.cfg.cycles + 1):
                 if deadline.expired:
                     self.result.stopped_early = "deadline"
@@ -263,6 +275,8 @@ class Campaign:
                     break
                 if i < self.cfg.cycles:
                     self.bring_back(r)
+                    if self.result.stopped_early:  # the device could not be brought back
+                        break
         finally:
             self.transition(Phase.DONE)
             self._shutdown()
@@ -288,11 +302,11 @@ class Campaign:
         t_cut = time.monotonic()
         if crash is None:
             self.transition(Phase.CUT)
-            self.bridge.cut(kind)
+            self.cut_wifi(kind)
             self.transition(Phase.HOLD)
             crash = self.watch_for(hold, since)
             self.transition(Phase.RESTORE)
-            self.bridge.restore()
+            self.restore_wifi()
             t_restore = time.monotonic()
             self.transition(Phase.RECOVER)
             if crash is None:
@@ -301,7 +315,7 @@ class Campaign:
             if crash is None and self.tester.ok_since(t_restore):
                 r.recovery_time = round(self.tester.last_ok - t_restore, 3)
         self.transition(Phase.CLASSIFY)
-        pong = self.bridge.pong_age()
+        pong = self.alive_age()
         if crash is not None:
             r.outcome, t_crash, r.detail = crash
             r.cut_to_crash = round(t_crash - t_cut, 3) if t_crash >= t_cut else None
@@ -309,10 +323,12 @@ class Campaign:
             r.outcome = Outcome.OK.value
         elif pong is None or pong > cfg.hang_after:
             r.outcome = Outcome.HANG.value
-            r.detail = "no PONG since boot" if pong is None else f"no PONG for {pong:.1f} s"
+            what = self.alive_name
+            r.detail = f"no {what} since boot" if pong is None else f"no {what} for {pong:.1f} s"
         else:
             r.outcome = Outcome.NO_RECOVERY.value
-            r.detail = f"device alive (PONG {pong:.1f} s ago), server silent for {cfg.recovery:.0f} s"
+            r.detail = (f"device alive ({self.alive_name} {pong:.1f} s ago), server silent for "
+                        f"{cfg.recovery:.0f} s")
         r.duration = round(time.monotonic() - t_start, 3)
         http1, con1 = self.tester.snapshot(), self.watch.snapshot()
         r.http = {k: http1[k] - http0.get(k, 0) for k in http1}
@@ -332,6 +348,87 @@ class Campaign:
             if time.monotonic() >= end:
                 return None
             time.sleep(0.05)
+
+    # ------------------------------------------------------------------ shared device steps
+    @stage("timeout")
+    def wait_serving(self, since: float, timeout: float) -> bool:
+        """Wait until the server answers a request that ended after ``since``."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.tester.ok_since(since):
+                if since == self._boot_started:
+                    took = self.tester.last_ok - since
+                    self.result.boot_to_serving.append(took)
+                    self.on_note(self.serving_note(took))
+                return True
+            if self.device_gone():
+                return False
+            time.sleep(0.05)
+        return False
+
+    def watch_for_boot(self, since: float, timeout: float) -> float | None:
+        panics = self.watch.since(since, "panic")
+        after = panics[0].t if panics else since
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not self.device_gone():
+            boots = self.watch.since(after, "boot")
+            if boots:
+                return boots[0].t
+            time.sleep(0.05)
+        return None
+
+    def _shutdown(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        if self.tester is not None:
+            self.tester.stop(timeout=self.cfg.http_timeout + 1)
+            self.result.http = self.tester.snapshot()
+        self.result.console = self.watch.snapshot()
+        self.teardown()
+        self.result.duration = time.monotonic() - self._t0
+        self.result.steps = [asdict(st) for st in self.steps]
+        self.result.phases = list(self.phases)
+        if self.tester is None:
+            self.result.http = {k: 0 for k in (*HTTP_RESULTS, "requests")}
+
+
+class Campaign(CycleRunner):
+    """Boots the simulated device, runs ``config.cycles`` WiFi-loss cycles, always cleans up."""
+
+    def check_config(self) -> None:
+        self.device_port = app_port(self.cfg.app)
+        for kind in self.cfg.cuts:
+            parse_cut(kind)
+
+    def setup(self) -> float:
+        self.bridge = Bridge(None, logdir=self.logdir, seed=self.cfg.seed,
+                             delays=Delays(self.cfg.seed),
+                             host_ports={self.device_port: self.cfg.host_port}
+                             if self.cfg.host_port else None)
+        self.boot()
+        return self._boot_started
+
+    def http_port(self) -> int | None:
+        return self.bridge.host_port(self.device_port)
+
+    def cut_wifi(self, kind: str) -> None:
+        self.bridge.cut(kind)
+
+    def restore_wifi(self) -> None:
+        self.bridge.restore()
+
+    def alive_age(self) -> float | None:
+        return self.bridge.pong_age()
+
+    def device_gone(self) -> bool:
+        return not self.target.running
+
+    def serving_note(self, took: float) -> str:
+        how = "QEMU start" if self._qemu_boot else "its own reset"
+        return (f"boot {len(self.result.boot_to_serving)}: serving device port "
+                f"{self.device_port} on http://127.0.0.1:"
+                f"{self.bridge.host_port(self.device_port)}/ {took:.2f}s after {how}")
 
     def crashed(self, since: float):
         if not self.target.running:
@@ -372,26 +469,6 @@ class Campaign:
             self.target.stop()
         self.boot()
 
-    @stage("timeout")
-    def wait_serving(self, since: float, timeout: float) -> bool:
-        """Wait until the server answers a request that ended after ``since``."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.tester.ok_since(since):
-                if since == self._boot_started:
-                    took = self.tester.last_ok - since
-                    self.result.boot_to_serving.append(took)
-                    how = "QEMU start" if self._qemu_boot else "its own reset"
-                    self.on_note(f"boot {len(self.result.boot_to_serving)}: serving device port "
-                                 f"{self.device_port} on http://127.0.0.1:"
-                                 f"{self.bridge.host_port(self.device_port)}/ "
-                                 f"{took:.2f}s after {how}")
-                return True
-            if not self.target.running:
-                return False
-            time.sleep(0.05)
-        return False
-
     def serve_again(self, since: float) -> None:
         """The server must answer before a cycle starts: wait, then reboot once, then give up."""
         if self.wait_serving(since, self.cfg.boot_timeout):
@@ -419,32 +496,9 @@ class Campaign:
         self.reboot()
         self.serve_again(self._boot_started)
 
-    def watch_for_boot(self, since: float, timeout: float) -> float | None:
-        panics = self.watch.since(since, "panic")
-        after = panics[0].t if panics else since
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and self.target.running:
-            boots = self.watch.since(after, "boot")
-            if boots:
-                return boots[0].t
-            time.sleep(0.05)
-        return None
-
-    def _shutdown(self) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        if self.tester is not None:
-            self.tester.stop(timeout=self.cfg.http_timeout + 1)
-            self.result.http = self.tester.snapshot()
-        self.result.console = self.watch.snapshot()
+    def teardown(self) -> None:
         if self.bridge is not None:
             self.result.bridge = self.bridge.summary()
             self.bridge.close()
         if self.target is not None:
             self.target.stop()
-        self.result.duration = time.monotonic() - self._t0
-        self.result.steps = [asdict(st) for st in self.steps]
-        self.result.phases = list(self.phases)
-        if self.tester is None:
-            self.result.http = {k: 0 for k in (*HTTP_RESULTS, "requests")}

@@ -82,11 +82,13 @@ def http_get(port: int, path: str = "/", timeout: float = 5.0, host: str = LOOPB
 
 
 class HttpTester:
-    """``GET /`` every ``period`` s on the port ``port()`` returns (None: not known yet)."""
+    """``GET /`` every ``period`` s on ``host`` at the port ``port()`` returns (None: not known yet)."""
 
     def __init__(self, port: int | Callable[[], int | None], *, period: float = 1.0,
-                 timeout: float = 5.0, clients: int = 1, path: str = "/"):
+                 timeout: float = 5.0, clients: int = 1, path: str = "/",
+                 host: str = LOOPBACK):
         self._port = port if callable(port) else (lambda: port)
+        self.host = host  # a real board is on the LAN; the sim is always on 127.0.0.1
         self.period = period
         self.timeout = timeout
         self.clients = max(1, clients)
@@ -130,7 +132,7 @@ class HttpTester:
             started = time.monotonic()
             port = self._port()
             if port is not None:
-                r = http_get(port, self.path, self.timeout)
+                r = http_get(port, self.path, self.timeout, host=self.host)
                 with self._lock:
                     self.counts[r.kind] += 1
                     self.results.append(r)

@@ -1,5 +1,6 @@
-"""verify-fix on the sim: the same WiFi-loss schedule on a baseline and a candidate build, then
-the statistics of :mod:`photondbg.verdict`. Writes verify.json, verify.md and outcomes.png."""
+"""verify-fix: the same WiFi-loss schedule on a baseline and a candidate build, then the
+statistics of :mod:`photondbg.verdict`. Writes verify.json, verify.md and outcomes.png. The
+campaigns are the sim's unless the caller passes another maker (the real board's)."""
 
 from __future__ import annotations
 
@@ -39,13 +40,21 @@ class VerifyResult:
 def run_verify(baseline: CampaignConfig, candidate: CampaignConfig, outdir: Path, *,
                alpha: float = 0.05,
                on_cycle: Callable[[str, CycleResult], None] | None = None,
-               on_note: Callable[[str], None] | None = None) -> VerifyResult:
+               on_note: Callable[[str], None] | None = None,
+               make_campaign: Callable[..., object] = Campaign,
+               before: Callable[[str, CampaignConfig], None] | None = None) -> VerifyResult:
+    """Both campaigns, then the verdict. ``make_campaign(cfg, owner, logdir=, on_note=,
+    on_cycle=)`` builds a campaign (the sim's by default; a real board's for ``--target
+    photon``); ``before(role, cfg)`` runs first for each (flashing a real board)."""
     results = []
     for role, cfg in (("baseline", baseline), ("candidate", candidate)):
         logdir = Path(outdir) / f"{role}-{cfg.variant}"
+        if before is not None:
+            before(role, cfg)
         with ProcessOwner(logdir=logdir) as owner:
-            camp = Campaign(cfg, owner, logdir=logdir, on_note=on_note,
-                            on_cycle=(lambda r, role=role: on_cycle(role, r)) if on_cycle else None)
+            camp = make_campaign(cfg, owner, logdir=logdir, on_note=on_note,
+                                 on_cycle=(lambda r, role=role: on_cycle(role, r))
+                                 if on_cycle else None)
             results.append(camp.run())
     base, cand = results
     if not base.cycles or not cand.cycles:

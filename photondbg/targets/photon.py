@@ -59,7 +59,9 @@ class SerialStream:
                     self._closed.wait(self.retry)
                 continue
             try:
-                data = ser.read(n)
+                # what is there now (at least one byte): a read of n bytes that meets the
+                # port's end loses the bytes it already had, the last lines before a reset
+                data = ser.read(min(n, max(1, ser.in_waiting)))
             except (self._serial_mod.SerialException, OSError, TypeError, AttributeError):
                 self._drop()
                 continue

@@ -1,0 +1,140 @@
+"""``photondbg campaign``: the WiFi-loss campaign against a real Photon on the LAN."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+
+from photondbg.cli.sim import _hold, _out_dir, _status, _table, cycle_line
+from photondbg.errors import UsageError
+from photondbg.photon import board as board_facts
+
+
+def board_options(fn):
+    """The options that say where the board is and what the bench offers (campaign, verify-fix)."""
+    opts = [
+        click.option("--host", metavar="HOST",
+                     help="The Photon's address on the LAN (its HTTP server)."),
+        click.option("--port", type=click.IntRange(1, 65535), default=None,
+                     help="The Photon's HTTP port (multi-server: 7123, simple-server: 80)."),
+        click.option("--netcut-cmd", metavar="CMD",
+                     help='Command that cuts the WiFi, e.g. "ssh pi@relay ./relay.sh off" '
+                          "[default: ask at a prompt]."),
+        click.option("--netrestore-cmd", metavar="CMD",
+                     help="Command that restores it (goes with --netcut-cmd)."),
+        click.option("--serial", metavar="PORT|URL",
+                     help="The Photon's console: /dev/ttyACM0 or a pyserial URL "
+                          "(socket://127.0.0.1:N). Without it a crash is only seen over HTTP."),
+        click.option("--baud", type=click.IntRange(min=1), default=9600, show_default=True),
+        click.option("--probe", type=click.Choice(sorted(board_facts.INTERFACES)), default=None,
+                     help="Start OpenOCD on this probe: lock-up evidence, and resets."),
+        click.option("--reset-cmd", metavar="CMD",
+                     help='Command that resets a hung board without a probe, e.g. '
+                          '"particle usb reset".'),
+        click.option("--recovery", type=click.FloatRange(min=0.5), default=None,
+                     help="Seconds after the restore for the server to answer [default: 30]."),
+        click.option("--boot-timeout", type=click.FloatRange(min=1), default=None,
+                     help="Seconds from a reset until the server answers [default: 30]."),
+    ]
+    return functools.reduce(lambda f, opt: opt(f), reversed(opts), fn)
+
+
+def make_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd):
+    """A :class:`photondbg.photon.campaign.Board` from the options (UsageError on bad input)."""
+    from photondbg.photon.campaign import Board
+    from photondbg.photon.netcut import netcut_from_options
+
+    if not host:
+        raise UsageError("--host is required with --target photon (the Photon's LAN address)")
+    if port is None:
+        raise UsageError("--port is required with --target photon (the Photon's HTTP port)")
+    tty = sys.stdin.isatty()
+    if netcut_cmd is None and netrestore_cmd is None and not tty:
+        raise UsageError("no terminal to ask on: pass --netcut-cmd and --netrestore-cmd")
+    netcut = netcut_from_options(netcut_cmd, netrestore_cmd)
+    return Board(host=host, port=port, netcut=netcut, serial=serial, baudrate=baud,
+                 probe=probe, reset_cmd=reset_cmd, ask=input if tty else None)
+
+
+def board_config(*, variant, cycles, seed, hold, period, recovery, boot_timeout, timeout=None,
+                 elf=None, netcut=None):
+    from photondbg.photon.campaign import BOARD_BOOT, BOARD_RECOVERY
+    from photondbg.photon.netcut import CommandNetCut
+    from photondbg.sim.campaign import CampaignConfig
+
+    label = "relay" if isinstance(netcut, CommandNetCut) else "prompt"
+    return CampaignConfig(elf=elf, app="board", variant=variant, cycles=cycles, seed=seed,
+                          cuts=(label,), hold=hold, period=period,
+                          recovery=recovery or BOARD_RECOVERY,
+                          boot_timeout=boot_timeout or BOARD_BOOT, timeout=timeout)
+
+
+@click.command("campaign")
+@click.option("--target", type=click.Choice(["photon"]), default="photon", show_default=True,
+              help="A real board (the simulated one: `photondbg sim run`).")
+@board_options
+@click.option("--cycles", type=click.IntRange(min=1), default=5, show_default=True,
+              help="WiFi cuts to run.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds the hold times and the load before each cut.")
+@click.option("--hold", callback=_hold, metavar="MIN:MAX",
+              help="Seconds each cut is held [default: 20:40].")
+@click.option("--period", type=click.FloatRange(min=0.05), default=0.5, show_default=True,
+              help="Seconds between the tester's GET / requests.")
+@click.option("--variant", default="board", show_default=True,
+              help="A label for the firmware on the board (goes into the summary).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=None,
+              help="Stop starting cycles after this many seconds.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON summary as the last stdout line (progress goes to stderr).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Directory for serial.log, openocd.log, campaign.json [default: build/runs/...].")
+def campaign(target, host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd,
+             recovery, boot_timeout, cycles, seed, hold, period, variant, timeout, as_json, out):
+    """Load a real Photon with HTTP, cut and restore its WiFi CYCLES times and classify each
+    cycle: OK, CRASH (serial dropped / panic / boot), LOCKUP (OpenOCD), HANG (no HTTP, no
+    serial) or NO_RECOVERY (console alive, server silent after the restore).
+
+    \b
+    Example:
+      photondbg campaign --target photon --host 192.168.1.50 --port 7123 \\
+          --netcut-cmd "ssh pi@relay ./relay.sh off" --netrestore-cmd "ssh pi@relay ./relay.sh on" \\
+          --serial /dev/ttyACM0 --probe cmsis-dap --cycles 20 --json
+    Exit 0 when the campaign ran (whatever the outcomes), 2 on bad input, 1 on tool failure.
+    """
+    from photondbg.photon.campaign import BoardCampaign
+    from photondbg.procs import ProcessOwner
+
+    board = make_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd)
+    cfg = board_config(variant=variant, cycles=cycles, seed=seed, hold=hold, period=period,
+                       recovery=recovery, boot_timeout=boot_timeout, timeout=timeout,
+                       netcut=board.netcut)
+    outdir = _out_dir(out, f"photon-{variant}")
+    progress = sys.stderr if as_json else sys.stdout
+    tty = progress.isatty()
+
+    def echo(text: str) -> None:
+        click.echo(text, file=progress)
+
+    echo(f"campaign: photon at {board.url} variant={variant} cycles={cycles} seed={seed} "
+         f"logs={outdir}")
+    with ProcessOwner(logdir=outdir) as owner, _status(tty, progress) as status:
+        def on_phase(index, phase):
+            status(f"cycle {index}/{cycles}: {phase.value}" if index else phase.value)
+
+        run = BoardCampaign(cfg, board, owner, logdir=outdir, on_note=echo, on_phase=on_phase,
+                            on_cycle=lambda r: echo(cycle_line(r, cycles)))
+        result = run.run()
+    (outdir / "campaign.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+    if tty:
+        _table(result, progress)
+    else:
+        echo("outcomes: " + " ".join(f"{k}={v}" for k, v in result.outcomes.items()))
+        echo("http: " + " ".join(f"{k}={v}" for k, v in result.http.items()))
+    if result.stopped_early:
+        echo(f"stopped early: {result.stopped_early}")
+    if as_json:
+        click.echo(json.dumps(result.summary(), separators=(",", ":")))
