@@ -286,3 +286,36 @@ def test_serial_url_stream_counts_a_dropped_port():
         stream.close()
         reader.join(timeout=5)
         srv.close()
+
+
+@pytest.mark.parametrize("line", [
+    "Error: [stm32f2x.cpu] clearing lockup after double fault",   # OpenOCD 0.12
+    "Error: stm32f2x.cpu -- clearing lockup after double fault",  # 0.11 and older
+])
+def test_openocd_lockup_line_makes_a_lockup_cycle(owner, tmp_path, line):
+    """The probe's evidence, as the session parses OpenOCD's log; then the reset means."""
+    from photondbg.cli.campaign import board_config
+    from photondbg.photon.campaign import Board, BoardCampaign
+    from photondbg.photon.netcut import CommandNetCut
+    from photondbg.photon.openocd import parse_line
+    from photondbg.targets.photon import PhotonTarget
+
+    board = Board("127.0.0.1", 7123, CommandNetCut("true", "true"), probe="cmsis-dap",
+                  reset_cmd="true")
+    cfg = board_config(variant="x", cycles=1, seed=0, hold=None, period=0.5, recovery=None,
+                       boot_timeout=None, netcut=board.netcut)
+    camp = BoardCampaign(cfg, board, owner, logdir=tmp_path)
+    camp.probe = PhotonTarget(None, owner, logdir=tmp_path, interface="cmsis-dap")
+    before = time.monotonic()
+    assert camp.crashed(before) is None
+    session = camp.probe.session
+    session.events += [e for e in (parse_line(line, time.monotonic()),
+                                   parse_line("xPSR: 0x01000003 pc: 0x08001234 msp: 0x2001ff80",
+                                              time.monotonic())) if e]
+    outcome, t, detail = camp.crashed(before)
+    assert outcome == "LOCKUP" and t >= before
+    assert "clearing lockup" in detail and detail.endswith("pc=0x08001234")
+    assert camp.crashed(time.monotonic() + 1) is None  # evidence older than the cycle: not it
+    # OpenOCD not running: the next means of reset is the user's command
+    assert camp.reset_means() == "command"
+    assert cfg.hold == (20.0, 40.0) and cfg.hang_after > cfg.recovery
