@@ -195,7 +195,10 @@ def _table(result, stream) -> None:
 @click.option("--control-port", type=click.IntRange(0, 65535), default=None,
               help="Accept `cut down|uplink`, `restore`, `status` lines on this 127.0.0.1 port "
                    "(0: a free one); see `photondbg sim netcut`.")
-def boot(app, variant, port, seconds, out, console_port, control_port):
+@click.option("--console-usb", is_flag=True,
+              help="Drop the --console-port readers at each reset, as the Photon's USB serial "
+                   "disappears and re-enumerates.")
+def boot(app, variant, port, seconds, out, console_port, control_port, console_usb):
     """Boot the simulated board and serve until Ctrl-C, printing its host port and console.
 
     With --console-port and --control-port it is a stand-in for a Photon on the LAN: run
@@ -225,6 +228,8 @@ def boot(app, variant, port, seconds, out, console_port, control_port):
                 raise UsageError(f"{name} {value}: port {value} on 127.0.0.1 is already in use") \
                     from None
     given = [v for v in (port, console_port, control_port) if v]
+    if console_usb and console_port is None:
+        raise UsageError("--console-usb needs --console-port")
     if len(set(given)) != len(given):
         raise UsageError("--port, --console-port and --control-port must differ")
     outdir = _out_dir(out, f"boot-{app}-{variant}")
@@ -235,7 +240,7 @@ def boot(app, variant, port, seconds, out, console_port, control_port):
         if console_port is not None:
             from photondbg.sim.lan import ConsoleRelay
 
-            relay = ConsoleRelay(console_port)
+            relay = ConsoleRelay(console_port, usb=console_usb)
             owner.add_cleanup(relay.close)
 
         def start_board(n: int) -> SimTarget:

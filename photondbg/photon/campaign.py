@@ -171,6 +171,16 @@ class BoardCampaign(CycleRunner):
         return None
 
     # ------------------------------------------------------------------ bringing it back
+    def reset_evidence(self, since: float) -> float | None:
+        """When the board reset after the panic seen since ``since``: its @boot line or the
+        serial port dropping, whichever came first (None: neither seen)."""
+        panics = self.watch.since(since, "panic")
+        after = panics[0].t if panics else since
+        times = [e.t for e in self.watch.since(after, "boot")]
+        if self.stream is not None:
+            times += [t for t in self.stream.drops if t >= after]
+        return min(times) if times else None
+
     def reset_means(self) -> str | None:
         b = self.board
         if self.probe is not None and self.probe.running:
@@ -223,15 +233,16 @@ class BoardCampaign(CycleRunner):
         if r.outcome == Outcome.OK.value:
             return
         if r.outcome == Outcome.CRASH.value:
-            # a release build panics, resets itself and boots again: wait for it to serve
+            # a release build panics, resets itself and boots again: wait for it to serve. The
+            # reset's own evidence (@boot, the port re-enumerating) may be lost with the port,
+            # so the HTTP answer decides and the evidence only times the boot
             now = time.monotonic()
-            # the @boot marker (our app's) tells when it restarted; a console without it
-            # (another app) leaves the HTTP answer as the only sign
-            seen = self.watch.snapshot()
-            marks = seen.get("boot", 0) + seen.get("panic", 0) > 0
-            boot = self.watch_for_boot(now - r.duration, self.cfg.boot_timeout) if marks else None
-            self._boot_started = boot or now
-            if self.wait_serving(self._boot_started, self.cfg.boot_timeout):
+            if self.wait_serving(now, self.cfg.boot_timeout):
+                reset_at = self.reset_evidence(now - r.duration)
+                if reset_at is not None:
+                    took = self.tester.last_ok - reset_at
+                    self.result.boot_to_serving.append(took)
+                    self.on_note(self.serving_note(took))
                 return
         if self.reset_means() is None:
             self.result.stopped_early = (f"{r.outcome}: the board needs a reset "

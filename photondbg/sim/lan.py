@@ -85,14 +85,28 @@ class _Server:
 
 
 class ConsoleRelay(_Server):
-    """Every console line goes to every connected reader, as the USB serial would carry it."""
+    """Every console line goes to every connected reader, as the USB serial would carry it.
+    With ``usb=True`` a reset (the ``@boot`` line) also drops every reader, as the Photon's USB
+    serial disappears when it resets; what the board prints until a reader is back is lost."""
 
     name = "console-relay"
+
+    def __init__(self, port: int = 0, *, usb: bool = False):
+        self.usb = usb
+        super().__init__(port)
 
     def send_line(self, t: float, text: str) -> None:
         data = (text + "\r\n").encode("utf-8", "replace")
         with self._lock:
             clients = list(self.clients)
+        if self.usb and text.startswith("@boot"):
+            for c in clients:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                self.forget(c)
+            return
         for c in clients:
             try:
                 c.sendall(data)

@@ -34,8 +34,8 @@ def _ports(n: int) -> list[int]:
 class SimBoard:
     """A `photondbg sim boot` child with HTTP, console and control on 127.0.0.1."""
 
-    def __init__(self, owner, tmp_path: Path, variant: str):
-        self.owner, self.tmp = owner, tmp_path
+    def __init__(self, owner, tmp_path: Path, variant: str, usb: bool = False):
+        self.owner, self.tmp, self.usb = owner, tmp_path, usb
         self.http, self.console, self.control = _ports(3)
         self.child = None
         self.flash(variant)
@@ -51,7 +51,8 @@ class SimBoard:
                 f"sim-board-{variant}",
                 [*PHOTONDBG, "sim", "boot", "--variant", variant, "--port", str(self.http),
                  "--console-port", str(self.console), "--control-port", str(self.control),
-                 "--out", str(self.tmp / f"board-{variant}")],
+                 "--out", str(self.tmp / f"board-{variant}")]
+                + (["--console-usb"] if self.usb else []),
                 stdout=f, stderr=subprocess.STDOUT)
         for _ in range(600):  # bounded: 60 s for a build (cached) and a boot
             text = out.read_text(errors="replace")
@@ -100,6 +101,23 @@ def test_campaign_sees_crashes_of_variant_none(owner, tmp_path):
     assert all(e["exit_code"] == 0 for e in net)
     assert "@panic" in (out / "serial.log").read_text(errors="replace")
     assert [s["name"] for s in full["steps"]][:2] == ["setup", "wait_serving"]
+
+
+def test_a_console_that_drops_on_reset_like_usb(owner, tmp_path):
+    """The Photon's USB serial vanishes at each reset: the campaign re-opens it and goes on."""
+    board = SimBoard(owner, tmp_path, "none", usb=True)
+    out = tmp_path / "camp"
+    res = run_cli(["campaign", *board.campaign_args(), "--cycles", "2", "--seed", "1",
+                   "--json", "--out", str(out)])
+    assert res.returncode == 0, res.stderr
+    full = json.loads((out / "campaign.json").read_text())
+    assert full["outcomes"]["CRASH"] >= 1 and len(full["per_cycle"]) == 2
+    serial = full["device"]["serial"]
+    assert serial["drops"] >= 1 and serial["reopens"] >= 1
+    # the console after the re-open still carries the board's lines
+    log = (out / "serial.log").read_text(errors="replace")
+    assert log.count("@panic") == full["outcomes"]["CRASH"]
+    assert "answered" in log.split("@panic", 1)[1]  # served after the reset, read after re-open
 
 
 def test_variant_clients_never_recovers_and_a_board_without_reset_stops(owner, tmp_path):
