@@ -91,7 +91,8 @@ def board_config(*, variant, cycles, seed, hold, period, recovery, boot_timeout,
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON summary as the last stdout line (progress goes to stderr).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Directory for serial.log, openocd.log, campaign.json [default: build/runs/...].")
+              help="Directory for serial.log, openocd.log, campaign.json "
+                   "[default: build/runs/...].")
 def campaign(target, host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd,
              recovery, boot_timeout, cycles, seed, hold, period, variant, timeout, as_json, out):
     """Load a real Photon with HTTP, cut and restore its WiFi CYCLES times and classify each
@@ -101,7 +102,8 @@ def campaign(target, host, port, netcut_cmd, netrestore_cmd, serial, baud, probe
     \b
     Example:
       photondbg campaign --target photon --host 192.168.1.50 --port 7123 \\
-          --netcut-cmd "ssh pi@relay ./relay.sh off" --netrestore-cmd "ssh pi@relay ./relay.sh on" \\
+          --netcut-cmd "ssh pi@relay ./relay.sh off" \\
+          --netrestore-cmd "ssh pi@relay ./relay.sh on" \\
           --serial /dev/ttyACM0 --probe cmsis-dap --cycles 20 --json
     Exit 0 when the campaign ran (whatever the outcomes), 2 on bad input, 1 on tool failure.
     """

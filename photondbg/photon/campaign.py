@@ -149,8 +149,9 @@ class BoardCampaign(CycleRunner):
         return self.probe is not None and not self.probe.running
 
     def serving_note(self, took: float) -> str:
-        return (f"boot {len(self.result.boot_to_serving)}: {self.board.url} answered "
-                f"{took:.2f}s after {'the start' if len(self.result.boot_to_serving) == 1 else 'its reset'}")
+        n = len(self.result.boot_to_serving)
+        return (f"boot {n}: {self.board.url} answered {took:.2f}s after "
+                f"{'the start' if n == 1 else 'its reset'}")
 
     def crashed(self, since: float):
         if self.probe is not None:
