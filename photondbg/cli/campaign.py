@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import functools
-import json
 import sys
 
 import click
 
-from photondbg.cli.sim import _hold, _out_dir, _status, _table, cycle_line
+from photondbg.cli.sim import _hold, _out_dir, run_campaign
 from photondbg.errors import UsageError
 from photondbg.photon import board as board_facts
 
@@ -108,35 +107,13 @@ def campaign(target, host, port, netcut_cmd, netrestore_cmd, serial, baud, probe
     Exit 0 when the campaign ran (whatever the outcomes), 2 on bad input, 1 on tool failure.
     """
     from photondbg.photon.campaign import BoardCampaign
-    from photondbg.procs import ProcessOwner
 
     board = make_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd)
     cfg = board_config(variant=variant, cycles=cycles, seed=seed, hold=hold, period=period,
                        recovery=recovery, boot_timeout=boot_timeout, timeout=timeout,
                        netcut=board.netcut)
     outdir = _out_dir(out, f"photon-{variant}")
-    progress = sys.stderr if as_json else sys.stdout
-    tty = progress.isatty()
-
-    def echo(text: str) -> None:
-        click.echo(text, file=progress)
-
-    echo(f"campaign: photon at {board.url} variant={variant} cycles={cycles} seed={seed} "
-         f"logs={outdir}")
-    with ProcessOwner(logdir=outdir) as owner, _status(tty, progress) as status:
-        def on_phase(index, phase):
-            status(f"cycle {index}/{cycles}: {phase.value}" if index else phase.value)
-
-        run = BoardCampaign(cfg, board, owner, logdir=outdir, on_note=echo, on_phase=on_phase,
-                            on_cycle=lambda r: echo(cycle_line(r, cycles)))
-        result = run.run()
-    (outdir / "campaign.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
-    if tty:
-        _table(result, progress)
-    else:
-        echo("outcomes: " + " ".join(f"{k}={v}" for k, v in result.outcomes.items()))
-        echo("http: " + " ".join(f"{k}={v}" for k, v in result.http.items()))
-    if result.stopped_early:
-        echo(f"stopped early: {result.stopped_early}")
-    if as_json:
-        click.echo(json.dumps(result.summary(), separators=(",", ":")))
+    run_campaign(lambda owner, **hooks: BoardCampaign(cfg, board, owner, logdir=outdir, **hooks),
+                 header=f"campaign: photon at {board.url} variant={variant} cycles={cycles} "
+                        f"seed={seed} logs={outdir}",
+                 cycles=cycles, outdir=outdir, as_json=as_json)

@@ -99,7 +99,6 @@ def run(variant, cycles, app, seed, hold, cut, period, clients, port, timeout, a
       photondbg sim run --variant all --cycles 3 --cut down --hold 1:2 --json
     Exit 0 when the campaign ran (whatever the outcomes), 2 on bad input, 1 on tool failure.
     """
-    from photondbg.procs import ProcessOwner
     from photondbg.sim.campaign import Campaign, CampaignConfig
     from photondbg.ports import port_is_free
     from photondbg.sim.wifi import CUT_KINDS
@@ -111,29 +110,38 @@ def run(variant, cycles, app, seed, hold, cut, period, clients, port, timeout, a
     cfg = CampaignConfig(elf=Path(elf), app=app, variant=variant, cycles=cycles, seed=seed,
                          cuts=CUT_KINDS if cut == "mixed" else (cut,), hold=hold, period=period,
                          clients=clients, host_port=port, timeout=timeout)
+    header = f"sim run: {app} variant={variant} cycles={cycles} seed={seed} elf={elf} logs={outdir}"
+    run_campaign(lambda owner, **hooks: Campaign(cfg, owner, logdir=outdir, **hooks),
+                 header=header, cycles=cycles, outdir=outdir, as_json=as_json)
+
+
+def run_campaign(make, *, header: str, cycles: int, outdir: Path, as_json: bool) -> None:
+    """Run a campaign (sim or real board) with progress, campaign.json, the outcome table and
+    the ``--json`` last line. ``make(owner, on_cycle=, on_note=, on_phase=)`` builds the runner."""
+    from photondbg.procs import ProcessOwner
+
     progress = sys.stderr if as_json else sys.stdout
     tty = progress.isatty()
 
     def echo(text: str) -> None:
         click.echo(text, file=progress)
 
-    def on_cycle(r) -> None:
-        echo(cycle_line(r, cycles))
-
-    echo(f"sim run: {app} variant={variant} cycles={cycles} seed={seed} elf={elf} logs={outdir}")
+    echo(header)
     with ProcessOwner(logdir=outdir) as owner, _status(tty, progress) as status:
         def on_phase(index, phase):
             status(f"cycle {index}/{cycles}: {phase.value}" if index else phase.value)
 
-        campaign = Campaign(cfg, owner, logdir=outdir, on_cycle=on_cycle,
-                            on_note=echo, on_phase=on_phase)
-        result = campaign.run()
+        runner = make(owner, on_cycle=lambda r: echo(cycle_line(r, cycles)), on_note=echo,
+                      on_phase=on_phase)
+        result = runner.run()
     (outdir / "campaign.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
     if tty:
         _table(result, progress)
     else:
         echo("outcomes: " + " ".join(f"{k}={v}" for k, v in result.outcomes.items()))
         echo("http: " + " ".join(f"{k}={v}" for k, v in result.http.items()))
+    if getattr(result, "stopped_early", None):
+        echo(f"stopped early: {result.stopped_early}")
     if as_json:
         click.echo(json.dumps(result.summary(), separators=(",", ":")))
 
