@@ -62,8 +62,6 @@ def cli():
 
 
 def main(argv=None) -> None:
-    import importlib.util  # noqa: F401  (used by LazyGroup)
-
     try:
         cli.main(args=argv, standalone_mode=False)
     except PhotondbgError as e:
