@@ -82,24 +82,25 @@ def relay_vs_direct(elf, tmp, repeat):
             sim = SimTarget(elf, o, logdir=tmp / f"d{i}", gdb=True).start()
             direct.append(gdb_round(elf, sim.gdb_port, o, tmp / f"d{i}"))
         with ProcessOwner(tmp / f"r{i}") as o:
-            sim = SimTarget(elf, o, logdir=tmp / f"r{i}" / "q", gdb=True).start()
-            env = dict(os.environ, FAKE_OPENOCD_UPSTREAM=f"127.0.0.1:{sim.gdb_port}",
-                       FAKE_OPENOCD_SCENARIO=str(DATA / "openocd" / "session-lockup-0.12.log"),
-                       FAKE_OPENOCD_QEMU_STDERR=str(tmp / f"r{i}" / "q" / "qemu-stderr.log"))
-            t = PhotonTarget(elf, o, logdir=tmp / f"r{i}", openocd_bin=str(FAKE), env=env).start()
+            t = fake_photon(elf, o, tmp / f"r{i}")
             relay.append(gdb_round(elf, t.gdb_port, o, tmp / f"r{i}"))
     return statistics.median(direct), statistics.median(relay)
+
+
+def fake_photon(elf, owner, logdir):
+    """A PhotonTarget whose OpenOCD is the fake one, relaying GDB to a QEMU of its own."""
+    sim = SimTarget(elf, owner, logdir=logdir / "q", gdb=True).start()
+    env = dict(os.environ, FAKE_OPENOCD_UPSTREAM=f"127.0.0.1:{sim.gdb_port}",
+               FAKE_OPENOCD_SCENARIO=str(DATA / "openocd" / "session-lockup-0.12.log"),
+               FAKE_OPENOCD_QEMU_STDERR=str(logdir / "q" / "qemu-stderr.log"))
+    return PhotonTarget(elf, owner, logdir=logdir, openocd_bin=str(FAKE), env=env).start()
 
 
 def lockup_latency(elf, tmp, repeat):
     out = []
     for i in range(repeat):
         with ProcessOwner(tmp / f"l{i}") as o:
-            sim = SimTarget(elf, o, logdir=tmp / f"l{i}" / "q", gdb=True).start()
-            env = dict(os.environ, FAKE_OPENOCD_UPSTREAM=f"127.0.0.1:{sim.gdb_port}",
-                       FAKE_OPENOCD_SCENARIO=str(DATA / "openocd" / "session-lockup-0.12.log"),
-                       FAKE_OPENOCD_QEMU_STDERR=str(tmp / f"l{i}" / "q" / "qemu-stderr.log"))
-            t = PhotonTarget(elf, o, logdir=tmp / f"l{i}", openocd_bin=str(FAKE), env=env).start()
+            t = fake_photon(elf, o, tmp / f"l{i}")
             g = GdbSession(elf, o, logdir=tmp / f"l{i}").start()
             g.connect("127.0.0.1", t.gdb_port)
             t0 = time.perf_counter()
