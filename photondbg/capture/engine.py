@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from photondbg.capture import collect
+from photondbg.capture import collect, stackptr
 from photondbg.capture.arming import Armed, arm, rearm_from_target
 from photondbg.capture.elfinfo import ElfInfo
 from photondbg.capture.report import ReportWriter, new_report, utc_stamp
@@ -391,12 +391,16 @@ class Capture:
             number = dict((n, s) for s, n in faults.FAULT_VECTORS).get(vector)
         lr = core.get("lr", 0)
         exc = faults.decode_exc_return(lr)
-        sp = collect.exception_stack_pointer(regs, exc)
         ram = self._ram()
-        sp_source = "register" if sp is not None else None
+        sps = stackptr.read_stack_pointers(gdb, ram, regs)  # exact: $msp/$psp or the MRS stub
+        sp = sps.get(exc["stack"]) if exc["valid"] else None
+        sp_source = sps.method if sp is not None else None
         if sp is None and exc["valid"] and (pc & ~1) in self.armed.handlers:
-            sp, how = collect.find_stacked_frame(gdb, core, ram)
+            sp, how = collect.find_stacked_frame(gdb, core, ram)  # labelled fallback only
             sp_source = "ram-scan" if sp is not None else None
+            if sp is not None:
+                sps = dataclasses.replace(sps, method="ram-scan", detail=f"{sps.detail}; {how}",
+                                          **{exc["stack"]: sp})
             if sp is None:
                 self.report["stack_pointer_note"] = f"{exc['stack']} not exposed by the target; {how}"
         frame, frame_error = collect.stacked_frame(gdb, sp, ram)
@@ -423,6 +427,7 @@ class Capture:
             "frame_error": frame_error,
             "stack_pointer": sp,
             "stack_pointer_source": sp_source,
+            "stack_pointers": sps.as_dict(),
             "scb": scb,
             "reasons": reasons,
             "fault_address": faults.fault_address(scb),

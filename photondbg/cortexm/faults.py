@@ -132,6 +132,26 @@ BASIC_FRAME = ["r0", "r1", "r2", "r3", "r12", "lr", "pc", "xpsr"]  # stacked ord
 BASIC_FRAME_BYTES = 32
 EXTENDED_FRAME_BYTES = 104
 
+# -- stack pointers: MRS encodings (ARMv7-M A7.7.82, SYSm B5.1.1), CONTROL, MPU ------------
+# A debugger that has no $msp/$psp (QEMU 7.2's gdbstub) can step these in scratch RAM.
+MRS_STUB = [
+    # register  Thumb-2 encoding (little-endian bytes)   instruction
+    ("msp",     bytes.fromhex("eff30880"),               "mrs r0, msp"),
+    ("psp",     bytes.fromhex("eff30981"),               "mrs r1, psp"),
+    ("control", bytes.fromhex("eff31482"),               "mrs r2, control"),
+]
+# ...then back to where the core was halted (r3 = that PC | 1): the debugger then sees the
+# core stopped at its own PC again, so a breakpoint there is stepped over on resume.
+STUB_RETURN = (bytes.fromhex("1847"), "bx r3")
+CONTROL_BITS = [("nPRIV", 0), ("SPSEL", 1), ("FPCA", 2)]
+MPU_CTRL = 0xE000ED94  # ENABLE bit 0: executing scratch RAM could fault with the MPU on
+MPU_CTRL_ENABLE = 1
+
+# -- a context saved by an RTOS context switch (PendSV), as FreeRTOS' ARM_CM3 port keeps it:
+# the saved SP points at r4..r11, then the hardware-stacked basic frame follows.
+SAVED_CONTEXT = ["r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11"] + BASIC_FRAME
+STACK_FILL_BYTE = 0xA5  # FreeRTOS tskSTACK_FILL_BYTE: never-used stack reads as this
+
 # -- Device OS panic codes (panic_codes.h) ------------------------------------------------
 PANIC_CODES = [
     (1, "HardFault"),

@@ -1,0 +1,109 @@
+"""MSP and PSP read exactly (photondbg/capture/stackptr.py): on QEMU by stepping an MRS stub in
+scratch RAM, checked against what the firmware itself recorded, with every register and all of
+RAM identical afterwards; with $msp/$psp where the debugger has them (OpenOCD)."""
+
+from __future__ import annotations
+
+import pytest
+
+from photondbg.capture.collect import Region
+from photondbg.capture.elfinfo import ElfInfo
+from photondbg.capture.stackptr import read_stack_pointers
+from photondbg.deadline import Deadline
+from photondbg.gdb.session import GdbSession
+from photondbg.ports import LOOPBACK
+from photondbg.targets.sim import SimTarget
+
+RAM = Region(0x20000000, 128 * 1024)
+
+
+def word_at(capdir, elf, name) -> int:
+    addr = ElfInfo(elf).symbol(name).address
+    data = (capdir / "ram.bin").read_bytes()
+    return int.from_bytes(data[addr - RAM.base: addr - RAM.base + 4], "little")
+
+
+def frame_below(sp: int) -> int:
+    """Where the core stacks a basic frame for code whose SP is ``sp`` (STKALIGN: 8-aligned)."""
+    return (sp - 32) & ~7
+
+
+def test_psp_frame_read_exactly(fault_elves, capture):
+    elf = fault_elves["psp_stack"]
+    r = capture(elf)
+    f = r.report["fault"]
+    sps = f["stack_pointers"]
+    assert sps["method"] == "mrs-stub" and sps["restored"] is True
+    recorded = word_at(r.capdir, elf, "psp_before_fault")   # the firmware's own `mrs r1, psp`
+    assert recorded != 0
+    assert sps["psp"] == frame_below(recorded) == f["stack_pointer"]
+    assert f["stack_pointer_source"] == "mrs-stub"
+    assert sps["msp"] == f["registers"]["sp"]                # Handler mode runs on the MSP
+    assert f["frame"]["pc"] == ElfInfo(elf).symbol("task_body").address + 8   # the udf
+
+
+def test_msp_frame_fault_unchanged(fault_elves, capture):
+    r = capture(fault_elves["deep_chain"])
+    f = r.report["fault"]
+    assert f["stack"] == "msp" and f["stack_pointer"] == f["registers"]["sp"]
+    assert f["stack_pointers"]["msp"] == f["registers"]["sp"]
+    assert f["stack_pointers"]["method"] == "mrs-stub"
+    assert f["stack_pointers"]["psp"] == 0                   # never set by this firmware
+
+
+@pytest.fixture
+def halted_in_handler(fault_elves, owner):
+    """QEMU + GDB stopped at the first instruction of psp_stack's UsageFault handler."""
+    elf = fault_elves["psp_stack"]
+    target = SimTarget(elf, owner, gdb=True).start()
+    gdb = GdbSession(elf, owner).start()
+    gdb.connect(LOOPBACK, target.gdb_port)
+    gdb.break_at(ElfInfo(elf).symbol("UsageFault_Handler").address)
+    gdb.cont()
+    assert gdb.wait_stopped(Deadline(15.0)) is not None
+    yield elf, gdb
+    owner.close()
+
+
+def test_stub_restores_every_register_and_all_ram(halted_in_handler):
+    elf, gdb = halted_in_handler
+    regs = gdb.registers()
+    ram = gdb.read_memory(RAM.base, RAM.size).data
+    sps = read_stack_pointers(gdb, RAM)
+    gdb.cli("maintenance flush register-cache")
+    assert gdb.registers() == regs
+    assert gdb.read_memory(RAM.base, RAM.size).data == ram
+    assert sps.restored is True and sps.detail is None
+    assert sps.scratch is not None and RAM.contains(sps.scratch)
+    assert sps.msp == regs["sp"] and sps.control == 0       # Handler mode: SPSEL reads 0
+    assert sps.psp == frame_below(word_at_gdb(gdb, elf, "psp_before_fault"))
+    # and the core still runs the firmware afterwards: one step inside the handler loop
+    gdb.command("-exec-step-instruction")
+    assert gdb.wait_stopped(Deadline(5.0)) is not None
+    assert gdb.registers(only=["pc"])["pc"] in range(regs["pc"], regs["pc"] + 4)
+
+
+def word_at_gdb(gdb, elf, name) -> int:
+    return gdb.read_u32(ElfInfo(elf).symbol(name).address)
+
+
+class RegistersOnly:
+    """What a debugger with $msp/$psp (OpenOCD's target description) answers; any memory
+    access would be a bug, so there is none to make."""
+
+    def __init__(self, regs):
+        self.regs = regs
+
+    def registers(self, *a, **k):
+        return dict(self.regs)
+
+    def __getattr__(self, name):
+        raise AssertionError(f"read_stack_pointers touched {name} although $msp/$psp exist")
+
+
+def test_registers_used_where_the_debugger_has_them():
+    regs = {f"r{i}": i for i in range(13)} | {"sp": 0x2001FFE0, "lr": 0xFFFFFFFD, "pc": 0x80001F0,
+                                              "xpsr": 0x21000003, "msp": 0x2001FFE0,
+                                              "psp": 0x20000F80, "control": 2}
+    sps = read_stack_pointers(RegistersOnly(regs), RAM)
+    assert (sps.msp, sps.psp, sps.method, sps.control) == (0x2001FFE0, 0x20000F80, "registers", 2)
