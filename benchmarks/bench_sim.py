@@ -27,7 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from photondbg.procs import ProcessOwner  # noqa: E402
 from photondbg.sim.bridge import Bridge  # noqa: E402
-from photondbg.sim.campaign import Campaign, CampaignConfig, app_port  # noqa: E402
+from photondbg.campaign.records import CampaignConfig  # noqa: E402
+from photondbg.campaign.sim import SimCampaign  # noqa: E402
+from photondbg.firmware import app_port  # noqa: E402
 from photondbg.sim.link import Decoder, Msg, pack, unpack  # noqa: E402
 from photondbg.sim.tester import http_get  # noqa: E402
 
@@ -45,7 +47,7 @@ def bench_campaign(variant: str, cycles: int, seed: int, cut: str, tmp: Path) ->
     logdir = tmp / f"campaign-{variant}"
     with ProcessOwner(logdir=logdir) as owner:
         t0 = time.monotonic()
-        res = Campaign(cfg, owner, logdir=logdir,
+        res = SimCampaign(cfg, owner, logdir=logdir,
                        on_cycle=lambda r: print(f"  cycle {r.index}: {r.outcome} "
                                                 f"({r.cut}, {r.duration:.1f}s)", flush=True)).run()
         wall = time.monotonic() - t0

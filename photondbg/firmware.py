@@ -40,6 +40,13 @@ def elf_path(app: str = "multi-server", variant: str = "none", *, debug: bool = 
     return output_dir(app, variant, debug=debug, build_dir=build_dir) / f"{app}.elf"
 
 
+def app_port(app: str) -> int:
+    """The TCP port ``app`` serves on, on the device (UsageError for an unknown app)."""
+    if app not in APPS:
+        raise UsageError(f"unknown app {app!r} (choose from {', '.join(APPS)})")
+    return APPS[app]
+
+
 def check(app: str, variant: str) -> None:
     if app not in APPS:
         raise UsageError(f"unknown app {app!r} (choose from {', '.join(APPS)})")

@@ -240,10 +240,8 @@ class Capture:
                             serial_port=self.req.serial_port)
 
     def _start_scenario(self, owner: ProcessOwner) -> None:
-        try:
-            from photondbg.sim.scenario import WifiLossScenario
-        except ImportError as e:
-            raise ToolFailure(f"wifi-loss scenario not available ({e})") from None
+        from photondbg.campaign.scenario import WifiLossScenario
+
         seed = self.req.seed if self.req.seed is not None else random.randrange(1 << 31)
         self.report["scenario"]["seed"] = seed
         self.scenario = WifiLossScenario(self.target, owner, app=self.req.app, seed=seed,

@@ -42,8 +42,8 @@ def board_options(fn):
 
 
 def make_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd):
-    """A :class:`photondbg.photon.campaign.Board` from the options (UsageError on bad input)."""
-    from photondbg.photon.campaign import Board
+    """A :class:`photondbg.campaign.board.Board` from the options (UsageError on bad input)."""
+    from photondbg.campaign.board import Board
     from photondbg.photon.netcut import netcut_from_options
 
     if not host:
@@ -60,9 +60,9 @@ def make_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, rese
 
 def board_config(*, variant, cycles, seed, hold, period, recovery, boot_timeout, timeout=None,
                  elf=None, netcut=None):
-    from photondbg.photon.campaign import BOARD_BOOT, BOARD_RECOVERY
+    from photondbg.campaign.board import BOARD_BOOT, BOARD_RECOVERY
     from photondbg.photon.netcut import CommandNetCut
-    from photondbg.sim.campaign import CampaignConfig
+    from photondbg.campaign.records import CampaignConfig
 
     label = "relay" if isinstance(netcut, CommandNetCut) else "prompt"
     return CampaignConfig(elf=elf, app="board", variant=variant, cycles=cycles, seed=seed,
@@ -106,7 +106,7 @@ def campaign(target, host, port, netcut_cmd, netrestore_cmd, serial, baud, probe
           --serial /dev/ttyACM0 --probe cmsis-dap --cycles 20 --json
     Exit 0 when the campaign ran (whatever the outcomes), 2 on bad input, 1 on tool failure.
     """
-    from photondbg.photon.campaign import BoardCampaign
+    from photondbg.campaign.board import BoardCampaign
 
     board = make_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd)
     cfg = board_config(variant=variant, cycles=cycles, seed=seed, hold=hold, period=period,

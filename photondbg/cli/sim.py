@@ -99,7 +99,8 @@ def run(variant, cycles, app, seed, hold, cut, period, clients, port, timeout, a
       photondbg sim run --variant all --cycles 3 --cut down --hold 1:2 --json
     Exit 0 when the campaign ran (whatever the outcomes), 2 on bad input, 1 on tool failure.
     """
-    from photondbg.sim.campaign import Campaign, CampaignConfig
+    from photondbg.campaign.records import CampaignConfig
+    from photondbg.campaign.sim import SimCampaign
     from photondbg.ports import port_is_free
     from photondbg.sim.wifi import CUT_KINDS
 
@@ -111,7 +112,7 @@ def run(variant, cycles, app, seed, hold, cut, period, clients, port, timeout, a
                          cuts=CUT_KINDS if cut == "mixed" else (cut,), hold=hold, period=period,
                          clients=clients, host_port=port, timeout=timeout)
     header = f"sim run: {app} variant={variant} cycles={cycles} seed={seed} elf={elf} logs={outdir}"
-    run_campaign(lambda owner, **hooks: Campaign(cfg, owner, logdir=outdir, **hooks),
+    run_campaign(lambda owner, **hooks: SimCampaign(cfg, owner, logdir=outdir, **hooks),
                  header=header, cycles=cycles, outdir=outdir, as_json=as_json)
 
 
@@ -220,7 +221,7 @@ def boot(app, variant, port, seconds, out, console_port, control_port, console_u
     """
     from photondbg.procs import ProcessOwner
     from photondbg.sim.bridge import Bridge
-    from photondbg.sim.campaign import app_port
+    from photondbg.firmware import app_port
     from photondbg.targets.sim import SimTarget
 
     from photondbg.ports import listen

@@ -58,8 +58,8 @@ def verify_fix(baseline, candidate, cycles, target, baseline_elf, candidate_elf,
           --serial /dev/ttyACM0 --cycles 20
     Exit 0 when both campaigns ran (read the verdict), 2 on bad input, 1 on tool failure.
     """
-    from photondbg.sim.campaign import CampaignConfig
-    from photondbg.sim.verify import run_verify
+    from photondbg.campaign.records import CampaignConfig
+    from photondbg.campaign.verify import run_verify
     from photondbg.sim.wifi import CUT_KINDS
 
     board_given = {"--baseline-elf": baseline_elf, "--candidate-elf": candidate_elf,
@@ -108,7 +108,7 @@ def _verify_photon(baseline_elf, candidate_elf, flash_method, host, port, netcut
                    netrestore_cmd, serial, baud, probe, reset_cmd, recovery, boot_timeout,
                    cycles, seed, hold, alpha, out, progress):
     """Flash, campaign, flash, campaign on the real board; the same verdict and outputs."""
-    from photondbg.photon.campaign import verify_on_board
+    from photondbg.campaign.board import verify_on_board
     from photondbg.photon.flash import flash
 
     for name, path in (("--baseline-elf", baseline_elf), ("--candidate-elf", candidate_elf)):

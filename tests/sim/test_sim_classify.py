@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from photondbg.sim.campaign import Campaign, CampaignConfig, stage
+from photondbg.campaign.records import CampaignConfig
+from photondbg.campaign.sim import SimCampaign
+from photondbg.campaign.steps import stage
 from photondbg.sim.tester import ConsoleWatch
 from photondbg.targets.sim import parse_lockup
 
@@ -22,8 +24,8 @@ class DeadTarget:
         return parse_lockup(self._stderr)
 
 
-def campaign(tmp_path) -> Campaign:
-    return Campaign(CampaignConfig(elf=Path("unused.elf")), owner=None, logdir=tmp_path)
+def campaign(tmp_path) -> SimCampaign:
+    return SimCampaign(CampaignConfig(elf=Path("unused.elf")), owner=None, logdir=tmp_path)
 
 
 def test_qemu_exit_with_lockup_dump_is_lockup(tmp_path):

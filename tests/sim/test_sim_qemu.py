@@ -16,7 +16,9 @@ import pytest
 from support import child_processes, require_tool
 
 from photondbg.sim.bridge import Bridge
-from photondbg.sim.campaign import Campaign, CampaignConfig, app_port
+from photondbg.campaign.records import CampaignConfig
+from photondbg.campaign.sim import SimCampaign
+from photondbg.firmware import app_port
 from photondbg.sim.tester import http_get
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +66,7 @@ def test_boots_and_serves_real_http(elfs, owner, tmp_path, app):
 def campaign(elf, owner, tmp_path, variant, cycles, seed, **kw):
     cfg = CampaignConfig(elf=elf, variant=variant, cycles=cycles, seed=seed,
                          cuts=("down",), hold=(0.8, 1.5), **kw)
-    return Campaign(cfg, owner, logdir=tmp_path / f"{variant}-{seed}").run()
+    return SimCampaign(cfg, owner, logdir=tmp_path / f"{variant}-{seed}").run()
 
 
 def test_variant_none_crashes_through_the_stale_pointer(elfs, owner, tmp_path):
@@ -167,7 +169,7 @@ def test_a_frozen_device_is_a_hang_and_gets_rebooted(elfs, owner, tmp_path):
     HANG; the campaign reboots it and the next cycle is OK again."""
     cfg = CampaignConfig(elf=elfs[("multi-server", "all")], variant="all", cycles=2, seed=7,
                          cuts=("down",), hold=(0.8, 1.2))
-    camp = Campaign(cfg, owner, logdir=tmp_path / "hang")
+    camp = SimCampaign(cfg, owner, logdir=tmp_path / "hang")
     frozen = []
 
     def freeze():
@@ -199,7 +201,7 @@ def test_a_board_that_never_serves_fails_cleanly(elfs, owner, tmp_path):
 
     cfg = CampaignConfig(elf=elfs[("simple-server", "all")], app="multi-server", variant="all",
                          cycles=1, boot_timeout=2.0)
-    camp = Campaign(cfg, owner, logdir=tmp_path / "deaf")
+    camp = SimCampaign(cfg, owner, logdir=tmp_path / "deaf")
     with pytest.raises(ToolFailure, match="never served HTTP"):
         camp.run()
     assert camp.boots == 2

@@ -8,7 +8,7 @@ import time
 import pytest
 from support import require_tool
 
-from photondbg.sim.scenario import WifiLossScenario
+from photondbg.campaign.scenario import WifiLossScenario
 from photondbg.targets.sim import SimTarget
 
 

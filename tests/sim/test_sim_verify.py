@@ -10,7 +10,7 @@ from pathlib import Path
 
 from support import require_tool
 
-from photondbg.sim.chart import outcome_chart
+from photondbg.campaign.chart import outcome_chart
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTONDBG = [sys.executable, "-m", "photondbg"]

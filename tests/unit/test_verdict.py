@@ -1,6 +1,6 @@
 from hypothesis import given, strategies as st
 
-from photondbg.verdict import decide, zero_event_upper_bound
+from photondbg.campaign.verdict import decide, zero_event_upper_bound
 
 
 def counts(ok=0, crash=0, lockup=0, hang=0, norec=0):

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-OUTCOMES = ("OK", "CRASH", "LOCKUP", "HANG", "NO_RECOVERY")
-CRASHED = ("CRASH", "LOCKUP", "HANG")
+from photondbg.campaign.records import OUTCOMES, Outcome
+
+CRASHED = (Outcome.CRASH.value, Outcome.LOCKUP.value, Outcome.HANG.value)
 
 
 @dataclass

@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from photondbg.campaign.cycle import HOLDS
+from photondbg.firmware import app_port
 from photondbg.procs import ProcessOwner
 from photondbg.sim.bridge import Bridge
-from photondbg.sim.campaign import HOLDS, app_port
 from photondbg.sim.tester import ConsoleWatch, HttpTester
 from photondbg.sim.wifi import CUT_KINDS, Delays, parse_cut
 

@@ -1,6 +1,6 @@
 """verify-fix: the same WiFi-loss schedule on a baseline and a candidate build, then the
-statistics of :mod:`photondbg.verdict`. Writes verify.json, verify.md and outcomes.png. The
-campaigns are the sim's unless the caller passes another maker (the real board's)."""
+statistics of :mod:`photondbg.campaign.verdict`. Writes verify.json, verify.md and outcomes.png.
+The campaigns are the sim's unless the caller passes another maker (the real board's)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from photondbg import verdict as stats
+from photondbg.campaign import verdict as stats
+from photondbg.campaign.chart import outcome_chart
+from photondbg.campaign.records import OUTCOMES, CampaignConfig, CampaignResult, CycleResult
+from photondbg.campaign.sim import SimCampaign
+from photondbg.errors import ToolFailure
 from photondbg.procs import ProcessOwner
-from photondbg.sim.campaign import OUTCOMES, Campaign, CampaignConfig, CampaignResult, CycleResult
-from photondbg.sim.chart import outcome_chart
 
 
 @dataclass
@@ -41,7 +43,7 @@ def run_verify(baseline: CampaignConfig, candidate: CampaignConfig, outdir: Path
                alpha: float = 0.05,
                on_cycle: Callable[[str, CycleResult], None] | None = None,
                on_note: Callable[[str], None] | None = None,
-               make_campaign: Callable[..., object] = Campaign,
+               make_campaign: Callable[..., object] = SimCampaign,
                before: Callable[[str, CampaignConfig], None] | None = None) -> VerifyResult:
     """Both campaigns, then the verdict. ``make_campaign(cfg, owner, logdir=, on_note=,
     on_cycle=)`` builds a campaign (the sim's by default; a real board's for ``--target
@@ -58,8 +60,6 @@ def run_verify(baseline: CampaignConfig, candidate: CampaignConfig, outdir: Path
             results.append(camp.run())
     base, cand = results
     if not base.cycles or not cand.cycles:
-        from photondbg.errors import ToolFailure
-
         raise ToolFailure("a run ended before its first cycle (time-out too short?)")
     v = stats.decide(base.outcomes, cand.outcomes, alpha=alpha)
     res = VerifyResult(base, cand, v)

@@ -1,7 +1,7 @@
 """The WiFi-loss campaign on a real Photon on the LAN (DESIGN §6 with §3.2's tools).
 
-The cycle and its bookkeeping are the sim's (:class:`photondbg.sim.campaign.CycleRunner`);
-only the device differs. Here the board serves HTTP at ``host:port`` on the user's LAN, its
+The cycle and its bookkeeping are :class:`photondbg.campaign.cycle.CycleRunner`'s; only the
+board differs. Here the board serves HTTP at ``host:port`` on the user's LAN, its
 WiFi is cut by a :mod:`photondbg.photon.netcut` object (the user's relay commands or a person
 at a prompt), its console is a pyserial port (``/dev/ttyACM0`` or any pyserial URL such as
 ``socket://127.0.0.1:N``), and an optional debug probe runs OpenOCD for lock-up evidence and
@@ -28,7 +28,9 @@ from typing import Callable
 
 from photondbg.errors import ToolFailure, UsageError
 from photondbg.photon.netcut import CommandNetCut, PromptNetCut, parse_command
-from photondbg.sim.campaign import CampaignConfig, CycleResult, CycleRunner, Outcome, Phase, stage
+from photondbg.campaign.cycle import CycleRunner
+from photondbg.campaign.records import CampaignConfig, CycleResult, Outcome, Phase
+from photondbg.campaign.steps import stage
 from photondbg.targets.console import Console
 from photondbg.targets.photon import SerialStream
 
@@ -129,7 +131,6 @@ class BoardCampaign(CycleRunner):
             target.start()
             self.probe = target
         self._boot_started = time.monotonic()
-        self._qemu_boot = False
         return self._boot_started
 
     def http_port(self) -> int:
@@ -277,9 +278,9 @@ def verify_on_board(board: Board, baseline: CampaignConfig, candidate: CampaignC
                     outdir: Path, *, flash: Callable[[Path], object], alpha: float = 0.05,
                     on_cycle=None, on_note: Callable[[str], None] | None = None):
     """verify-fix on the real board: flash the baseline ELF, run the campaign, flash the
-    candidate, run the same schedule, decide (:func:`photondbg.sim.verify.run_verify`).
+    candidate, run the same schedule, decide (:func:`photondbg.campaign.verify.run_verify`).
     ``flash(elf)`` writes one image to the board and returns once it runs it."""
-    from photondbg.sim.verify import run_verify
+    from photondbg.campaign.verify import run_verify
 
     note = on_note or (lambda text: None)
 
