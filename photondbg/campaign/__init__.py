@@ -11,5 +11,6 @@ background scenario a capture runs, verify-fix and its statistics.
 - :mod:`.scenario`  :class:`WifiLossScenario`: cuts in the background while a capture waits
 - :mod:`.verify`    verify-fix: two campaigns on the same schedule, verify.json/.md + chart
 - :mod:`.verdict`   Fisher exact test / zero-event bound -> FIXED / NOT FIXED / INCONCLUSIVE
+- :mod:`.sequential` Wald's SPRT on paired cycles: a verdict that stops once decided
 - :mod:`.chart`     the outcomes-per-cycle picture
 """

@@ -26,11 +26,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from photondbg.errors import ToolFailure, UsageError
-from photondbg.photon.netcut import CommandNetCut, PromptNetCut, parse_command
 from photondbg.campaign.cycle import CycleRunner
 from photondbg.campaign.records import CampaignConfig, CycleResult, Outcome, Phase
 from photondbg.campaign.steps import stage
+from photondbg.errors import ToolFailure, UsageError
+from photondbg.photon.netcut import CommandNetCut, PromptNetCut, parse_command
 from photondbg.targets.console import Console
 from photondbg.targets.photon import SerialStream
 

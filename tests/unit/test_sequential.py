@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom, binomtest
 
-from photondbg.sequential import (
+from photondbg.campaign.sequential import (
     FIXED,
     INCONCLUSIVE,
     NOT_FIXED,
