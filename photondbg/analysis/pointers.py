@@ -102,7 +102,7 @@ class Walker:
         self.out.pointers_checked += 1
         self.out.slots.setdefault(slot, path)
         target = t.target
-        heap, block = self._block(v)
+        _, block = self._block(v)
         if block is None:
             if target is not None and target.is_record and self.mem.in_ram(v, max(target.size, 1)):
                 self._follow(path, v, target, depth, certain)   # a static object

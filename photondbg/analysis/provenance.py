@@ -111,7 +111,7 @@ def trace(elf, mem: MemoryImage, fault: dict) -> Provenance:
         return Provenance("unknown", text="no stacked frame: the faulting PC is unknown")
     fpc &= ~1
     if elf.in_code(fpc):
-        insns, fn = _function_insns(elf, md, fpc)
+        insns, _ = _function_insns(elf, md, fpc)
         if not insns or insns[-1].address != fpc:
             return Provenance("unknown", text=f"cannot disassemble at 0x{fpc:08x}")
         site = insns[-1]

@@ -183,6 +183,6 @@ def for_capture(capdir, report: dict, elf) -> dict:
         return analyze(elf, mem, report)
     except PhotondbgError as e:
         return {"kind": "not-analysed", "summary": str(e), "dangling": [], "checked": []}
-    except Exception as e:   # the analysis must never lose a capture
+    except Exception as e:  # noqa: BLE001 - the analysis must never lose a capture
         return {"kind": "error", "summary": f"analysis failed: {type(e).__name__}: {e}",
                 "dangling": [], "checked": []}

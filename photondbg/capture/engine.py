@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from photondbg.analysis import rootcause as root_cause
 from photondbg.capture import collect, stackptr
 from photondbg.capture.arming import Armed, arm, rearm_from_target
 from photondbg.capture.elfinfo import ElfInfo
@@ -467,6 +468,8 @@ class Capture:
             self.writer.artifact("ram.bin", path)
             dumps["ram"] = {"address": ram.base, "length": length, "gaps": collect.gaps_json(mem)}
             self.report["dumps"] = dumps
+        with self.stage("analysis"):   # heap walk, dangling pointers, provenance
+            self.report["root_cause"] = root_cause.for_capture(self.capdir, self.report, self.elf)
 
     def _follow(self) -> None:
         """Let the target run a little longer: does a lock-up or a panic follow the fault?"""

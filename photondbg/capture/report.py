@@ -13,6 +13,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from photondbg.analysis.rootcause import render_markdown as rootcause_markdown
+
 SCHEMA = "photondbg.capture/1"
 OUTCOMES = ("fault", "lockup", "panic", "none")
 
@@ -142,6 +144,7 @@ def render_markdown(r: dict) -> str:
     after = r.get("after_fault")
     if after:
         out += [f"After the fault: **{after.get('kind')}** {after.get('detail', '')}", ""]
+    out += rootcause_markdown(r.get("root_cause"))
     if r.get("backtrace"):
         out += ["## Backtrace", ""]
         for i, fr in enumerate(r["backtrace"]):

@@ -21,6 +21,8 @@ VERBS = {
     "openocd": ("photondbg.cli.openocd", "openocd", "Run an OpenOCD session for a real Photon."),
     "campaign": ("photondbg.cli.campaign", "campaign",
                  "Cut a real Photon's WiFi again and again under HTTP load; classify each cycle."),
+    "analyze": ("photondbg.cli.analyze", "analyze",
+                "Name the use-after-free behind a capture (heap walk, dangling pointers)."),
     "verify-fix": ("photondbg.cli.verify_fix", "verify_fix",
                    "Compare two firmware variants over many WiFi cuts, with statistics."),
 }

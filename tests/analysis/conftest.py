@@ -1,0 +1,63 @@
+"""Fixtures for the analysis tests: heap firmwares linked with the toolchain's newlib-nano
+malloc (``--specs=nano.specs``, the allocator Device OS 0.6.x links) or the heap_4-layout test
+allocator, built with the real arm-none-eabi-gcc and captured through real QEMU + GDB."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAP = ROOT / "tests" / "firmware" / "heap"
+FAULTS = ROOT / "tests" / "firmware" / "faults"
+CFLAGS = ["-mcpu=cortex-m3", "-mthumb", "-g3", "-O1", "-Wall", "-Werror", "--specs=nano.specs",
+          "-nostartfiles"]
+FIRMWARES = {   # name -> extra sources
+    "uaf": [],
+    "heap_ok": [],
+    "heap_corrupt": [],
+    "heap4_uaf": ["heap4.c"],
+}
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: run scripts/bootstrap.sh")
+    return path
+
+
+@pytest.fixture(scope="session")
+def heap_elves(tmp_path_factory) -> dict[str, Path]:
+    gcc = _tool("arm-none-eabi-gcc")
+    out = tmp_path_factory.mktemp("heap-firmwares")
+    ld = out / "netduino2.ld"
+    ld.write_text((FAULTS / "link.ld.in").read_text().replace("FLASH_BASE", "0x08000000")
+                  .replace("RAM_BASE", "0x20000000").replace("RAM_SIZE", "128K"))
+    elves = {}
+    for name, extra in FIRMWARES.items():
+        elf = out / f"{name}.elf"
+        srcs = [FAULTS / "startup.c", HEAP / "sbrk.c", *(HEAP / e for e in extra),
+                HEAP / f"{name}.c"]
+        subprocess.run([gcc, *CFLAGS, "-T", str(ld), "-o", str(elf), *map(str, srcs)],
+                       check=True, capture_output=True, text=True)
+        elves[name] = elf
+    return elves
+
+
+@pytest.fixture(scope="session")
+def heap_captures(heap_elves, tmp_path_factory) -> dict:
+    """name -> CaptureResult: each heap firmware run until it faults (real QEMU + GDB)."""
+    _tool("qemu-system-arm")
+    _tool("gdb-multiarch")
+    from photondbg.capture.engine import CaptureRequest, run
+
+    out = tmp_path_factory.mktemp("heap-captures")
+    results = {}
+    for name, elf in heap_elves.items():
+        results[name] = run(CaptureRequest(elf=elf, scenario="none", variant=None,
+                                           out=out / name, timeout=30.0, follow=0.0))
+    return results
