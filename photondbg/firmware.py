@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from photondbg import paths
+from photondbg import paths, procs
 from photondbg.errors import ToolFailure, ToolMissing, UsageError
 
 #: app name -> the TCP port its server listens on (on the device)
@@ -86,7 +86,8 @@ def build(app: str = "multi-server", variant: str = "none", *, debug: bool = Fal
     with open(out_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+            # its own process group, killed as a group on error/signal (no compiler survives)
+            out = procs.run(argv, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise ToolFailure(f"firmware build of {app}-{variant} took longer than {timeout:.0f} s")
     if out.returncode != 0:

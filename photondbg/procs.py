@@ -2,17 +2,31 @@
 
 Each child has a role name and its own log file. ``close()`` stops children newest first
 (GDB -> bridge -> QEMU/OpenOCD): polite signal, wait, kill. Calling it twice is harmless.
-Every live owner is also closed from ``atexit`` and from SIGINT/SIGTERM, so Ctrl-C never
-leaves an orphan behind.
+
+However photondbg ends, its children end with it:
+- normal exit, an error: ``close()`` from the ``with`` block, and ``atexit`` for every live owner;
+- SIGINT (Ctrl-C), SIGTERM, SIGHUP (a closed terminal, a dropped SSH session): the handler
+  installed here raises :class:`Interrupted` (a ``KeyboardInterrupt`` that names the signal),
+  the stack unwinds through the owners' ``close()`` and the CLI says where the partial output is.
+  A second signal within the clean-up window is ignored, so clean-up is not cut short;
+- SIGKILL (nothing runs in photondbg): each child started from the main thread gets the
+  parent-death signal SIGKILL (``prctl(PR_SET_PDEATHSIG)``), and every child's process group is
+  registered with the keeper (:mod:`photondbg.keeper`), a watchdog that notices photondbg is
+  gone when its pipe closes and stops the groups (grandchildren and children started from
+  other threads included).
+Children run in their own session, so the terminal's Ctrl-C reaches photondbg only.
 """
 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +35,148 @@ from typing import Callable
 _LIVE: "weakref.WeakSet[ProcessOwner]" = weakref.WeakSet()
 _LOCK = threading.Lock()
 _HANDLERS_INSTALLED = False
+_ATEXIT_REGISTERED = False
+CLEANUP_WINDOW = 15.0  # s after a first signal during which further signals are ignored
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
+
+
+class Interrupted(KeyboardInterrupt):
+    """photondbg was asked to stop by a signal. ``partial`` may name the partial output."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        self.signum = signum
+        self.partial: Path | None = None
+        super().__init__(self.reason)
+
+    @property
+    def signame(self) -> str:
+        return SIGNAL_NAMES.get(self.signum, f"signal {self.signum}")
+
+    @property
+    def reason(self) -> str:
+        return "interrupted (Ctrl-C)" if self.signum == signal.SIGINT \
+            else f"interrupted by {self.signame}"
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def interruption(e: BaseException) -> Interrupted:
+    """Any KeyboardInterrupt as an :class:`Interrupted` (a plain one is a Ctrl-C)."""
+    return e if isinstance(e, Interrupted) else Interrupted(signal.SIGINT)
+
+
+# -- the parent-death signal and the keeper -------------------------------------------------
+_libc = None
+try:
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _prctl = _libc.prctl
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
+
+
+def prctl(option: int, arg: int) -> bool:
+    """``prctl(option, arg)``; False where it is not available or fails."""
+    if _prctl is None:
+        return False
+    return _prctl(ctypes.c_int(option), ctypes.c_ulong(arg), ctypes.c_ulong(0),
+                  ctypes.c_ulong(0), ctypes.c_ulong(0)) == 0
+
+
+def _pdeathsig_preexec(parent: int) -> Callable[[], None]:
+    def preexec() -> None:  # runs in the child between fork and exec: no locks, no imports
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl: die now
+            os._exit(1)
+    return preexec
+
+
+class _Keeper:
+    """The watchdog process (see :mod:`photondbg.keeper`) and the pipe that keeps it waiting."""
+
+    def __init__(self) -> None:
+        r, w = os.pipe()  # non-inheritable (PEP 446): only the keeper gets the read end
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "photondbg.keeper"], stdin=r,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+        finally:
+            os.close(r)
+        self._w = w
+        self._pid = os.getpid()
+
+    def send(self, line: str) -> None:
+        if os.getpid() != self._pid:  # a forked copy of photondbg: not our keeper
+            return
+        try:
+            os.write(self._w, line.encode())
+        except OSError:
+            pass
+
+
+_KEEPER: _Keeper | None = None
+
+
+def keeper() -> _Keeper | None:
+    global _KEEPER
+    with _LOCK:
+        if _KEEPER is None or _KEEPER.proc.poll() is not None or _KEEPER._pid != os.getpid():
+            try:
+                _KEEPER = _Keeper()
+            except OSError:
+                _KEEPER = None
+        return _KEEPER
+
+
+def watch_group(pgid: int) -> None:
+    """The keeper stops process group ``pgid`` if photondbg dies before ``unwatch_group``."""
+    k = keeper()
+    if k is not None:
+        k.send(f"+{pgid}\n")
+
+
+def unwatch_group(pgid: int) -> None:
+    if _KEEPER is not None:
+        _KEEPER.send(f"-{pgid}\n")
+
+
+def popen(argv: list[str], **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen`` in a new session, with the parent-death signal (main thread) and
+    watched by the keeper. Stop it with :func:`kill_group` (or a :class:`ProcessOwner`)."""
+    kwargs["start_new_session"] = True
+    if threading.current_thread() is threading.main_thread() and _prctl is not None:
+        kwargs.setdefault("preexec_fn", _pdeathsig_preexec(os.getpid()))
+    proc = subprocess.Popen(argv, **kwargs)
+    watch_group(proc.pid)
+    return proc
+
+
+def kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run(argv: list[str], *, timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run`` for short programs (make): own process group, killed as a group on
+    time-out, error or signal, so no compiler outlives photondbg. Raises TimeoutExpired."""
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    kwargs.setdefault("stderr", subprocess.PIPE)
+    proc = popen(argv, **kwargs)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        kill_group(proc)
+        proc.communicate()
+        raise
+    finally:
+        unwatch_group(proc.pid)
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 @dataclass
@@ -56,6 +212,8 @@ class Child:
                 self.proc.wait(timeout=5)
             except ProcessLookupError:
                 pass
+        kill_group(self.proc)  # what the child started in its session goes with it
+        unwatch_group(self.proc.pid)
         for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             try:
                 if pipe:
@@ -117,10 +275,7 @@ class ProcessOwner:
             stdout = sink if stdout is None else stdout
             stderr = subprocess.STDOUT if stderr is None and logf is not None else (
                 subprocess.DEVNULL if stderr is None else stderr)
-        proc = subprocess.Popen(
-            argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=cwd,
-            start_new_session=True,  # our Ctrl-C handler stops it, not the terminal
-        )
+        proc = popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=cwd)
         child = Child(role, list(argv), proc, log_path, quit, logf)
         self._children.append(child)
         return child
@@ -165,23 +320,37 @@ def close_all() -> None:
         owner.close()
 
 
+_FIRST_SIGNAL_AT: float | None = None
+
+
 def _on_signal(signum, frame):
-    close_all()
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise SystemExit(128 + signum)
+    """SIGINT/SIGTERM/SIGHUP: unwind (owners close on the way out) and say which signal."""
+    global _FIRST_SIGNAL_AT
+    now = time.monotonic()
+    if _FIRST_SIGNAL_AT is not None and now - _FIRST_SIGNAL_AT < CLEANUP_WINDOW:
+        return  # clean-up of the first one is under way: let it finish
+    _FIRST_SIGNAL_AT = now
+    raise Interrupted(signum)
+
+
+def install_signal_handlers() -> None:
+    """Handle SIGINT, SIGTERM and SIGHUP as :class:`Interrupted` (main thread only; a handler
+    someone else installed is left alone)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        try:
+            if signal.getsignal(sig) in (signal.SIG_DFL, None, signal.default_int_handler):
+                signal.signal(sig, _on_signal)
+        except (ValueError, OSError):
+            pass
 
 
 def _install_handlers() -> None:
-    global _HANDLERS_INSTALLED
-    if _HANDLERS_INSTALLED:
-        return
-    _HANDLERS_INSTALLED = True
-    atexit.register(close_all)
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM,):
-            try:
-                if signal.getsignal(sig) in (signal.SIG_DFL, None):
-                    signal.signal(sig, _on_signal)
-            except (ValueError, OSError):
-                pass
+    global _HANDLERS_INSTALLED, _ATEXIT_REGISTERED
+    if not _ATEXIT_REGISTERED:
+        _ATEXIT_REGISTERED = True
+        atexit.register(close_all)
+    if not _HANDLERS_INSTALLED and threading.current_thread() is threading.main_thread():
+        _HANDLERS_INSTALLED = True
+        install_signal_handlers()

@@ -6,10 +6,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
+import time
 
 import pytest
 
-WATCHED = re.compile(r"qemu-system-arm|gdb-multiarch|openocd|dfu-util|particle|fake_openocd")
+# what photondbg starts (and photondbg itself, run by the CLI tests); not the keeper, which
+# stops on its own once its photondbg has gone
+WATCHED = re.compile(r"qemu-system-arm|gdb-multiarch|openocd|dfu-util|particle|fake_openocd"
+                     r"|arm-none-eabi|\bmake\b|bin/photondbg\b|-m photondbg(?!\.keeper)\b")
 
 
 def child_processes(pid: int | None = None) -> list[tuple[int, str]]:
@@ -49,3 +54,70 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed: run scripts/bootstrap.sh")
     return path
+
+
+def procs_mentioning(text: str) -> list[tuple[int, str]]:
+    """Live (not zombie) processes whose command line mentions ``text``, this one excepted."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{entry}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmd and state != "Z":
+            found.append((int(entry), cmd))
+    return found
+
+
+def wait_gone(text: str, grace: float) -> list[tuple[int, str]]:
+    """Wait up to ``grace`` s until no process mentions ``text``; what is still there."""
+    end = time.monotonic() + grace
+    while True:
+        left = procs_mentioning(text)
+        if not left or time.monotonic() >= end:
+            return left
+        time.sleep(0.1)
+
+
+class StderrLines:
+    """A child's stderr read by a thread, so a test can wait for a line with a bound."""
+
+    def __init__(self, stream):
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self.lines.append(None)  # end of stream
+            self._cond.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float) -> str | None:
+        """The first line matching ``pattern`` (a regex), or None at the end/time-out."""
+        rx = re.compile(pattern)
+        end = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines:
+                    if line is None:
+                        return None
+                    if rx.search(line):
+                        return line
+                left = end - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+
+    def text(self, join_timeout: float = 10.0) -> str:
+        self._thread.join(join_timeout)
+        return "\n".join(x for x in self.lines if x is not None)

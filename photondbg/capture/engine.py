@@ -26,7 +26,8 @@ from photondbg.errors import PhotondbgError, ToolFailure, UsageError
 from photondbg.gdb.session import GdbError, GdbSession, TargetDied, check_gdb
 from photondbg.paths import GDB_SCRIPTS
 from photondbg.ports import LOOPBACK
-from photondbg.procs import ProcessOwner
+from photondbg.progress import scenario_counters
+from photondbg.procs import ProcessOwner, interruption
 
 TARGETS = ("sim", "photon")
 SCENARIOS = ("wifi-loss", "none")
@@ -95,6 +96,7 @@ class Capture:
         check_request(req)
         self.req = req
         self.progress = progress or (lambda msg: None)
+        self.status = getattr(progress, "status", None)  # live counters (photondbg.progress)
         self.elf: ElfInfo | None = ElfInfo(req.elf) if req.elf else None
         check_gdb(req.gdb_bin)
         self.capdir = new_capdir(req.out, req.target)
@@ -148,8 +150,12 @@ class Capture:
                 self._on_died(first=self.report["fault"] is None)
             self.report["status"] = "complete"
             self.report["stage"] = "done"
-        except KeyboardInterrupt:
-            self.report["error"] = "interrupted (Ctrl-C)"
+        except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM, SIGHUP: the report says which
+            intr = interruption(e)
+            self.report["error"] = intr.reason
+            intr.partial = self.writer.json_path
+            if intr is not e:
+                raise intr from None
             raise
         except PhotondbgError as e:
             self.report["error"] = _one_line(e)
@@ -297,7 +303,10 @@ class Capture:
     def _wait_for_event(self, deadline: Deadline) -> tuple[str, dict | None]:
         gdb = self.gdb
         self._events_seen = 0
+        t0 = time.monotonic()
         while True:
+            if self.status is not None:
+                self.status(scenario_counters(time.monotonic() - t0, self.scenario))
             try:
                 payload = gdb.wait_stopped(Deadline(deadline.cap(0.5)))
                 if payload is None and self.scenario is not None and self.req.target == "sim" \

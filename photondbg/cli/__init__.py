@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from photondbg.errors import EXIT_INTERRUPTED, PhotondbgError
+from photondbg.errors import PhotondbgError
 
 # verb -> (module, attribute, one-line help). Modules are imported lazily.
 VERBS = {
@@ -64,27 +64,45 @@ def cli():
 
 
 def main(argv=None) -> None:
+    from photondbg.procs import install_signal_handlers
+
+    install_signal_handlers()  # SIGTERM and SIGHUP unwind like Ctrl-C, children stop with us
     try:
         cli.main(args=argv, standalone_mode=False)
     except PhotondbgError as e:
-        click.echo(f"photondbg: error: {e}", err=True)
+        _say(f"photondbg: error: {e}")
         sys.exit(e.exit_code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.UsageError as e:  # bad usage is one line, like every other error
         ctx = f"{e.ctx.command_path}: " if e.ctx is not None else ""
-        click.echo(f"photondbg: error: {ctx}{e.format_message()}", err=True)
+        _say(f"photondbg: error: {ctx}{e.format_message()}")
         sys.exit(2)
     except click.ClickException as e:
-        e.show()
+        _say(f"photondbg: error: {e.format_message()}")
         sys.exit(2 if e.exit_code in (1, 2) else e.exit_code)
-    except click.exceptions.Abort:
-        click.echo("photondbg: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except KeyboardInterrupt:
-        from photondbg.procs import close_all
-
-        close_all()
-        click.echo("photondbg: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.Abort as e:  # click wraps a KeyboardInterrupt (or EOF at a prompt)
+        _interrupted(e.__cause__ if isinstance(e.__cause__, KeyboardInterrupt)
+                     else KeyboardInterrupt())
+    except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM, SIGHUP (photondbg.procs.Interrupted)
+        _interrupted(e)
     sys.exit(0)
+
+
+def _say(line: str) -> None:
+    """One line on stderr; a closed terminal (after SIGHUP) must not turn it into a traceback."""
+    try:
+        click.echo(line, err=True)
+    except OSError:
+        pass
+
+
+def _interrupted(e: BaseException) -> None:
+    """Stop every child, then say what stopped us and where the partial output is (last line)."""
+    from photondbg.procs import close_all, interruption
+
+    close_all()
+    intr = interruption(e)
+    where = f"; partial output: {intr.partial}" if intr.partial else ""
+    _say(f"photondbg: {intr.reason}{where}")
+    sys.exit(intr.exit_code)  # 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP

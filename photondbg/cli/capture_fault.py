@@ -8,7 +8,6 @@ failure) and prints a short summary (or one JSON line with ``--json``).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -44,8 +43,10 @@ EXIT_CODES = {"fault": EXIT_OK, "panic": EXIT_OK, "lockup": EXIT_OK, "none": EXI
 @click.option("--serial-port", default=None, metavar="PATH",
               help="photon: the Photon's USB serial, kept in serial.log (default $PHOTONDBG_SERIAL).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line {report, outcome}.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress on stderr (stages and live counters are shown by default).")
 def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, seed, follow,
-                  probe, serial_port, as_json):
+                  probe, serial_port, as_json, quiet):
     """Boot, arm the fault vectors, run (and cut the WiFi) until the first fault, capture it.
 
     \b
@@ -58,6 +59,7 @@ def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, se
     """
     from photondbg.capture.engine import CaptureRequest, run
     from photondbg.errors import UsageError
+    from photondbg.progress import Progress
 
     if target == "photon":
         if elf is None:
@@ -76,10 +78,8 @@ def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, se
                          seed=seed, follow=follow, probe=probe, serial_port=serial_port)
     if elf is None and req.variant is None:
         req.variant = "none"
-    progress = None
-    if sys.stderr.isatty() and not as_json:
-        progress = lambda stage: click.echo(f"photondbg: {stage}...", err=True)  # noqa: E731
-    result = run(req, progress=progress)
+    with Progress(quiet=quiet) as progress:  # stages + live counters on stderr
+        result = run(req, progress=progress)
     if as_json:
         click.echo(json.dumps({"report": str(result.report_path), "outcome": result.outcome}))
     else:

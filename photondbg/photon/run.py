@@ -16,6 +16,7 @@ from pathlib import Path
 import sh
 
 from photondbg.errors import TargetTimeout, ToolMissing
+from photondbg.procs import unwatch_group, watch_group
 
 
 @dataclass
@@ -54,6 +55,7 @@ def run(argv: list[str], *, timeout: float, env: dict | None = None,
     proc = cmd(*argv[1:], _bg=True, _bg_exc=False, _ok_code=list(range(256)), _env=env,
                _cwd=str(cwd) if cwd else None, _new_session=True, _tty_out=False,
                _in="", _decode_errors="replace")
+    watch_group(proc.pid)  # the keeper stops the group if photondbg is killed meanwhile
     # our own timer, not sh's `_timeout` (whose polling adds 0.1 s to every call): at the
     # time-out the program's whole process group is killed (node's children, make's compilers)
     fired = threading.Event()
@@ -75,6 +77,7 @@ def run(argv: list[str], *, timeout: float, env: dict | None = None,
         raise
     finally:
         timer.cancel()
+        unwatch_group(proc.pid)
     if fired.is_set():
         raise TargetTimeout(f"{Path(argv[0]).name} did not finish within {timeout:g} s")
     return Result(list(argv), code, _text(proc.stdout), _text(proc.stderr))
