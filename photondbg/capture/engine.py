@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Callable
 
 from photondbg.analysis import rootcause as root_cause
-from photondbg.capture import collect, stackptr
+from photondbg.capture import collect, stackptr, threads
 from photondbg.capture.arming import Armed, arm, rearm_from_target
 from photondbg.capture.elfinfo import ElfInfo
 from photondbg.capture.report import ReportWriter, new_report, utc_stamp
+from photondbg.capture.unwind import Snapshot
 from photondbg.cortexm import faults
 from photondbg.deadline import Deadline
 from photondbg.errors import PhotondbgError, ToolFailure, UsageError
@@ -367,6 +368,9 @@ class Capture:
             self.report["fault"] = fault
             self.report["outcome"] = "fault"
             bt, how = collect.backtrace(gdb, elf, frame)
+            thread_bt = threads.psp_backtrace(elf, fault, gdb.read_u32)
+            if thread_bt:  # through the PSP frame, which GDB cannot see on QEMU
+                bt, how = thread_bt, "cfi: unwound from the stacked PSP frame"
             self.report["backtrace"] = bt
             self.report["backtrace_source"] = how
             self.report["timing"] = {"stop_to_report_s": round(time.monotonic() - self.t_stop, 4)}
@@ -477,6 +481,11 @@ class Capture:
             self.writer.artifact("ram.bin", path)
             dumps["ram"] = {"address": ram.base, "length": length, "gaps": collect.gaps_json(mem)}
             self.report["dumps"] = dumps
+        with self.stage("threads"):  # the scheduler's threads, by symbol + DWARF, from the dump
+            snap = Snapshot(mem.start, mem.data, mem.gaps, fallback=gdb.read_u32)
+            self.report["threads"], note = threads.for_capture(elf, self.report, snap)
+            if note:
+                self.report["threads_note"] = note
         with self.stage("analysis"):   # heap walk, dangling pointers, provenance
             self.report["root_cause"] = root_cause.for_capture(self.capdir, self.report, self.elf)
 
@@ -545,6 +554,7 @@ class Capture:
                 "entry": self.armed.panic_symbol, "pc": core.get("pc"), "registers": core,
                 "caller": lr & ~1, "caller_symbol": caller["symbol"],
                 "caller_location": caller["location"],
+                "stack_pointers": stackptr.read_stack_pointers(gdb, self._ram(), regs).as_dict(),
             }
             try:
                 res = gdb.command(f"-stack-list-frames 0 {collect.BACKTRACE_MAX - 1}")

@@ -1,0 +1,78 @@
+"""Threads listed from the scheduler's own structures (symbol + DWARF) and unwound from their
+saved contexts by the ELF's call-frame information, on tests/firmware/faults/threads.c: a
+test-fixture scheduler that keeps Contract A (main and net switched out by PendSV, worker
+faulting on its PSP). Expected values come from the firmware's ELF and RAM, not from photondbg."""
+
+from __future__ import annotations
+
+from photondbg.capture.elfinfo import ElfInfo
+from photondbg.capture.threads import thread_layout
+
+RAM_BASE = 0x20000000
+STACK_BYTES = 512
+
+
+def ram_word(capdir, addr) -> int:
+    data = (capdir / "ram.bin").read_bytes()
+    return int.from_bytes(data[addr - RAM_BASE: addr - RAM_BASE + 4], "little")
+
+
+def test_every_thread_listed_with_its_stack(fault_elves, capture):
+    elf = fault_elves["threads"]
+    info = ElfInfo(elf)
+    r = capture(elf)
+    threads = r.report["threads"]
+    assert [t["name"] for t in threads] == ["main", "net", "worker"]
+    assert [t["state"] for t in threads] == ["ready", "blocked", "running"]
+    assert [t["priority"] for t in threads] == [2, 7, 2]
+    assert [t["current"] for t in threads] == [False, False, True]
+    stacks = info.symbol("stacks").address
+    ram = (r.capdir / "ram.bin").read_bytes()
+    for i, t in enumerate(threads):
+        assert (t["stack_lo"], t["stack_hi"]) == (stacks + i * STACK_BYTES,
+                                                  stacks + (i + 1) * STACK_BYTES)
+        assert t["tcb"] == info.symbol("tcb").address + i * thread_layout(info)[0].byte_size
+        stack = ram[t["stack_lo"] - RAM_BASE: t["stack_hi"] - RAM_BASE]
+        untouched = len(stack) - len(stack.lstrip(b"\xa5"))
+        assert t["unused"] == untouched and t["high_water"] == STACK_BYTES - untouched
+        assert t["stack_lo"] <= t["sp"] < t["stack_hi"]
+    main, net, worker = threads
+    for t in (main, net):   # switched out: SP = what PendSV saved, as the TCB holds it
+        assert t["sp"] == t["saved_sp"] == ram_word(r.capdir, t["tcb"])
+        assert t["high_water"] >= 64                 # at least the saved context
+    f = r.report["fault"]
+    recorded = ram_word(r.capdir, info.symbol("psp_before_fault").address)
+    assert worker["sp"] == f["stack_pointers"]["psp"] == (recorded - 32) & ~7
+    assert r.report["outcome"] == "fault" and f["stack"] == "psp"
+    assert ram_word(r.capdir, info.symbol("net_polls").address) == 1
+
+
+def test_backtraces_reach_each_thread_entry(fault_elves, capture):
+    r = capture(fault_elves["threads"])
+    bt = {t["name"]: [b["function"] for b in t["backtrace"]] for t in r.report["threads"]}
+    assert bt["main"] == ["os_yield", "app_wait", "app_loop", "main"]
+    assert bt["net"] == ["os_yield", "net_poll", "net_main"]
+    assert bt["worker"] == ["crunch", "work_step", "worker_main"]
+    worker = r.report["threads"][2]
+    assert "thread_exit" in worker["backtrace_stop"]
+    assert all(b["file"].endswith("threads.c") and b["line"] for b in worker["backtrace"])
+    # the faulting thread's backtrace in the report is the same, through its PSP frame
+    assert [b["function"] for b in r.report["backtrace"]] == bt["worker"]
+    assert r.report["backtrace_source"].startswith("cfi")
+    assert r.report["fault"]["faulting_symbol"] == "crunch"
+
+
+def test_firmware_without_a_scheduler_has_no_threads(fault_elves, capture):
+    r = capture(fault_elves["deep_chain"])
+    assert r.report["threads"] == []
+    assert "no scheduler" in r.report["threads_note"]
+
+
+def test_layout_read_from_dwarf(fault_elves):
+    """arm-none-eabi packs enums into a byte: offsets and sizes must come from DWARF."""
+    layout, why = thread_layout(ElfInfo(fault_elves["threads"]))
+    assert why == ""
+    assert layout.fields["saved_sp"] == (0, 4) and layout.fields["name"][1] == 16
+    assert layout.fields["state"] == (16, 1) and layout.fields["priority"] == (17, 1)
+    assert layout.states == {0: "ready", 1: "running", 2: "blocked", 3: "suspended",
+                             4: "deleted"}
