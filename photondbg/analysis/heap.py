@@ -106,7 +106,7 @@ def _s32(v: int) -> int:
 NANO_HEADER = 4       # offsetof(chunk, next)
 NANO_MIN = 8          # sizeof(chunk)
 NANO_ALIGN = 8        # MALLOC_ALIGN
-BREAK_NAMES = ("heap_brk", "__heap_brk", "heap_end", "__brkval", "sbrk_heap_end",
+BREAK_NAMES = ("heap_brk", "brk_", "__heap_brk", "heap_end", "__brkval", "sbrk_heap_end",
                "_ZZ5_sbrkE8heap_end", "_ZZ5_sbrkiE8heap_end")
 HEAP_LIMIT_NAMES = ("__heap_end__", "_heap_end", "__HeapLimit", "link_heap_location_end",
                     "_estack")

@@ -172,15 +172,25 @@ def _hx(v) -> str:
     return "?" if v is None else f"0x{int(v):08x}"
 
 
+def analyze_capture(capdir, report: dict, elf) -> dict:
+    """The section for a capture directory (its RAM dump, and its heap-track log if any).
+    Bad input raises UsageError."""
+    from photondbg.analysis import heaptrack
+    from photondbg.analysis.memory import load_capture_ram
+
+    mem = load_capture_ram(capdir, report, elf=elf)
+    section = analyze(elf, mem, report)
+    heaptrack.attach(section, elf, capdir)
+    return section
+
+
 def for_capture(capdir, report: dict, elf) -> dict:
     """The section for a capture just taken; never raises (an analysis failure is recorded
     as ``kind: "error"`` so the capture itself stands)."""
-    from photondbg.analysis.memory import load_capture_ram
     from photondbg.errors import PhotondbgError
 
     try:
-        mem = load_capture_ram(capdir, report, elf=elf)
-        return analyze(elf, mem, report)
+        return analyze_capture(capdir, report, elf)
     except PhotondbgError as e:
         return {"kind": "not-analysed", "summary": str(e), "dangling": [], "checked": []}
     except Exception as e:  # noqa: BLE001 - the analysis must never lose a capture

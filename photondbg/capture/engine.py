@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from photondbg.analysis import heaptrack
 from photondbg.analysis import rootcause as root_cause
 from photondbg.capture import collect, stackptr, threads
 from photondbg.capture.arming import Armed, arm, rearm_from_target
@@ -53,6 +54,7 @@ class CaptureRequest:
     gdb_bin: str = "gdb-multiarch"
     probe: str | None = None       # photon: cmsis-dap | stlink (default: $PHOTONDBG_PROBE)
     serial_port: str | None = None  # photon: the Photon's USB serial (default: $PHOTONDBG_SERIAL)
+    track_heap: bool = False       # log every malloc/free from GDB (who freed it, who reused it)
 
 
 @dataclass
@@ -195,6 +197,8 @@ class Capture:
             # the same `fault` command users get in their own GDB (gdb_scripts/fault.py)
             self._fault_command = "Python" not in self.gdb.cli(
                 f"source {GDB_SCRIPTS / 'fault.py'}", timeout=10.0, check=False)
+            if req.track_heap:
+                self.report["heap_track"] = heaptrack.start(self.gdb, self.capdir)
         with self.stage("arm"):
             self.armed = arm(self.gdb, self.elf,
                              vector_catch=bool(getattr(self.target, "supports_vector_catch", False)))
@@ -487,6 +491,8 @@ class Capture:
             if note:
                 self.report["threads_note"] = note
         with self.stage("analysis"):   # heap walk, dangling pointers, provenance
+            if self.report.get("heap_track"):
+                heaptrack.stop(self.gdb)
             self.report["root_cause"] = root_cause.for_capture(self.capdir, self.report, self.elf)
 
     def _follow(self) -> None:

@@ -32,8 +32,7 @@ def analyze(capdir, elf, as_json, write, heaps):
     """
     from photondbg.analysis.heap import find_heaps
     from photondbg.analysis.memory import load_capture_ram
-    from photondbg.analysis.rootcause import analyze as run_analysis
-    from photondbg.analysis.rootcause import render_markdown
+    from photondbg.analysis.rootcause import analyze_capture, render_markdown
     from photondbg.capture.elfinfo import ElfInfo
     from photondbg.capture.report import ReportWriter
     from photondbg.errors import UsageError
@@ -60,9 +59,9 @@ def analyze(capdir, elf, as_json, write, heaps):
     if sha and sha != info.sha256:
         raise UsageError(f"{elf}: not the ELF this capture was taken with (sha256 differs)")
     try:
-        mem = load_capture_ram(capdir, report, elf=info)
-        section = run_analysis(info, mem, report)
+        section = analyze_capture(capdir, report, info)
         if heaps:
+            mem = load_capture_ram(capdir, report, elf=info)
             section["blocks"] = {h.allocator: [b.as_dict() for b in h.blocks]
                                  for h in find_heaps(info, mem)}
     finally:

@@ -42,11 +42,14 @@ EXIT_CODES = {"fault": EXIT_OK, "panic": EXIT_OK, "lockup": EXIT_OK, "none": EXI
               help="photon: the SWD probe (default $PHOTONDBG_PROBE or cmsis-dap).")
 @click.option("--serial-port", default=None, metavar="PATH",
               help="photon: the Photon's USB serial, kept in serial.log (default $PHOTONDBG_SERIAL).")
+@click.option("--track-heap", is_flag=True,
+              help="Log every malloc/free from GDB during the run (heap-track.jsonl): the report "
+                   "then says who freed the stale object and who reused it. Slows the target.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line {report, outcome}.")
 @click.option("--quiet", "-q", is_flag=True,
               help="No progress on stderr (stages and live counters are shown by default).")
 def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, seed, follow,
-                  probe, serial_port, as_json, quiet):
+                  probe, serial_port, track_heap, as_json, quiet):
     """Boot, arm the fault vectors, run (and cut the WiFi) until the first fault, capture it.
 
     \b
@@ -54,6 +57,7 @@ def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, se
       photondbg capture-fault                     # sim, multi-server, variant none, WiFi cuts
       photondbg capture-fault --variant clients --timeout 120
       photondbg capture-fault --elf fw.elf        # any Cortex-M ELF, run until it faults
+      photondbg capture-fault --track-heap        # + who freed the stale object, who reused it
       photondbg capture-fault --target photon --elf app.elf --probe stlink --serial-port /dev/ttyACM0
     Exit 0 fault/panic/lock-up captured, 3 nothing within --timeout, 2 bad input, 1 tool failure.
     """
@@ -75,7 +79,8 @@ def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, se
     # with --elf nothing is built: --variant only labels the report (e.g. for verify-fix)
     req = CaptureRequest(target=target, elf=elf, variant=variant,
                          app=app, scenario=scenario, timeout=timeout, out=out, machine=machine,
-                         seed=seed, follow=follow, probe=probe, serial_port=serial_port)
+                         seed=seed, follow=follow, probe=probe, serial_port=serial_port,
+                         track_heap=track_heap)
     if elf is None and req.variant is None:
         req.variant = "none"
     with Progress(quiet=quiet) as progress:  # stages + live counters on stderr

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 PHOTONDBG = [sys.executable, "-m", "photondbg"]
+HEAP = Path(__file__).resolve().parents[1] / "firmware" / "heap"
 
 
 def _rc(heap_captures, name):
@@ -103,3 +105,29 @@ def test_analyze_verb_re_renders_and_checks_its_input(heap_captures, heap_elves,
     assert "truncated" in bad(broken)
     (broken / "report.json").write_text("{not json")
     assert "unreadable report" in bad(broken)
+
+
+def _line_of(source, text):
+    lines = (HEAP / source).read_text().splitlines()
+    return next(i + 1 for i, line in enumerate(lines) if text in line)
+
+
+def test_track_heap_says_who_freed_and_who_reused(heap_elves, tmp_path):
+    from photondbg.capture.engine import CaptureRequest, run
+
+    r = run(CaptureRequest(elf=heap_elves["uaf"], scenario="none", variant=None,
+                           out=tmp_path, timeout=30.0, follow=0.0, track_heap=True))
+    assert r.report["heap_track"]["enabled"]
+    rc = r.report["root_cause"]
+    assert rc["kind"] == "use-after-free"
+    freed, reused = rc["freed_by"], rc["reused_by"]
+    assert (freed["function"], freed["line"]) == ("main", _line_of("uaf.c", "free(s->clients[3])"))
+    assert (reused["function"], reused["line"]) == (
+        "main", _line_of("uaf.c", "date_header = malloc"))
+    assert reused["ptr"] == rc["dangling"][1]["value"] and reused["size"] == 24
+    stale = {d["path"]: d for d in rc["dangling"]}
+    first = stale["listeners[0]->clients[1]"]
+    assert first["freed_by"]["line"] == _line_of("uaf.c", "free(s->clients[1])")
+    assert first["reused_by"] is None          # its memory is still free
+    assert first["allocated_by"]["function"] == "accept_client"
+    assert "freed by `main`" in (r.capdir / "report.md").read_text()
