@@ -15,7 +15,11 @@ It accepts OpenOCD's command line (``-f``/``-c``/``-s``/``-d`` pairs; it honours
 
 Scenario (``FAKE_OPENOCD_SCENARIO``, default: the recorded no-probe log for the chosen
 interface in tests/data/openocd/): log lines, ``#`` comments and directives ``@serve``,
-``@wait-upstream`` (until QEMU's stub closes: QEMU exits on a lock-up), ``@program`` (a
+``@wait-upstream`` (until QEMU's stub closes: QEMU exits on a lock-up), ``@halt`` (OpenOCD 0.12
+after a lock-up: the core is halted and GDB gets a plain stop, SIGINT, once the lines before it
+are printed; GDB's session then goes on against the halted core, answered here from QEMU's
+lock-up dump: registers readable, memory not, since QEMU is gone. Without ``@halt``, the older
+behaviour: GDB's connection is closed), ``@program`` (a
 ``-c "program FILE ..."`` whose FILE cannot be opened fails there, as OpenOCD does), ``@exit N``.
 ``{gdb_port} {telnet_port} {xpsr} {pc} {sp}`` are filled in; the registers come from QEMU's
 lock-up dump (``FAKE_OPENOCD_QEMU_STDERR``, the stderr log of the QEMU being relayed).
@@ -76,6 +80,9 @@ class Fake:
         self.program = next((c[len("program "):] for c in self.commands
                              if c.startswith("program ")), None)
         self.upstream_gone = threading.Event()
+        self.halt_on_lockup = "\n@halt" in "\n" + self.scenario.read_text() \
+            if self.scenario.is_file() else False
+        self.halted = threading.Event()  # @halt reached: the lock-up lines are in the log
         self.halted_regs: dict[str, int] | None = None
         self.demcr_catch: set[str] = set()
         self.done = threading.Event()
@@ -105,6 +112,8 @@ class Fake:
                     if self.done.is_set():
                         return self.exit_code
                     self.halted_regs = self.read_lockup_dump()
+                elif word == "halt":
+                    self.halted.set()
                 elif word == "exit":
                     return int(arg or 0)
                 elif word == "program" and not self.program_file_ok():
@@ -250,6 +259,7 @@ class Fake:
         out(f"Info : accepting 'gdb' connection on tcp/{self.gdb_port}")
         state = {"noack": False, "want_noack": False, "swallow": 0}
         lock = threading.Lock()
+        state["lock"] = lock
         threading.Thread(target=self.pump_up, args=(up, client, state), daemon=True).start()
         buf = b""
         try:
@@ -258,7 +268,10 @@ class Fake:
                 if not data:
                     break
                 buf += data
-                buf = self.from_gdb(buf, client, up, state, lock)
+                if state.get("local"):
+                    buf = self.serve_halted(buf, client, state, lock)
+                else:
+                    buf = self.from_gdb(buf, client, up, state, lock)
         except OSError:
             pass
         finally:
@@ -290,11 +303,77 @@ class Fake:
                 else:
                     if payload == b"QStartNoAckMode":
                         state["want_noack"] = True
-                    up.sendall(packet)
+                    _send(up, packet)
             else:
-                up.sendall(c)
+                _send(up, c)
                 buf = buf[1:]
         return buf
+
+    # -- the halted core after a lock-up (0.12): GDB's packets answered here -----------------
+    def serve_halted(self, buf: bytes, client, state, lock) -> bytes:
+        while buf:
+            c = buf[:1]
+            if c == b"\x03":  # GDB's interrupt: the core is already halted
+                buf = buf[1:]
+                self.reply(client, b"S02", lock)
+            elif c != b"$":
+                buf = buf[1:]  # acks ('+'/'-') and noise
+            else:
+                end = buf.find(b"#")
+                if end < 0 or len(buf) < end + 3:
+                    return buf
+                payload, buf = buf[1:end], buf[end + 3:]
+                if not state["noack"]:
+                    with lock:
+                        client.sendall(b"+")
+                if payload.startswith(b"qRcmd,"):
+                    text = self.monitor(bytes.fromhex(payload[6:].decode()).decode(
+                        errors="replace"))
+                    if text:
+                        self.reply(client, b"O" + (text + "\n").encode().hex().encode(), lock)
+                    self.reply(client, b"OK", lock)
+                    continue
+                answer = self.halted_answer(payload)
+                if answer is not None:
+                    self.reply(client, answer, lock)
+        return buf
+
+    def halted_answer(self, payload: bytes) -> bytes | None:
+        """What OpenOCD answers for a halted, locked-up core (None: no answer, it 'runs')."""
+        regs = self.halted_regs or {}
+
+        def reg(name: str) -> bytes:
+            if name not in regs:
+                return b"xxxxxxxx"  # unavailable
+            return regs[name].to_bytes(4, "little").hex().encode()
+
+        if payload == b"?":
+            return b"S02"
+        if payload == b"g":  # the m-profile layout QEMU announced: r0..r15, then xpsr
+            return b"".join(reg(n) for n in REG_ORDER)
+        if payload[:1] == b"p":
+            n = int(payload[1:] or b"0", 16)
+            names = dict(enumerate(REG_ORDER[:16])) | {25: "xPSR"}
+            return reg(names[n]) if n in names else b"E0e"
+        if payload[:1] == b"m":
+            return b"E01"  # QEMU (the core's memory) is gone with its lock-up
+        if payload[:1] in (b"Z", b"z", b"H", b"T") or payload == b"D":
+            return b"OK"
+        if payload == b"qfThreadInfo":
+            return b"m01"
+        if payload == b"qsThreadInfo":
+            return b"l"
+        if payload == b"qC":
+            return b"QC01"
+        if payload[:1] in (b"c", b"s") or payload.startswith(b"vCont;"):
+            return None  # resumed: a locked-up core makes no progress, GDB waits
+        if payload == b"vCont?":
+            return b"vCont;c;C;s;S"
+        return b""  # not supported
+
+    def reply(self, client, payload: bytes, lock) -> None:
+        with lock:
+            client.sendall(b"$" + payload + b"#" + b"%02x" % (sum(payload) & 0xFF))
 
     def rcmd(self, cmd: str, client, up, state, lock) -> None:
         with lock:
@@ -331,10 +410,18 @@ class Fake:
             pass
         finally:
             self.upstream_gone.set()
-            try:
-                client.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            if self.halt_on_lockup and self.halted.wait(10.0) and not self.done.is_set():
+                # 0.12: the core is halted, GDB hears a plain stop (after the log lines)
+                state["local"] = True
+                try:
+                    self.reply(client, b"S02", state["lock"])
+                except OSError:
+                    pass
+            else:
+                try:
+                    client.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def finish(self, code: int) -> None:
         self.exit_code = code
@@ -345,6 +432,14 @@ class Fake:
                 s.close()
             except OSError:
                 pass
+
+
+def _send(sock: socket.socket, data: bytes) -> None:
+    """To QEMU's stub; gone after a lock-up (a packet GDB sends meanwhile is dropped)."""
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass
 
 
 def main() -> int:

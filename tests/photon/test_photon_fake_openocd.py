@@ -37,11 +37,14 @@ def fake_env(sim: SimTarget, scenario: str) -> dict:
                 FAKE_OPENOCD_QEMU_STDERR=str(sim.logdir / "qemu-stderr.log"))
 
 
-@pytest.mark.parametrize("scenario,line", [
-    ("session-lockup-0.12.log", "Error: [stm32f2x.cpu] clearing lockup after double fault"),
-    ("session-lockup-0.11.log", "Error: stm32f2x.cpu -- clearing lockup after double fault"),
+@pytest.mark.parametrize("scenario,line,plain_stop", [
+    ("session-lockup-0.12.log", "Error: [stm32f2x.cpu] clearing lockup after double fault", True),
+    ("session-lockup-0.11.log", "Error: stm32f2x.cpu -- clearing lockup after double fault",
+     False),
 ])
-def test_lockup_through_fake_openocd(owner, tmp_path, lockup_elf, scenario, line):
+def test_lockup_through_fake_openocd(owner, tmp_path, lockup_elf, scenario, line, plain_stop):
+    """0.12 halts the locked-up core: GDB gets a plain stop (SIGINT) and reads the registers,
+    the lock-up line already in the log; the older fake closed GDB's connection instead."""
     require_tool("qemu-system-arm")
     require_tool("gdb-multiarch")
     from photondbg.gdb.session import GdbSession, TargetDied
@@ -59,8 +62,15 @@ def test_lockup_through_fake_openocd(owner, tmp_path, lockup_elf, scenario, line
     assert "hard_err: catch" in printed[0] and "reset: catch" in printed[0]
     assert gdb.cli("p/x $pc", timeout=10).strip().endswith("0x8000010")   # reset vector
     gdb.cont()
-    with pytest.raises(TargetDied):
-        gdb.wait_stopped(Deadline(20))
+    if plain_stop:
+        stop = gdb.wait_stopped(Deadline(20))
+        assert stop is not None and stop.get("signal-name") == "SIGINT", stop
+        assert line in target.stderr_text()  # logged before GDB heard of the halt
+        regs = gdb.registers()
+        assert regs["pc"] == 0xA0000100 and regs["r4"] == 0x44
+    else:
+        with pytest.raises(TargetDied):
+            gdb.wait_stopped(Deadline(20))
     target.wait_exit(5.0)
 
     qemu_dump = parse_lockup(sim.stderr_text())
@@ -125,6 +135,66 @@ def test_capture_fault_target_photon_end_to_end(owner, tmp_path, lockup_elf):
     assert report["lockup"]["registers"] == parse_lockup(sim.stderr_text()).registers
     capdir = tmp_path / "out" / os.path.basename(os.path.dirname(line["report"]))
     assert "shutdown command invoked" in (capdir / "openocd.log").read_text()
+    # the engine's "plain stop + lock-up line" branch: GDB heard a stop, not a closed link
+    mi = (capdir / "gdb-mi.log").read_text()
+    assert 'signal-name="SIGINT"' in mi and "Remote connection closed" not in mi
+
+
+SPIN_S = """    .syntax unified
+    .cpu cortex-m3
+    .thumb
+    .section .vectors, "a"
+    .word   0x20008000
+    .word   reset_handler
+    .text
+    .thumb_func
+    .global reset_handler
+reset_handler:
+    b       reset_handler
+"""
+
+
+def test_openocd_dying_mid_capture_is_a_tool_failure(owner, tmp_path):
+    """OpenOCD (the probe's server) exits while the capture runs: exit 1, one error line, a
+    partial report that says so, nothing left running."""
+    import json
+    import signal
+    import time
+
+    gcc = require_tool("arm-none-eabi-gcc")
+    src = tmp_path / "spin.S"
+    src.write_text(SPIN_S)
+    elf = tmp_path / "spin.elf"
+    subprocess.run([gcc, "-mcpu=cortex-m3", "-mthumb", "-nostdlib", "-g", "-T",
+                    str(DATA / "firmware" / "lockup.ld"), str(src), "-o", str(elf)], check=True)
+    sim = SimTarget(elf, owner, logdir=tmp_path / "qemu", gdb=True).start()
+    env = fake_env(sim, "session-lockup-0.12.log") | {"PHOTONDBG_OPENOCD": str(FAKE_OPENOCD)}
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "photondbg", "capture-fault", "--target",
+                             "photon", "--elf", str(elf), "--scenario", "none", "--timeout",
+                             "60", "--out", str(out)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    from support import StderrLines, child_processes
+
+    err = StderrLines(proc.stderr)
+    try:
+        assert err.wait_for(r"^photondbg: stage: run$", 60), err.text(1)
+        fake = [p for p, c in child_processes(proc.pid) if "fake_openocd" in c]
+        assert fake
+        time.sleep(0.5)  # the core runs; then the probe's server dies
+        for pid in fake:
+            os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = err.text()
+    assert proc.returncode == 1, text
+    assert "Traceback" not in text
+    assert text.strip().splitlines()[-1].startswith("photondbg: error: ")
+    report = json.loads(next(out.glob("*/report.json")).read_text())
+    assert report["status"] == "partial" and report["error"]
 
 
 def test_port_taken_before_openocd_binds_is_retried(owner, tmp_path, monkeypatch):
