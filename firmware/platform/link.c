@@ -6,6 +6,7 @@
 #include <string.h>
 #include "hw.h"
 #include "link.h"
+#include "concurrent_hal.h"
 
 #define RING_SIZE 2048u            /* power of two, > one maximal frame */
 #define RING_MASK (RING_SIZE - 1u)
@@ -17,6 +18,7 @@ static volatile int rx_paused;
 static link_handler_t handler_;
 static uint8_t frame_buf[LINK_MAX_PAYLOAD];
 link_stats_t link_stats;
+os_event_t link_rx_event;   /* given by the RX interrupt: a waiting thread wakes up */
 
 uint16_t link_crc16(uint16_t crc, const uint8_t *p, uint32_t n)
 {
@@ -42,6 +44,7 @@ void USART2_IRQHandler(void)
         ring[ring_head] = (uint8_t)USART_DR(USART2_BASE);
         ring_head = next;
     }
+    os_event_give(&link_rx_event);
 }
 
 void link_init(link_handler_t handler)

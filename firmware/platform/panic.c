@@ -1,11 +1,33 @@
-/* Fault handlers and panic, modeled on Device OS: read the stacked frame (MSP or PSP from
- * bit 2 of EXC_RETURN), keep it with the SCB fault registers in a retained record, blink SOS
- * + code on the "LED" (the console), then reset with reason PANIC (a debug build blinks forever). */
+/* Fault handlers and panic, after Device OS v0.6.4:
+ *  - hal/src/stm32f2xx/core_hal_stm32f2xx.c: HardFault_Handler is naked; it picks MSP or PSP from
+ *    bit 2 of EXC_RETURN and loads the stacked PC at [sp,#24] *without checking the stack
+ *    pointer*, then prvGetRegistersFromStack() copies the stacked frame into locals and panics
+ *    (HardFault, or UsageFault when CFSR.DIVBYZERO is set).  MemManage, BusFault, UsageFault and
+ *    NMI handlers are plain functions that panic with their code.  With a corrupt PSP the very
+ *    first load faults again inside the handler: a fault in HardFault is a lock-up (QEMU exits,
+ *    the board's debugger says "clearing lockup after double fault").  Nothing here adds one.
+ *  - services/src/panic.c: panic_() disables interrupts and blinks SOS + code through the LED
+ *    functions of rgbled.c, which reach the LED through callback pointers held in RAM; a release
+ *    build resets after two rounds with reason PANIC (130) and the code, a debug build blinks
+ *    forever.  PANIC() first logs through the log callbacks (services/src/logging.cpp), also
+ *    pointers in RAM.  No heap use anywhere in the path.
+ * Sim-only: the retained crash record (the board keeps only reason + code in backup registers),
+ * the "@panic"/"@sos" console lines (our LED and log output), and SOS timing shortened to 25 ms
+ * units (the board: 150/300 ms blinks, ~5 s per round). */
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include "hw.h"
 #include "console.h"
 #include "panic.h"
+
+/* rgbled.c / logging.cpp: the LED and the log are reached through pointers in RAM */
+static uint32_t led_color, led_on;
+static void led_set_color(uint32_t rgb) { led_color = rgb; }
+static void led_switch(int on) { led_on = (uint32_t)on; }
+led_callbacks_t led_callbacks = {led_set_color, led_switch};
+log_callbacks_t log_callbacks = {console_puts};
 
 crash_record_t crash_record __attribute__((section(".retained")));
 
@@ -62,15 +84,32 @@ static void panic_delay_ms(uint32_t ms)
     }
 }
 
+#define RGB_COLOR_RED 0xFF0000u
+
 static void led(uint32_t on_units, uint32_t off_units)
 {
-    panic_delay_ms(on_units * SOS_UNIT_MS);   /* LED red on */
-    panic_delay_ms(off_units * SOS_UNIT_MS);  /* LED off */
+    led_callbacks.set_color(RGB_COLOR_RED);
+    led_callbacks.on_off(1);
+    panic_delay_ms(on_units * SOS_UNIT_MS);
+    led_callbacks.on_off(0);
+    panic_delay_ms(off_units * SOS_UNIT_MS);
+}
+
+/* a log line without the heap: a fixed buffer, formatted with snprintf into it */
+static void panic_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void panic_log(const char *fmt, ...)
+{
+    static char line[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    log_callbacks.message(line);
 }
 
 static void sos_round(uint32_t code)
 {
-    console_printf("@sos code=%lu\r\n", (unsigned long)code);
+    panic_log("@sos code=%lu\r\n", (unsigned long)code);
     for (int letter = 0; letter < 3; letter++)
         for (int i = 0; i < 3; i++)
             led(letter == 1 ? SOS_LONG_ON : SOS_SHORT_ON, SOS_GAP);
@@ -105,7 +144,7 @@ void panic_(ePanicCode code, const uint32_t *frame, uint32_t exc_return, uint32_
     uint32_t count = crash_record_valid() ? crash_record.panic_count : 0;
     memset(&crash_record, 0, sizeof crash_record);
     crash_record.magic = CRASH_RECORD_MAGIC;
-    crash_record.version = 1;
+    crash_record.version = 2;
     crash_record.panic_count = count + 1;
     crash_record.code = code;
     if (frame) {
@@ -113,7 +152,7 @@ void panic_(ePanicCode code, const uint32_t *frame, uint32_t exc_return, uint32_
         crash_record.frame_valid = 1;
     }
     crash_record.exc_return = exc_return;
-    crash_record.sp = sp;
+    crash_record.stack_pointer = sp;
     crash_record.cfsr = SCB_CFSR;
     crash_record.hfsr = SCB_HFSR;
     crash_record.mmfar = SCB_MMFAR;
@@ -121,10 +160,11 @@ void panic_(ePanicCode code, const uint32_t *frame, uint32_t exc_return, uint32_
     crash_record.uptime_ms = system_millis;
     crash_record_seal();
 
-    console_printf("\r\n@panic code=%u name=%s pc=0x%08lx lr=0x%08lx cfsr=0x%08lx hfsr=0x%08lx\r\n",
-                   (unsigned)code, panic_name(code), (unsigned long)crash_record.frame[6],
-                   (unsigned long)crash_record.frame[5], (unsigned long)crash_record.cfsr,
-                   (unsigned long)crash_record.hfsr);
+    panic_log("\r\n@panic code=%u name=%s pc=0x%08lx lr=0x%08lx cfsr=0x%08lx hfsr=0x%08lx "
+              "sp=0x%08lx exc=0x%08lx\r\n",
+              (unsigned)code, panic_name(code), (unsigned long)crash_record.frame[6],
+              (unsigned long)crash_record.frame[5], (unsigned long)crash_record.cfsr,
+              (unsigned long)crash_record.hfsr, (unsigned long)sp, (unsigned long)exc_return);
 #ifdef DEBUG_BUILD
     for (;;)
         sos_round(code);
@@ -135,45 +175,34 @@ void panic_(ePanicCode code, const uint32_t *frame, uint32_t exc_return, uint32_
 #endif
 }
 
-/* C half of the fault handlers: pick the panic code and check that the frame is readable. */
-void fault_entry(uint32_t *sp, uint32_t exc_return, uint32_t vector) __attribute__((used, noreturn));
-void fault_entry(uint32_t *sp, uint32_t exc_return, uint32_t vector)
+/* prvGetRegistersFromStack: the frame is copied as it is, whatever the stack pointer was */
+void prvGetRegistersFromStack(uint32_t *sp, uint32_t pc, uint32_t exc_return)
+    __attribute__((used, noreturn));
+void prvGetRegistersFromStack(uint32_t *sp, uint32_t pc, uint32_t exc_return)
 {
-    ePanicCode code;
-    switch (vector) {
-    case 2: code = NMIFault; break;
-    case 4: code = MemManage; break;
-    case 5: code = BusFault; break;
-    case 6: code = UsageFault; break;
-    default: code = (SCB_CFSR & CFSR_DIVBYZERO) ? UsageFault : HardFault; break;
-    }
-    if ((exc_return & 0xFFFFFFE0u) != 0xFFFFFFE0u) {
-        /* not entered as an exception: a handler called as a plain function (a jump through a
-         * garbage pointer landed on it); LR is a return address and there is no stacked frame */
-        uint32_t msp;
-        __asm volatile("mrs %0, msp" : "=r"(msp));
-        panic_(code, NULL, exc_return, msp);
-    }
-    uintptr_t a = (uintptr_t)sp;
-    int readable = a >= SRAM_BASE_ADDR && a + 32 <= SRAM_BASE_ADDR + SRAM_SIZE && !(a & 3);
-    panic_(code, readable ? sp : NULL, exc_return, (uint32_t)a);
+    uint32_t frame[8];
+    for (int i = 0; i < 8; i++)
+        frame[i] = ((volatile uint32_t *)sp)[i];
+    (void)pc;   /* already loaded by the handler, as on the board */
+    panic_((SCB_CFSR & CFSR_DIVBYZERO) ? UsageFault : HardFault, frame, exc_return,
+           (uint32_t)(uintptr_t)sp);
 }
 
-/* Assembly entries: r0 = the stack the frame is on, r1 = EXC_RETURN, r2 = vector number */
-#define FAULT_TRAMPOLINE(name, vector)                                   \
-    __attribute__((naked)) void name(void)                               \
-    {                                                                    \
-        __asm volatile("tst lr, #4\n"                                    \
-                       "ite eq\n"                                        \
-                       "mrseq r0, msp\n"                                 \
-                       "mrsne r0, psp\n"                                 \
-                       "mov r1, lr\n"                                    \
-                       "movs r2, #" #vector "\n"                         \
-                       "b fault_entry\n");                               \
-    }
+/* r0 = the stack the frame is on (MSP or PSP by EXC_RETURN bit 2), r1 = the stacked PC loaded
+ * from it unchecked, r2 = EXC_RETURN */
+__attribute__((naked)) void HardFault_Handler(void)
+{
+    __asm volatile("tst lr, #4\n"
+                   "ite eq\n"
+                   "mrseq r0, msp\n"
+                   "mrsne r0, psp\n"
+                   "ldr r1, [r0, #24]\n"
+                   "mov r2, lr\n"
+                   "b prvGetRegistersFromStack\n");
+}
 
-FAULT_TRAMPOLINE(NMI_Handler, 2)
-FAULT_TRAMPOLINE(HardFault_Handler, 3)
-FAULT_TRAMPOLINE(MemManage_Handler, 4)
-FAULT_TRAMPOLINE(BusFault_Handler, 5)
-FAULT_TRAMPOLINE(UsageFault_Handler, 6)
+/* the other fault vectors panic without a frame, as core_hal_stm32f2xx.c's do */
+void NMI_Handler(void) { panic_(NMIFault, NULL, 0, 0); }
+void MemManage_Handler(void) { panic_(MemManage, NULL, 0, 0); }
+void BusFault_Handler(void) { panic_(BusFault, NULL, 0, 0); }
+void UsageFault_Handler(void) { panic_(UsageFault, NULL, 0, 0); }

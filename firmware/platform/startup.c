@@ -19,10 +19,11 @@ void SysTick_Handler(void);
 void USART1_IRQHandler(void);
 void USART2_IRQHandler(void);
 
-/* SVC, DebugMon and PendSV have no user in this platform (no RTOS): they return. */
+void PendSV_Handler(void);   /* the scheduler's context switch (concurrent_hal.c) */
+
+/* SVC and DebugMon have no user in this platform: they return. */
 void SVC_Handler(void) {}
 void DebugMon_Handler(void) {}
-void PendSV_Handler(void) {}
 
 /* An interrupt nobody enabled: say which one, then stop here (ST's startup loops the same way). */
 void Default_Handler(void)
@@ -57,23 +58,3 @@ void Reset_Handler(void)
     for (;;)
         ;
 }
-
-/* newlib hooks: no files, no processes */
-#include <errno.h>
-#include <sys/stat.h>
-int _close(int fd) { (void)fd; return -1; }
-int _fstat(int fd, struct stat *st) { (void)fd; st->st_mode = S_IFCHR; return 0; }
-int _isatty(int fd) { (void)fd; return 1; }
-int _lseek(int fd, int off, int whence) { (void)fd; (void)off; (void)whence; return 0; }
-int _read(int fd, char *p, int n) { (void)fd; (void)p; (void)n; return 0; }
-int _write(int fd, const char *p, int n)
-{
-    extern void console_write(const char *s, unsigned n);
-    (void)fd;
-    console_write(p, (unsigned)n);
-    return n;
-}
-int _getpid(void) { return 1; }
-int _kill(int pid, int sig) { (void)pid; (void)sig; errno = EINVAL; return -1; }
-void _exit(int code) { (void)code; for (;;) ; }
-void *_sbrk(int incr) { (void)incr; errno = ENOMEM; return (void *)-1; }

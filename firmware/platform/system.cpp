@@ -10,6 +10,7 @@
 #include <string.h>
 #include "Particle.h"
 #include "cloud.h"
+#include "concurrent_hal.h"
 #include "console.h"
 #include "hw.h"
 #include "link.h"
@@ -80,10 +81,11 @@ void print_record()
                    (unsigned long)r.frame[5], (unsigned long)r.frame[7], (unsigned long)r.frame[0],
                    (unsigned long)r.frame[1], (unsigned long)r.frame[2], (unsigned long)r.frame[3],
                    (unsigned long)r.frame[4]);
-    console_printf(" cfsr=0x%08lx hfsr=0x%08lx mmfar=0x%08lx bfar=0x%08lx exc_return=0x%08lx "
-                   "sp=0x%08lx frame=%lu uptime_ms=%lu count=%lu\r\n",
+    console_printf(" cfsr=0x%08lx hfsr=0x%08lx mmfar=0x%08lx bfar=0x%08lx sp=0x%08lx "
+                   "exc=0x%08lx frame=%lu uptime_ms=%lu count=%lu\r\n",
                    (unsigned long)r.cfsr, (unsigned long)r.hfsr, (unsigned long)r.mmfar,
-                   (unsigned long)r.bfar, (unsigned long)r.exc_return, (unsigned long)r.sp,
+                   (unsigned long)r.bfar, (unsigned long)r.stack_pointer,
+                   (unsigned long)r.exc_return,
                    (unsigned long)r.frame_valid, (unsigned long)r.uptime_ms,
                    (unsigned long)r.panic_count);
 }
@@ -149,13 +151,16 @@ void net_reset()
     wifi_lost("reset");
 }
 
-void idle() { __asm volatile("wfi"); }
+/* Nothing to do until the network says something (or the time-out passes): the application
+ * thread blocks, so the idle thread runs and the CPU sleeps. */
+void wait_for_network(uint32_t timeout_ms) { os_event_take(&link_rx_event, timeout_ms); }
+
+/* WiFi re-join: Device OS blocks the application thread in the WICED join; we wait for LINK */
+constexpr uint32_t REJOIN_POLL_MS = 100;
 
 } // namespace
 
 extern "C" {
-
-void SysTick_Handler(void) { system_millis += SYSTICK_MS; }
 
 void USART1_IRQHandler(void) { (void)USART_DR(USART1_BASE); }
 
@@ -198,27 +203,34 @@ void system_process(void)
         net_reset();
     /* the re-join blocks the application thread until the WiFi is back */
     while (net.wifi != WIFI_READY) {
-        idle();
+        wait_for_network(REJOIN_POLL_MS);
         link_poll();
     }
 }
 
 void delay(uint32_t ms)
 {
+    /* system_delay_ms (system/src/system_task.cpp): the system runs while the caller waits */
     uint32_t start = system_millis;
     while (system_millis - start < ms) {
         system_process();
-        idle();
+        uint32_t waited = system_millis - start;
+        if (waited < ms)
+            wait_for_network(ms - waited);
     }
 }
 
 } // extern "C"
 
-int main(void)
+/* Device OS v0.6.4, hal/src/stm32f2xx/core_hal_stm32f2xx.c: main() creates "app_thread"
+ * (xTaskCreate, APPLICATION_STACK_SIZE 6144 bytes, FreeRTOS priority 2) and starts the
+ * scheduler; the thread runs application_start() -> app_setup_and_loop() (system/src/main.cpp).
+ * With SYSTEM_THREAD(DISABLED), the default, the system's network management runs in this same
+ * thread between loop() calls (Spark_Idle) and inside delay(). */
+constexpr size_t APPLICATION_STACK_SIZE = 6144;
+
+static void app_setup_and_loop(void *)
 {
-    SYST_RVR = CPU_HZ / 1000u * SYSTICK_MS - 1u;
-    SYST_CVR = 0;
-    SYST_CSR = SYST_CSR_CLKSRC | SYST_CSR_TICKINT | SYST_CSR_ENABLE;
     console_init();
     decide_reset_reason();
     console_printf("\r\n@boot reason=%lu data=%lu app=%s variant=%s\r\n", (unsigned long)boot_reason,
@@ -236,4 +248,12 @@ int main(void)
         loop();
         system_process();
     }
+}
+
+int main(void)
+{
+    if (!os_thread_create("app_thread", OS_PRIORITY_APP, app_setup_and_loop, nullptr,
+                          APPLICATION_STACK_SIZE))
+        panic_(OutOfHeap, nullptr, 0, 0);
+    os_scheduler_start();
 }

@@ -4,7 +4,6 @@
 #include <string.h>
 #include "Particle.h"
 #include "console.h"
-#include "heap.h"
 #include "system.h"
 
 /* ---- Print ------------------------------------------------------------------------------ */
@@ -186,9 +185,7 @@ uint32_t SystemClass::resetReasonData() { return system_reset_reason_data(); }
 void SystemClass::reset() { system_reset(RESET_REASON_USER, 0); }
 uint32_t SystemClass::freeMemory()
 {
-    heap_stats_t st;
-    heap_stats(&st);
-    return (uint32_t)st.free;
+    return system_free_memory();
 }
 
 TimeClass Time;

@@ -28,6 +28,8 @@ void link_send(uint8_t type, uint8_t conn, const void *payload, uint16_t len);
 void link_send_u8(uint8_t type, uint8_t conn, uint8_t v);
 uint16_t link_crc16(uint16_t crc, const uint8_t *p, uint32_t n);
 extern link_stats_t link_stats;
+#include "concurrent_hal.h"
+extern os_event_t link_rx_event;   /* given whenever bytes arrive */
 #ifdef __cplusplus
 }
 #endif

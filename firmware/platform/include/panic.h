@@ -33,13 +33,24 @@ typedef struct {
     uint32_t frame[8];         /* stacked r0 r1 r2 r3 r12 lr pc xpsr */
     uint32_t frame_valid;
     uint32_t exc_return;
-    uint32_t sp;               /* stack pointer the frame was read from */
+    uint32_t stack_pointer;    /* stack pointer the fault handler read the frame from */
     uint32_t cfsr, hfsr, mmfar, bfar;
     uint32_t uptime_ms;
     uint32_t checksum;         /* sum of all words above, xor 0xA5A5A5A5 */
 } crash_record_t;
 
 extern crash_record_t crash_record;
+
+/* rgbled.c's LED and logging.cpp's log output, reached through pointers held in RAM */
+typedef struct {
+    void (*set_color)(uint32_t rgb);
+    void (*on_off)(int on);
+} led_callbacks_t;
+typedef struct {
+    void (*message)(const char *text);
+} log_callbacks_t;
+extern led_callbacks_t led_callbacks;
+extern log_callbacks_t log_callbacks;
 
 /* Entry of every panic: a real function, so a debugger can break on it. */
 void panic_(ePanicCode code, const uint32_t *frame, uint32_t exc_return, uint32_t sp)

@@ -10,6 +10,7 @@ bool system_wifi_ready(void);
 bool system_cloud_connected(void);
 void system_process(void);       /* the "system thread": between loop() calls and inside delay() */
 uint32_t system_reset_reason(void);
+uint32_t system_free_memory(void); /* System.freeMemory() (newlib_stubs.c) */
 uint32_t system_reset_reason_data(void);
 #ifdef __cplusplus
 }

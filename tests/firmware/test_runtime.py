@@ -1,0 +1,201 @@
+"""The simulated Photon's runtime: newlib-nano heap, threads on the PSP (contract A), the idle
+thread's WFI, the 0.6.x fault path.  Real builds, real QEMU, real gdb-multiarch."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+from photondbg import firmware
+from photondbg.deadline import Deadline
+from photondbg.gdb.session import GdbSession
+from photondbg.ports import LOOPBACK
+from photondbg.sim.link import Msg, pack
+from photondbg.targets.sim import SimTarget
+from test_build_boot import PROBE_DIR, TIMEOUT, LinkPeer, bring_up, request
+
+PLATFORM = Path(firmware.__file__).resolve().parents[1] / "firmware" / "platform"
+# contract A: the scheduler's thread record, as photondbg reads it (names and order)
+CONTRACT_FIELDS = ["saved_sp", "next", "stack_lo", "stack_size", "state", "priority", "name"]
+STATES = ["OS_THREAD_READY", "OS_THREAD_RUNNING", "OS_THREAD_BLOCKED", "OS_THREAD_SUSPENDED",
+          "OS_THREAD_DELETED"]
+
+
+@pytest.fixture(scope="module")
+def server_elf() -> Path:
+    return firmware.build("multi-server", "all")
+
+
+@pytest.fixture(scope="module")
+def probe_elf() -> Path:
+    return firmware.build("panic-probe", "none", appdir=PROBE_DIR)
+
+
+def symbols(elf: Path) -> dict[str, int]:
+    with open(elf, "rb") as f:
+        return {s.name: s["st_value"] for s in ELFFile(f).get_section_by_name(".symtab").iter_symbols()}
+
+
+def struct_members(elf: Path, name: str) -> list[str]:
+    with open(elf, "rb") as f:
+        dwarf = ELFFile(f).get_dwarf_info()
+        for cu in dwarf.iter_CUs():
+            for die in cu.iter_DIEs():
+                if die.tag == "DW_TAG_structure_type" and "DW_AT_name" in die.attributes \
+                        and die.attributes["DW_AT_name"].value.decode() == name:
+                    return [c.attributes["DW_AT_name"].value.decode() for c in die.iter_children()
+                            if c.tag == "DW_TAG_member"]
+    return []
+
+
+def test_the_allocator_is_newlib_nano_and_the_thread_record_keeps_the_contract(server_elf):
+    syms = symbols(server_elf)
+    # newlib-nano's free list and sbrk start (nano-mallocr.c); our _sbrk bounded by photon.ld
+    for name in ("__malloc_free_list", "__malloc_sbrk_start", "_sbrk", "__heap_start__",
+                 "__heap_end__", "os_thread_list", "os_current", "PendSV_Handler"):
+        assert name in syms, name
+    assert "heap_alloc" not in syms and not (PLATFORM / "heap.c").exists()
+    assert struct_members(server_elf, "os_thread")[:len(CONTRACT_FIELDS)] == CONTRACT_FIELDS
+    heap = syms["__heap_end__"] - syms["__heap_start__"]
+    assert heap > 64 * 1024, heap
+
+
+class Probe:
+    """A GDB session on a running sim: evaluate expressions while the target is halted."""
+
+    def __init__(self, gdb: GdbSession):
+        self.gdb = gdb
+
+    def ev(self, expr: str) -> str:
+        return self.gdb.command(f'-data-evaluate-expression "{expr}"').payload["value"]
+
+    def num(self, expr: str) -> int:
+        return int(self.ev(f"(unsigned long)({expr})"), 0)
+
+    def string(self, expr: str) -> str:
+        return re.search(r'"(.*)"', self.ev(f"(char *)({expr})")).group(1)
+
+    def threads(self) -> list[dict]:
+        out, addr = [], self.num("os_thread_list")
+        while addr and len(out) < 16:
+            t = f"((os_thread_t *)0x{addr:x})"
+            out.append({"addr": addr, "name": self.string(f"{t}->name"),
+                        "state": self.ev(f"{t}->state"), "saved_sp": self.num(f"{t}->saved_sp"),
+                        "stack_lo": self.num(f"{t}->stack_lo"),
+                        "stack_size": self.num(f"{t}->stack_size"),
+                        "priority": self.num(f"{t}->priority")})
+            addr = self.num(f"{t}->next")
+        return out
+
+    def pc_function(self) -> str:
+        return self.gdb.cli("info symbol $pc").split()[0]
+
+
+def start_with_gdb(elf: Path, owner, tmp_path, breaks: tuple[str, ...] = ()
+                   ) -> tuple[SimTarget, LinkPeer, Probe]:
+    target = SimTarget(elf, owner, logdir=tmp_path, gdb=True).start()
+    gdb = GdbSession(elf, owner, logdir=tmp_path).start()
+    gdb.connect(LOOPBACK, target.gdb_port)
+    for where in breaks:
+        gdb.cli(f"break {where}")
+    gdb.cont()
+    return target, LinkPeer(target.link), Probe(gdb)
+
+
+def test_threads_run_on_the_psp_with_heap_stacks_and_the_idle_thread_sleeps(server_elf, owner,
+                                                                            tmp_path):
+    target, peer, probe = start_with_gdb(server_elf, owner, tmp_path)
+    listener = bring_up(target, peer)
+    assert request(peer, listener, 16).startswith(b"HTTP/1.1 200 OK")
+    probe.gdb.interrupt()
+    syms = symbols(server_elf)
+    heap = range(syms["__heap_start__"], syms["__heap_end__"])
+    threads = probe.threads()
+    # Device OS 0.6.x with SYSTEM_THREAD(DISABLED): the application thread, and FreeRTOS's idle
+    assert [t["name"] for t in threads] == ["app_thread", "IDLE"]
+    app, idle = threads
+    assert (app["stack_size"], app["priority"]) == (6144, 2) and idle["priority"] == 0
+    current = probe.num("os_current")
+    assert current in (app["addr"], idle["addr"])
+    for t in threads:
+        assert t["state"] in STATES
+        # control block and stack from the heap, as xTaskCreate takes them
+        assert t["addr"] in heap and t["stack_lo"] in heap
+        assert t["stack_lo"] + t["stack_size"] - 1 in heap
+        # stack filled with 0xA5 at creation; what was never used still is (high-water mark)
+        bottom = probe.gdb.read_memory(t["stack_lo"], 32).data
+        assert bottom == b"\xa5" * 32, (t["name"], bottom.hex())
+        top = probe.gdb.read_memory(t["stack_lo"] + t["stack_size"] - 64, 64).data
+        assert top != b"\xa5" * 64
+        if t["addr"] != current:
+            # a switched-out thread: r4-r11 then the hardware frame on its own stack
+            sp = t["saved_sp"]
+            assert t["stack_lo"] <= sp < t["stack_lo"] + t["stack_size"] - 64
+            frame = probe.gdb.read_words(sp + 32, 8)
+            assert frame[7] & (1 << 24), f"xPSR without the Thumb bit: {frame[7]:#x}"
+            assert 0x08000000 <= frame[6] < 0x08100000, f"stacked pc {frame[6]:#x}"
+    assert probe.ev(f"((os_thread_t *)0x{current:x})->state") == "OS_THREAD_RUNNING"
+
+    # WiFi gone: the application thread blocks in the re-join, the idle thread sleeps in WFI
+    probe.gdb.cont()
+    peer.send(pack(Msg.LINK, wifi=0, cloud=0))
+    assert target.console.wait_for(r"@close_all", TIMEOUT)
+    seen = []
+    for _ in range(10):
+        probe.gdb.interrupt()
+        where = probe.pc_function()
+        now = probe.threads()
+        running = probe.string("os_current->name")
+        seen.append((where, running, now[0]["state"]))
+        if where == "idle_main":
+            break
+        probe.gdb.cont()
+    assert ("idle_main", "IDLE", "OS_THREAD_BLOCKED") in seen, seen
+    insn = probe.gdb.cli("x/i $pc")
+    prev = probe.gdb.cli("x/i $pc - 2")
+    assert "wfi" in insn or "wfi" in prev, (insn, prev)
+    target.stop()
+
+
+RECORD = re.compile(r"@record code=(\d+) name=(\w+) .* sp=0x([0-9a-f]{8}) exc=0x([0-9a-f]{8})")
+PANIC = re.compile(r"@panic code=(\d+) name=\w+ .* sp=0x([0-9a-f]{8}) exc=0x([0-9a-f]{8})")
+
+
+def test_a_fault_in_the_application_is_taken_from_its_psp_frame(probe_elf, owner):
+    target = SimTarget(probe_elf, owner).start()
+    peer = LinkPeer(target.link)
+    peer.wait(Msg.HELLO)
+    peer.send(pack(Msg.LINK, wifi=1, cloud=1))
+    panic = target.console.wait_for(PANIC.pattern, TIMEOUT)
+    assert panic, target.console.text()
+    record = target.console.wait_for(RECORD.pattern, TIMEOUT)
+    assert record, target.console.text()
+    sp, exc = int(record.group(3), 16), int(record.group(4), 16)
+    # thread mode, process stack, no FP frame: the firmware's own reading of EXC_RETURN
+    assert exc == 0xFFFFFFFD
+    assert (int(panic.group(2), 16), int(panic.group(3), 16)) == (sp, exc)
+    syms = symbols(probe_elf)
+    # the frame lies on the application thread's stack, which came from the heap
+    assert syms["__heap_start__"] <= sp < syms["__heap_end__"]
+    target.stop()
+
+
+def test_the_panic_blinks_through_led_callbacks_held_in_ram(probe_elf, owner, tmp_path):
+    """panic_() reaches the LED through pointers in RAM (rgbled.c): GDB sees the red LED
+    switched on and off while SOS is signalled."""
+    target, peer, probe = start_with_gdb(probe_elf, owner, tmp_path, ("led_set_color",))
+    syms = symbols(probe_elf)
+    assert 0x20000000 <= syms["led_callbacks"] < 0x20020000
+    assert 0x20000000 <= syms["log_callbacks"] < 0x20020000
+    peer.wait(Msg.HELLO)
+    peer.send(pack(Msg.LINK, wifi=1, cloud=1))
+    stop = probe.gdb.wait_stopped(Deadline(TIMEOUT))
+    assert stop and stop.get("frame", {}).get("func") == "led_set_color", stop
+    assert probe.num("rgb") == 0xFF0000
+    bt = probe.gdb.cli("bt")
+    assert "panic_" in bt and "sos_round" in bt
+    assert "@panic code=1" in target.console.text()
+    target.stop()
