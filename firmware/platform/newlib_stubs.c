@@ -18,18 +18,18 @@
 #include "concurrent_hal.h"
 
 extern char __heap_start__[], __heap_end__[];
-static char *brk_;
+char *heap_brk;   /* the program break (photondbg's heap walker reads it by name) */
 
 void *_sbrk(int incr)
 {
-    if (brk_ == NULL)
-        brk_ = __heap_start__;
-    char *prev = brk_;
-    if (incr > __heap_end__ - brk_ || (incr < 0 && -incr > brk_ - __heap_start__)) {
+    if (heap_brk == NULL)
+        heap_brk = __heap_start__;
+    char *prev = heap_brk;
+    if (incr > __heap_end__ - heap_brk || (incr < 0 && -incr > heap_brk - __heap_start__)) {
         errno = ENOMEM;
         return (void *)-1;
     }
-    brk_ += incr;
+    heap_brk += incr;
     return prev;
 }
 
@@ -41,7 +41,7 @@ void __malloc_unlock(struct _reent *r) { (void)r; os_mutex_recursive_unlock(&mal
 uint32_t system_free_memory(void)
 {
     struct mallinfo mi = mallinfo();
-    char *brk = brk_ ? brk_ : __heap_start__;
+    char *brk = heap_brk ? heap_brk : __heap_start__;
     return (uint32_t)mi.fordblks + (uint32_t)(__heap_end__ - brk);
 }
 
