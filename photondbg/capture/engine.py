@@ -30,6 +30,7 @@ from photondbg.paths import GDB_SCRIPTS
 from photondbg.ports import LOOPBACK
 from photondbg.progress import scenario_counters
 from photondbg.procs import ProcessOwner, interruption
+from photondbg.replay import reproduce
 
 TARGETS = ("sim", "photon")
 SCENARIOS = ("wifi-loss", "none")
@@ -171,6 +172,7 @@ class Capture:
                 self._stop_scenario()
             finally:
                 owner.close()
+                self.report.update(reproduce.sections(self))  # replay: reproduce + timeline
                 self.writer.write()
                 if self.elf is not None:
                     self.elf.close()

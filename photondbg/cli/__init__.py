@@ -25,6 +25,10 @@ VERBS = {
                 "Name the use-after-free behind a capture (heap walk, dangling pointers)."),
     "verify-fix": ("photondbg.cli.verify_fix", "verify_fix",
                    "Compare two firmware variants over many WiFi cuts, with statistics."),
+    "replay": ("photondbg.cli.replay", "replay",
+               "Serve a capture to GDB as the halted board (GDB remote protocol, 127.0.0.1)."),
+    "report": ("photondbg.cli.report", "report",
+               "Re-render a capture as Markdown, JSON or one self-contained HTML page."),
 }
 
 
