@@ -54,6 +54,15 @@ def test_replay_equals_the_live_session(fault_elves, capture, owner, tmp_path):
             # the frames are the same; past main GDB may read the bytes after the end of the
             # image, which QEMU shows as 0 and the replay does not invent (flash not captured)
             assert frames(replayed[cmd]) == frames(live[cmd])
+        elif cmd == "info registers":
+            # QEMU shows r0-r12, sp, lr, pc, xpsr; the replay adds MSP/PSP when the capture
+            # read them (fault.stack_pointers)
+            core = replayed[cmd].splitlines()[:17]
+            assert core == live[cmd].splitlines()
+            sp = r.report["fault"].get("stack_pointers") or {}
+            for name in ("msp", "psp"):
+                if sp.get(name) is not None and len(replayed[cmd].splitlines()) > 17:
+                    assert f"{name:<15}0x{sp[name]:x}" in replayed[cmd]
         else:
             assert replayed[cmd] == live[cmd], cmd
     # and what the capture recorded from its own live GDB session
