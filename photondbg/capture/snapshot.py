@@ -1,0 +1,108 @@
+"""A capture of a board that a test drives: stop the core wherever it is, and write what
+``capture-fault`` would (report.json + report.md, registers, decoded fault registers, the stacked
+frame when stopped in a fault handler, a backtrace, a RAM dump, the logs so far).
+
+Used by the pytest plugin when a test fails with a debugger attached: if the firmware faulted,
+the core already sits on an armed fault handler and the report says ``outcome: fault``;
+otherwise the core is interrupted and the report is a snapshot (``outcome: none``) of where it
+was when the test gave up.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from photondbg.capture import collect
+from photondbg.capture.engine import new_capdir
+from photondbg.capture.report import ReportWriter, new_report
+from photondbg.cortexm import faults
+from photondbg.deadline import Deadline
+from photondbg.errors import PhotondbgError
+
+
+def snapshot(dut, out: Path, *, why: str = "") -> Path:
+    """Write a capture directory for ``dut`` (a :class:`photondbg.dut.SimDut` under GDB)."""
+    gdb, elf, armed = dut.gdb, dut.elfinfo, dut.armed
+    capdir = new_capdir(out, dut.kind)
+    report = new_report(dut.kind, str(elf.path), elf.sha256, None)
+    report["trigger"] = {"kind": "test-failure", "why": why}
+    writer = ReportWriter(capdir, report)
+    writer.write()
+    t0 = time.monotonic()
+    try:
+        stopped = gdb.wait_stopped(Deadline(0.2))  # already on a fault handler?
+        if stopped is None:
+            stopped = gdb.interrupt(timeout=5.0)
+        regs = gdb.registers()
+        core = collect.core_registers(regs)
+        pc = core.get("pc", 0) & ~1
+        report["stop"] = {"reason": (stopped or {}).get("reason"), "pc": pc,
+                          "symbol": collect.locate(elf, pc)["symbol"]}
+        scb = collect.read_scb(gdb)
+        frame = None
+        if armed is not None and pc in armed.handlers:
+            exc = faults.decode_exc_return(core.get("lr", 0))
+            sp = collect.exception_stack_pointer(regs, exc)
+            frame, frame_error = collect.stacked_frame(gdb, sp, _ram(dut))
+            where = collect.locate(elf, frame["pc"] if frame else None, gdb)
+            report["outcome"] = "fault"
+            report["fault"] = {
+                "vector": armed.handlers[pc][0], "registers": core,
+                "exc_return": core.get("lr"), "stack": exc["stack"], "frame": frame,
+                "frame_error": frame_error, "scb": scb,
+                "reasons": faults.reasons(scb), "fault_address": faults.fault_address(scb),
+                "faulting_pc": frame["pc"] if frame else None,
+                "faulting_symbol": where["symbol"], "faulting_location": where["location"],
+                "instruction": None,
+            }
+        else:
+            report["registers"] = core
+            report["scb"] = scb
+        if report["outcome"] == "fault":
+            report["backtrace"], report["backtrace_source"] = collect.backtrace(gdb, elf, frame)
+        else:
+            report["backtrace"], report["backtrace_source"] = _frames(gdb), "gdb"
+        ram = _ram(dut)
+        path = capdir / "ram.bin"
+        mem = collect.dump(gdb, path, ram.base, min(ram.size, collect.RAM_DUMP_MAX))
+        writer.artifact("ram.bin", path)
+        report["dumps"] = {"ram": {"address": ram.base, "length": ram.size,
+                                   "gaps": collect.gaps_json(mem)}}
+        report["status"] = "complete"
+    except PhotondbgError as e:
+        report["error"] = str(e).splitlines()[0] if str(e) else type(e).__name__
+    finally:
+        report["timing"] = {"stop_to_report_s": round(time.monotonic() - t0, 4)}
+        _copy_logs(dut, capdir, writer)
+        writer.write()
+    return capdir
+
+
+def _frames(gdb) -> list[dict]:
+    """GDB's backtrace where the core was stopped (no exception frame to go through)."""
+    try:
+        res = gdb.command(f"-stack-list-frames 0 {collect.BACKTRACE_MAX - 1}", timeout=5.0)
+    except PhotondbgError:
+        return []
+    return [{"pc": int(f.get("addr", "0"), 16),
+             "function": f.get("func") if f.get("func") != "??" else None,
+             "file": f.get("file"), "line": int(f["line"]) if f.get("line") else None}
+            for f in (res.payload or {}).get("stack", [])]
+
+
+def _ram(dut) -> collect.Region:
+    from photondbg.targets.sim import MACHINES
+
+    _, base, size = MACHINES.get(getattr(dut.target, "machine", None) or "netduino2",
+                                 MACHINES["netduino2"])
+    return collect.Region(base, size)
+
+
+def _copy_logs(dut, capdir: Path, writer: ReportWriter) -> None:
+    for name in ("serial.log", "bridge.log", "qemu-stderr.log", "gdb-mi.log"):
+        src = dut.logdir / name
+        if src.is_file():
+            shutil.copyfile(src, capdir / name)
+            writer.artifact(name, capdir / name)
