@@ -99,8 +99,8 @@ class SimDut(Dut):
         self.boots = 0
 
     def start(self, timeout: float = BOOT_TIMEOUT) -> SimDut:
+        from photondbg.firmware import app_port
         from photondbg.sim.bridge import Bridge
-        from photondbg.sim.campaign import app_port
 
         self.device_port = app_port(self.app)
         self._boot()
@@ -189,7 +189,7 @@ class LanDut(Dut):
 
     def start(self, timeout: float = BOOT_TIMEOUT) -> LanDut:
         if self.serial:
-            from photondbg.photon.campaign import UrlSerialStream
+            from photondbg.campaign.board import UrlSerialStream
 
             self.stream = UrlSerialStream(self.serial, self.baudrate)
             self.console = Console(self.stream, self.logdir / "serial.log", name="board-serial")

@@ -1,6 +1,6 @@
 """The sequential verify-fix verdict: its boundaries, and its error rates by simulation.
 
-The error-rate tests run the real :func:`photondbg.sequential.run_pairs` over thousands of
+The error-rate tests run the real :func:`photondbg.campaign.sequential.run_pairs` over thousands of
 seeded synthetic campaigns and check that the share of wrong verdicts is not significantly above
 the stated rate. The same harness shows that the naive design (an exact test repeated after
 every cycle) does exceed it, so the check can fail.
@@ -151,7 +151,7 @@ SCHEDULES = {
     # a board that crashed is rebooted fresh, so carry-over is negative here (measured on
     # synthetic data: the sequential and the fixed-N Fisher verdicts both hold alpha when a
     # crash lowers the next cycle's chance; both exceed it alike when it raises it, +0.2 ->
-    # about 0.08 at alpha 0.05; see photondbg/sequential.py)
+    # about 0.08 at alpha 0.05; see photondbg/campaign/sequential.py)
     "crash resets state": (lambda i: 0.3, -0.15),
 }
 
