@@ -37,6 +37,7 @@ SCENARIOS = ("wifi-loss", "none")
 VARIANTS = ("none", "clients", "all")
 APPS = ("multi-server", "simple-server")
 STM32F205_RAM = collect.Region(0x20000000, 128 * 1024)
+FOLLOW_MAX_EVENTS = 8  # stops recorded after the first fault before following ends
 RECOVERY_GRACE = 2.0  # s after a WiFi restore without an HTTP answer: reset the device
 
 
@@ -51,7 +52,7 @@ class CaptureRequest:
     out: Path = Path("captures")
     machine: str | None = None
     seed: int | None = None
-    follow: float = 1.0           # after the first fault: watch this long for lock-up/panic
+    follow: float = 2.0           # after the first fault: run on this long (lock-up? panic?)
     gdb_bin: str = "gdb-multiarch"
     probe: str | None = None       # photon: cmsis-dap | stlink (default: $PHOTONDBG_PROBE)
     serial_port: str | None = None  # photon: the Photon's USB serial (default: $PHOTONDBG_SERIAL)
@@ -498,43 +499,58 @@ class Capture:
             self.report["root_cause"] = root_cause.for_capture(self.capdir, self.report, self.elf)
 
     def _follow(self) -> None:
-        """Let the target run a little longer: does a lock-up or a panic follow the fault?"""
+        """Let the core run on for ``follow`` seconds after the first fault: does it escalate?
+        Every stop at an armed address (the panic entry, a second fault) is recorded in
+        ``after_fault_events`` and the core runs on, until a lock-up ends the target (recorded
+        as ``lockup`` beside the first ``fault``), the fault handler spins, something else
+        stops the core, or the time is up. ``after_fault`` is the last of them."""
         with self.stage("follow"):
             deadline = Deadline(self.req.follow)
-            while True:
+            events = self.report.setdefault("after_fault_events", [])
+            self.report["after_fault"] = None
+            while len(events) < FOLLOW_MAX_EVENTS:
                 try:
                     self.gdb.cont()
                     payload = self.gdb.wait_stopped(deadline)
                 except TargetDied:
                     self._on_died(first=False)
+                    events.append(self.report["after_fault"])
                     return
                 if payload is None:
-                    self.report["after_fault"] = None
-                    return
+                    return  # time is up; the core runs on
                 pc = _stop_pc(payload)
                 kind = self.armed.kind_at(pc) if pc is not None else None
-                if kind != "fault" or self._in_fault(pc):
-                    break
-            if kind is None and self._lockup_seen():
-                self._on_died(first=False)
-                return
-            after = {"kind": kind or "stop", "pc": pc, "symbol": collect.locate(self.elf, pc)["symbol"]}
-            if kind == "panic":
-                regs = self.gdb.registers()
-                after["code"] = regs.get("r0")
-                after["detail"] = f"panic code {regs.get('r0')} ({faults.PANIC_NAMES.get(regs.get('r0'), '?')})"
-            elif kind == "fault":
-                regs = self.gdb.registers()
-                first = (self.report.get("fault") or {}).get("registers") or {}
-                if collect.core_registers(regs) == first:
-                    # same handler, same state: the handler is a tight loop at its entry
-                    after.update(kind="spin", detail="the fault handler loops forever "
-                                 "(no reset, no panic, no lock-up)")
-                    self.report["after_fault"] = after
+                if kind == "fault" and not self._in_fault(pc):
+                    continue  # an interrupt through a handler it shares with the faults
+                if kind is None and self._lockup_seen():
+                    self._on_died(first=False)
+                    events.append(self.report["after_fault"])
                     return
-                after["vector"] = faults.exception_name(faults.exception_number(regs.get("xpsr", 0)))
-                after["detail"] = f"second fault: {after['vector']}"
-            self.report["after_fault"] = after
+                after = self._after_event(kind, pc)
+                events.append(after)
+                self.report["after_fault"] = after
+                self.write()
+                if after["kind"] in ("spin", "stop"):
+                    return
+
+    def _after_event(self, kind: str | None, pc: int | None) -> dict:
+        after = {"kind": kind or "stop", "pc": pc, "symbol": collect.locate(self.elf, pc)["symbol"]}
+        if kind == "panic":
+            regs = self.gdb.registers()
+            code = regs.get("r0")
+            after["code"] = code
+            after["detail"] = f"panic code {code} ({faults.PANIC_NAMES.get(code, '?')})"
+        elif kind == "fault":
+            regs = self.gdb.registers()
+            first = (self.report.get("fault") or {}).get("registers") or {}
+            if collect.core_registers(regs) == first:
+                # same handler, same state: the handler is a tight loop at its entry
+                after.update(kind="spin", detail="the fault handler loops forever "
+                             "(no reset, no panic, no lock-up)")
+                return after
+            after["vector"] = faults.exception_name(faults.exception_number(regs.get("xpsr", 0)))
+            after["detail"] = f"second fault: {after['vector']}"
+        return after
 
     def _in_fault(self, pc: int) -> bool:
         """At a fault handler's address: is the core really handling a fault (IPSR 2..6), or

@@ -31,7 +31,8 @@ FIRMWARES = {
     "shared_handler": "netduino2",
     "psp_stack": "netduino2",
     "bad_vector": "netduino2",
-    "threads": "netduino2",      # a test-fixture scheduler following Contract A
+    "threads": "netduino2",
+    "lockup_after_panic": "netduino2",      # a test-fixture scheduler following Contract A
 }
 OWN_STARTUP = {"shared_handler", "bad_vector", "threads"}  # firmwares with their own vector table
 LAYOUT = {  # machine -> (flash base, RAM base, RAM size)

@@ -29,7 +29,8 @@ SIGNALS = {"INT": signal.SIGINT, "TERM": signal.SIGTERM, "HUP": signal.SIGHUP,
            "KILL": signal.SIGKILL}
 REASON = {"INT": "interrupted (Ctrl-C)", "TERM": "interrupted by SIGTERM",
           "HUP": "interrupted by SIGHUP"}
-STAGES = ["build", "boot", "connect", "arm", "run", "capture", "dumps", "follow", "done"]
+STAGES = ["build", "boot", "connect", "arm", "run", "capture", "dumps", "threads", "analysis",
+          "follow", "done"]
 # every signal at the long stage (run); each short stage with two signals, KILL among them
 CASES = [("run", "INT"), ("run", "TERM"), ("run", "HUP"), ("run", "KILL"),
          ("build", "TERM"), ("build", "KILL"), ("build", "HUP"),
