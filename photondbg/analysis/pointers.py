@@ -11,6 +11,8 @@ Each is named by its path from a global, e.g. ``listeners[0]->clients[3]``.
 
 from __future__ import annotations
 
+import re
+from collections import deque
 from dataclasses import dataclass, field
 
 from photondbg.analysis.dwarf_types import CType, Variable
@@ -18,7 +20,7 @@ from photondbg.analysis.heap import Block, HeapWalk
 from photondbg.analysis.memory import MemoryImage
 
 MAX_NODES = 200_000
-MAX_DEPTH = 24
+MAX_DEPTH = 64      # type nesting inside one object (pointer chains are walked breadth-first)
 TEXT_MIN = 4
 IDENTITY = {"port", "id", "fd", "sock", "socket", "handle", "slot", "index", "type", "state",
             "listener", "local_port"}
@@ -64,11 +66,17 @@ class Walker:
         self._flagged: set[int] = set()
 
     def run(self, variables: list[Variable]) -> PointerWalk:
+        """Globals first, then the objects they point to, breadth-first: each object is named
+        by its shortest path from a global."""
+        self._queue: deque = deque()
         for v in variables:
             if v.name in self.skip or not v.type.has_pointers():
                 continue
             self.out.globals_walked += 1
             self._visit(v.name, v.address, v.type, 0, True)
+        while self._queue and not self.out.truncated:
+            path, addr, t, certain = self._queue.popleft()
+            self._visit(path, addr, t, 0, certain, arrow=True)
         return self.out
 
     # -- the walk ------------------------------------------------------------------------
@@ -134,7 +142,7 @@ class Walker:
         if key in self._seen or not t.has_pointers():
             return
         self._seen.add(key)
-        self._visit(path, addr, t, depth + 1, certain, arrow=True)
+        self._queue.append((path, addr, t, certain))
 
     def _block(self, v: int) -> tuple[HeapWalk | None, Block | None]:
         for h in self.heaps:
@@ -178,7 +186,7 @@ class Walker:
         hint = contents_hint(self.mem, block)
         if not certain:
             reason += " (reached through a union: which member is live is not known)"
-        self.out.dangling.append(Dangling(path, v, slot, target.display() if target else "void",
+        self.out.dangling.append(Dangling(compact_path(path), v, slot, target.display() if target else "void",
                                           block, reason, hint, certain,
                                           self._describe(owner) if owner else None))
 
@@ -192,6 +200,15 @@ class Walker:
                 if v is not None:
                     fields[name] = v
         return {"path": path, "type": t.name, "address": addr, "fields": fields}
+
+
+def compact_path(path: str) -> str:
+    """``a->next->next->next->next`` -> ``a(->next)×4``: long chains stay readable."""
+    return _RUN.sub(lambda m: f"(->{m.group(1)})×{len(m.group(0)) // (len(m.group(1)) + 2)}",
+                    path)
+
+
+_RUN = re.compile(r"(?:->([A-Za-z_]\w*))(?:->\1){2,}(?![\w\[])")
 
 
 def contents_hint(mem: MemoryImage, block: Block) -> str:

@@ -152,56 +152,129 @@ def trace(elf, mem: MemoryImage, fault: dict) -> Provenance:
                            "through a corrupted stack (not traced)")
 
 
+class _Flow:
+    """Register values in the straight-line code before the use, from the registers at the
+    fault and, where a register was overwritten since, from the loads that set it (the dump
+    gives the loaded word)."""
+
+    def __init__(self, md, mem: MemoryImage, before: list, regs: dict[str, int]):
+        self.md, self.mem, self.before, self.regs = md, mem, before, regs
+
+    def last_write(self, reg: str, end: int) -> int | None:
+        """Index of the last instruction before ``end`` that writes ``reg``."""
+        return next((k for k in range(end - 1, -1, -1) if _writes(self.md, self.before[k], reg)),
+                    None)
+
+    def value_before(self, reg: str, end: int, depth: int = 0) -> tuple[int | None, str]:
+        """(value of ``reg`` just before instruction ``end``, where that value comes from)."""
+        if reg == "sp" or depth > 6:
+            return None, "unknown"
+        last = self.last_write(reg, len(self.before))
+        if last is None or last < end:
+            return self.regs.get(reg), "register at the fault"
+        first = next(k for k in range(end, len(self.before))
+                     if _writes(self.md, self.before[k], reg))
+        delta = self.writeback(first, reg)
+        if first == last and delta is not None and self.regs.get(reg) is not None:
+            # only written since by a load's base writeback: undo the increment
+            return (self.regs[reg] - delta) & 0xFFFFFFFF, "register at the fault"
+        j = self.last_write(reg, end)
+        if j is None:
+            return None, "overwritten later; its value here is lost"
+        load = self.load(j, reg)
+        if load is not None:
+            base, disp, mode = load
+            bval, _ = self.value_before(base, j, depth + 1)
+            if bval is None:
+                return None, "unknown"
+            return self.mem.u32(_address(bval, disp, mode)), "the dump (word loaded then)"
+        src = self.copy_source(j, reg)
+        if src is not None:
+            return self.value_before(src, j, depth + 1)
+        return None, "computed"
+
+    def load(self, j: int, reg: str):
+        """(base, disp, mode) when instruction j is ``ldr reg, [base, #disp]`` (plain, pre- or
+        post-indexed); None otherwise."""
+        ins = self.before[j]
+        mems = [o for o in ins.operands if o.type == carm.ARM_OP_MEM]
+        if not ins.mnemonic.startswith("ldr") or not mems or len(ins.operands) < 2 \
+                or ins.operands[0].type != carm.ARM_OP_REG \
+                or _reg_name(self.md, ins.operands[0].reg) != reg:
+            return None
+        m = mems[0].mem
+        base = _reg_name(self.md, m.base)
+        if base == "pc" or m.index != 0:
+            return None
+        if ins.writeback and len(ins.operands) == 3:
+            post = ins.operands[2].imm if ins.operands[2].type == carm.ARM_OP_IMM else 0
+            return base, post, "post"
+        return base, m.disp, "pre" if ins.writeback else "offset"
+
+    def writeback(self, k: int, reg: str) -> int | None:
+        """The increment when instruction k only updates ``reg`` as a load's base."""
+        ins = self.before[k]
+        if not ins.writeback or not ins.mnemonic.startswith("ldr"):
+            return None
+        dest = ins.operands[0]
+        if dest.type == carm.ARM_OP_REG and _reg_name(self.md, dest.reg) == reg:
+            return None
+        for load_reg in [_reg_name(self.md, dest.reg)] if dest.type == carm.ARM_OP_REG else []:
+            found = self.load(k, load_reg)
+            if found is not None and found[0] == reg:
+                return found[1]
+        return None
+
+    def copy_source(self, j: int, reg: str) -> str | None:
+        ins = self.before[j]
+        if ins.mnemonic in ("mov", "movs") and len(ins.operands) == 2 \
+                and ins.operands[1].type == carm.ARM_OP_REG:
+            return _reg_name(self.md, ins.operands[1].reg)
+        return None
+
+
+def _address(base_before: int, disp: int, mode: str) -> int:
+    """The address an ldr read, from its base register's value before the instruction."""
+    return (base_before + (disp if mode != "post" else 0)) & 0xFFFFFFFF
+
+
 def _chain(md, mem: MemoryImage, before: list, reg: str, regs: dict[str, int]) -> list[Step]:
+    flow = _Flow(md, mem, before, regs)
     steps: list[Step] = []
-    known = dict(regs)
-    idx = len(before)
+    idx, carried = len(before), None
     for _ in range(MAX_LEVELS):
-        step = Step(reg, known.get(reg))
+        value, source = flow.value_before(reg, idx)
+        if value is None and carried is not None:   # a copy: same value as its destination
+            value, source, carried = carried, "the register it was copied to", None
+        step = Step(reg, value)
         steps.append(step)
-        j = next((k for k in range(idx - 1, -1, -1) if _writes(md, before[k], reg)), None)
+        if source != "register at the fault" and value is not None:
+            step.note = f"value from {source}"
+        j = flow.last_write(reg, idx)
         if j is None:
             step.note = "not written earlier in this function: an argument or a callee-saved value"
             break
         ins = before[j]
         step.loaded_by = {"pc": ins.address, "instruction": _insn_text(ins)}
-        mems = [o for o in ins.operands if o.type == carm.ARM_OP_MEM]
-        if not ins.mnemonic.startswith("ldr") or not mems or len(ins.operands) < 2 \
-                or ins.operands[0].type != carm.ARM_OP_REG \
-                or _reg_name(md, ins.operands[0].reg) != reg:
-            step.note = "computed, not loaded"
-            if ins.mnemonic in ("mov", "movs") and ins.operands[1].type == carm.ARM_OP_REG:
-                src = _reg_name(md, ins.operands[1].reg)
-                if not any(_writes(md, x, src) for x in before[j + 1:idx]):
-                    known[src] = step.value if step.value is not None else known.get(src)
-                    step.note = f"copied from {src}"
-                    reg, idx = src, j
-                    continue
+        load = flow.load(j, reg)
+        if load is None:
+            src = flow.copy_source(j, reg)
+            if src is not None:
+                step.note = f"copied from {src}"
+                reg, idx, carried = src, j, value
+                continue
+            step.note = "computed, not loaded (or a PC-relative / indexed load, not traced)"
             break
-        m = mems[0].mem
-        base = _reg_name(md, m.base)
-        step.base, step.offset = base, m.disp
-        if base == "pc" or m.index != 0:
-            step.note = "PC-relative or indexed load (a literal or an array index): not traced"
-            break
-        if base == reg:
-            step.note = f"{reg} was loaded through itself: its earlier value is lost"
-            break
-        if any(_writes(md, x, base) for x in before[j + 1:idx]):
-            step.note = f"{base} changed after the load: its value then is unknown"
-            break
-        bval = known.get(base)
+        base, disp, mode = load
+        step.base, step.offset = base, disp
+        bval, bsrc = flow.value_before(base, j)
         step.base_value = bval
-        if bval is not None:
-            if ins.writeback and len(ins.operands) == 3:        # post-indexed: [rB], #imm
-                post = ins.operands[2].imm if ins.operands[2].type == carm.ARM_OP_IMM else 0
-                step.address = (bval - post) & 0xFFFFFFFF
-            elif ins.writeback:                                  # pre-indexed: [rB, #d]!
-                step.address = bval
-            else:
-                step.address = (bval + m.disp) & 0xFFFFFFFF
-            now = mem.u32(step.address)
-            step.confirmed = None if now is None or step.value is None else now == step.value
+        if bval is None:
+            step.note = f"{base} then: {bsrc}"
+            break
+        step.address = _address(bval, disp, mode)
+        now = mem.u32(step.address)
+        step.confirmed = None if now is None or value is None else now == value
         reg, idx = base, j
     return steps
 
