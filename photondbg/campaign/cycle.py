@@ -22,21 +22,17 @@ and brings it back (:class:`photondbg.campaign.sim.SimCampaign`, the simulated b
 from __future__ import annotations
 
 import abc
-import random
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
+from photondbg.campaign.policy import CutSchedule
 from photondbg.campaign.records import CampaignConfig, CampaignResult, CycleResult, Outcome, Phase
 from photondbg.campaign.steps import Step, stage
 from photondbg.deadline import Deadline
 from photondbg.procs import ProcessOwner
 from photondbg.sim.tester import HTTP_RESULTS, ConsoleWatch, HttpTester
-
-# seconds a cut is held, per kind: an uplink cut must outlast the platform's cloud time-out
-HOLDS = {"down": (1.0, 3.0), "uplink": (4.0, 6.0)}
-
 
 class CycleRunner(abc.ABC):
     """The WiFi-loss cycle and its classification, for any board. The board is the subclass:
@@ -58,8 +54,8 @@ class CycleRunner(abc.ABC):
         self.on_note = on_note or (lambda text: None)
         self.on_phase = on_phase or (lambda index, phase: None)
         self.index = 0  # the cycle under way
-        self.rng = random.Random(config.seed)
         self.check_config()
+        self.schedule = CutSchedule(config.seed, config.cuts, config.hold, config.load)
         self.phase = Phase.IDLE
         self.phases: list[tuple[float, str]] = []
         self.steps: list[Step] = []
@@ -120,10 +116,8 @@ class CycleRunner(abc.ABC):
     @stage("index")
     def cycle(self, index: int) -> CycleResult:
         cfg = self.cfg
-        kind = self.rng.choice(list(cfg.cuts))
-        lo, hi = cfg.hold or HOLDS[kind]
-        hold = round(self.rng.uniform(lo, hi), 3)
-        load = self.rng.uniform(*cfg.load)
+        plan = self.schedule.next()
+        kind, hold, load = plan.kind, plan.hold, plan.load
         self.index = index
         r = CycleResult(index, "", kind, hold)
         t_start = time.monotonic()

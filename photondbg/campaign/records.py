@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from photondbg.campaign.policy import LOAD
 from photondbg.sim.wifi import CUT_KINDS
 
 
@@ -43,8 +44,8 @@ class CampaignConfig:
     cycles: int = 5
     seed: int = 0
     cuts: tuple[str, ...] = CUT_KINDS  # each cycle draws one kind (seeded)
-    hold: tuple[float, float] | None = None  # None: HOLDS per kind
-    load: tuple[float, float] = (1.0, 2.0)  # s of HTTP load before each cut
+    hold: tuple[float, float] | None = None  # None: policy.HOLDS per kind
+    load: tuple[float, float] = LOAD  # s of HTTP load before each cut
     period: float = 0.25  # s between requests of one client
     http_timeout: float = 2.0
     clients: int = 1

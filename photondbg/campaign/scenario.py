@@ -8,13 +8,12 @@ thread here ever waits on the device, they only notice that it has gone quiet.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from photondbg.campaign.cycle import HOLDS
+from photondbg.campaign.policy import LOAD, CutSchedule, RecoveryWatch
 from photondbg.firmware import app_port
 from photondbg.procs import ProcessOwner
 from photondbg.sim.bridge import Bridge
@@ -39,7 +38,7 @@ class WifiLossScenario:
 
     def __init__(self, target, owner: ProcessOwner, *, app: str = "multi-server", seed: int = 0,
                  logdir: Path | str | None = None, cuts: tuple[str, ...] = CUT_KINDS,
-                 load: tuple[float, float] = (1.0, 2.0), hold: tuple[float, float] | None = None,
+                 load: tuple[float, float] = LOAD, hold: tuple[float, float] | None = None,
                  settle: float = 3.0, period: float = 0.25, http_timeout: float = 2.0,
                  clients: int = 1):
         self.target = target
@@ -57,7 +56,8 @@ class WifiLossScenario:
         self.period = period
         self.http_timeout = http_timeout
         self.clients = clients
-        self.rng = random.Random(seed)
+        self.schedule = CutSchedule(seed, self.cuts, hold, load)
+        self.recovery = RecoveryWatch()
         self.events: list[ScenarioEvent] = []
         self.bridge: Bridge | None = None
         self.tester: HttpTester | None = None
@@ -97,6 +97,12 @@ class WifiLossScenario:
         if self.bridge is not None:
             self.bridge.close()
         self._event("stop", " ".join(f"{k}={v}" for k, v in self.counters().items()))
+
+    def deaf(self) -> bool:
+        """True once the server stayed silent for the recovery grace after a restore: the
+        board will not crash again in this boot (the 0.6.x NO_RECOVERY bug) and should be
+        reset, as a campaign reboots it, before the next cut."""
+        return self.tester is not None and self.recovery.deaf(self.tester.ok_since)
 
     @property
     def host_port(self) -> int | None:
@@ -141,15 +147,15 @@ class WifiLossScenario:
                     return
                 served = self.tester.ok_since(t - self.period - self.http_timeout)
                 self._event("served" if served else "not-serving", f"port {self.host_port}")
-                kind = self.rng.choice(self.cuts)
-                lo, hi = self.hold or HOLDS[kind]
-                hold = self.rng.uniform(lo, hi)
-                if not self._sleep(self.rng.uniform(*self.load)):
+                plan = self.schedule.next()
+                kind = plan.kind
+                if not self._sleep(plan.load):
                     return
                 self.bridge.cut(kind)
-                self._event("cut", f"{kind} hold={hold:.2f}s")
-                stopped = not self._sleep(hold)
+                self._event("cut", f"{kind} hold={plan.hold:.2f}s")
+                stopped = not self._sleep(plan.hold)
                 self.bridge.restore()
+                self.recovery.restored()
                 self._event("restore", f"{kind}{' (scenario stopped)' if stopped else ''}")
                 if stopped or not self._sleep(self.settle):
                     return

@@ -38,7 +38,6 @@ VARIANTS = ("none", "clients", "all")
 APPS = ("multi-server", "simple-server")
 STM32F205_RAM = collect.Region(0x20000000, 128 * 1024)
 FOLLOW_MAX_EVENTS = 8  # stops recorded after the first fault before following ends
-RECOVERY_GRACE = 2.0  # s after a WiFi restore without an HTTP answer: reset the device
 
 
 @dataclass
@@ -119,8 +118,6 @@ class Capture:
         self.main_bkpt: int | None = None
         self.main_addr: int | None = None
         self.t_stop: float | None = None
-        self._events_seen = 0
-        self._restored_at: float | None = None
         self._fault_command = False
 
     # -- bookkeeping ---------------------------------------------------------------
@@ -278,22 +275,6 @@ class Capture:
         text = self.gdb.cli(f"demangle -l c++ -- {name}", timeout=2.0, check=False).strip()
         return text if text and "Can't demangle" not in text else name
 
-    def _deaf(self) -> bool:
-        """After a WiFi restore the server has not answered for RECOVERY_GRACE s (the 0.6.x
-        NO_RECOVERY bug): in this boot no further crash can come, so reset the device, as the
-        campaign reboots it, before the scenario's next cut."""
-        events = list(getattr(self.scenario, "events", None) or [])
-        new, self._events_seen = events[self._events_seen:], len(events)
-        now = time.monotonic()
-        if any(getattr(e, "name", None) == "restore" for e in new):
-            self._restored_at = now
-        if self._restored_at is None or now - self._restored_at < RECOVERY_GRACE:
-            return False
-        tester = getattr(self.scenario, "tester", None)
-        served = tester is not None and tester.ok_since(self._restored_at)
-        self._restored_at = None
-        return not served
-
     def _reset_target(self) -> dict | None:
         """Reset the device under the debugger (breakpoints stay armed). Returns the stop
         payload if the device stopped at something else meanwhile."""
@@ -310,7 +291,6 @@ class Capture:
 
     def _wait_for_event(self, deadline: Deadline) -> tuple[str, dict | None]:
         gdb = self.gdb
-        self._events_seen = 0
         t0 = time.monotonic()
         while True:
             if self.status is not None:
@@ -318,7 +298,7 @@ class Capture:
             try:
                 payload = gdb.wait_stopped(Deadline(deadline.cap(0.5)))
                 if payload is None and self.scenario is not None and self.req.target == "sim" \
-                        and not deadline.expired and self._deaf():
+                        and not deadline.expired and self.scenario.deaf():
                     payload = self._reset_target()
             except TargetDied:
                 return "died", None
