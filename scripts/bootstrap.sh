@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 for pair in arm-none-eabi-gcc:gcc-arm-none-eabi qemu-system-arm:qemu-system-arm \
             gdb-multiarch:gdb-multiarch openocd:openocd dfu-util:dfu-util udevadm:udev \
-            npm:npm; do
+            npm:npm chromium:chromium; do
   prog=${pair%%:*}; pkg=${pair#*:}
   command -v "$prog" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from photondbg.analysis.rootcause import render_markdown as rootcause_markdown
+from photondbg.render.markdown import reproduce_markdown, timeline_markdown
 
 SCHEMA = "photondbg.capture/1"
 OUTCOMES = ("fault", "lockup", "panic", "none")
@@ -157,6 +158,7 @@ def render_markdown(r: dict) -> str:
                 "|---|---|---|"]
         out += [f"| {hx(s['address'])} | {hx(s['value'])} | {s.get('symbol') or ''} |" for s in scan]
         out.append("")
+    out += timeline_markdown(r) + reproduce_markdown(r)
     if r.get("artifacts"):
         out += ["## Files", ""] + [f"- {k}: `{v}`" for k, v in r["artifacts"].items()] + [""]
     return "\n".join(out)

@@ -221,6 +221,20 @@ def _scb(report: dict, section: dict) -> bytes | None:
     return b"".join(w.to_bytes(4, "little") for w in words)
 
 
+def captured_memory(capdir: Path, report: dict) -> tuple[MemoryMap, tuple[int, int] | None]:
+    """RAM and stack dumps without their gaps; and the (address, length) the RAM dump spans."""
+    mem = MemoryMap()
+    ram = None
+    for name, file in (("ram", "ram.bin"), ("stack", "stack.bin")):
+        d = _dump(Path(capdir), report, name, file)
+        if d is None:
+            continue
+        if name == "ram":
+            ram = (d[0], len(d[1]))
+        _add_without_gaps(mem, d[0], d[1], d[2], name)
+    return mem, ram
+
+
 def load(capdir: Path | str, elf: Path | str | None = None) -> CaptureImage:
     capdir, report = load_report(capdir)
     state, regs, sig = _state(report)
@@ -228,15 +242,7 @@ def load(capdir: Path | str, elf: Path | str | None = None) -> CaptureImage:
     if not matches:
         raise UsageError(f"{elf_path} does not match the capture (sha256 differs); "
                          f"give the captured firmware with --elf")
-    mem = MemoryMap()
-    ram = None
-    for name, file in (("ram", "ram.bin"), ("stack", "stack.bin")):
-        d = _dump(capdir, report, name, file)
-        if d is None:
-            continue
-        if name == "ram":
-            ram = (d[0], len(d[1]))
-        _add_without_gaps(mem, d[0], d[1], d[2], name)
+    mem, ram = captured_memory(capdir, report)
     scb = _scb(report, report.get("fault"))
     if scb is not None:
         mem.add(faults.SCB_REGISTERS[0][1], scb, "scb")

@@ -13,7 +13,6 @@ import socket
 import threading
 from collections.abc import Callable
 
-
 from photondbg.ports import listen
 from photondbg.replay import registers
 from photondbg.replay.image import CaptureImage
