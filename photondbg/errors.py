@@ -29,8 +29,8 @@ class ToolMissing(UsageError):
         self.tool = tool
         msg = f"{tool} not found on PATH"
         if hint:
-            msg += f" ({hint})"
-        super().__init__(msg)
+            msg += f" (install: {hint})"
+        super().__init__(f"{msg}; `photondbg doctor` checks every tool")
 
 
 class ToolFailure(PhotondbgError):

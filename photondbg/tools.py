@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ TOOLS = [
 BY_NAME = {t.name: t for t in TOOLS}
 
 
-# Programs photondbg installs itself (scripts/bootstrap.sh), found when they are not on PATH.
+# Programs photondbg installs itself (scripts/bootstrap.sh, under .tools/ of the checkout, or
+# $PHOTONDBG_TOOLS), found when they are not on PATH.
 LOCAL_BINS = {
     "particle": ".tools/particle/node_modules/.bin/particle",
 }
@@ -47,7 +49,9 @@ def which(name: str) -> str | None:
     if found is None and name in LOCAL_BINS:
         from photondbg.paths import ROOT
 
-        local = ROOT / LOCAL_BINS[name]
+        tools_dir = os.environ.get("PHOTONDBG_TOOLS")
+        rel = LOCAL_BINS[name]
+        local = Path(tools_dir) / rel.removeprefix(".tools/") if tools_dir else ROOT / rel
         if local.is_file() and os.access(local, os.X_OK):
             found = str(local)
     return found

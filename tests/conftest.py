@@ -29,7 +29,7 @@ BEFORE = pytest.StashKey[set]()
 # property tests: no per-example deadline (the first example pays lazy imports such as scipy,
 # and the machine is shared); derandomize in CI so a failure reproduces
 hypothesis.settings.register_profile("photondbg", deadline=None, print_blob=True)
-hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "photondbg"))
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "photondbg")
 
 
 def owned_pids() -> set[int]:
