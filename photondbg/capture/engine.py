@@ -51,7 +51,7 @@ class CaptureRequest:
     out: Path = Path("captures")
     machine: str | None = None
     seed: int | None = None
-    follow: float = 2.0           # after the first fault: run on this long (lock-up? panic?)
+    follow: float = 5.0           # after the first fault: run on this long (lock-up? reset?)
     gdb_bin: str = "gdb-multiarch"
     probe: str | None = None       # photon: cmsis-dap | stlink (default: $PHOTONDBG_PROBE)
     serial_port: str | None = None  # photon: the Photon's USB serial (default: $PHOTONDBG_SERIAL)
@@ -488,6 +488,12 @@ class Capture:
             deadline = Deadline(self.req.follow)
             events = self.report.setdefault("after_fault_events", [])
             self.report["after_fault"] = None
+            reset = self._reset_handler()
+            if reset is not None and reset not in self.armed.breakpoints:
+                try:  # a release build panics, then resets: see that, not the next boot
+                    self.gdb.break_at(reset, temporary=True)
+                except GdbError:
+                    reset = None
             while len(events) < FOLLOW_MAX_EVENTS:
                 try:
                     self.gdb.cont()
@@ -502,7 +508,9 @@ class Capture:
                 kind = self.armed.kind_at(pc) if pc is not None else None
                 if kind == "fault" and not self._in_fault(pc):
                     continue  # an interrupt through a handler it shares with the faults
-                if kind is None and self._lockup_seen():
+                if pc is not None and pc == reset:
+                    kind = "reset"
+                elif kind is None and self._lockup_seen():
                     self._on_died(first=False)
                     events.append(self.report["after_fault"])
                     return
@@ -510,12 +518,14 @@ class Capture:
                 events.append(after)
                 self.report["after_fault"] = after
                 self.write()
-                if after["kind"] in ("spin", "stop"):
+                if after["kind"] in ("spin", "stop", "reset"):
                     return
 
     def _after_event(self, kind: str | None, pc: int | None) -> dict:
         after = {"kind": kind or "stop", "pc": pc, "symbol": collect.locate(self.elf, pc)["symbol"]}
-        if kind == "panic":
+        if kind == "reset":
+            after["detail"] = "the core was reset (a release build resets after its panic)"
+        elif kind == "panic":
             regs = self.gdb.registers()
             code = regs.get("r0")
             after["code"] = code
@@ -531,6 +541,12 @@ class Capture:
             after["vector"] = faults.exception_name(faults.exception_number(regs.get("xpsr", 0)))
             after["detail"] = f"second fault: {after['vector']}"
         return after
+
+    def _reset_handler(self) -> int | None:
+        vt = self.elf.vector_table()
+        if not vt or len(vt[1]) < 2 or not vt[1][1] & 1 or not self.elf.in_code(vt[1][1]):
+            return None
+        return vt[1][1] & ~1
 
     def _in_fault(self, pc: int) -> bool:
         """At a fault handler's address: is the core really handling a fault (IPSR 2..6), or

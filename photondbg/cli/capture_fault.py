@@ -36,10 +36,10 @@ EXIT_CODES = {"fault": EXIT_OK, "panic": EXIT_OK, "lockup": EXIT_OK, "none": EXI
 @click.option("--machine", type=click.Choice(["netduino2", "mps2-an385"]), default=None,
               help="QEMU machine (default: from the ELF's load address).")
 @click.option("--seed", type=int, default=None, help="Seed of the WiFi-loss schedule.")
-@click.option("--follow", type=click.FloatRange(min=0), default=2.0, show_default=True,
-              help="After the first fault is captured, let the core run on this many seconds "
-                   "(past the panic entry) to see whether it escalates: a lock-up is recorded "
-                   "beside the fault. 0: stop at the first fault.")
+@click.option("--follow", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="After the first fault is captured, let the core run on up to this many "
+                   "seconds (past the panic entry) to see whether it escalates: a lock-up is "
+                   "recorded beside the fault; a reset ends the watch. 0: stop at the fault.")
 @click.option("--probe", type=click.Choice(["cmsis-dap", "stlink"]), default=None,
               help="photon: the SWD probe (default $PHOTONDBG_PROBE or cmsis-dap).")
 @click.option("--serial-port", default=None, metavar="PATH",

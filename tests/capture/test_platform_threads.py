@@ -1,0 +1,78 @@
+"""Capture on the simulated Photon's own runtime (firmware/platform: newlib-nano heap, the
+preemptive scheduler of Contract A, the 0.6.x fault path), with a test-fixture app whose extra
+thread calls through a pointer in freed-and-reused heap memory
+(tests/firmware/platform_apps/thread-fault). Expected values come from the firmware itself:
+its HardFault path prints the stack pointer it used (`@panic ... sp=0x... exc=0x...`)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from photondbg.capture.elfinfo import ElfInfo
+from photondbg.paths import FIRMWARE
+
+APPDIR = Path(__file__).resolve().parents[1] / "firmware" / "platform_apps" / "thread-fault"
+PANIC_LINE = re.compile(r"@panic code=(\d+) .*? sp=0x([0-9a-f]{8}) exc=0x([0-9a-f]{8})")
+
+
+@pytest.fixture(scope="module")
+def thread_fault_elf(tmp_path_factory) -> Path:
+    build = tmp_path_factory.mktemp("platform-build")
+    subprocess.run(["make", "-s", "-C", str(FIRMWARE), "APP=thread-fault", f"APPDIR={APPDIR}",
+                    f"BUILD={build}"], check=True, capture_output=True, text=True)
+    return build / "thread-fault-none" / "thread-fault.elf"
+
+
+@pytest.fixture(scope="module")
+def captured(thread_fault_elf, tmp_path_factory):
+    from photondbg.capture.engine import CaptureRequest, run
+
+    # follow: a bound; the release build's panic resets the core after two SOS rounds
+    return run(CaptureRequest(elf=thread_fault_elf, scenario="none", variant=None, timeout=60,
+                              follow=60, out=tmp_path_factory.mktemp("captures")))
+
+
+def test_psp_equals_what_the_firmware_recorded(captured):
+    f = captured.report["fault"]
+    assert captured.outcome == "fault" and f["stack"] == "psp"
+    m = PANIC_LINE.search((captured.capdir / "serial.log").read_text(errors="replace"))
+    assert m, "the firmware's @panic line is missing from serial.log"
+    assert int(m.group(1)) == 1                                # HardFault
+    assert f["stack_pointers"]["psp"] == int(m.group(2), 16) == f["stack_pointer"]
+    assert f["exc_return"] == int(m.group(3), 16) == 0xFFFFFFFD
+    assert f["stack_pointers"]["method"] == "mrs-stub" and f["stack_pointers"]["restored"]
+    assert [e["kind"] for e in captured.report["after_fault_events"]] == ["panic", "reset"]
+
+
+def test_every_platform_thread_listed(captured, thread_fault_elf):
+    threads = {t["name"]: t for t in captured.report["threads"]}
+    assert set(threads) == {"worker", "app_thread", "IDLE"}
+    worker = threads["worker"]
+    assert worker["current"] and worker["state"] == "running"
+    assert worker["sp"] == captured.report["fault"]["stack_pointers"]["psp"]
+    assert [t["current"] for t in threads.values()].count(True) == 1
+    info = ElfInfo(thread_fault_elf)
+    heap = (info.symbol("__heap_start__").address, info.symbol("__heap_end__").address)
+    for t in threads.values():
+        assert heap[0] <= t["stack_lo"] < t["stack_hi"] <= heap[1]   # stacks come from malloc
+        assert heap[0] <= t["tcb"] < heap[1]
+        assert t["stack_lo"] <= t["sp"] < t["stack_hi"]
+        assert t["high_water"] + t["unused"] == t["stack_hi"] - t["stack_lo"]
+        assert t["high_water"] > 0
+    assert threads["app_thread"]["stack_hi"] - threads["app_thread"]["stack_lo"] == 6144
+    assert threads["app_thread"]["state"] == "blocked"          # waiting for the network
+
+
+def test_backtraces_through_thread_stacks_to_the_entry(captured):
+    bt = {t["name"]: [b["function"] for b in t["backtrace"]] for t in captured.report["threads"]}
+    assert bt["worker"][1:] == ["close_stale", "worker_main", "thread_start"]
+    assert bt["worker"][0] is None                              # the garbage PC itself
+    assert bt["app_thread"][-3:] == ["system_process", "app_setup_and_loop", "thread_start"]
+    assert bt["IDLE"] == ["idle_main", "thread_start"]
+    f = captured.report["fault"]
+    assert f["faulting_pc"] == 0xAEAEAEAE & ~1                  # from the reused heap block
+    assert [b["function"] for b in captured.report["backtrace"]] == bt["worker"]
