@@ -71,15 +71,26 @@ class DwarfTypes:
         self._cache: dict[int, CType] = {}
         self._defs: dict[str, object] = {}   # struct/class name -> defining DIE
         self.variables: list[Variable] = []
+        self.methods: list[tuple[int, int, str, CType]] = []   # (lo, hi, name, class of this)
         if self.dwarf is not None:
             self._scan()
 
+    def method_class(self, pc: int) -> tuple[str, CType] | None:
+        """(function name, class) when ``pc`` is in a C++ member function (it has ``this``)."""
+        for lo, hi, name, cls in self.methods:
+            if lo <= (pc & ~1) < hi:
+                return name, cls
+        return None
+
     # -- variables ---------------------------------------------------------------------
     def _scan(self) -> None:
-        pending = []
+        pending, subprograms = [], []
         for cu in self.dwarf.iter_CUs():
             for die in cu.iter_DIEs():
                 tag = die.tag
+                if tag == "DW_TAG_subprogram" and "DW_AT_low_pc" in die.attributes:
+                    subprograms.append(die)
+                    continue
                 if tag in STRUCT_TAGS and "DW_AT_declaration" not in die.attributes:
                     name = _attr(die, "DW_AT_name")
                     if name and "DW_AT_byte_size" in die.attributes:
@@ -104,6 +115,34 @@ class DwarfTypes:
             full = f"{scope}::{name}" if scope else name
             self.variables.append(Variable(full, addr, self.type_of(tdie)))
         self.variables.sort(key=lambda v: v.address)
+        for die in subprograms:
+            self._method(die)
+
+    def _method(self, die) -> None:
+        lo = die.attributes["DW_AT_low_pc"].value
+        hi_attr = die.attributes.get("DW_AT_high_pc")
+        if hi_attr is None:
+            return
+        hi = hi_attr.value if hi_attr.form == "DW_FORM_addr" else lo + hi_attr.value
+        for child in die.iter_children():
+            if child.tag != "DW_TAG_formal_parameter":
+                continue
+            param = child
+            if "DW_AT_abstract_origin" in child.attributes:
+                param = child.get_DIE_from_attribute("DW_AT_abstract_origin")
+            if "DW_AT_artificial" not in param.attributes or "DW_AT_type" not in param.attributes:
+                return
+            t = self.type_of(param)
+            if t.kind == "pointer" and t.target is not None and t.target.is_record:
+                decl = die
+                for ref in ("DW_AT_specification", "DW_AT_abstract_origin"):
+                    if ref in decl.attributes:
+                        decl = decl.get_DIE_from_attribute(ref)
+                        if "DW_AT_specification" in decl.attributes:
+                            decl = decl.get_DIE_from_attribute("DW_AT_specification")
+                name = f"{t.target.name}::{_attr(decl, 'DW_AT_name') or '?'}"
+                self.methods.append((lo & ~1, hi & ~1, name, t.target))
+            return
 
     # -- types ---------------------------------------------------------------------------
     def type_of(self, die) -> CType:

@@ -61,6 +61,7 @@ class HeapWalk:
     free_list: list[int] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    variables: tuple[str, ...] = ()      # the allocator's own globals (not program pointers)
 
     @property
     def corrupt(self) -> bool:
@@ -127,7 +128,7 @@ def walk_newlib_nano(elf, mem: MemoryImage) -> HeapWalk | None:
     start_sym = _sym(elf, "__malloc_sbrk_start")
     if head_sym is None or start_sym is None:
         return None
-    w = HeapWalk("newlib-nano", None)
+    w = HeapWalk("newlib-nano", None, variables=("__malloc_free_list", "__malloc_sbrk_start"))
     start = mem.u32(start_sym.address)
     head = mem.u32(head_sym.address)
     if start is None or head is None:
@@ -212,13 +213,22 @@ H4_HEADER = 8
 H4_ALIGN = 8
 
 
+# heap_4's variables, and the same layout under the names of the simulated Photon's own
+# allocator before it moved to newlib-nano (firmware/platform/heap.c: start_, end_, free_bytes_
+# in a region from __heap_start__)
+HEAP4_NAMES = (("ucHeap", "xStart", "pxEnd", "xFreeBytesRemaining", "heap_4"),
+               ("__heap_start__", "start_", "end_", "free_bytes_", "heap_4 layout (sim heap.c)"))
+
+
 def walk_heap4(elf, mem: MemoryImage) -> HeapWalk | None:
-    heap = _sym(elf, "ucHeap")
-    start_sym = _sym(elf, "xStart")
-    end_sym = _sym(elf, "pxEnd")
-    if heap is None or start_sym is None or end_sym is None:
+    for heap_name, start_name, end_name, free_name, label in HEAP4_NAMES:
+        heap, start_sym, end_sym = (_sym(elf, heap_name), _sym(elf, start_name),
+                                    _sym(elf, end_name))
+        if heap is not None and start_sym is not None and end_sym is not None:
+            break
+    else:
         return None
-    w = HeapWalk("heap_4", None)
+    w = HeapWalk(label, None, variables=(heap_name, start_name, end_name, free_name))
     bit_sym = _sym(elf, "xBlockAllocatedBit")
     bit = mem.u32(bit_sym.address) if bit_sym else None
     if not bit:
@@ -260,7 +270,7 @@ def walk_heap4(elf, mem: MemoryImage) -> HeapWalk | None:
         addr += size
         n += 1
     free_bytes = sum(b.size for b in w.blocks if b.state == "free")
-    fb_sym = _sym(elf, "xFreeBytesRemaining")
+    fb_sym = _sym(elf, free_name)
     fb = mem.u32(fb_sym.address) if fb_sym else None
     if fb is not None and not w.problems and fb != free_bytes:
         w.problems.append(f"xFreeBytesRemaining says {fb} bytes free, the blocks add up to "

@@ -50,6 +50,7 @@ class Dangling:
 class PointerWalk:
     dangling: list[Dangling] = field(default_factory=list)
     globals_walked: int = 0
+    roots_walked: int = 0
     pointers_checked: int = 0
     heap_objects: int = 0
     truncated: bool = False
@@ -64,16 +65,26 @@ class Walker:
         self._seen: set[tuple[int, int]] = set()
         self._nodes = 0
         self._flagged: set[int] = set()
+        self._union_choices: list[str] = []
 
-    def run(self, variables: list[Variable]) -> PointerWalk:
+    def run(self, variables: list[Variable], roots: list[tuple[str, int, CType]] = ()
+            ) -> PointerWalk:
         """Globals first, then the objects they point to, breadth-first: each object is named
-        by its shortest path from a global."""
+        by its shortest path from a global. ``roots`` (path, address, record type) are objects
+        known otherwise (``this`` of the faulting method, held in a register), walked after
+        what the globals reach."""
         self._queue: deque = deque()
         for v in variables:
             if v.name in self.skip or not v.type.has_pointers():
                 continue
             self.out.globals_walked += 1
             self._visit(v.name, v.address, v.type, 0, True)
+        while self._queue and not self.out.truncated:
+            path, addr, t, certain = self._queue.popleft()
+            self._visit(path, addr, t, 0, certain, arrow=True)
+        for path, addr, t in roots:
+            self.out.roots_walked += 1
+            self._follow(path, addr, t, 0, True)
         while self._queue and not self.out.truncated:
             path, addr, t, certain = self._queue.popleft()
             self._visit(path, addr, t, 0, certain, arrow=True)
@@ -95,12 +106,34 @@ class Walker:
         elif t.is_record:
             owner = (path, addr, t)
             sep = "->" if arrow else "."
+            live = self._live_member(addr, t) if t.kind == "union" else None
             for name, off, mt in t.members:
                 if not mt.has_pointers():
                     continue
                 mpath = f"{path}{sep}{name}" if not name.startswith("<") else path
-                self._visit(mpath, addr + off, mt, depth, certain and t.kind != "union",
+                if name == live:
+                    self._union_choices.append(mpath)
+                self._visit(mpath, addr + off, mt, depth,
+                            certain and (t.kind != "union" or name == live),
                             arrow and name.startswith("<"), owner)
+
+    def _live_member(self, addr: int, t: CType) -> str | None:
+        """Which member of a union of pointers is live: the one whose pointee type fits the
+        block it points to best (smallest slack); None when no member or two equally fit."""
+        scored = []
+        for name, off, mt in t.members:
+            if mt.kind != "pointer" or mt.target is None or not mt.target.is_record:
+                continue
+            v = self.mem.u32(addr + off)
+            _, block = self._block(v) if v else (None, None)
+            if block is None or block.state != "used" or mt.target.size > block.end - v:
+                continue
+            if self._misfit(v, mt.target) is None:
+                scored.append((block.end - v - mt.target.size, name))
+        scored.sort()
+        if not scored or (len(scored) > 1 and scored[0][0] == scored[1][0]):
+            return None
+        return scored[0][1]
 
     def _pointer(self, path: str, slot: int, t: CType, depth: int, certain: bool,
                  owner: tuple | None = None) -> None:
@@ -186,6 +219,11 @@ class Walker:
         hint = contents_hint(self.mem, block)
         if not certain:
             reason += " (reached through a union: which member is live is not known)"
+        else:
+            chosen = [u for u in self._union_choices if path.startswith(u)]
+            if chosen:
+                reason += (f" (reached through union member `{chosen[-1]}`, taken as live "
+                           "because its type fits the block it points to)")
         self.out.dangling.append(Dangling(compact_path(path), v, slot, target.display() if target else "void",
                                           block, reason, hint, certain,
                                           self._describe(owner) if owner else None))

@@ -61,7 +61,7 @@ def _md():
     return md
 
 
-def _regs_at_fault(fault: dict) -> dict[str, int]:
+def regs_at_fault(fault: dict) -> dict[str, int]:
     """r0-r3, r12, lr, pc from the stacked frame; r4-r11 from the handler's registers (the
     handler is stopped at its entry, so they are the faulting code's)."""
     regs = dict(fault.get("registers") or {})
@@ -105,7 +105,7 @@ def _writes(md, insn, reg: str) -> bool:
 def trace(elf, mem: MemoryImage, fault: dict) -> Provenance:
     """The provenance of the faulting value (see the module doc)."""
     md = _md()
-    regs = _regs_at_fault(fault)
+    regs = regs_at_fault(fault)
     fpc = fault.get("faulting_pc")
     if fpc is None:
         return Provenance("unknown", text="no stacked frame: the faulting PC is unknown")
@@ -191,7 +191,48 @@ class _Flow:
         src = self.copy_source(j, reg)
         if src is not None:
             return self.value_before(src, j, depth + 1)
+        terms = self.arithmetic(j, reg)
+        if terms is not None:
+            total = terms[1]
+            for sreg, shift, sign in terms[0]:
+                v, _ = self.value_before(sreg, j, depth + 1)
+                if v is None:
+                    return None, "computed from an unknown value"
+                total += sign * (v << shift)
+            return total & 0xFFFFFFFF, "computed from registers"
         return None, "computed"
+
+    def arithmetic(self, j: int, reg: str):
+        """``add``/``sub`` of registers (optionally shifted left) and immediates writing
+        ``reg``: ([(source, shift, sign)], immediate); None for anything else."""
+        ins = self.before[j]
+        mnem = ins.mnemonic.split(".")[0].rstrip("s") if ins.mnemonic != "adds" else "add"
+        mnem = {"adds": "add", "subs": "sub"}.get(ins.mnemonic.split(".")[0], mnem)
+        if mnem not in ("add", "sub") or not ins.operands \
+                or ins.operands[0].type != carm.ARM_OP_REG \
+                or _reg_name(self.md, ins.operands[0].reg) != reg:
+            return None
+        ops = list(ins.operands)
+        if len(ops) == 2:          # add rd, #imm / add rd, rm: rd is also a source
+            ops = [ops[0], ops[0], ops[1]]
+        terms, imm = [], 0
+        for k, o in enumerate(ops[1:]):
+            sign = -1 if mnem == "sub" and k == 1 else 1
+            if o.type == carm.ARM_OP_IMM:
+                imm += sign * o.imm
+            elif o.type == carm.ARM_OP_REG:
+                shift = 0
+                if o.shift.type not in (0, carm.ARM_SFT_INVALID):
+                    if o.shift.type != carm.ARM_SFT_LSL:
+                        return None
+                    shift = o.shift.value
+                name = _reg_name(self.md, o.reg)
+                if name in ("pc", "sp"):
+                    return None
+                terms.append((name, shift, sign))
+            else:
+                return None
+        return terms, imm
 
     def load(self, j: int, reg: str):
         """(base, disp, mode) when instruction j is ``ldr reg, [base, #disp]`` (plain, pre- or
@@ -263,7 +304,9 @@ def _chain(md, mem: MemoryImage, before: list, reg: str, regs: dict[str, int]) -
                 step.note = f"copied from {src}"
                 reg, idx, carried = src, j, value
                 continue
-            step.note = "computed, not loaded (or a PC-relative / indexed load, not traced)"
+            step.note = ("computed by this instruction from registers" if flow.arithmetic(j, reg)
+                         is not None else
+                         "computed, not loaded (or a PC-relative / indexed load, not traced)")
             break
         base, disp, mode = load
         step.base, step.offset = base, disp

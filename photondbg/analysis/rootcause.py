@@ -42,12 +42,16 @@ def analyze(elf, mem: MemoryImage, report: dict) -> dict:
     types = DwarfTypes(elf.elf)
     if not types.variables:
         checked.append("pointers: the ELF has no DWARF variables to walk")
-    walker = Walker(mem, heaps, elf, ALLOCATOR_VARIABLES)
-    walk = walker.run(types.variables)
-    checked.append(f"pointers: {walk.globals_walked} globals holding pointers, "
+    walker = Walker(mem, heaps, elf, ALLOCATOR_VARIABLES | {
+        n for h in heaps for n in h.variables})
+    fault = report.get("fault") or None
+    roots = _this_roots(types, walker, report, elf) if fault else []
+    walk = walker.run(types.variables, roots)
+    checked.append(f"pointers: {walk.globals_walked} globals holding pointers"
+                   + (f", {walk.roots_walked} `this` objects held in registers" if roots else "")
+                   + ", "
                    f"{walk.heap_objects} heap objects reached, {walk.pointers_checked} non-NULL "
                    f"pointers checked" + (" (walk truncated)" if walk.truncated else ""))
-    fault = report.get("fault") or None
     prov = trace(elf, mem, fault) if fault else None
     if prov is not None:
         checked.append(f"provenance: {prov.text}")
@@ -81,21 +85,61 @@ def analyze(elf, mem: MemoryImage, report: dict) -> dict:
     return section
 
 
+def _this_roots(types: DwarfTypes, walker: Walker, report: dict, elf) -> list:
+    """``this`` of the C++ methods on the backtrace, when a register at the fault holds the
+    address of a heap block whose size and contents fit that class: objects the globals may
+    no longer reach (a server being destroyed is already off every list)."""
+    from photondbg.analysis.provenance import regs_at_fault
+
+    fault = report["fault"]
+    pcs = [fault.get("faulting_pc"), (fault.get("frame") or {}).get("lr")]
+    pcs += [f.get("pc") for f in report.get("backtrace") or []]
+    methods = []
+    for pc in pcs:
+        if pc is not None and elf.in_code(pc):
+            mc = types.method_class(pc if pc & 1 == 0 else (pc & ~1) - 2)
+            if mc and mc not in methods:
+                methods.append(mc)
+    roots = []
+    regs = regs_at_fault(fault)
+    for name, cls in methods:
+        for reg in sorted(regs, key=lambda r: int(r[1:]) if r[1:].isdigit() else 99):
+            v = regs[reg]
+            _, block = walker._block(v)
+            if block is None or block.state != "used" or v != block.user \
+                    or cls.size > block.user_size or walker._misfit(v, cls) is not None:
+                continue
+            roots.append((f"{name}: this", v, cls))
+            break
+    return roots
+
+
 def _tie(prov: Provenance, dangling: list[Dangling]) -> dict | None:
-    """Does the provenance chain go through a dangling pointer? (slot, value or block)"""
+    """Does the provenance chain go through a dangling pointer? Best evidence first: a load
+    from the pointer's own slot; else a register holding its value, or a load from inside the
+    block it points to - then every dangling pointer with that value is a candidate, and all
+    are listed (the chain alone cannot tell them apart)."""
+    for i, step in enumerate(prov.chain):
+        for d in dangling:
+            if step.address is not None and step.address == d.slot:
+                return {"path": d.path, "step": i, "candidates": [d.path],
+                        "how": f"{step.register} was loaded from the pointer `{d.path}` itself",
+                        "confirmed": bool(step.confirmed)}
     for i, step in enumerate(prov.chain):
         for d in dangling:
             b = d.block
             how = None
-            if step.address is not None and step.address == d.slot:
-                how = f"{step.register} was loaded from the pointer `{d.path}` itself"
-            elif step.value is not None and step.value == d.value and i > 0:
-                how = f"{step.register} held the stale pointer `{d.path}`"
+            if step.value is not None and step.value == d.value and i > 0:
+                how = f"{step.register} held the stale pointer value 0x{d.value:08x}"
             elif step.address is not None and b.addr <= step.address < b.end:
                 how = (f"{step.register} was loaded from offset {step.address - d.value:+d} of "
-                       f"the block `{d.path}` points to")
+                       f"the block 0x{d.value:08x} points to")
             if how:
-                return {"path": d.path, "step": i, "how": how,
+                same = [x.path for x in dangling if x.value == d.value]
+                if len(same) > 1:
+                    how += (f"; {len(same)} stale pointers hold that address and the code does "
+                            "not say which one was used")
+                return {"path": d.path, "step": i, "candidates": same, "how": how,
                         "confirmed": bool(step.confirmed) or step.address is None}
     return None
 
@@ -112,7 +156,9 @@ def _summary(kind, tie, dangling, corrupt) -> str:
         d = next(x for x in dangling if x.path == tie["path"])
         state = "a free block" if d.block.state == "free" else \
             f"a block now in use, holding {d.contents_hint}"
-        return (f"`{d.path}`{_owner_text(d)} = 0x{d.value:08x} points to "
+        who = f"`{d.path}`" if len(tie["candidates"]) == 1 else \
+            "one of " + ", ".join(f"`{p}`" for p in tie["candidates"])
+        return (f"{who}{_owner_text(d)} = 0x{d.value:08x} points to "
                 f"{state} ({d.block.user_size} bytes at 0x{d.block.user:08x}); the faulting "
                 f"value came through it: {tie['how']}")
     if kind == "dangling-pointer":
