@@ -1,0 +1,72 @@
+"""The real multi-server bug (variant none) captured on the simulated Photon, QEMU stopped, then
+replayed: GDB's backtrace through the process stack, the registers, the memory at the stacked
+frame and the `fault` command equal what the live capture session recorded; the HTML page of the
+capture shows the stale-pointer call in Chromium."""
+
+from __future__ import annotations
+
+import re
+
+from replay_support import FAULT_CMD, by_command, gdb_batch
+from support import require_tool, watched_children
+from test_report_render import chromium_dom, cli, visible_text
+
+from photondbg.replay import image
+from photondbg.replay.server import ReplayServer
+
+
+def frame_pcs(bt: str) -> list[tuple[int, str]]:
+    """(pc, function) of GDB's frames after '<signal handler called>'."""
+    lines = bt.splitlines()
+    start = next(i for i, ln in enumerate(lines) if "<signal handler called>" in ln) + 1
+    out = []
+    for ln in lines[start:]:
+        m = re.match(r"#\d+\s+(?:(0x[0-9a-f]+) in )?(\S+)", ln)
+        if m:
+            out.append((int(m.group(1), 16) if m.group(1) else None, m.group(2)))
+    return out
+
+
+def test_real_bug_replays_as_it_was_captured(tmp_path):
+    require_tool("arm-none-eabi-gcc")
+    require_tool("qemu-system-arm")
+    from photondbg.capture.engine import CaptureRequest, run
+
+    r = run(CaptureRequest(seed=1, timeout=150, out=tmp_path / "captures"))
+    assert r.outcome in ("fault", "lockup"), r.report.get("scenario")
+    assert not [c for _, c in watched_children() if "qemu" in c]
+    f = r.report["fault"]
+    img = image.load(r.capdir)
+    sp = f["stack_pointer"]
+    cmds = [FAULT_CMD, "fault", "bt", "info registers", f"x/16x 0x{sp:x}", "p/x $psp"]
+    with ReplayServer(img).start(once=True) as srv:
+        out = by_command(gdb_batch(img.elf, srv.port, cmds))
+    # the `fault` command: the live session's text up to the stacked frame, which the live
+    # GDB could not read (QEMU has no PSP) and the replay shows as the capture found it
+    live = (r.capdir / "gdb-fault.txt").read_text().strip().splitlines()
+    cut = next(i for i, ln in enumerate(live) if "stacked frame" in ln.lower())
+    assert out["fault"].splitlines()[:cut] == live[:cut]
+    for name, value in (f["frame"] or {}).items():
+        assert re.search(rf"^\s+{name}\s+= 0x{value:08x}$", out["fault"], re.MULTILINE), name
+    # registers as captured
+    for name, value in f["registers"].items():
+        assert re.search(rf"^{name}\s+0x{value:x}\b", out["info registers"], re.MULTILINE), name
+    # the stacked frame's memory as dumped
+    ram = (r.capdir / "ram.bin").read_bytes()
+    words = [int(w, 16) for ln in out[f"x/16x 0x{sp:x}"].splitlines()
+             for w in ln.split(":", 1)[1].split()]
+    assert words == [int.from_bytes(ram[sp - 0x20000000 + 4 * i:][:4], "little")
+                     for i in range(16)]
+    # bt: GDB unwinds through the PSP frame to the same calls the capture recorded
+    got = frame_pcs(out["bt"])
+    want = [(b["pc"], b["function"]) for b in r.report["backtrace"]]
+    names = [fn for _, fn in got]
+    assert "tcp_server_t::close" in names and "socket_close_all" in names
+    for pc, fn in want[1:]:
+        assert any(p == pc and fn.endswith(g.split("(")[0].rsplit("::", 1)[-1]) for p, g in got), \
+            (pc, fn, got)
+    # the page
+    assert cli("report", r.capdir, "--format", "html").returncode == 0
+    shown = visible_text(chromium_dom(r.capdir / "report.html"))
+    assert "tcp_server_t::close" in shown and "socket_close_all" in shown
+    assert "clients[i]->close();" in shown or "close()" in shown
