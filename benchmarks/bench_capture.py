@@ -1,6 +1,8 @@
 """Capture benchmarks (figures, not assertions): fault-to-report latency on the sim, RAM dump
-throughput against GDB's own ``dump binary memory`` in the same session, and the start-up time
-of ``photondbg --help``.
+throughput against GDB's own ``dump binary memory`` in the same session, the cost of reading
+MSP/PSP exactly (MRS stub) and of listing + unwinding threads, and the start-up time of
+``photondbg --help``. Baseline (DESIGN §3.1): a whole plain ``gdb-multiarch -batch`` session
+(connect, break, continue, bt, info registers, 128 KiB dump) takes 0.08 s.
 
     .venv/bin/python benchmarks/bench_capture.py [--runs N]
 """
@@ -28,15 +30,79 @@ from photondbg.targets.sim import SimTarget  # noqa: E402
 FAULTS = ROOT / "tests" / "firmware" / "faults"
 
 
-def build(name: str, outdir: Path) -> Path:
+PLAIN_GDB_BASELINE_S = 0.08  # DESIGN §3.1, the whole plain-gdb session
+
+
+def build(name: str, outdir: Path, *, startup: bool = True) -> Path:
     ld = outdir / "link.ld"
     ld.write_text((FAULTS / "link.ld.in").read_text().replace("FLASH_BASE", "0x08000000")
                   .replace("RAM_BASE", "0x20000000").replace("RAM_SIZE", "128K"))
     elf = outdir / f"{name}.elf"
+    sources = [str(FAULTS / "startup.c")] if startup else []
     subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m3", "-mthumb", "-g3", "-O1",
                     "-ffreestanding", "-nostdlib", "-T", str(ld), "-o", str(elf),
-                    str(FAULTS / "startup.c"), str(FAULTS / f"{name}.c")], check=True)
+                    *sources, str(FAULTS / f"{name}.c")], check=True)
     return elf
+
+
+def build_platform_thread_fault(outdir: Path) -> Path:
+    """The simulated Photon's runtime + the thread-fault test app (3 threads, heap stacks)."""
+    appdir = ROOT / "tests" / "firmware" / "platform_apps" / "thread-fault"
+    subprocess.run(["make", "-s", "-C", str(ROOT / "firmware"), "APP=thread-fault",
+                    f"APPDIR={appdir}", f"BUILD={outdir}"], check=True, capture_output=True)
+    return outdir / "thread-fault-none" / "thread-fault.elf"
+
+
+def stack_pointers_and_threads(elf: Path, tmp: Path, runs: int, label: str) -> None:
+    """In one halted session at the fault: the MRS stub (save, step, restore, verify) against
+    a plain register read, and listing + unwinding every thread from a RAM snapshot."""
+    from photondbg.capture import threads
+    from photondbg.capture.collect import Region
+    from photondbg.capture.elfinfo import ElfInfo
+    from photondbg.capture.stackptr import read_stack_pointers
+    from photondbg.capture.unwind import Snapshot
+
+    ram = Region(0x20000000, 128 * 1024)
+    info = ElfInfo(elf)
+    handler = info.vector_table()[1][3] & ~1          # HardFault's slot
+    with ProcessOwner(tmp / f"sp-{label}") as owner:
+        target = SimTarget(elf, owner, logdir=tmp / f"sp-{label}", gdb=True).start()
+        gdb = GdbSession(elf, owner, logdir=tmp / f"sp-{label}").start()
+        gdb.connect(LOOPBACK, target.gdb_port)
+        gdb.break_at(handler)
+        for n in (4, 6):                              # MemManage/UsageFault, when distinct
+            if info.vector_table()[1][n] & ~1 != handler:
+                gdb.break_at(info.vector_table()[1][n] & ~1)
+        gdb.cont()
+        gdb.wait_stopped(Deadline(20))
+        plain, stub, listing, layout_t = [], [], [], []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            regs = gdb.registers()
+            plain.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            sps = read_stack_pointers(gdb, ram, regs)
+            stub.append(time.perf_counter() - t0)
+        mem = gdb.read_memory(ram.base, ram.size)
+        for _ in range(runs):
+            fresh = ElfInfo(elf)   # DWARF layout + CFI index built from cold for each run;
+            fresh.load_lines()     # the line table is loaded while arming, before any fault
+            t0 = time.perf_counter()
+            threads.thread_layout(fresh)
+            layout_t.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            found, _ = threads.list_threads(fresh, Snapshot(mem.start, mem.data, mem.gaps),
+                                            psp=sps.psp)
+            listing.append(time.perf_counter() - t0)
+            fresh.close()
+    med = statistics.median
+    s, p, li = med(stub), med(plain), med(listing)
+    print(f"[{label}] MSP/PSP by MRS stub: median {s * 1000:.1f} ms ({runs} runs; restored: "
+          f"{sps.restored}), plain register read {p * 1000:.1f} ms, stub = "
+          f"{s / PLAIN_GDB_BASELINE_S * 100:.0f}% of the 0.08 s plain-gdb session")
+    print(f"[{label}] threads: {len(found)} listed + unwound from a RAM snapshot: median "
+          f"{li * 1000:.1f} ms (DWARF layout + CFI index from cold; layout alone {med(layout_t) * 1000:.1f} ms) = "
+          f"{li / PLAIN_GDB_BASELINE_S * 100:.0f}% of the plain-gdb session")
 
 
 def latency(elf: Path, out: Path, runs: int) -> None:
@@ -120,6 +186,10 @@ def main() -> None:
         tmp = Path(d)
         elf = build("div_zero", tmp)
         latency(elf, tmp / "captures", args.runs)
+        stack_pointers_and_threads(build("threads", tmp, startup=False), tmp,
+                                   max(args.runs, 5), "fixture scheduler")
+        stack_pointers_and_threads(build_platform_thread_fault(tmp / "platform"), tmp,
+                                   max(args.runs, 5), "platform runtime")
         dump_throughput(elf, tmp, max(args.runs, 5))
         help_startup(args.runs)
         if not args.quick:

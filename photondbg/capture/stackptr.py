@@ -156,7 +156,10 @@ def _step(gdb: GdbSession, expect: int, what: str) -> None:
     if payload is None:
         gdb.interrupt(timeout=2.0)
         raise StubFailed(f"'{what}' did not finish stepping")
-    pc = gdb.registers(only=["pc"]).get("pc")
+    try:  # the stop record names the PC; ask the registers only if it does not
+        pc = int(payload["frame"]["addr"], 16)
+    except (KeyError, TypeError, ValueError):
+        pc = gdb.registers(only=["pc"]).get("pc")
     if pc != expect:
         raise StubFailed(f"'{what}' stepped to 0x{pc or 0:08x}, not 0x{expect:08x}")
 
