@@ -4,31 +4,18 @@ data for report.json (integers as numbers)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from photondbg.capture.elfinfo import ElfInfo
 from photondbg.cortexm import faults
 from photondbg.gdb.session import GdbError, GdbSession, MemoryRead
+from photondbg.targets.base import Region
 
 CORE_REGS = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xpsr"]
 SCAN_BYTES = 4096          # stack words scanned for return addresses
 STACK_DUMP_MAX = 64 * 1024
 RAM_DUMP_MAX = 512 * 1024  # bigger RAMs (mps2-an385: 4 MiB) are dumped up to this much
 BACKTRACE_MAX = 64
-
-
-@dataclass(frozen=True)
-class Region:
-    base: int
-    size: int
-
-    @property
-    def end(self) -> int:
-        return self.base + self.size
-
-    def contains(self, addr: int, length: int = 1) -> bool:
-        return self.base <= addr and addr + length <= self.end
 
 
 def core_registers(regs: dict[str, int]) -> dict[str, int]:

@@ -17,7 +17,7 @@ from typing import Callable
 
 from photondbg.analysis import heaptrack
 from photondbg.analysis import rootcause as root_cause
-from photondbg.capture import collect, stackptr, threads
+from photondbg.capture import collect, threads
 from photondbg.capture.arming import Armed, arm, rearm_from_target
 from photondbg.capture.elfinfo import ElfInfo
 from photondbg.capture.report import ReportWriter, new_report, utc_stamp
@@ -27,16 +27,14 @@ from photondbg.deadline import Deadline
 from photondbg.errors import PhotondbgError, ToolFailure, UsageError
 from photondbg.gdb.session import GdbError, GdbSession, TargetDied, check_gdb
 from photondbg.paths import GDB_SCRIPTS
-from photondbg.ports import LOOPBACK
 from photondbg.progress import scenario_counters
 from photondbg.procs import ProcessOwner, interruption
 from photondbg.replay import reproduce
+from photondbg.targets.base import TARGETS, Target, make_target
 
-TARGETS = ("sim", "photon")
 SCENARIOS = ("wifi-loss", "none")
 VARIANTS = ("none", "clients", "all")
 APPS = ("multi-server", "simple-server")
-STM32F205_RAM = collect.Region(0x20000000, 128 * 1024)
 FOLLOW_MAX_EVENTS = 8  # stops recorded after the first fault before following ends
 
 
@@ -111,7 +109,7 @@ class Capture:
         self.report["scenario"] = {"name": req.scenario, "seed": req.seed, "events": []}
         self.writer = ReportWriter(self.capdir, self.report)
         self.writer.write()
-        self.target = None
+        self.target: Target | None = None
         self.gdb: GdbSession | None = None
         self.armed: Armed | None = None
         self.scenario = None
@@ -183,16 +181,18 @@ class Capture:
                 self.elf = ElfInfo(self._build())
                 self.report["target"].update(elf=str(self.elf.path), elf_sha256=self.elf.sha256)
         with self.stage("boot"):
-            self.target = self._make_target(owner)
+            self.target = make_target(req.target, self.elf.path, owner, logdir=self.capdir,
+                                      machine=req.machine, probe=req.probe,
+                                      serial_port=req.serial_port)
             self.target.start()
-            self.report["target"]["machine"] = getattr(self.target, "machine", req.machine)
+            self.report["target"]["machine"] = self.target.machine
             self.write()
         with self.stage("connect"):
             self.gdb = GdbSession(self.elf.path, owner, logdir=self.capdir, gdb_bin=req.gdb_bin)
             self.gdb.start()
-            self.gdb.connect(LOOPBACK, self.target.gdb_port)
+            self.gdb.connect(*self.target.gdb_remote)
             self.elf.demangler = self._demangle
-            for cmd in getattr(self.target, "gdb_init_commands", []) or []:
+            for cmd in self.target.gdb_init_commands:
                 self.gdb.cli(cmd, timeout=10.0)
             # the same `fault` command users get in their own GDB (gdb_scripts/fault.py)
             self._fault_command = "Python" not in self.gdb.cli(
@@ -201,7 +201,7 @@ class Capture:
                 self.report["heap_track"] = heaptrack.start(self.gdb, self.capdir)
         with self.stage("arm"):
             self.armed = arm(self.gdb, self.elf,
-                             vector_catch=bool(getattr(self.target, "supports_vector_catch", False)))
+                             vector_catch=self.target.supports_vector_catch)
             main = self.elf.symbol("main")
             if main is not None and self.elf.in_code(main.address) \
                     and main.address not in self.armed.breakpoints:
@@ -231,29 +231,16 @@ class Capture:
 
     # -- pieces ----------------------------------------------------------------------
     def _build(self) -> Path:
-        try:
-            from photondbg import firmware
-        except ImportError as e:
-            raise ToolFailure(f"firmware builder not available ({e})") from None
-        res = firmware.build(self.req.app, self.req.variant or "none")
-        return Path(getattr(res, "elf", res))
+        from photondbg import firmware
 
-    def _make_target(self, owner: ProcessOwner):
-        if self.req.target == "sim":
-            from photondbg.targets.sim import SimTarget
-
-            return SimTarget(self.elf.path, owner, logdir=self.capdir, machine=self.req.machine,
-                             gdb=True)
-        try:
-            from photondbg.targets.photon import PhotonTarget
-        except ImportError as e:
-            raise ToolFailure(f"photon target not available ({e})") from None
-        return PhotonTarget(self.elf.path, owner, logdir=self.capdir, interface=self.req.probe,
-                            serial_port=self.req.serial_port)
+        return firmware.build(self.req.app, self.req.variant or "none")
 
     def _start_scenario(self, owner: ProcessOwner) -> None:
         from photondbg.campaign.scenario import WifiLossScenario
 
+        if self.target.link is None:
+            raise UsageError(f"the wifi-loss scenario drives a simulated network link; the "
+                             f"{self.target.kind} target has none (use --scenario none)")
         seed = self.req.seed if self.req.seed is not None else random.randrange(1 << 31)
         self.report["scenario"]["seed"] = seed
         self.scenario = WifiLossScenario(self.target, owner, app=self.req.app, seed=seed,
@@ -283,8 +270,7 @@ class Capture:
         payload = gdb.wait_stopped(Deadline(5.0))
         if payload is not None and self.armed.kind_at(_stop_pc(payload) or 0):
             return payload
-        gdb.cli(getattr(self.target, "reset_command", "monitor system_reset"), timeout=5.0)
-        gdb.cli("maintenance flush register-cache", timeout=5.0, check=False)
+        self.target.reset(gdb)
         self.report["scenario"]["resets"] = self.report["scenario"].get("resets", 0) + 1
         gdb.cont()
         return None
@@ -297,8 +283,8 @@ class Capture:
                 self.status(scenario_counters(time.monotonic() - t0, self.scenario))
             try:
                 payload = gdb.wait_stopped(Deadline(deadline.cap(0.5)))
-                if payload is None and self.scenario is not None and self.req.target == "sim" \
-                        and not deadline.expired and self.scenario.deaf():
+                if payload is None and self.scenario is not None and not deadline.expired \
+                        and self.scenario.deaf():
                     payload = self._reset_target()
             except TargetDied:
                 return "died", None
@@ -334,19 +320,7 @@ class Capture:
             gdb.cont()
 
     def _ram(self) -> collect.Region:
-        region = getattr(self.target, "ram_region", None)
-        if region:
-            return collect.Region(*region)
-        machine = getattr(self.target, "machine", None)
-        try:
-            from photondbg.targets.sim import MACHINES
-
-            if machine in MACHINES:
-                _, base, size = MACHINES[machine]
-                return collect.Region(base, size)
-        except ImportError:
-            pass
-        return STM32F205_RAM
+        return self.target.memory.ram
 
     def _on_fault(self, payload: dict) -> None:
         gdb, elf = self.gdb, self.elf
@@ -391,7 +365,7 @@ class Capture:
         lr = core.get("lr", 0)
         exc = faults.decode_exc_return(lr)
         ram = self._ram()
-        sps = stackptr.read_stack_pointers(gdb, ram, regs)  # exact: $msp/$psp or the MRS stub
+        sps = self.target.read_stack_pointers(gdb, regs)  # exact: $msp/$psp or the MRS stub
         sp = sps.get(exc["stack"]) if exc["valid"] else None
         sp_source = sps.method if sp is not None else None
         if sp is None and exc["valid"] and (pc & ~1) in self.armed.handlers:
@@ -574,7 +548,7 @@ class Capture:
                 "entry": self.armed.panic_symbol, "pc": core.get("pc"), "registers": core,
                 "caller": lr & ~1, "caller_symbol": caller["symbol"],
                 "caller_location": caller["location"],
-                "stack_pointers": stackptr.read_stack_pointers(gdb, self._ram(), regs).as_dict(),
+                "stack_pointers": self.target.read_stack_pointers(gdb, regs).as_dict(),
             }
             try:
                 res = gdb.command(f"-stack-list-frames 0 {collect.BACKTRACE_MAX - 1}")
@@ -592,24 +566,22 @@ class Capture:
     def _on_died(self, first: bool) -> None:
         """The remote end closed: a lock-up (QEMU's dump / the probe's evidence) or a crash."""
         target = self.target
-        if self.gdb is not None and not self.gdb.alive and getattr(target, "running", False):
+        if self.gdb is not None and not self.gdb.alive and target.running:
             raise ToolFailure("gdb exited unexpectedly during the capture")
         with self.stage("lockup" if first else "follow-lockup"):
-            if hasattr(target, "wait_exit") and getattr(target, "running", False):
+            if target.running:
                 target.wait_exit(3.0)
-            dump = target.lockup() if hasattr(target, "lockup") else None
+            dump = target.lockup()
             if dump is None:
-                rc = getattr(target, "returncode", None)
-                tail = ""
-                if hasattr(target, "stderr_text"):
-                    lines = target.stderr_text().strip().splitlines()
-                    tail = f": {lines[-1]}" if lines else ""
-                raise ToolFailure(f"target died during the capture (exit status {rc}){tail}")
+                lines = target.stderr_text().strip().splitlines()
+                tail = f": {lines[-1]}" if lines else ""
+                raise ToolFailure(f"target died during the capture (exit status "
+                                  f"{target.returncode}){tail}")
             regs = dict(dump.registers)
             loc = collect.locate(self.elf, dump.pc)
             self.report["lockup"] = {
                 "pc": dump.pc, "registers": regs,
-                "source": getattr(target, "lockup_source", "qemu" if self.req.target == "sim" else "openocd"),
+                "source": target.lockup_source,
                 "message": dump.message, "symbol": loc["symbol"], "location": loc["location"],
             }
             self.report["outcome"] = "lockup"

@@ -93,11 +93,7 @@ def _frames(gdb) -> list[dict]:
 
 
 def _ram(dut) -> collect.Region:
-    from photondbg.targets.sim import MACHINES
-
-    _, base, size = MACHINES.get(getattr(dut.target, "machine", None) or "netduino2",
-                                 MACHINES["netduino2"])
-    return collect.Region(base, size)
+    return dut.target.memory.ram
 
 
 def _copy_logs(dut, capdir: Path, writer: ReportWriter) -> None:

@@ -152,6 +152,14 @@ MPU_CTRL_ENABLE = 1
 SAVED_CONTEXT = ["r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11"] + BASIC_FRAME
 STACK_FILL_BYTE = 0xA5  # FreeRTOS tskSTACK_FILL_BYTE: never-used stack reads as this
 
+# -- memory maps: chip -> (code base, code size, SRAM base, SRAM size) --------------------
+# STM32F205RG (RM0033 §2.3): the Photon's MCU and QEMU's netduino2. MPS2 AN385 (ARM DAI 0385):
+# a Cortex-M3 whose QEMU model raises precise BusFaults (code in 4 MiB SSRAM1 at 0x0).
+MEMORY_MAPS = {
+    "stm32f205": (0x08000000, 1024 * 1024, 0x20000000, 128 * 1024),
+    "mps2-an385": (0x00000000, 4 * 1024 * 1024, 0x20000000, 4 * 1024 * 1024),
+}
+
 # -- Device OS panic codes (panic_codes.h) ------------------------------------------------
 PANIC_CODES = [
     (1, "HardFault"),

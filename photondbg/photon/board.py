@@ -15,10 +15,7 @@ DFU_ALT_INTERNAL_FLASH = 0  # alt 0 "@Internal Flash /0x08000000/03*016Ka,01*016
 DFU_ALT_DCT = 1             # alt 1 "@DCT Flash /0x00000000/01*016Kg"
 
 # STM32F205RG memory map as Device OS lays it out on a Photon.
-FLASH_BASE = 0x08000000
-FLASH_SIZE = 1024 * 1024
-SRAM_BASE = 0x20000000
-SRAM_SIZE = 128 * 1024
+FLASH_BASE, FLASH_SIZE, SRAM_BASE, SRAM_SIZE = faults.MEMORY_MAPS["stm32f205"]
 
 
 @dataclass(frozen=True)

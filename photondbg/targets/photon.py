@@ -19,8 +19,8 @@ from photondbg.errors import PhotondbgError, UsageError
 from photondbg.photon import board
 from photondbg.photon.openocd import OpenOcdSession, parse_reg_output, vector_catch_command
 from photondbg.procs import ProcessOwner
+from photondbg.targets.base import LockupDump, MemoryMap, Target
 from photondbg.targets.console import Console
-from photondbg.targets.sim import LockupDump
 
 REG_KEYS = {f"r{i}": f"r{i}" for i in range(13)} | {"sp": "sp", "lr": "lr", "pc": "pc",
                                                      "xpsr": "xpsr", "msp": "msp", "psp": "psp"}
@@ -98,7 +98,7 @@ ENV_SERIAL = "PHOTONDBG_SERIAL"      # e.g. /dev/ttyACM0 (the Photon's USB seria
 ENV_RTOS = "PHOTONDBG_RTOS"          # FreeRTOS | auto
 
 
-class PhotonTarget:
+class PhotonTarget(Target):
     """A Photon on a debug probe. ``interface`` is ``cmsis-dap`` (Particle Debugger) or
     ``stlink``; ``serial_port`` (e.g. /dev/ttyACM0) gives a console, else ``console`` is None.
     Options left as None come from $PHOTONDBG_PROBE, $PHOTONDBG_SERIAL, $PHOTONDBG_OPENOCD,
@@ -108,6 +108,7 @@ class PhotonTarget:
     kind = "photon"
     supports_vector_catch = True
     lockup_source = "openocd"
+    reset_command = "monitor reset halt"  # OpenOCD: reset, then halt at the reset vector
 
     def __init__(self, elf: Path | str | None, owner: ProcessOwner, *, logdir: Path | None = None,
                  interface: str | None = None, serial_port: str | None = None,
@@ -176,6 +177,10 @@ class PhotonTarget:
     @property
     def gdb_port(self) -> int | None:
         return self.session.gdb_port
+
+    @property
+    def memory(self) -> MemoryMap:
+        return MemoryMap.of("stm32f205")
 
     @property
     def running(self) -> bool:

@@ -14,37 +14,25 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from photondbg.errors import ToolFailure, ToolMissing, UsageError
 from photondbg.ports import LOOPBACK, free_port, listen
 from photondbg.procs import Child, ProcessOwner
+from photondbg.targets.base import LockupDump, MemoryMap, Target
 from photondbg.targets.console import Console
 
-MACHINES = {
-    # name: (flash/code base, SRAM base, SRAM size)
-    "netduino2": (0x08000000, 0x20000000, 128 * 1024),
-    "mps2-an385": (0x00000000, 0x20000000, 4 * 1024 * 1024),
+MACHINES = {  # QEMU machine -> its chip's memory map (photondbg.cortexm.faults.MEMORY_MAPS)
+    "netduino2": "stm32f205",
+    "mps2-an385": "mps2-an385",
 }
 LOCKUP_EXIT = 134  # SIGABRT from qemu's cpu_abort()
 LOCKUP_RE = re.compile(r"qemu: fatal: Lockup: (?P<text>.*)")
 DUMP_REG_RE = re.compile(r"\b(R\d\d|XPSR)=([0-9a-fA-F]{8})")
 
 
-@dataclass
-class LockupDump:
-    """What QEMU printed when the core locked up: its 'clearing lockup after double fault'."""
-
-    message: str
-    registers: dict[str, int] = field(default_factory=dict)  # r0..r12, sp, lr, pc, xpsr
-
-    @property
-    def pc(self) -> int | None:
-        return self.registers.get("pc")
-
-
 def parse_lockup(stderr_text: str) -> LockupDump | None:
+    """QEMU's 'clearing lockup after double fault': its message and register dump."""
     m = LOCKUP_RE.search(stderr_text)
     if not m:
         return None
@@ -72,7 +60,7 @@ def machine_for_elf(elf: Path) -> str:
     return "netduino2"
 
 
-class SimTarget:
+class SimTarget(Target):
     """One QEMU instance, owned by a :class:`ProcessOwner`.
 
     ``start()`` boots it (paused when ``gdb=True``); ``console`` is a :class:`Console`
@@ -80,9 +68,10 @@ class SimTarget:
     """
 
     ROLE = "qemu"
-    gdb_init_commands: list[str] = []   # QEMU's stub needs nothing after connect
+    kind = "sim"
     supports_vector_catch = False       # DHCSR/DEMCR read 0 on QEMU: arm breakpoints instead
     lockup_source = "qemu"
+    reset_command = "monitor system_reset"  # QEMU's monitor, through the gdbstub
 
     def __init__(self, elf: Path | str, owner: ProcessOwner, *, logdir: Path | None = None,
                  machine: str | None = None, gdb: bool = False, qemu_bin: str = "qemu-system-arm",
@@ -96,7 +85,7 @@ class SimTarget:
         self.gdb = gdb
         self.qemu_bin = qemu_bin
         self.extra_args = extra_args or []
-        self.gdb_port: int | None = None
+        self._gdb_port: int | None = None
         self.console: Console | None = None
         self.link: socket.socket | None = None
         self.child: Child | None = None
@@ -122,8 +111,8 @@ class SimTarget:
                 "-chardev", f"socket,id=link,host={LOOPBACK},port={link_l.getsockname()[1]}",
                 "-serial", "chardev:con", "-serial", "chardev:link"]
         if self.gdb:
-            self.gdb_port = free_port()
-            argv += ["-S", "-gdb", f"tcp:{LOOPBACK}:{self.gdb_port}"]
+            self._gdb_port = free_port()
+            argv += ["-S", "-gdb", f"tcp:{LOOPBACK}:{self._gdb_port}"]
         argv += self.extra_args
         stderr = subprocess.DEVNULL
         if self.logdir:
@@ -190,7 +179,16 @@ class SimTarget:
             self.child.stop()
         self._close_sockets()
 
-    # -- evidence ------------------------------------------------------------------
+    # -- facts and evidence ------------------------------------------------------------
+    @property
+    def gdb_port(self) -> int | None:
+        return self._gdb_port
+
+    @property
+    def memory(self) -> MemoryMap:
+        """The machine's map (netduino2 until ``start()`` picked one from the ELF)."""
+        return MemoryMap.of(MACHINES[self.machine or "netduino2"])
+
     @property
     def running(self) -> bool:
         return self.child is not None and self.child.alive()
