@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from photondbg.analysis.rootcause import render_markdown as rootcause_markdown
+from photondbg.capture.threads import threads_markdown
 from photondbg.render.markdown import reproduce_markdown, timeline_markdown
 
 SCHEMA = "photondbg.capture/1"
@@ -119,6 +120,10 @@ def render_markdown(r: dict) -> str:
             out += ["", f"Fault address: {hx(f['fault_address'])}"]
         out += ["", f"EXC_RETURN {hx(f.get('exc_return'))}: stack {f.get('stack')}, "
                     f"{(f.get('exc_return_decoded') or {}).get('frame')} frame", ""]
+        sps = f.get("stack_pointers") or {}
+        if sps:
+            out += [f"MSP {hx(sps.get('msp'))}, PSP {hx(sps.get('psp'))} (read by "
+                    f"{sps.get('method')}{'' if sps.get('restored') is not False else ', RESTORE CHECK FAILED'})", ""]
         scb = f.get("scb") or {}
         out += ["| SCB | value |", "|---|---|"] + [f"| {k.upper()} | {hx(v)} |" for k, v in scb.items()]
         out.append("")
@@ -145,6 +150,10 @@ def render_markdown(r: dict) -> str:
     after = r.get("after_fault")
     if after:
         out += [f"After the fault: **{after.get('kind')}** {after.get('detail', '')}", ""]
+        events = r.get("after_fault_events") or []
+        if len(events) > 1:
+            out += [" -> ".join(f"{e.get('kind')} ({e.get('symbol') or hx(e.get('pc'))})"
+                                for e in events), ""]
     out += rootcause_markdown(r.get("root_cause"))
     if r.get("backtrace"):
         out += ["## Backtrace", ""]
@@ -152,6 +161,7 @@ def render_markdown(r: dict) -> str:
             where = f" at {fr['file']}:{fr['line']}" if fr.get("file") else ""
             out.append(f"{i}. {hx(fr.get('pc'))} `{fr.get('function') or '??'}`{where}")
         out.append("")
+    out += threads_markdown(r)
     scan = r.get("stack_scan") or []
     if scan:
         out += ["## Stack words that look like return addresses", "", "| address | value | symbol |",

@@ -254,3 +254,28 @@ def for_capture(elf: ElfInfo, report: dict, mem: Snapshot) -> tuple[list[dict], 
         running = panic.get("registers")
         psp = (panic.get("stack_pointers") or {}).get("psp")
     return list_threads(elf, mem, running=running, psp=psp)
+
+
+def threads_markdown(report: dict) -> list[str]:
+    """report.md's thread section: one row per thread, then each thread's backtrace."""
+    threads = report.get("threads")
+    if not threads:
+        note = report.get("threads_note")
+        return [f"Threads: none listed ({note}).", ""] if note else []
+    out = ["## Threads", "", "| thread | state | prio | stack | sp | high water / size |",
+           "|---|---|---|---|---|---|"]
+    for t in threads:
+        size = (t["stack_hi"] - t["stack_lo"]) if t.get("stack_hi") else None
+        out.append(f"| {t['name']}{' (current)' if t.get('current') else ''} | {t['state']} | "
+                   f"{t.get('priority')} | {_hx(t.get('stack_lo'))}-{_hx(t.get('stack_hi'))} | "
+                   f"{_hx(t.get('sp'))} | {t.get('high_water')} / {size} |")
+    out.append("")
+    for t in threads:
+        out.append(f"{t['name']}: " + " <- ".join(
+            f"`{b.get('function') or _hx(b.get('pc'))}`" for b in t.get("backtrace") or [])
+            + (f" ({t['backtrace_stop']})" if t.get("backtrace_stop") else ""))
+    return out + [""]
+
+
+def _hx(v) -> str:
+    return "-" if v is None else f"0x{int(v):08x}"

@@ -76,3 +76,12 @@ def test_backtraces_through_thread_stacks_to_the_entry(captured):
     f = captured.report["fault"]
     assert f["faulting_pc"] == 0xAEAEAEAE & ~1                  # from the reused heap block
     assert [b["function"] for b in captured.report["backtrace"]] == bt["worker"]
+
+
+def test_report_md_shows_threads_and_stack_pointers(captured):
+    md = (captured.capdir / "report.md").read_text()
+    psp = captured.report["fault"]["stack_pointers"]["psp"]
+    assert f"PSP 0x{psp:08x} (read by mrs-stub)" in md
+    assert "## Threads" in md and "| worker (current) | running |" in md
+    assert "app_thread: `os_event_take`" in md
+    assert "panic (panic_) -> reset (Reset_Handler)" in md
