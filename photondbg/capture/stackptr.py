@@ -88,6 +88,8 @@ def run_mrs_stub(gdb: GdbSession, ram: Region, regs: dict[str, int]) -> StackPoi
     missing = [n for n in CORE_REGS if n not in regs]
     if missing:
         raise StubFailed(f"registers not readable: {', '.join(missing)}")
+    if regs["xpsr"] & faults.XPSR_IT_MASK:
+        raise StubFailed("the core is halted inside an IT block")
     code = b"".join(enc for _, enc, _ in faults.MRS_STUB) + faults.STUB_RETURN[0]
     scratch = scratch_address(regs["sp"], ram, len(code))
     saved = _read_exact(gdb, scratch, len(code))

@@ -144,6 +144,7 @@ MRS_STUB = [
 # core stopped at its own PC again, so a breakpoint there is stepped over on resume.
 STUB_RETURN = (bytes.fromhex("1847"), "bx r3")
 CONTROL_BITS = [("nPRIV", 0), ("SPSEL", 1), ("FPCA", 2)]
+XPSR_IT_MASK = (0x3 << 25) | (0x3F << 10)  # EPSR.IT: inside an IT block the stub would be conditional
 MPU_CTRL = 0xE000ED94  # ENABLE bit 0: executing scratch RAM could fault with the MPU on
 MPU_CTRL_ENABLE = 1
 

@@ -107,3 +107,12 @@ def test_registers_used_where_the_debugger_has_them():
                                               "psp": 0x20000F80, "control": 2}
     sps = read_stack_pointers(RegistersOnly(regs), RAM)
     assert (sps.msp, sps.psp, sps.method, sps.control) == (0x2001FFE0, 0x20000F80, "registers", 2)
+
+
+def test_stub_refused_inside_an_it_block():
+    """EPSR.IT set: the MRS instructions would run conditionally; the core is not touched."""
+    regs = {f"r{i}": 0 for i in range(13)} | {"sp": 0x2001FFE0, "lr": 0x08000101,
+                                              "pc": 0x08000200, "xpsr": 0x01000000 | 0x3 << 25}
+    sps = read_stack_pointers(RegistersOnly(regs), RAM, dict(regs))
+    assert (sps.msp, sps.psp, sps.method) == (None, None, "none")
+    assert "IT block" in sps.detail
