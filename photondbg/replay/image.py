@@ -88,6 +88,13 @@ class MemoryMap:
 
 
 @dataclass
+class Thread:
+    id: int                            # RSP thread id (1: the stopped context)
+    name: str
+    registers: dict[str, int | None]
+
+
+@dataclass
 class CaptureImage:
     capdir: Path
     report: dict
@@ -96,6 +103,7 @@ class CaptureImage:
     memory: MemoryMap
     elf: Path
     signal: int          # for the stop reply: SIGSEGV for a fault, SIGABRT for panic/lock-up
+    threads: list[Thread] = field(default_factory=list)
 
 
 def sha256_of(path: Path) -> str:
@@ -250,7 +258,47 @@ def load(capdir: Path | str, elf: Path | str | None = None) -> CaptureImage:
     values: dict[str, int | None] = {k: (int(v) if v is not None else None)
                                      for k, v in regs.items()}
     values.update(_stack_pointers(report, state, values))
-    return CaptureImage(capdir, report, values, state, mem, elf_path, sig)
+    return CaptureImage(capdir, report, values, state, mem, elf_path, sig,
+                        _threads(report, values, mem))
+
+
+class _Words:
+    """The word-reader view of a :class:`MemoryMap` that the capture's thread code reads."""
+
+    def __init__(self, mem: MemoryMap):
+        self.mem = mem
+
+    def read(self, addr: int, length: int) -> bytes | None:
+        data = self.mem.read(addr, length)
+        return data if len(data) == length else None
+
+    def word(self, addr: int) -> int | None:
+        b = self.read(addr, 4)
+        return None if b is None else int.from_bytes(b, "little")
+
+
+def _threads(report: dict, regs: dict, mem: MemoryMap) -> list[Thread]:
+    """Thread 1 is the stopped context (the fault handler, which unwinds into the running
+    thread); every other thread the capture listed gets the registers its context switch saved
+    on its stack (``saved_sp``), read from the captured RAM, never guessed."""
+    from photondbg.capture.threads import saved_context
+
+    listed = [t for t in report.get("threads") or [] if isinstance(t, dict)]
+    current = next((t for t in listed if t.get("current")), None)
+    name = (f"{current.get('name')} (at the {report.get('outcome')})" if current
+            else f"at the {report.get('outcome')}")
+    out = [Thread(1, name, regs)]
+    for t in listed:
+        if t is current or t.get("saved_sp") is None:
+            continue
+        ctx = saved_context(_Words(mem), int(t["saved_sp"]))
+        if ctx is None:
+            continue
+        values: dict[str, int | None] = {k: ctx.get(k) for k in
+                                         [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xpsr"]}
+        values["msp"], values["psp"] = regs.get("msp"), ctx["sp"]  # thread mode runs on PSP
+        out.append(Thread(len(out) + 1, f"{t.get('name')} ({t.get('state')})", values))
+    return out
 
 
 def _stack_pointers(report: dict, state: str, regs: dict) -> dict[str, int | None]:

@@ -154,10 +154,13 @@ def timeline_section(report: dict, capdir: Path, t_stop: float | None) -> dict:
             events.append({"wall": stop_wall, "event": "fault", "detail": detail})
         elif out in ("panic", "lockup"):
             events.append({"wall": stop_wall, "event": out, "detail": ""})
-    after = report.get("after_fault")
-    if after and stop_wall is not None:
+    afters = [e for e in report.get("after_fault_events") or [] if isinstance(e, dict)]
+    if not afters and isinstance(report.get("after_fault"), dict):
+        afters = [report["after_fault"]]
+    for after in afters:  # in order, after the fault; the follow stage keeps no clock
         events.append({"wall": None, "event": after.get("kind"),
-                       "detail": after.get("detail") or "", "after": "fault"})
+                       "detail": after.get("detail") or after.get("symbol") or "",
+                       "after": "fault"})
     for e in events:
         e["t"] = round(e["wall"] - t0, 3) if e["wall"] is not None and t0 is not None else None
         if e["wall"] is not None:

@@ -46,6 +46,8 @@ class Session:
         self.io: PacketIO | None = None
         self.done = False       # the client detached or killed
         self.killed = False     # ... with `k`: the server stops
+        self.threads = {t.id: t for t in image.threads} or {THREAD: None}
+        self.selected = THREAD  # Hg: whose registers g and p read
         self.regs = registers.register_file(image.registers)
         self.xfer = {("features", "target.xml"): registers.target_xml(self.regs).encode(),
                      ("memory-map", ""): memory_map_xml(image).encode()}
@@ -71,7 +73,7 @@ class Session:
         if c == b"?":
             return self.stop_reply()
         if c == b"g":
-            return registers.encode_all(self.image.registers, self.regs).encode()
+            return registers.encode_all(self.values(), self.regs).encode()
         if c == b"p":
             try:
                 n = int(p[1:], 16)
@@ -80,7 +82,7 @@ class Session:
             if not 0 <= n < len(self.regs):
                 return E_SYNTAX
             r = self.regs[n]
-            return registers.encode(self.image.registers.get(r.name), r.bits).encode()
+            return registers.encode(self.values().get(r.name), r.bits).encode()
         if c == b"m":
             return self.read_memory(p[1:])
         if c in CHANGES or p.startswith(CHANGES_V):
@@ -92,16 +94,18 @@ class Session:
         if p.startswith(b"qXfer:"):
             return self.xfer_read(p)
         if c == b"H":
+            tid = self.thread_id(p[2:])
+            if tid is None:
+                return b"E01"
+            if p[1:2] == b"g":
+                self.selected = THREAD if tid in (0, -1) else tid
             return b"OK"
         if c == b"T":
-            try:
-                return b"OK" if int(p[1:], 16) in (THREAD, 0, -1) else b"E01"
-            except ValueError:
-                return E_SYNTAX
+            return b"OK" if self.thread_id(p[1:]) not in (None, 0, -1) else b"E01"
         if p == b"qC":
             return f"QC{THREAD:x}".encode()
         if p == b"qfThreadInfo":
-            return f"m{THREAD:x}".encode()
+            return ("m" + ",".join(f"{t:x}" for t in self.threads)).encode()
         if p == b"qsThreadInfo":
             return b"l"
         if p.startswith(b"qAttached"):
@@ -109,7 +113,11 @@ class Session:
         if p.startswith(b"qSymbol"):
             return b"OK"
         if p.startswith(b"qThreadExtraInfo,"):
-            return f"capture at {self.image.state}".encode().hex().encode()
+            tid = self.thread_id(p[len(b"qThreadExtraInfo,"):])
+            if tid is None or tid not in self.threads:
+                return b"E01"
+            t = self.threads[tid]
+            return (t.name if t else f"capture at the {self.image.state}").encode().hex().encode()
         if p.startswith(b"qRcmd,"):
             return self.monitor(p[6:])
         if c == b"D":
@@ -119,6 +127,18 @@ class Session:
             self.done = self.killed = True
             return None if c == b"k" else b"OK"
         return b""  # unknown: the empty reply tells GDB it is not supported
+
+    def values(self) -> dict[str, int | None]:
+        t = self.threads.get(self.selected)
+        return t.registers if t is not None else self.image.registers
+
+    def thread_id(self, text: bytes) -> int | None:
+        """A thread id of this capture (0: any, -1: all), None if malformed or unknown."""
+        try:
+            tid = int(text, 16) if text != b"-1" else -1
+        except ValueError:
+            return None
+        return tid if tid in (0, -1) or tid in self.threads else None
 
     def read_memory(self, args: bytes) -> bytes:
         m = MEM_RE.match(args)
@@ -210,6 +230,9 @@ class ReplayServer:
                     io.write(reply)
                 if pkt.payload == b"QStartNoAckMode":
                     io.ack = False
+            if session.killed:  # stop listening before the client sees its connection close
+                self._closed.set()
+                self._close_listener()
         except (ConnectionClosed, ConnectionError, OSError):
             pass
         finally:
@@ -220,6 +243,13 @@ class ReplayServer:
                 pass
         self.log(f"client {peer[0]}:{peer[1]} {'killed the session' if session.killed else 'left'}")
         return session.killed
+
+    def _close_listener(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
 
     def start(self, once: bool = False) -> ReplayServer:
         """Serve in a background thread (tests, benchmarks)."""
@@ -236,11 +266,7 @@ class ReplayServer:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+        self._close_listener()
         t, self._thread = self._thread, None
         if t is not None and t is not threading.current_thread():
             t.join(5.0)

@@ -212,3 +212,12 @@ def test_malformed_capture_directories_are_one_line_errors(fault_elves, capture,
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("photondbg: error: "), res.stderr
     assert "Traceback" not in res.stderr and res.stdout == ""
+
+
+def test_threads_of_a_capture_without_a_scheduler(served):
+    c = Raw(served[0].port)
+    assert c.ask(b"qfThreadInfo") == b"m1" and c.ask(b"qsThreadInfo") == b"l"
+    assert c.ask(b"T1") == b"OK" and c.ask(b"T5").startswith(b"E")
+    assert c.ask(b"Hg5").startswith(b"E") and c.ask(b"Hgzz").startswith(b"E")
+    assert c.ask(b"Hg1") == b"OK" and c.ask(b"Hc-1") == b"OK"
+    assert bytes.fromhex(c.ask(b"qThreadExtraInfo,1").decode()).startswith(b"at the fault")

@@ -65,6 +65,19 @@ def test_real_bug_replays_as_it_was_captured(tmp_path):
     for pc, fn in want[1:]:
         assert any(p == pc and fn.endswith(g.split("(")[0].rsplit("::", 1)[-1]) for p, g in got), \
             (pc, fn, got)
+    # every other thread, from the context its switch saved, as the capture listed it
+    others = [t for t in r.report.get("threads") or [] if not t.get("current")]
+    assert others, "the sim firmware runs more than one thread"
+    tcmds = ["info threads"] + [c for n, _ in enumerate(others, 2) for c in (f"thread {n}",
+                                                                           f"bt {n}")]
+    with ReplayServer(img).start(once=True) as srv:
+        tout = by_command(gdb_batch(img.elf, srv.port, tcmds))
+    for n, t in enumerate(others, 2):
+        assert f"{t['name']} ({t['state']})" in tout["info threads"]
+        got = [ln.split(" in ")[-1].split(" (")[0].split()[-1]
+               for ln in tout[f"bt {n}"].splitlines() if ln.startswith("#")]
+        want = [b["function"] for b in t["backtrace"] if b.get("function")]
+        assert got[:len(want)] == want[:len(got)] and got, (got, want)
     # the page
     assert cli("report", r.capdir, "--format", "html").returncode == 0
     shown = visible_text(chromium_dom(r.capdir / "report.html"))
