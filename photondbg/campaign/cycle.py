@@ -34,6 +34,11 @@ from photondbg.deadline import Deadline
 from photondbg.procs import ProcessOwner
 from photondbg.sim.tester import HTTP_RESULTS, ConsoleWatch, HttpTester
 
+def cycle_seed(seed: int, index: int) -> int:
+    """The seed of cycle ``index``'s own random draws (the sim's WiFi delays)."""
+    return seed * 1_000_003 + index
+
+
 class CycleRunner(abc.ABC):
     """The WiFi-loss cycle and its classification, for any board. The board is the subclass:
     it implements the abstract methods below (the board interface) and nothing else."""
@@ -46,8 +51,10 @@ class CycleRunner(abc.ABC):
     def __init__(self, config: CampaignConfig, owner: ProcessOwner, *, logdir: Path,
                  on_cycle: Callable[[CycleResult], None] | None = None,
                  on_note: Callable[[str], None] | None = None,
-                 on_phase: Callable[[int, Phase], None] | None = None):
+                 on_phase: Callable[[int, Phase], None] | None = None,
+                 stop: Callable[[], bool] | None = None):
         self.cfg = config
+        self.stop = stop or (lambda: False)  # asked before each cycle (a verdict was reached)
         self.owner = owner
         self.logdir = Path(logdir)
         self.on_cycle = on_cycle
@@ -55,7 +62,10 @@ class CycleRunner(abc.ABC):
         self.on_phase = on_phase or (lambda index, phase: None)
         self.index = 0  # the cycle under way
         self.check_config()
-        self.schedule = CutSchedule(config.seed, config.cuts, config.hold, config.load)
+        self.indexes = list(config.indexes or range(1, config.cycles + 1))
+        # cycle i's cut, hold and load, whichever board runs it (verify-fix --jobs)
+        schedule = CutSchedule(config.seed, config.cuts, config.hold, config.load)
+        self.plan = [schedule.next() for _ in range(max(self.indexes, default=0))]
         self.phase = Phase.IDLE
         self.phases: list[tuple[float, str]] = []
         self.steps: list[Step] = []
@@ -93,9 +103,12 @@ class CycleRunner(abc.ABC):
                                      host=self.cfg.http_host)
             self.tester.start()
             self.serve_again(since)
-            for i in range(1, self.cfg.cycles + 1):
+            for n, i in enumerate(self.indexes, 1):
                 if deadline.expired:
                     self.result.stopped_early = "deadline"
+                    break
+                if self.stop():
+                    self.result.stopped_early = "verdict"
                     break
                 r = self.cycle(i)
                 self.result.cycles.append(r)
@@ -104,7 +117,7 @@ class CycleRunner(abc.ABC):
                 if r.outcome in self.cfg.stop_on:
                     self.result.stopped_early = r.outcome
                     break
-                if i < self.cfg.cycles:
+                if n < len(self.indexes):
                     self.bring_back(r)
                     if self.result.stopped_early:  # the device could not be brought back
                         break
@@ -116,7 +129,7 @@ class CycleRunner(abc.ABC):
     @stage("index")
     def cycle(self, index: int) -> CycleResult:
         cfg = self.cfg
-        plan = self.schedule.next()
+        plan = self.plan[index - 1]
         kind, hold, load = plan.kind, plan.hold, plan.load
         self.index = index
         r = CycleResult(index, "", kind, hold)

@@ -57,6 +57,7 @@ class CampaignConfig:
     timeout: float | None = None  # whole campaign
     stop_on: tuple[str, ...] = ()  # end the campaign early after a cycle with one of these
     http_host: str = "127.0.0.1"  # where the tester finds the server
+    indexes: tuple[int, ...] | None = None  # the cycles this board runs (None: 1..cycles)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from photondbg.campaign.cycle import CycleRunner
+from photondbg.campaign.cycle import CycleRunner, cycle_seed
 from photondbg.campaign.records import CycleResult, Outcome, Phase
 from photondbg.campaign.steps import stage
 from photondbg.errors import ToolFailure
@@ -43,6 +43,8 @@ class SimCampaign(CycleRunner):
         return self.bridge.host_port(self.device_port)
 
     def cut_wifi(self, kind: str) -> None:
+        # the WiFi's delays of cycle i are cycle i's own, whichever board runs it (--jobs)
+        self.bridge.delays = Delays(cycle_seed(self.cfg.seed, self.index))
         self.bridge.cut(kind)
 
     def restore_wifi(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -19,8 +20,15 @@ from photondbg.photon.flash import METHODS
               help="The build that shows the bug.")
 @click.option("--candidate", type=click.Choice(VARIANTS), default="all", show_default=True,
               help="The build with the fix to verify.")
-@click.option("--cycles", type=click.IntRange(min=1), default=10, show_default=True,
-              help="WiFi cuts per build (the same schedule for both).")
+@click.option("--cycles", type=click.IntRange(min=1), default=None,
+              help="Fixed-N: exactly this many WiFi cuts per build (the same schedule for "
+                   "both), then Fisher's exact test [default: 10].")
+@click.option("--max-cycles", type=click.IntRange(min=1), default=None,
+              help="Sequential: stop as soon as FIXED / NOT FIXED is decided at --alpha "
+                   "(Wald's SPRT on the paired cycles), after at most this many cycles.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="sim: simulated boards at once, baseline and candidate interleaved, each "
+                   "with its own QEMU and bridge [default: the number of cores].")
 @click.option("--target", type=click.Choice(["sim", "photon"]), default="sim", show_default=True,
               help="sim: the simulated board; photon: a real one (flash, campaign, twice).")
 @click.option("--baseline-elf", type=click.Path(path_type=Path), default=None,
@@ -41,7 +49,7 @@ from photondbg.photon.flash import METHODS
               help="Print the verdict as one JSON line on stdout (progress goes to stderr).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Directory for verify.json, verify.md, outcomes.png and the logs.")
-def verify_fix(baseline, candidate, cycles, target, baseline_elf, candidate_elf, flash_method,
+def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_elf, candidate_elf, flash_method,
                host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd, recovery,
                boot_timeout, app, seed, cut, hold, alpha, as_json, out):
     """Run the same WiFi-loss campaign on two builds and decide whether the fix works:
@@ -52,6 +60,7 @@ def verify_fix(baseline, candidate, cycles, target, baseline_elf, candidate_elf,
     Example:
       photondbg verify-fix --baseline none --candidate clients --cycles 10
       photondbg verify-fix --baseline none --candidate all --cycles 20 --json
+      photondbg verify-fix --baseline none --candidate all --max-cycles 60 --alpha 0.001
       photondbg verify-fix --target photon --baseline-elf before.elf --candidate-elf after.elf \
           --flash-method openocd --probe cmsis-dap --host 192.168.1.50 --port 7123 \
           --netcut-cmd "ssh pi@relay ./relay.sh off" --netrestore-cmd "ssh pi@relay ./relay.sh on" \
@@ -68,7 +77,20 @@ def verify_fix(baseline, candidate, cycles, target, baseline_elf, candidate_elf,
                    "--serial": serial, "--probe": probe, "--reset-cmd": reset_cmd,
                    "--recovery": recovery, "--boot-timeout": boot_timeout}
     progress = sys.stderr if as_json else sys.stdout
+    if cycles is not None and max_cycles is not None:
+        raise UsageError("--cycles (fixed) and --max-cycles (sequential) exclude each other")
+    design = None
+    if max_cycles is not None:
+        from photondbg.campaign.sequential import Design
+
+        design = Design(max_cycles=max_cycles, alpha=alpha)
+        cycles = max_cycles
+    elif cycles is None:
+        cycles = 10
     if target == "photon":
+        if design is not None or (jobs or 1) > 1:
+            raise UsageError("--max-cycles and --jobs need --target sim (one real board "
+                             "runs one build at a time)")
         res, outdir = _verify_photon(baseline_elf, candidate_elf, flash_method, host, port,
                                      netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd,
                                      recovery, boot_timeout, cycles, seed, hold, alpha, out,
@@ -90,8 +112,9 @@ def verify_fix(baseline, candidate, cycles, target, baseline_elf, candidate_elf,
                               seed=seed, cuts=cuts, hold=hold)
 
 
+    jobs = jobs or os.cpu_count() or 1
     res = run_verify(config(baseline), config(candidate), outdir, alpha=alpha,
-                     on_cycle=_on_cycle(cycles, progress))
+                     on_cycle=_on_cycle(cycles, progress), jobs=jobs, design=design)
     _report(res, outdir, cycles, alpha, as_json, progress)
 
 
@@ -155,7 +178,10 @@ def _report(res, outdir, cycles, alpha, as_json, progress):
                file=progress)
     bound = (f", candidate crash rate < {s['candidate_upper_bound']:.3f}"
              if s["candidate_upper_bound"] is not None else "")
-    click.echo(f"verdict: {s['verdict']} (p={s['p_value']:.4g}, alpha {alpha}{bound}); "
+    if s.get("stop_reason"):
+        click.echo(s["stop_reason"], file=progress)
+    p_kind = "anytime-valid p" if s["mode"] == "sequential" else "p"
+    click.echo(f"verdict: {s['verdict']} ({p_kind}={s['p_value']:.4g}, alpha {alpha}{bound}); "
                f"recovery: {s['recovery']}; report: {outdir / 'verify.md'}", file=progress)
     if as_json:
         s["out"] = str(outdir)
