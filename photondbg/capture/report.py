@@ -6,7 +6,6 @@ capture that is interrupted half-way still leaves a readable report marked ``"pa
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -14,11 +13,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from photondbg.analysis.rootcause import render_markdown as rootcause_markdown
+from photondbg.capture.model import OUTCOMES, SCHEMA, CaptureReport, TargetInfo
 from photondbg.capture.threads import threads_markdown
 from photondbg.render.markdown import reproduce_markdown, timeline_markdown
 
-SCHEMA = "photondbg.capture/1"
-OUTCOMES = ("fault", "lockup", "panic", "none")
+__all__ = ["OUTCOMES", "SCHEMA", "ReportWriter", "atomic_write", "new_report", "render_markdown",
+           "summary", "utc_stamp"]
 
 
 def utc_stamp(now: float | None = None) -> str:
@@ -28,21 +28,10 @@ def utc_stamp(now: float | None = None) -> str:
 
 def new_report(target_kind: str, elf: str | None, elf_sha256: str | None,
                variant: str | None) -> dict:
-    return {
-        "schema": SCHEMA,
-        "status": "partial",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "target": {"kind": target_kind, "elf": elf, "elf_sha256": elf_sha256, "variant": variant},
-        "outcome": "none",
-        "fault": None,
-        "lockup": None,
-        "backtrace": [],
-        "artifacts": {},
-        # additions (allowed by §5.1): how far the capture got and what it armed
-        "stage": "start",
-        "stages": [],
-        "error": None,
-    }
+    """A fresh report (status partial, outcome none) in its JSON form."""
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return CaptureReport(created=created, stage="start",
+                         target=TargetInfo(target_kind, elf, elf_sha256, variant)).to_dict()
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -80,8 +69,9 @@ class ReportWriter:
             path = self.capdir / name
             if name.startswith("report.") or (path.exists() and path.stat().st_size > 0):
                 self.report["artifacts"].setdefault(name, name)
-        atomic_write(self.json_path, json.dumps(self.report, indent=2) + "\n")
-        atomic_write(self.md_path, render_markdown(self.report))
+        model = CaptureReport.from_dict(self.report)
+        atomic_write(self.json_path, model.to_json())
+        atomic_write(self.md_path, render_markdown(model))
         self.writes += 1
         return self.json_path
 
@@ -90,85 +80,138 @@ def hx(v) -> str:
     return "-" if v is None else f"0x{int(v):08x}"
 
 
-def render_markdown(r: dict) -> str:
-    out = [f"# photondbg capture: {r['outcome']}", ""]
-    t = r["target"]
-    out += [f"- status: **{r['status']}** (stage `{r.get('stage')}`)",
-            f"- created: {r['created']}",
-            f"- target: {t['kind']}" + (f" ({t.get('machine')})" if t.get("machine") else ""),
-            f"- firmware: `{t['elf']}` variant `{t.get('variant')}` sha256 `{(t.get('elf_sha256') or '')[:16]}`"]
-    if r.get("error"):
-        out.append(f"- error: {r['error']}")
+def _hx(v) -> str:
+    return "?" if v is None else f"0x{v:08x}"
+
+
+def render_markdown(report: CaptureReport | dict) -> str:
+    """report.md."""
+    r = report if isinstance(report, CaptureReport) else CaptureReport.from_dict(report)
+    out = [f"# photondbg capture: {r.outcome}", ""]
+    t = r.target
+    out += [f"- status: **{r.status}** (stage `{r.stage}`)",
+            f"- created: {r.created}",
+            f"- target: {t.kind}" + (f" ({t.machine})" if t.machine else ""),
+            f"- firmware: `{t.elf}` variant `{t.variant}` sha256 `{(t.elf_sha256 or '')[:16]}`"]
+    if r.error:
+        out.append(f"- error: {r.error}")
     out.append("")
-    f = r.get("fault")
+    f = r.fault
     if f:
-        out += [f"## Fault: {f.get('kind') or f['vector']}", ""]
-        loc = f.get("faulting_location")
-        out.append(f"Faulting PC {hx(f.get('faulting_pc'))} in `{f.get('faulting_symbol') or '??'}`"
+        out += [f"## Fault: {f.kind or f.vector}", ""]
+        loc = f.faulting_location
+        out.append(f"Faulting PC {hx(f.faulting_pc)} in `{f.faulting_symbol or '??'}`"
                    + (f" at {loc}" if loc else ""))
-        if f.get("caller") and f["caller"].get("symbol"):
-            c = f["caller"]
-            out.append(f"\nCalled from {hx(c.get('lr'))} `{c['symbol']}` {c.get('location') or ''}")
-        if f.get("pc_in_code") is False:
+        if f.caller and f.caller.symbol:
+            c = f.caller
+            out.append(f"\nCalled from {hx(c.lr)} `{c.symbol}` {c.location or ''}")
+        if f.pc_in_code is False:
             out.append("\nThe PC is outside the firmware's code: a call or return through a bad "
                        "pointer.")
-        if f.get("instruction"):
-            out.append(f"\nInstruction: `{f['instruction']}`")
+        if f.instruction:
+            out.append(f"\nInstruction: `{f.instruction}`")
         out += ["", "Reasons:", ""]
-        out += [f"- {why}" for why in f.get("reasons", [])] or ["- (no fault status bits set)"]
-        if f.get("fault_address") is not None:
-            out += ["", f"Fault address: {hx(f['fault_address'])}"]
-        out += ["", f"EXC_RETURN {hx(f.get('exc_return'))}: stack {f.get('stack')}, "
-                    f"{(f.get('exc_return_decoded') or {}).get('frame')} frame", ""]
-        sps = f.get("stack_pointers") or {}
+        out += [f"- {why}" for why in f.reasons or []] or ["- (no fault status bits set)"]
+        if f.fault_address is not None:
+            out += ["", f"Fault address: {hx(f.fault_address)}"]
+        out += ["", f"EXC_RETURN {hx(f.exc_return)}: stack {f.stack}, "
+                    f"{(f.exc_return_decoded or {}).get('frame')} frame", ""]
+        sps = f.stack_pointers
         if sps:
-            out += [f"MSP {hx(sps.get('msp'))}, PSP {hx(sps.get('psp'))} (read by "
-                    f"{sps.get('method')}{'' if sps.get('restored') is not False else ', RESTORE CHECK FAILED'})", ""]
-        scb = f.get("scb") or {}
-        out += ["| SCB | value |", "|---|---|"] + [f"| {k.upper()} | {hx(v)} |" for k, v in scb.items()]
+            check = "" if sps.get("restored") is not False else ", RESTORE CHECK FAILED"
+            out += [f"MSP {hx(sps.msp)}, PSP {hx(sps.psp)} (read by {sps.method}{check})", ""]
+        out += ["| SCB | value |", "|---|---|"]
+        out += [f"| {k.upper()} | {hx(v)} |" for k, v in (f.scb or {}).items()]
         out.append("")
-        if f.get("frame"):
+        if f.frame:
             out += ["Stacked frame:", "", "| reg | value |", "|---|---|"]
-            out += [f"| {k} | {hx(v)} |" for k, v in f["frame"].items()]
+            out += [f"| {k} | {hx(v)} |" for k, v in f.frame.items()]
         else:
-            out.append(f"Stacked frame: unreadable ({f.get('frame_error')})")
+            out.append(f"Stacked frame: unreadable ({f.frame_error})")
         out.append("")
-        regs = f.get("registers") or {}
+        regs = f.registers or {}
         out += ["Registers at the handler:", "", "```"]
         names = list(regs)
         for i in range(0, len(names), 4):
             out.append("  ".join(f"{n:>4}={hx(regs[n])}" for n in names[i:i + 4]))
         out += ["```", ""]
-    p = r.get("panic")
+    p = r.panic
     if p:
-        out += [f"## Panic: code {p.get('code')} ({p.get('name')})", "",
-                f"Called from {hx(p.get('caller'))} `{p.get('caller_symbol')}` {p.get('caller_location') or ''}", ""]
-    lk = r.get("lockup")
+        out += [f"## Panic: code {p.code} ({p.name})", "",
+                f"Called from {hx(p.caller)} `{p.caller_symbol}` {p.caller_location or ''}", ""]
+    lk = r.lockup
     if lk:
-        out += ["## Lock-up", "", f"Source: {lk.get('source')}: {lk.get('message', '')}",
-                f"PC {hx(lk.get('pc'))} `{lk.get('symbol') or '??'}` {lk.get('location') or ''}", ""]
-    after = r.get("after_fault")
+        out += ["## Lock-up", "", f"Source: {lk.source}: {lk.message or ''}",
+                f"PC {hx(lk.pc)} `{lk.symbol or '??'}` {lk.location or ''}", ""]
+    after = r.after_fault
     if after:
-        out += [f"After the fault: **{after.get('kind')}** {after.get('detail', '')}", ""]
+        out += [f"After the fault: **{after.kind}** {after.detail or ''}", ""]
         events = r.get("after_fault_events") or []
         if len(events) > 1:
             out += [" -> ".join(f"{e.get('kind')} ({e.get('symbol') or hx(e.get('pc'))})"
                                 for e in events), ""]
-    out += rootcause_markdown(r.get("root_cause"))
-    if r.get("backtrace"):
+    out += rootcause_markdown(r.root_cause)
+    if r.backtrace:
         out += ["## Backtrace", ""]
-        for i, fr in enumerate(r["backtrace"]):
-            where = f" at {fr['file']}:{fr['line']}" if fr.get("file") else ""
-            out.append(f"{i}. {hx(fr.get('pc'))} `{fr.get('function') or '??'}`{where}")
+        for i, fr in enumerate(r.backtrace):
+            where = f" at {fr.where}" if fr.file else ""
+            out.append(f"{i}. {hx(fr.pc)} `{fr.function or '??'}`{where}")
         out.append("")
-    out += threads_markdown(r)
+    plain = r.to_dict()
+    out += threads_markdown(plain)
     scan = r.get("stack_scan") or []
     if scan:
         out += ["## Stack words that look like return addresses", "", "| address | value | symbol |",
                 "|---|---|---|"]
         out += [f"| {hx(s['address'])} | {hx(s['value'])} | {s.get('symbol') or ''} |" for s in scan]
         out.append("")
-    out += timeline_markdown(r) + reproduce_markdown(r)
-    if r.get("artifacts"):
-        out += ["## Files", ""] + [f"- {k}: `{v}`" for k, v in r["artifacts"].items()] + [""]
+    out += timeline_markdown(plain) + reproduce_markdown(plain)
+    if r.artifacts:
+        out += ["## Files", ""] + [f"- {k}: `{v}`" for k, v in r.artifacts.items()] + [""]
     return "\n".join(out)
+
+
+def summary(report: CaptureReport | dict, path: Path) -> str:
+    """The CLI summary: a few lines for people (kind, reasons, where, top of the backtrace)."""
+    r = report if isinstance(report, CaptureReport) else CaptureReport.from_dict(report)
+    lines = []
+    f, lk, p = r.fault, r.lockup, r.panic
+    if f:
+        lines.append(f"FAULT  {f.kind or f.vector}")
+        loc = f" ({f.faulting_location})" if f.faulting_location else ""
+        lines.append(f"  at   {_hx(f.faulting_pc)} in {f.faulting_symbol or '??'}{loc}")
+        if f.instruction:
+            lines.append(f"  insn {f.instruction}")
+        for why in f.reasons or []:
+            lines.append(f"  why  {why}")
+        if f.caller and f.caller.symbol:
+            c = f.caller
+            lines.append(f"  from {c.symbol}" + (f" ({c.location})" if c.location else ""))
+            if f.pc_in_code is False:
+                lines.append(f"  note the PC is outside the firmware's code: {c.symbol} "
+                             f"called or returned through a bad pointer")
+    if p:
+        lines.append(f"PANIC  code {p.code} ({p.name}) via {p.entry}")
+        lines.append(f"  from {p.caller_symbol or '??'} ({p.caller_location or '?'})")
+    if lk:
+        lines.append(f"LOCKUP {lk.message or ''}")
+        loc = f" ({lk.location})" if lk.location else ""
+        lines.append(f"  pc   {_hx(lk.pc)} in {lk.symbol or '??'}{loc}")
+    if r.outcome == "none":
+        lines.append("NOTHING happened within the time-out")
+        if r.stopped_at:
+            s = r.stopped_at
+            lines.append(f"  target was at {_hx(s.pc)} in {s.symbol or '??'}")
+    after = r.after_fault
+    if after and after.kind != "lockup":
+        lines.append(f"  then {after.detail or after.kind}")
+    bt = r.backtrace
+    if bt:
+        lines.append("  backtrace:")
+        for i, fr in enumerate(bt[:8]):
+            loc = f" at {fr.where}" if fr.file else ""
+            lines.append(f"    #{i} {_hx(fr.pc)} {fr.function or '??'}{loc}")
+        if len(bt) > 8:
+            lines.append(f"    ... {len(bt) - 8} more")
+    lines.append(f"report: {path}")
+    return "\n".join(lines)

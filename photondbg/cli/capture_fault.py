@@ -90,55 +90,7 @@ def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, se
     if as_json:
         click.echo(json.dumps({"report": str(result.report_path), "outcome": result.outcome}))
     else:
+        from photondbg.capture.report import summary
+
         click.echo(summary(result.report, result.report_path))
     raise SystemExit(EXIT_CODES[result.outcome])
-
-
-def _hx(v) -> str:
-    return "?" if v is None else f"0x{v:08x}"
-
-
-def summary(r: dict, path: Path) -> str:
-    """A few lines for people: kind, reasons, where, top of the backtrace."""
-    lines = []
-    f, lk, p = r.get("fault"), r.get("lockup"), r.get("panic")
-    if f:
-        lines.append(f"FAULT  {f.get('kind') or f['vector']}")
-        where = f.get("faulting_symbol") or "??"
-        loc = f" ({f['faulting_location']})" if f.get("faulting_location") else ""
-        lines.append(f"  at   {_hx(f.get('faulting_pc'))} in {where}{loc}")
-        if f.get("instruction"):
-            lines.append(f"  insn {f['instruction']}")
-        for why in f.get("reasons", []):
-            lines.append(f"  why  {why}")
-        if f.get("caller") and f["caller"].get("symbol"):
-            c = f["caller"]
-            lines.append(f"  from {c['symbol']}" + (f" ({c['location']})" if c.get("location") else ""))
-            if f.get("pc_in_code") is False:
-                lines.append(f"  note the PC is outside the firmware's code: {c['symbol']} "
-                             f"called or returned through a bad pointer")
-    if p:
-        lines.append(f"PANIC  code {p.get('code')} ({p.get('name')}) via {p.get('entry')}")
-        lines.append(f"  from {p.get('caller_symbol') or '??'} ({p.get('caller_location') or '?'})")
-    if lk:
-        lines.append(f"LOCKUP {lk.get('message', '')}")
-        loc = f" ({lk['location']})" if lk.get("location") else ""
-        lines.append(f"  pc   {_hx(lk.get('pc'))} in {lk.get('symbol') or '??'}{loc}")
-    if r.get("outcome") == "none":
-        lines.append("NOTHING happened within the time-out")
-        if r.get("stopped_at"):
-            s = r["stopped_at"]
-            lines.append(f"  target was at {_hx(s.get('pc'))} in {s.get('symbol') or '??'}")
-    after = r.get("after_fault")
-    if after and after.get("kind") != "lockup":
-        lines.append(f"  then {after.get('detail') or after.get('kind')}")
-    bt = r.get("backtrace") or []
-    if bt:
-        lines.append("  backtrace:")
-        for i, fr in enumerate(bt[:8]):
-            loc = f" at {fr['file']}:{fr['line']}" if fr.get("file") else ""
-            lines.append(f"    #{i} {_hx(fr.get('pc'))} {fr.get('function') or '??'}{loc}")
-        if len(bt) > 8:
-            lines.append(f"    ... {len(bt) - 8} more")
-    lines.append(f"report: {path}")
-    return "\n".join(lines)

@@ -1,0 +1,269 @@
+"""The capture report as typed data: schema ``photondbg.capture/1`` (DESIGN §5.1).
+
+report.json, report.md, the CLI summary, the HTML page and replay all read a capture through
+:class:`CaptureReport` (``CaptureReport.load(path)`` or ``CaptureReport.from_dict(d)``) and
+``to_dict()`` is what report.json holds. Every section is a :class:`Section` dataclass: its
+declared fields are the ones the schema (and photondbg) gives a meaning; keys it does not know
+(added by a newer photondbg, allowed by the schema) are kept in ``extra`` and written back in
+their place, so ``from_dict(d).to_dict() == d`` for every report.
+
+Optional sections (``threads``, ``root_cause``, ``reproduce``, ``timeline``, ``after_fault``...)
+are None when a capture did not produce them. A new section gets a dataclass here and a field in
+:class:`CaptureReport`; one still given as a plain dict (``root_cause``, ``reproduce``,
+``timeline``) keeps its JSON form until its owner types it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+SCHEMA = "photondbg.capture/1"
+OUTCOMES = ("fault", "lockup", "panic", "none")
+
+
+@dataclass
+class Section:
+    """A JSON object with typed, declared fields (see the module text)."""
+
+    NESTED: ClassVar[dict[str, type[Section]]] = {}   # field -> section type (lists: each item)
+    REQUIRED: ClassVar[tuple[str, ...]] = ()          # written even when None
+
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, kw_only=True)
+    _keys: tuple[str, ...] = field(default=(), repr=False, compare=False, kw_only=True)
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls) if f.name not in ("extra", "_keys")]
+
+    @classmethod
+    def from_dict(cls, d: dict | None):
+        if d is None:
+            return None
+        if not isinstance(d, dict):
+            raise TypeError(f"{cls.__name__}: expected an object, got {type(d).__name__}")
+        known = cls.names()
+        kw: dict[str, Any] = {}
+        for name in known:
+            if name in d:
+                kw[name] = _load(cls.NESTED.get(name), d[name])
+        obj = cls(**kw, extra={k: v for k, v in d.items() if k not in known})
+        obj._keys = tuple(d)
+        return obj
+
+    def to_dict(self) -> dict:
+        known = self.names()
+        order = list(self._keys) + [k for k in known + list(self.extra) if k not in self._keys]
+        out: dict[str, Any] = {}
+        for key in order:
+            if key in known:
+                value = getattr(self, key)
+                # a report read from JSON keeps its keys; a new one has every required key
+                if value is None and key not in self._keys \
+                        and (self._keys or key not in self.REQUIRED):
+                    continue
+                out[key] = _dump(value)
+            elif key in self.extra:
+                out[key] = self.extra[key]
+        return out
+
+    def get(self, key: str, default=None):
+        """A field or an extra key by its JSON name (for readers of optional additions)."""
+        if key in self.names():
+            value = getattr(self, key)
+            return default if value is None else value
+        return self.extra.get(key, default)
+
+
+def _load(kind: type[Section] | None, value):
+    if kind is None or value is None:
+        return value
+    if isinstance(value, list):
+        return [kind.from_dict(v) if isinstance(v, dict) else v for v in value]
+    return kind.from_dict(value) if isinstance(value, dict) else value
+
+
+def _dump(value):
+    if isinstance(value, Section):
+        return value.to_dict()
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    return value
+
+
+# -- sections -----------------------------------------------------------------------------
+@dataclass
+class TargetInfo(Section):
+    REQUIRED = ("kind", "elf", "elf_sha256", "variant")
+    kind: str | None = None        # sim | photon
+    elf: str | None = None
+    elf_sha256: str | None = None
+    variant: str | None = None
+    machine: str | None = None
+
+
+@dataclass
+class Stage(Section):
+    REQUIRED = ("name", "seconds", "error")
+    name: str | None = None
+    seconds: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class Frame(Section):
+    """One backtrace entry."""
+
+    REQUIRED = ("pc", "function", "file", "line")
+    pc: int | None = None
+    function: str | None = None
+    file: str | None = None
+    line: int | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.file else ""
+
+
+@dataclass
+class Caller(Section):
+    lr: int | None = None
+    symbol: str | None = None
+    location: str | None = None
+
+
+@dataclass
+class StackPointers(Section):
+    """``fault.stack_pointers`` / ``panic.stack_pointers``: MSP and PSP, and how they were read
+    (registers | mrs-stub | ram-scan | none)."""
+
+    REQUIRED = ("msp", "psp", "method")
+    msp: int | None = None
+    psp: int | None = None
+    method: str | None = None
+
+
+@dataclass
+class Fault(Section):
+    NESTED = {"caller": Caller, "stack_pointers": StackPointers}
+    REQUIRED = ("vector", "registers", "exc_return", "stack", "frame", "scb", "reasons",
+                "fault_address", "faulting_pc", "faulting_symbol", "faulting_location",
+                "instruction")
+    vector: str | None = None
+    vector_number: int | None = None
+    kind: str | None = None
+    registers: dict[str, int] | None = None
+    exc_return: int | None = None
+    exc_return_decoded: dict | None = None
+    stack: str | None = None                  # msp | psp
+    frame: dict[str, int] | None = None       # the stacked r0-r3, r12, lr, pc, xpsr
+    frame_error: str | None = None
+    stack_pointer: int | None = None
+    stack_pointer_source: str | None = None
+    stack_pointers: StackPointers | None = None
+    scb: dict[str, int] | None = None
+    reasons: list[str] | None = None
+    fault_address: int | None = None
+    faulting_pc: int | None = None
+    faulting_symbol: str | None = None
+    faulting_location: str | None = None
+    instruction: str | None = None
+    pc_in_code: bool | None = None
+    caller: Caller | None = None
+    handler: dict | None = None
+
+
+@dataclass
+class Lockup(Section):
+    REQUIRED = ("pc", "registers", "source")
+    pc: int | None = None
+    registers: dict[str, int] | None = None
+    source: str | None = None       # qemu | openocd
+    message: str | None = None
+    symbol: str | None = None
+    location: str | None = None
+
+
+@dataclass
+class Panic(Section):
+    NESTED = {"stack_pointers": StackPointers}
+    code: int | None = None
+    name: str | None = None
+    entry: str | None = None
+    pc: int | None = None
+    registers: dict[str, int] | None = None
+    caller: int | None = None
+    caller_symbol: str | None = None
+    caller_location: str | None = None
+    stack_pointers: StackPointers | None = None
+
+
+@dataclass
+class AfterFault(Section):
+    """What the core did after the first fault: lockup | panic | spin | fault | stop | reset."""
+
+    kind: str | None = None
+    pc: int | None = None
+    symbol: str | None = None
+    detail: str | None = None
+
+
+@dataclass
+class Thread(Section):
+    NESTED = {"backtrace": Frame}
+    name: str | None = None
+    state: str | None = None
+    stack_lo: int | None = None
+    stack_hi: int | None = None
+    sp: int | None = None
+    high_water: int | None = None
+    backtrace: list[Frame] | None = None
+
+
+@dataclass
+class StoppedAt(Section):
+    pc: int | None = None
+    symbol: str | None = None
+    location: str | None = None
+
+
+@dataclass
+class CaptureReport(Section):
+    NESTED = {"target": TargetInfo, "fault": Fault, "lockup": Lockup, "backtrace": Frame,
+              "stages": Stage, "panic": Panic, "after_fault": AfterFault, "threads": Thread,
+              "stopped_at": StoppedAt}
+    REQUIRED = ("schema", "status", "created", "target", "outcome", "fault", "lockup",
+                "backtrace", "artifacts", "stage", "stages", "error")
+    schema: str = SCHEMA
+    status: str = "partial"                 # complete | partial
+    created: str | None = None
+    target: TargetInfo = field(default_factory=TargetInfo)
+    outcome: str = "none"                   # fault | lockup | panic | none
+    fault: Fault | None = None
+    lockup: Lockup | None = None
+    backtrace: list[Frame] = field(default_factory=list)
+    artifacts: dict[str, str] = field(default_factory=dict)
+    stage: str | None = None                # the stage reached (a partial report stops here)
+    stages: list[Stage] = field(default_factory=list)
+    error: str | None = None
+    panic: Panic | None = None
+    after_fault: AfterFault | None = None
+    stopped_at: StoppedAt | None = None
+    threads: list[Thread] | None = None     # when a scheduler was found (capture)
+    root_cause: dict | None = None          # analysis (photondbg.analysis.rootcause)
+    reproduce: dict | None = None           # replay (photondbg.replay.reproduce)
+    timeline: dict | None = None            # replay
+
+    @classmethod
+    def load(cls, path: Path | str) -> "CaptureReport":
+        """report.json (or a capture directory holding one)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "report.json"
+        return cls.from_dict(json.loads(path.read_text()))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
