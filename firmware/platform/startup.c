@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "hw.h"
+#include "sim_memory.h"
 
 #pragma GCC diagnostic ignored "-Woverride-init" /* the range default, then the two UARTs */
 
@@ -51,6 +52,7 @@ const vector_t vector_table[16 + IRQ_COUNT] = {
 void Reset_Handler(void)
 {
     SCB_VTOR = (uint32_t)vector_table;
+    sim_memory_map_init();   /* SIM-ONLY: unmapped accesses fault, as on silicon (sim_memory.c) */
     memcpy(_sdata, _sidata, (size_t)((uint8_t *)_edata - (uint8_t *)_sdata));
     memset(_sbss, 0, (size_t)((uint8_t *)_ebss - (uint8_t *)_sbss));
     __libc_init_array();

@@ -14,6 +14,7 @@
 #include "console.h"
 #include "hw.h"
 #include "link.h"
+#include "sim_memory.h"
 #include "socket_hal.h"
 #include "system.h"
 
@@ -235,6 +236,7 @@ static void app_setup_and_loop(void *)
     decide_reset_reason();
     console_printf("\r\n@boot reason=%lu data=%lu app=%s variant=%s\r\n", (unsigned long)boot_reason,
                    (unsigned long)boot_data, APP_NAME, VARIANT_NAME);
+    console_printf("@sim %s\r\n", sim_memory_label);
     if (crash_record_valid() && crash_record.panic_count)
         print_record();
     link_init(on_frame);

@@ -30,6 +30,7 @@ from photondbg.paths import GDB_SCRIPTS
 from photondbg.progress import scenario_counters
 from photondbg.procs import ProcessOwner, interruption
 from photondbg.replay import reproduce
+from photondbg.sim.facts import sim_artefacts
 from photondbg.targets.base import TARGETS, Target, make_target
 
 SCENARIOS = ("wifi-loss", "none")
@@ -186,6 +187,8 @@ class Capture:
                                       serial_port=req.serial_port)
             self.target.start()
             self.report["target"]["machine"] = self.target.machine
+            self.report["sim_artefacts"] = sim_artefacts(self.elf.by_name, req.target,
+                                                         self.target.machine)
             self.write()
         with self.stage("connect"):
             self.gdb = GdbSession(self.elf.path, owner, logdir=self.capdir, gdb_bin=req.gdb_bin)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
+from test_build_boot import PROBE_DIR, TIMEOUT, LinkPeer, bring_up, request
 
 from photondbg import firmware
 from photondbg.deadline import Deadline
@@ -15,7 +16,6 @@ from photondbg.gdb.session import GdbSession
 from photondbg.ports import LOOPBACK
 from photondbg.sim.link import Msg, pack
 from photondbg.targets.sim import SimTarget
-from test_build_boot import PROBE_DIR, TIMEOUT, LinkPeer, bring_up, request
 
 PLATFORM = Path(firmware.__file__).resolve().parents[1] / "firmware" / "platform"
 # contract A: the scheduler's thread record, as photondbg reads it (names and order)
@@ -36,7 +36,8 @@ def probe_elf() -> Path:
 
 def symbols(elf: Path) -> dict[str, int]:
     with open(elf, "rb") as f:
-        return {s.name: s["st_value"] for s in ELFFile(f).get_section_by_name(".symtab").iter_symbols()}
+        symtab = ELFFile(f).get_section_by_name(".symtab")
+        return {s.name: s["st_value"] for s in symtab.iter_symbols()}
 
 
 def struct_members(elf: Path, name: str) -> list[str]:

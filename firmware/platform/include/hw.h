@@ -63,6 +63,13 @@
 #define SCB_MMFAR         REG32(0xE000ED34u)
 #define SCB_BFAR          REG32(0xE000ED38u)
 #define ICSR_PENDSVSET    (1u << 28)
+/* MPU (ARMv7-M PMSAv7) */
+#define MPU_TYPE          REG32(0xE000ED90u)
+#define MPU_CTRL          REG32(0xE000ED94u)
+#define MPU_RNR           REG32(0xE000ED98u)
+#define MPU_RBAR          REG32(0xE000ED9Cu)
+#define MPU_RASR          REG32(0xE000EDA0u)
+#define MPU_CTRL_ENABLE   (1u << 0)
 #define AIRCR_VECTKEY     (0x05FAu << 16)
 #define AIRCR_SYSRESETREQ (1u << 2)
 #define CCR_DIV_0_TRP     (1u << 4)
