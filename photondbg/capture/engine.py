@@ -36,6 +36,7 @@ from photondbg.targets.base import TARGETS, Target, make_target
 SCENARIOS = ("wifi-loss", "none")
 VARIANTS = ("none", "clients", "all")
 APPS = ("multi-server", "simple-server")
+LOCKUP_GRACE = 1.0  # s: after a plain stop, how long lock-up evidence may take to arrive
 FOLLOW_MAX_EVENTS = 8  # stops recorded after the first fault before following ends
 
 
@@ -313,7 +314,7 @@ class Capture:
             if kind:
                 return kind, payload
             # a probe halts a locked-up core (OpenOCD): GDB sees a plain stop
-            if self._lockup_seen():
+            if self._lockup_seen(LOCKUP_GRACE):
                 return "died", None
             # vector catch (OpenOCD) or another halt: a fault if the core is in a fault handler
             regs = gdb.registers()
@@ -487,7 +488,7 @@ class Capture:
                     continue  # an interrupt through a handler it shares with the faults
                 if pc is not None and pc == reset:
                     kind = "reset"
-                elif kind is None and self._lockup_seen():
+                elif kind is None and self._lockup_seen(LOCKUP_GRACE):
                     self._on_died(first=False)
                     events.append(self.report["after_fault"])
                     return
@@ -531,11 +532,19 @@ class Capture:
         ipsr = faults.exception_number(self.gdb.registers(only=["xpsr"]).get("xpsr", 0))
         return ipsr == 0 or ipsr in dict(faults.FAULT_VECTORS)
 
-    def _lockup_seen(self) -> bool:
-        try:
-            return self.target.lockup() is not None
-        except Exception:
-            return False
+    def _lockup_seen(self, grace: float = 0.0) -> bool:
+        """Lock-up evidence from the target; after a plain stop, wait up to ``grace`` s for
+        it (OpenOCD halts the locked-up core; its log line may reach us after GDB's stop)."""
+        deadline = Deadline(grace)
+        while True:
+            try:
+                if self.target.lockup() is not None:
+                    return True
+            except Exception:
+                pass
+            if deadline.expired:
+                return False
+            time.sleep(min(0.05, deadline.remaining))
 
     def _on_panic(self) -> None:
         gdb, elf = self.gdb, self.elf

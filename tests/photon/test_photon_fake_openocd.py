@@ -133,6 +133,10 @@ def test_capture_fault_target_photon_end_to_end(owner, tmp_path, lockup_elf):
     assert report["lockup"]["message"] == \
         "Error: [stm32f2x.cpu] clearing lockup after double fault"
     assert report["lockup"]["registers"] == parse_lockup(sim.stderr_text()).registers
+    # the first fault was caught at the HardFault breakpoint and kept; the lock-up beside it
+    assert report["fault"]["vector"] == "HardFault" and report["fault"]["stack"] == "msp"
+    assert report["fault"]["stack_pointers"]["msp"] == report["fault"]["registers"]["sp"]
+    assert [e["kind"] for e in report["after_fault_events"]] == ["lockup"]
     capdir = tmp_path / "out" / os.path.basename(os.path.dirname(line["report"]))
     assert "shutdown command invoked" in (capdir / "openocd.log").read_text()
     # the engine's "plain stop + lock-up line" branch: GDB heard a stop, not a closed link
