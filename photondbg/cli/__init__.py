@@ -41,11 +41,13 @@ class LazyGroup(click.Group):
             return None
         mod, attr, _ = VERBS[name]
         try:
-            return getattr(importlib.import_module(mod), attr)
+            command = getattr(importlib.import_module(mod), attr)
         except ModuleNotFoundError as e:
             if e.name == mod:
                 return None
             raise
+        _config_defaults(ctx, name, command)
+        return command
 
     def format_commands(self, ctx, formatter):
         rows = [(v, VERBS[v][2]) for v in self.list_commands(ctx)]
@@ -54,7 +56,8 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, no_args_is_help=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="photondbg")
 def cli():
     """photondbg: catch the first fault of a Particle Photon that crashes after WiFi loss.
@@ -67,17 +70,34 @@ def cli():
     """
 
 
+def _config_defaults(ctx, name: str, command) -> None:
+    """photondbg.toml / ~/.config/photondbg/config.toml as click defaults of this verb (the
+    command line still wins): photondbg.config."""
+    from photondbg import config
+
+    if "photondbg.config" not in ctx.meta:
+        ctx.meta["photondbg.config"] = config.load()
+    defaults = config.defaults_for(command, name, ctx.meta["photondbg.config"])
+    if defaults:
+        current = dict(ctx.default_map or {})
+        current[name] = {**defaults, **current.get(name, {})}
+        ctx.default_map = current
+
+
 def main(argv=None) -> None:
     from photondbg.procs import install_signal_handlers
 
     install_signal_handlers()  # SIGTERM and SIGHUP unwind like Ctrl-C, children stop with us
     try:
-        cli.main(args=argv, standalone_mode=False)
+        cli.main(args=argv, prog_name="photondbg", standalone_mode=False)
     except PhotondbgError as e:
         _say(f"photondbg: error: {e}")
         sys.exit(e.exit_code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
+    except click.exceptions.NoArgsIsHelpError as e:  # `photondbg`, `photondbg sim`: help, exit 0
+        click.echo(e.ctx.get_help())
+        sys.exit(0)
     except click.UsageError as e:  # bad usage is one line, like every other error
         ctx = f"{e.ctx.command_path}: " if e.ctx is not None else ""
         _say(f"photondbg: error: {ctx}{e.format_message()}")

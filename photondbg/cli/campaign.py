@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from photondbg.cli.options import Seconds
+
 from photondbg.cli.sim import _hold, _out_dir, run_campaign
 from photondbg.errors import UsageError
 from photondbg.photon import board as board_facts
@@ -33,9 +35,9 @@ def board_options(fn):
         click.option("--reset-cmd", metavar="CMD",
                      help='Command that resets a hung board without a probe, e.g. '
                           '"particle usb reset".'),
-        click.option("--recovery", type=click.FloatRange(min=0.5), default=None,
+        click.option("--recovery", type=Seconds(min=0.5, min_open=False), default=None,
                      help="Seconds after the restore for the server to answer [default: 30]."),
-        click.option("--boot-timeout", type=click.FloatRange(min=1), default=None,
+        click.option("--boot-timeout", type=Seconds(min=1, min_open=False), default=None,
                      help="Seconds from a reset until the server answers [default: 30]."),
     ]
     return functools.reduce(lambda f, opt: opt(f), reversed(opts), fn)
@@ -81,17 +83,17 @@ def board_config(*, variant, cycles, seed, hold, period, recovery, boot_timeout,
               help="Seeds the hold times and the load before each cut.")
 @click.option("--hold", callback=_hold, metavar="MIN:MAX",
               help="Seconds each cut is held [default: 20:40].")
-@click.option("--period", type=click.FloatRange(min=0.05), default=0.5, show_default=True,
+@click.option("--period", type=Seconds(min=0.05, min_open=False), default=0.5, show_default=True,
               help="Seconds between the tester's GET / requests.")
 @click.option("--variant", default="board", show_default=True,
               help="A label for the firmware on the board (goes into the summary).")
-@click.option("--timeout", type=click.FloatRange(min=1), default=None,
+@click.option("--timeout", type=Seconds(min=1, min_open=False), default=None,
               help="Stop starting cycles after this many seconds.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON summary as the last stdout line (progress goes to stderr).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Directory for serial.log, openocd.log, campaign.json "
-                   "[default: build/runs/...].")
+                   "[default: ./photondbg-runs/...].")
 def campaign(target, host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd,
              recovery, boot_timeout, cycles, seed, hold, period, variant, timeout, as_json, out):
     """Load a real Photon with HTTP, cut and restore its WiFi CYCLES times and classify each

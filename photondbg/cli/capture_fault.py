@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from photondbg.cli.options import Seconds, build_dir_option
 from photondbg.errors import EXIT_NOTHING, EXIT_OK
 
 EXIT_CODES = {"fault": EXIT_OK, "panic": EXIT_OK, "lockup": EXIT_OK, "none": EXIT_NOTHING}
@@ -29,29 +30,30 @@ EXIT_CODES = {"fault": EXIT_OK, "panic": EXIT_OK, "lockup": EXIT_OK, "none": EXI
 @click.option("--scenario", type=click.Choice(["wifi-loss", "none"]), default=None,
               help="wifi-loss: HTTP load + WiFi cuts (default); none: just run until it faults "
                    "(default with --elf).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=300.0,
+@click.option("--timeout", type=Seconds(min=0), default=300.0,
               show_default=True, help="Give up after this many seconds (exit 3).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("captures"),
               show_default=True, help="Captures go to OUT/<UTC time>-<target>/.")
 @click.option("--machine", type=click.Choice(["netduino2", "mps2-an385"]), default=None,
               help="QEMU machine (default: from the ELF's load address).")
 @click.option("--seed", type=int, default=None, help="Seed of the WiFi-loss schedule.")
-@click.option("--follow", type=click.FloatRange(min=0), default=5.0, show_default=True,
+@click.option("--follow", type=Seconds(min=0, min_open=False), default=5.0, show_default=True,
               help="After the first fault is captured, let the core run on up to this many "
                    "seconds (past the panic entry) to see whether it escalates: a lock-up is "
                    "recorded beside the fault; a reset ends the watch. 0: stop at the fault.")
 @click.option("--probe", type=click.Choice(["cmsis-dap", "stlink"]), default=None,
               help="photon: the SWD probe (default $PHOTONDBG_PROBE or cmsis-dap).")
-@click.option("--serial-port", default=None, metavar="PATH",
+@click.option("--serial", default=None, metavar="PATH",
               help="photon: the Photon's USB serial, kept in serial.log (default $PHOTONDBG_SERIAL).")
 @click.option("--track-heap", is_flag=True,
               help="Log every malloc/free from GDB during the run (heap-track.jsonl): the report "
                    "then says who freed the stale object and who reused it. Slows the target.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line {report, outcome}.")
+@build_dir_option
 @click.option("--quiet", "-q", is_flag=True,
               help="No progress on stderr (stages and live counters are shown by default).")
 def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, seed, follow,
-                  probe, serial_port, track_heap, as_json, quiet):
+                  probe, serial, track_heap, as_json, quiet):
     """Boot, arm the fault vectors, run (and cut the WiFi) until the first fault, capture it.
 
     \b
@@ -60,7 +62,7 @@ def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, se
       photondbg capture-fault --variant clients --timeout 120
       photondbg capture-fault --elf fw.elf        # any Cortex-M ELF, run until it faults
       photondbg capture-fault --track-heap        # + who freed the stale object, who reused it
-      photondbg capture-fault --target photon --elf app.elf --probe stlink --serial-port /dev/ttyACM0
+      photondbg capture-fault --target photon --elf app.elf --probe stlink --serial /dev/ttyACM0
     Exit 0 fault/panic/lock-up captured, 3 nothing within --timeout, 2 bad input, 1 tool failure.
     """
     from photondbg.capture.engine import CaptureRequest, run
@@ -81,7 +83,7 @@ def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, se
     # with --elf nothing is built: --variant only labels the report (e.g. for verify-fix)
     req = CaptureRequest(target=target, elf=elf, variant=variant,
                          app=app, scenario=scenario, timeout=timeout, out=out, machine=machine,
-                         seed=seed, follow=follow, probe=probe, serial_port=serial_port,
+                         seed=seed, follow=follow, probe=probe, serial_port=serial,
                          track_heap=track_heap)
     if elf is None and req.variant is None:
         req.variant = "none"
@@ -93,4 +95,23 @@ def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, se
         from photondbg.capture.report import summary
 
         click.echo(summary(result.report, result.report_path))
+    if result.outcome == "none" and scenario == "none" and elf is not None \
+            and _is_wifi_app(elf):
+        click.echo(f"photondbg: hint: {elf.name} is a TCPServer app of the simulated Photon: "
+                   "its fault comes with WiFi cuts, try --scenario wifi-loss", err=True)
     raise SystemExit(EXIT_CODES[result.outcome])
+
+
+def _is_wifi_app(elf: Path) -> bool:
+    """The multi-server / simple-server app (its platform has the socket layer whose
+    socket_close_all() runs on a WiFi loss)."""
+    from photondbg.capture.elfinfo import ElfInfo
+
+    try:
+        info = ElfInfo(elf)
+    except Exception:  # noqa: BLE001 - only a hint
+        return False
+    try:
+        return info.symbol("socket_close_all") is not None
+    finally:
+        info.close()

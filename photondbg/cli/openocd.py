@@ -7,20 +7,22 @@ import time
 
 import click
 
+from photondbg.cli.options import Seconds, default_probe
 from photondbg.photon import board
 from photondbg.photon.openocd import RTOS_CHOICES
 
 
 @click.command("openocd")
-@click.option("--interface", type=click.Choice(sorted(board.INTERFACES)), default="cmsis-dap",
-              show_default=True, help="cmsis-dap: Particle Debugger; stlink: ST-Link.")
+@click.option("--probe", type=click.Choice(sorted(board.INTERFACES)), default=None,
+              help="cmsis-dap: Particle Debugger; stlink: ST-Link [default: $PHOTONDBG_PROBE, "
+                   "else cmsis-dap].")
 @click.option("--rtos", type=click.Choice(RTOS_CHOICES), default=None,
               help="Thread awareness (Device OS runs FreeRTOS).")
 @click.option("--no-vector-catch", is_flag=True, help="Do not halt on faults.")
-@click.option("--timeout", type=click.FloatRange(0.1), default=15.0, show_default=True,
-              help="Seconds to wait for OpenOCD's GDB server.")
+@click.option("--timeout", type=Seconds(min=0.1, min_open=False), default=15.0,
+              show_default=True, help="Seconds to wait for OpenOCD's GDB server.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ports as one JSON line.")
-def openocd(interface, rtos, no_vector_catch, timeout, as_json):
+def openocd(probe, rtos, no_vector_catch, timeout, as_json):
     """Start OpenOCD on 127.0.0.1 (free ports), vector catch on every fault; Ctrl-C stops it.
 
     \b
@@ -31,6 +33,7 @@ def openocd(interface, rtos, no_vector_catch, timeout, as_json):
     from photondbg.photon.openocd import OpenOcdSession
     from photondbg.procs import ProcessOwner
 
+    interface = default_probe(probe)
     with ProcessOwner() as owner:
         session = OpenOcdSession(owner, interface, rtos=rtos, vector_catch=not no_vector_catch)
         session.start(timeout=timeout)

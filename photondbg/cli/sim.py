@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from photondbg.cli.options import Seconds
+
 from photondbg.errors import ToolFailure, UsageError
 
 VARIANTS = ("none", "clients", "all")
@@ -39,13 +41,14 @@ def _hold(ctx, param, value):
 
 
 def _out_dir(out: str | None, what: str) -> Path:
-    """The run's output folder, created: ``--out`` or build/runs/<time>-<what>."""
+    """The run's output folder, created: ``--out`` or ./photondbg-runs/<time>-<what> (under the
+    current directory, never inside the source checkout)."""
     if out:
         path = Path(out)
     else:
-        from photondbg.paths import build_dir
+        from photondbg.paths import RUNS
 
-        path = build_dir() / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{what}"
+        path = RUNS / f"{time.strftime('%Y%m%d-%H%M%S')}-{what}"
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -77,18 +80,18 @@ def sim():
               help="Seconds each cut is held [default: 1:3 for down, 4:6 for uplink].")
 @click.option("--cut", "cut", type=click.Choice(CUT_CHOICES), default="mixed", show_default=True,
               help="down = AP power off; uplink = AP cable pulled; mixed = seeded choice.")
-@click.option("--period", type=click.FloatRange(min=0.05), default=0.25, show_default=True,
+@click.option("--period", type=Seconds(min=0.05, min_open=False), default=0.25, show_default=True,
               help="Seconds between the tester's GET / requests (per client).")
 @click.option("--clients", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Parallel HTTP clients.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=None,
+@click.option("--timeout", type=Seconds(min=1, min_open=False), default=None,
               help="Stop starting cycles after this many seconds.")
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
               help="Serve the app on this 127.0.0.1 port [default: a free one].")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON summary as the last stdout line (progress goes to stderr).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Directory for serial.log, bridge.log, campaign.json [default: build/runs/...].")
+              help="Directory for serial.log, bridge.log, campaign.json [default: ./photondbg-runs/...].")
 def run(variant, cycles, app, seed, hold, cut, period, clients, port, timeout, as_json, out):
     """Boot the simulated board, run HTTP load, cut and restore its WiFi CYCLES times and
     classify each cycle: OK, CRASH, LOCKUP, HANG or NO_RECOVERY.
@@ -191,10 +194,10 @@ def _table(result, stream) -> None:
 
 @sim.command("boot")
 @click.option("--app", type=click.Choice(APPS), default="multi-server", show_default=True)
-@click.option("--variant", type=click.Choice(VARIANTS), default="all", show_default=True)
+@click.option("--variant", type=click.Choice(VARIANTS), default="none", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
               help="Serve the app on this 127.0.0.1 port [default: a free one].")
-@click.option("--seconds", type=click.FloatRange(min=0), default=None,
+@click.option("--seconds", type=Seconds(min=0, min_open=False), default=None,
               help="Stop after this many seconds [default: run until Ctrl-C].")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Directory for serial.log and bridge.log.")

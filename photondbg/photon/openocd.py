@@ -145,7 +145,7 @@ def failure_message(events: list[LogEvent], interface: str, returncode: int | No
     probe = board.INTERFACES.get(interface, ("", interface, ""))[1]
     if "no_probe" in kinds:
         return (f"no debug probe found: OpenOCD says \"{kinds['no_probe'].line}\" "
-                f"(connect the {probe} over USB, or choose the other probe: --interface or "
+                f"(connect the {probe} over USB, or choose the other probe: --probe or "
                 f"PHOTONDBG_PROBE)")
     if "no_target" in kinds:
         return (f"the {probe} answers but the Photon does not: \"{kinds['no_target'].line}\" "

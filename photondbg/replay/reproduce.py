@@ -75,7 +75,7 @@ def rerun_command(req, elf: str | None, seed: int | None) -> list[str]:
     if req.probe:
         cmd += ["--probe", req.probe]
     if req.serial_port:
-        cmd += ["--serial-port", req.serial_port]
+        cmd += ["--serial", req.serial_port]
     return cmd
 
 

@@ -37,7 +37,7 @@ def test_flash_openocd_without_probe(capsys, tmp_path):
     require_tool("openocd")
     elf = tmp_path / "fw.elf"
     elf.write_bytes(b"\x7fELF" + bytes(60))
-    code, _, err = run_cli(capsys, "flash", "--method", "openocd", "--interface", "stlink",
+    code, _, err = run_cli(capsys, "flash", "--method", "openocd", "--probe", "stlink",
                            str(elf))
     assert code == 2 and one_line(err) and "no debug probe found" in err
 

@@ -17,7 +17,7 @@ def test_openocd_verb_runs_until_ctrl_c(tmp_path):
     scenario.write_text("\n".join(lines[:lines.index("@serve") + 3]) + "\n")
     env = dict(os.environ, PHOTONDBG_OPENOCD=str(FAKE_OPENOCD),
                FAKE_OPENOCD_SCENARIO=str(scenario))
-    proc = subprocess.Popen([sys.executable, "-m", "photondbg", "openocd", "--interface",
+    proc = subprocess.Popen([sys.executable, "-m", "photondbg", "openocd", "--probe",
                              "stlink", "--json"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:

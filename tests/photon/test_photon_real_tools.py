@@ -124,7 +124,7 @@ def test_gdb_connect_to_closed_port_is_one_line(owner):
 
 def test_cli_openocd_without_probe_exit_2():
     require_tool("openocd")
-    res = subprocess.run([sys.executable, "-m", "photondbg", "openocd", "--interface", "stlink"],
+    res = subprocess.run([sys.executable, "-m", "photondbg", "openocd", "--probe", "stlink"],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and "no debug probe found" in res.stderr

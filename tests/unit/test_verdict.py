@@ -45,3 +45,57 @@ def test_decide_never_breaks_and_rates_are_consistent(n):
     assert 0.0 <= v.p_value <= 1.0
     if v.verdict == "FIXED":
         assert v.candidate_rate < v.baseline_rate
+
+
+# -- every branch of decide() ---------------------------------------------------------------
+
+def test_baseline_never_crashed_and_candidate_clean_is_inconclusive():
+    """Nothing to fix was shown: a clean candidate proves nothing against a clean baseline."""
+    v = decide(counts(ok=30), counts(ok=30))
+    assert v.verdict == "INCONCLUSIVE" and v.p_value == 1.0
+    assert v.baseline_rate == v.candidate_rate == 0.0
+    assert v.candidate_upper_bound is not None
+
+
+def test_candidate_crashing_where_the_baseline_never_did_is_not_fixed():
+    v = decide(counts(ok=3), counts(ok=2, crash=1))  # too few cycles for p, still a regression
+    assert v.verdict == "NOT FIXED"
+    assert v.candidate_upper_bound is None
+
+
+def test_candidate_significantly_worse_is_not_fixed():
+    v = decide(counts(ok=29, crash=1), counts(ok=15, lockup=15))
+    assert v.verdict == "NOT FIXED" and v.p_value > 0.99
+
+
+def test_fewer_crashes_without_significance_is_inconclusive():
+    v = decide(counts(ok=7, crash=3), counts(ok=9, crash=1))
+    assert v.candidate_rate < v.baseline_rate and v.p_value >= 0.05
+    assert v.verdict == "INCONCLUSIVE"
+
+
+def test_lockup_and_hang_count_as_crashes_no_recovery_does_not():
+    v = decide(counts(ok=10, lockup=10, hang=10), counts(ok=10, norec=20))
+    assert v.table == {"baseline": {"crashed": 20, "survived": 10},
+                       "candidate": {"crashed": 0, "survived": 30}}
+    assert (v.verdict, v.recovery) == ("FIXED", "FAIL")
+
+
+def test_recovery_looks_at_the_candidate_only():
+    assert decide(counts(ok=5, crash=20, norec=5), counts(ok=30)).recovery == "PASS"
+    assert decide(counts(ok=5, crash=25), counts(ok=29, norec=1)).recovery == "FAIL"
+
+
+def test_alpha_moves_the_line():
+    b, c = counts(ok=6, crash=4), counts(ok=10)  # p = C(10,4)/C(20,4) = 0.043
+    assert decide(b, c, alpha=0.05).verdict == "FIXED"
+    assert decide(b, c, alpha=0.01).verdict == "INCONCLUSIVE"
+
+
+def test_an_empty_run_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError):
+        decide(counts(), counts(ok=3))
+    with pytest.raises(ValueError):
+        decide(counts(ok=3), counts())
