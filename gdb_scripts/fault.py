@@ -6,7 +6,8 @@
 Reads the Cortex-M fault registers (CFSR, HFSR, DFSR, MMFAR, BFAR), decodes them with the SAME
 table photondbg uses (``photondbg/cortexm/faults.py``, loaded by path, not copied), shows the
 stacked exception frame chosen by EXC_RETURN and where the fault happened.
-Works while stopped in a fault handler (best at its first instruction).
+Works while stopped in a fault handler (best at its first instruction). Where the stub has no
+$psp (QEMU), the PSP is read by stepping an MRS stub below $sp (registers and memory restored).
 """
 
 import importlib.util
@@ -56,6 +57,54 @@ def _where(address):
     return sym
 
 
+def _mrs_stub(frame):
+    """MSP and PSP asked of the core itself, for a stub that exposes neither (QEMU): the same
+    stub as photondbg/capture/stackptr.py (encodings from faults.py), stepped in scratch memory
+    below $sp; the scratch bytes and r0-r3 are put back and checked. None if it cannot run."""
+    known = gdb.convenience_variable("photondbg_psp")  # set by photondbg, which read it already
+    if known is not None:
+        return {"psp": int(known) & 0xFFFFFFFF, "how": "read by photondbg"}
+    try:  # under async MI (photondbg, IDEs) stepi returns before the step: do not try
+        if gdb.parameter("mi-async"):
+            return None
+    except (gdb.error, RuntimeError):
+        pass
+    names = ["r0", "r1", "r2", "r3", "sp", "pc", "xpsr"]
+    regs = {n: _reg(frame, n) for n in names}
+    if None in regs.values() or regs["xpsr"] & faults.XPSR_IT_MASK:
+        return None
+    code = b"".join(enc for _, enc, _ in faults.MRS_STUB) + faults.STUB_RETURN[0]
+    scratch = (regs["sp"] - 0x80 - len(code)) & ~7
+    inferior = gdb.selected_inferior()
+    try:
+        saved = bytes(inferior.read_memory(scratch, len(code)))
+        inferior.write_memory(scratch, code)
+    except gdb.MemoryError:
+        return None
+    got = None
+    try:
+        gdb.execute("set $r3 = 0x%x" % (regs["pc"] | 1), to_string=True)
+        gdb.execute("set $pc = 0x%x" % scratch, to_string=True)
+        for _ in faults.MRS_STUB:
+            gdb.execute("stepi", to_string=True)
+        now = gdb.newest_frame()
+        got = [_reg(now, n) for n in ("r0", "r1")]
+        gdb.execute("stepi", to_string=True)  # bx r3: back on the halted PC
+    finally:
+        inferior.write_memory(scratch, saved)
+        for n in ("r0", "r1", "r2", "r3"):
+            gdb.execute("set $%s = 0x%x" % (n, regs[n]), to_string=True)
+        if _reg(gdb.newest_frame(), "pc") != regs["pc"]:
+            gdb.execute("set $pc = 0x%x" % regs["pc"], to_string=True)
+    after = gdb.newest_frame()
+    if any(_reg(after, n) != regs[n] for n in names) or \
+            bytes(inferior.read_memory(scratch, len(code))) != saved:
+        print("fault: WARNING: the MRS stub could not restore the core exactly")
+    if got is None or None in got:
+        return None
+    return {"msp": got[0], "psp": got[1], "how": "read by an MRS stub stepped below $sp; core restored"}
+
+
 class FaultCommand(gdb.Command):
     """Decode the Cortex-M fault registers and show the stacked exception frame."""
 
@@ -85,6 +134,11 @@ class FaultCommand(gdb.Command):
         sp = _reg(frame, exc["stack"])  # OpenOCD exposes msp/psp; QEMU does not
         if sp is None and exc["stack"] == "msp":
             sp = _reg(frame, "sp")  # in a handler the current SP is MSP
+        if sp is None and exc["stack"] == "psp":
+            sps = _mrs_stub(frame)
+            sp = sps and sps["psp"]
+            if sp is not None:
+                print("PSP 0x%08x (%s)" % (sp, sps["how"]))
         if sp is None:
             print("stacked frame: %s is not available from this target" % exc["stack"].upper())
             return

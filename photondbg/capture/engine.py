@@ -344,6 +344,9 @@ class Capture:
         fault.pop("_stack_sp", None)
         if self._fault_command:
             try:
+                psp = (fault.get("stack_pointers") or {}).get("psp")
+                if psp is not None:  # the `fault` command shows the PSP frame with it
+                    gdb.cli(f"set $photondbg_psp = 0x{psp:x}", timeout=5.0, check=False)
                 text = gdb.cli("fault", timeout=5.0, check=False)
                 path = self.capdir / "gdb-fault.txt"
                 path.write_text(text)

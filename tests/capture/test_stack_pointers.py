@@ -116,3 +116,30 @@ def test_stub_refused_inside_an_it_block():
     sps = read_stack_pointers(RegistersOnly(regs), RAM, dict(regs))
     assert (sps.msp, sps.psp, sps.method) == (None, None, "none")
     assert "IT block" in sps.detail
+
+
+def test_fault_command_reads_the_psp_in_plain_gdb(fault_elves, owner, tmp_path):
+    """gdb_scripts/fault.py in a plain (synchronous) gdb on QEMU: the PSP frame is shown,
+    read by the same MRS stub, and the core is back on the handler afterwards."""
+    import subprocess
+
+    from photondbg.paths import GDB_SCRIPTS
+
+    elf = fault_elves["psp_stack"]
+    target = SimTarget(elf, owner, logdir=tmp_path, gdb=True).start()
+    gdb = owner.spawn("gdb-batch", [
+        "gdb-multiarch", "-nx", "-q", "-batch",
+        "-ex", f"target remote {LOOPBACK}:{target.gdb_port}",
+        "-ex", f"source {GDB_SCRIPTS / 'fault.py'}",
+        "-ex", "break UsageFault_Handler", "-ex", "continue", "-ex", "fault",
+        "-ex", "print/x $pc", "-ex", "print/x psp_before_fault", str(elf)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out, _ = gdb.proc.communicate(timeout=30)
+    text = out.decode()
+    import re
+
+    recorded = int(re.search(r"\$2 = 0x([0-9a-f]+)", text).group(1), 16)
+    assert f"PSP 0x{frame_below(recorded):08x} (read by an MRS stub" in text
+    assert "Faulting PC" in text and "task_body" in text
+    handler = ElfInfo(elf).symbol("UsageFault_Handler").address
+    assert f"$1 = 0x{handler:x}" in text
