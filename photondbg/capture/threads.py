@@ -135,7 +135,8 @@ def saved_context(mem: Snapshot, saved_sp: int) -> dict[str, int] | None:
 
 
 def list_threads(elf: ElfInfo, mem: Snapshot, *, running: dict[str, int] | None = None,
-                 psp: int | None = None) -> tuple[list[dict], str]:
+                 psp: int | None = None, running_context: str = "its registers when halted"
+                 ) -> tuple[list[dict], str]:
     """Every thread, in list order, and a note ('' when all is well). ``running`` = the
     registers of the running thread as it was interrupted (r0..r12, sp, lr, pc), and ``psp``
     the core's PSP, when known."""
@@ -162,7 +163,8 @@ def list_threads(elf: ElfInfo, mem: Snapshot, *, running: dict[str, int] | None 
         if raw is None:
             note = f"thread control block at 0x{tcb:08x} is not readable"
             break
-        out.append(_thread(layout, raw, tcb, tcb == current, mem, running, psp, unwinder))
+        out.append(_thread(layout, raw, tcb, tcb == current, mem, running, psp, unwinder,
+                           running_context))
         tcb = layout.get(raw, "next")
     return out, note
 
@@ -175,7 +177,8 @@ def _read_words(mem: Snapshot, addr: int, length: int) -> bytes | None:
 
 
 def _thread(layout: ThreadLayout, raw: bytes, tcb: int, current: bool, mem: Snapshot,
-            running: dict[str, int] | None, psp: int | None, unwinder: CfiUnwinder) -> dict:
+            running: dict[str, int] | None, psp: int | None, unwinder: CfiUnwinder,
+            running_context: str) -> dict:
     state_value = layout.get(raw, "state")
     lo, size = layout.get(raw, "stack_lo"), layout.get(raw, "stack_size")
     hi = lo + size if 0 < size <= MAX_STACK else None
@@ -185,18 +188,25 @@ def _thread(layout: ThreadLayout, raw: bytes, tcb: int, current: bool, mem: Snap
         "state": layout.states.get(state_value, str(state_value)),
         "priority": layout.get(raw, "priority"),
         "tcb": tcb, "stack_lo": lo, "stack_hi": hi, "saved_sp": saved_sp,
-        "sp": saved_sp, "high_water": None, "unused": None, "current": current,
-        "backtrace": [], "backtrace_stop": None,
+        "sp": saved_sp, "high_water": None, "unused": None, "stack_overflow": None,
+        "current": current, "context": None, "backtrace": [], "backtrace_stop": None,
     }
+    if current:  # its saved_sp is stale: it runs on the PSP
+        t["sp"] = psp
     if hi is not None:
         stack = mem.read(lo, size)
         if stack is not None:
             fill = bytes([faults.STACK_FILL_BYTE])
             unused = len(stack) - len(stack.lstrip(fill))
             t["unused"], t["high_water"] = unused, size - unused
-    regs = running if current else saved_context(mem, saved_sp)
-    if current:  # its saved_sp is stale: it runs on the PSP
-        t["sp"] = psp
+            # no fill byte left at the bottom, or an SP outside the stack: it overflowed
+            t["stack_overflow"] = unused == 0 or (t["sp"] is not None and not lo <= t["sp"] <= hi)
+    if current:
+        regs = running
+        t["context"] = running_context if regs is not None else None
+    else:
+        regs = saved_context(mem, saved_sp)
+        t["context"] = "saved by the context switch"
     if regs is None:
         t["backtrace_stop"] = ("the running thread's registers are not known" if current
                                else f"saved context at 0x{saved_sp:08x} is not readable")
@@ -241,19 +251,37 @@ def psp_backtrace(elf: ElfInfo, fault: dict, read_word: Callable[[int], int | No
     return [{k: f[k] for k in ("pc", "function", "file", "line")} for f in res.frames]
 
 
+def _frame_at(mem: Snapshot, sp: int, core: dict[str, int] | None) -> dict[str, int] | None:
+    """The registers of thread code interrupted with its hardware frame at ``sp``."""
+    words = [mem.word(sp + 4 * i) for i in range(len(faults.BASIC_FRAME))]
+    if any(w is None for w in words):
+        return None
+    regs = {n: (core or {}).get(n) for n in faults.SAVED_CONTEXT[:8]}
+    regs = {n: v for n, v in regs.items() if v is not None}
+    regs.update(faults.unpack_frame(words))
+    regs["sp"] = faults.frame_caller_sp(sp, {"frame_bytes": faults.BASIC_FRAME_BYTES},
+                                        regs["xpsr"])
+    return regs
+
+
 def for_capture(elf: ElfInfo, report: dict, mem: Snapshot) -> tuple[list[dict], str]:
     """The ``threads`` section of a capture (and a note), from the RAM snapshot: the running
-    thread's registers are the PSP frame of the fault, or the core's at a thread-mode halt."""
+    thread's registers are the PSP frame of the fault, or the core's at a thread-mode halt,
+    or (a fault in a handler that interrupted it) its hardware frame at the PSP."""
     fault, panic = report.get("fault"), report.get("panic")
-    running, psp = None, None
+    running, psp, how = None, None, "its registers when the fault was taken"
     if fault:
         psp = (fault.get("stack_pointers") or {}).get("psp")
         if fault.get("stack") == "psp":
             running = interrupted_registers(fault)
+        elif (fault.get("exc_return_decoded") or {}).get("mode") == "handler" and psp:
+            running = _frame_at(mem, psp, fault.get("registers"))
+            how = "the hardware frame at the PSP (a handler interrupted it; r4-r11 as it had them)"
     elif panic and faults.exception_number((panic.get("registers") or {}).get("xpsr", 0)) == 0:
         running = panic.get("registers")
         psp = (panic.get("stack_pointers") or {}).get("psp")
-    return list_threads(elf, mem, running=running, psp=psp)
+        how = "the core's registers at the panic entry"
+    return list_threads(elf, mem, running=running, psp=psp, running_context=how)
 
 
 def threads_markdown(report: dict) -> list[str]:

@@ -32,9 +32,10 @@ FIRMWARES = {
     "psp_stack": "netduino2",
     "bad_vector": "netduino2",
     "threads": "netduino2",
-    "lockup_after_panic": "netduino2",      # a test-fixture scheduler following Contract A
+    "lockup_after_panic": "netduino2",
+    "threads_svc": "netduino2",  # threads.c, the fault inside the SVC handler      # a test-fixture scheduler following Contract A
 }
-OWN_STARTUP = {"shared_handler", "bad_vector", "threads"}  # firmwares with their own vector table
+OWN_STARTUP = {"shared_handler", "bad_vector", "threads", "threads_svc"}  # firmwares with their own vector table
 LAYOUT = {  # machine -> (flash base, RAM base, RAM size)
     "netduino2": ("0x08000000", "0x20000000", "128K"),
     "mps2-an385": ("0x00000000", "0x20000000", "4M"),

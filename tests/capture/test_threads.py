@@ -76,3 +76,41 @@ def test_layout_read_from_dwarf(fault_elves):
     assert layout.fields["state"] == (16, 1) and layout.fields["priority"] == (17, 1)
     assert layout.states == {0: "ready", 1: "running", 2: "blocked", 3: "suspended",
                              4: "deleted"}
+
+
+def test_a_used_up_stack_is_flagged(fault_elves, capture):
+    """The same snapshot with one thread's 0xA5 fill overwritten: stack_overflow, computed
+    from RAM (the firmware never checks it)."""
+    from photondbg.capture.threads import list_threads
+    from photondbg.capture.unwind import Snapshot
+
+    elf = fault_elves["threads"]
+    r = capture(elf)
+    assert [t["stack_overflow"] for t in r.report["threads"]] == [False, False, False]
+    assert r.report["threads"][0]["context"] == "saved by the context switch"
+    assert r.report["threads"][2]["context"] == "its registers when the fault was taken"
+    ram = bytearray((r.capdir / "ram.bin").read_bytes())
+    net = r.report["threads"][1]
+    lo = net["stack_lo"] - RAM_BASE
+    ram[lo:lo + net["unused"]] = b"\x5a" * net["unused"]
+    threads, _ = list_threads(ElfInfo(elf), Snapshot(RAM_BASE, bytes(ram)))
+    assert [(t["name"], t["stack_overflow"]) for t in threads] == [
+        ("main", False), ("net", True), ("worker", False)]
+    assert threads[1]["unused"] == 0
+
+
+def test_fault_in_a_handler_unwinds_the_interrupted_thread(fault_elves, capture):
+    """The worker calls svc and SVC_Handler faults: the fault frame is on the MSP, the worker's
+    registers only in the hardware frame SVC entry pushed on its PSP."""
+    elf = fault_elves["threads_svc"]
+    r = capture(elf)
+    f = r.report["fault"]
+    assert f["stack"] == "msp" and f["exc_return_decoded"]["mode"] == "handler"
+    assert f["faulting_symbol"] == "SVC_Handler"
+    worker = r.report["threads"][2]
+    assert worker["current"] and worker["sp"] == f["stack_pointers"]["psp"]
+    recorded = ram_word(r.capdir, ElfInfo(elf).symbol("psp_before_fault").address)
+    assert worker["sp"] == (recorded - 32) & ~7        # the frame SVC entry pushed
+    assert "hardware frame at the PSP" in worker["context"]
+    assert [b["function"] for b in worker["backtrace"]] == ["crunch", "work_step",
+                                                            "worker_main"]

@@ -36,11 +36,19 @@ extern uint32_t _estack, _sidata, _sdata, _edata, _sbss, _ebss;
 void Reset_Handler(void);
 void PendSV_Handler(void);
 void Fault_Handler(void) { for (;;) {} }
+#ifdef FAULT_IN_SVC
+/* threads_svc.c: the worker calls svc and the handler faults (Handler mode, MSP): the worker's
+ * registers are then only in the hardware frame on its PSP */
+NOINLINE void SVC_Handler(void) { __asm volatile("udf #8"); }
+#define SVC_VECTOR SVC_Handler
+#else
+#define SVC_VECTOR Fault_Handler
+#endif
 
 __attribute__((section(".isr_vector"), used))
 const void *const vector_table[16] = {
     &_estack, Reset_Handler, Fault_Handler, Fault_Handler, Fault_Handler, Fault_Handler,
-    Fault_Handler, 0, 0, 0, 0, Fault_Handler, Fault_Handler, 0, PendSV_Handler, Fault_Handler,
+    Fault_Handler, 0, 0, 0, 0, SVC_VECTOR, Fault_Handler, 0, PendSV_Handler, Fault_Handler,
 };
 
 NOINLINE void os_yield(void)
@@ -129,9 +137,15 @@ void net_main(void)
 
 NOINLINE void crunch(uint32_t n)
 {
+#ifdef FAULT_IN_SVC
+    if (n == 0)
+        __asm volatile("mrs r1, psp\n\tstr r1, [%0]\n\tsvc #0" :: "r"(&psp_before_fault)
+                       : "r1", "memory");
+#else
     if (n == 0)
         __asm volatile("mrs r1, psp\n\tstr r1, [%0]\n\tudf #5" :: "r"(&psp_before_fault)
                        : "r1", "memory");
+#endif
     __asm volatile("" ::: "memory");
 }
 
