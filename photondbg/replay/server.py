@@ -156,7 +156,7 @@ class Session:
         if not m:
             return b"" if not p.startswith(b"qXfer:features") and \
                 not p.startswith(b"qXfer:memory-map") else E_SYNTAX
-        obj, annex = m.group(1).decode(), m.group(2).decode()
+        obj, annex = m.group(1).decode(), m.group(2).decode(errors="replace")
         data = self.xfer.get((obj, annex))
         if data is None:
             return b"E00" if (obj, "target.xml") in self.xfer or obj == "memory-map" else b""
@@ -225,7 +225,11 @@ class ReplayServer:
         try:
             while not session.done and not self._closed.is_set():
                 pkt = io.read()
-                reply = session.handle(pkt.payload)
+                try:
+                    reply = session.handle(pkt.payload)
+                except Exception as e:  # noqa: BLE001 - one bad packet must not end the server
+                    self.log(f"error on packet {pkt.payload[:40]!r}: {type(e).__name__}: {e}")
+                    reply = b"E.replay: internal error on this packet"
                 if reply is not None:
                     io.write(reply)
                 if pkt.payload == b"QStartNoAckMode":

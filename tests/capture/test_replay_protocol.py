@@ -221,3 +221,43 @@ def test_threads_of_a_capture_without_a_scheduler(served):
     assert c.ask(b"Hg5").startswith(b"E") and c.ask(b"Hgzz").startswith(b"E")
     assert c.ask(b"Hg1") == b"OK" and c.ask(b"Hc-1") == b"OK"
     assert bytes.fromhex(c.ask(b"qThreadExtraInfo,1").decode()).startswith(b"at the fault")
+
+
+def test_random_packets_never_break_the_session(served):
+    """Thousands of random and mutated packets: every one gets a reply (or none for `k`), no
+    exception, and the registers and memory served stay those of the capture."""
+    import random
+
+    from photondbg.replay.server import Session
+
+    _, img, r = served
+    rng = random.Random(9)
+    seeds = [b"m20000000,40", b"p0f", b"g", b"qXfer:features:read:target.xml:0,fff", b"Hg1",
+             b"qSupported:xmlRegisters=arm", b"vCont;c", b"M0,1:00", b"qRcmd,696e666f", b"T1"]
+    session = Session(img)
+    for i in range(4000):
+        if i % 2:
+            p = bytearray(rng.choice(seeds))
+            for _ in range(rng.randint(1, 4)):
+                p[rng.randrange(len(p))] = rng.randrange(256)
+            p = bytes(p)
+        else:
+            p = bytes(rng.randrange(256) for _ in range(rng.randint(0, 40)))
+        reply = session.handle(p)
+        assert reply is None or isinstance(reply, bytes), p
+        session.done = session.killed = False
+    session.selected = 1
+    regs = r.report["fault"]["registers"]
+    assert session.handle(b"p0f") == regs["pc"].to_bytes(4, "little").hex().encode()
+
+
+def test_garbage_on_the_wire_then_a_good_packet(served):
+    import random
+
+    srv = served[0]
+    rng = random.Random(3)
+    c = Raw(srv.port)
+    c.s.sendall(bytes(rng.randrange(256) for _ in range(5000)).replace(b"$", b"."))
+    c.s.sendall(b"#zz$qC#00")       # a stray terminator and a packet with a bad checksum
+    c.s.sendall(frame(b"qC"))
+    assert c.reply() == b"QC1"

@@ -126,3 +126,27 @@ def test_the_rerun_command_reproduces_the_fault(fault_elves, capture, tmp_path):
     for key in ("vector", "faulting_pc", "faulting_symbol", "reasons", "registers"):
         assert second["fault"][key] == r.report["fault"][key], key
     assert [b["pc"] for b in second["backtrace"]] == [b["pc"] for b in r.report["backtrace"]]
+
+
+def test_a_minimal_or_partial_capture_still_renders(tmp_path):
+    """A capture interrupted before anything was read (status partial, outcome none, no dumps,
+    no reproduce/timeline): every format renders, the page says what is missing."""
+    d = tmp_path / "cap"
+    d.mkdir()
+    (d / "report.json").write_text(json.dumps({
+        "schema": "photondbg.capture/1", "status": "partial", "created": "2026-11-30T22:00:00Z",
+        "target": {"kind": "sim", "elf": None, "elf_sha256": None, "variant": "none"},
+        "outcome": "none", "fault": None, "lockup": None, "backtrace": [], "artifacts": {},
+        "error": "interrupted (Ctrl-C)"}))
+    for fmt in ("md", "json", "html"):
+        res = cli("report", d, "--format", fmt)
+        assert res.returncode == 0, res.stderr
+    html = (d / "report.html").read_text()
+    assert_self_contained(html)
+    text = visible_text(html)
+    assert "partial" in text and "interrupted (Ctrl-C)" in text
+    assert "no backtrace in this capture" in text
+    check = cli("report", d, "--check")
+    assert check.returncode == 2 and "names no ELF" in check.stderr
+    rep = cli("replay", d, "--once")
+    assert rep.returncode == 2 and "nothing to replay" in rep.stderr
