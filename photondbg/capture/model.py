@@ -9,8 +9,8 @@ their place, so ``from_dict(d).to_dict() == d`` for every report.
 
 Optional sections (``threads``, ``root_cause``, ``reproduce``, ``timeline``, ``after_fault``...)
 are None when a capture did not produce them. A new section gets a dataclass here and a field in
-:class:`CaptureReport`; one still given as a plain dict (``root_cause``, ``reproduce``,
-``timeline``) keeps its JSON form until its owner types it.
+:class:`CaptureReport`; one still given as a plain dict (``root_cause``) keeps its JSON form
+until its owner types it.
 """
 
 from __future__ import annotations
@@ -231,10 +231,47 @@ class StoppedAt(Section):
 
 
 @dataclass
+class Reproduce(Section):
+    """How to run the capture again (photondbg.replay.reproduce): the command as run, a
+    capture-fault command with the firmware copy and the seed, tool versions."""
+
+    argv: list[str] | None = None
+    command_line: str | None = None
+    cwd: str | None = None
+    rerun: str | None = None           # capture-fault with the firmware copy, same seed
+    rebuild: str | None = None         # the same from the app sources (when it was built)
+    seed: int | None = None
+    elf_copy: str | None = None        # the firmware inside the capture (firmware.elf)
+    elf_sha256: str | None = None
+    tools: dict[str, str | None] | None = None      # program -> first line of --version
+    photondbg: dict | None = None      # version, commit, python
+    note: str | None = None
+    error: str | None = None           # when the section could not be made
+
+
+@dataclass
+class TimelineEvent(Section):
+    t: float | None = None             # seconds since the device started running; None: after
+    wall: float | None = None          # time.time()
+    event: str | None = None           # start, served, cut, restore, stop, fault, panic, ...
+    detail: str | None = None
+
+
+@dataclass
+class Timeline(Section):
+    NESTED = {"events": TimelineEvent}
+    t0_wall: float | None = None
+    clock: str | None = None
+    events: list[TimelineEvent] = field(default_factory=list)
+    serial_tail: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
 class CaptureReport(Section):
     NESTED = {"target": TargetInfo, "fault": Fault, "lockup": Lockup, "backtrace": Frame,
               "stages": Stage, "panic": Panic, "after_fault": AfterFault, "threads": Thread,
-              "stopped_at": StoppedAt}
+              "stopped_at": StoppedAt, "reproduce": Reproduce, "timeline": Timeline}
     REQUIRED = ("schema", "status", "created", "target", "outcome", "fault", "lockup",
                 "backtrace", "artifacts", "stage", "stages", "error")
     schema: str = SCHEMA
@@ -254,8 +291,8 @@ class CaptureReport(Section):
     stopped_at: StoppedAt | None = None
     threads: list[Thread] | None = None     # when a scheduler was found (capture)
     root_cause: dict | None = None          # analysis (photondbg.analysis.rootcause)
-    reproduce: dict | None = None           # replay (photondbg.replay.reproduce)
-    timeline: dict | None = None            # replay
+    reproduce: Reproduce | None = None      # replay (photondbg.replay.reproduce)
+    timeline: Timeline | None = None        # replay
 
     @classmethod
     def load(cls, path: Path | str) -> "CaptureReport":

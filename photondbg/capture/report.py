@@ -165,7 +165,7 @@ def render_markdown(report: CaptureReport | dict) -> str:
                 "|---|---|---|"]
         out += [f"| {hx(s['address'])} | {hx(s['value'])} | {s.get('symbol') or ''} |" for s in scan]
         out.append("")
-    out += timeline_markdown(plain) + reproduce_markdown(plain)
+    out += timeline_markdown(r) + reproduce_markdown(r)
     if r.artifacts:
         out += ["## Files", ""] + [f"- {k}: `{v}`" for k, v in r.artifacts.items()] + [""]
     return "\n".join(out)

@@ -3,7 +3,6 @@ check that the ELF at hand is the captured firmware. Reads only the capture dire
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -36,9 +35,10 @@ def report(capture_dir, fmt, out, check, elf):
     2 not a capture / no ELF at hand.
     """
     from photondbg.capture.report import atomic_write, render_markdown
-    from photondbg.replay.image import check_elf, load_report, sha256_of
+    from photondbg.replay.image import check_elf, load_report, sha256_of, typed
 
     capdir, rep = load_report(capture_dir)
+    model = typed(rep)
     if check:
         path, ok = check_elf(capdir, rep, elf)
         want = rep["target"].get("elf_sha256") or "(none recorded)"
@@ -48,13 +48,13 @@ def report(capture_dir, fmt, out, check, elf):
         click.echo(f"MISMATCH: {path} sha256 {sha256_of(path)}, the capture has {want}")
         raise SystemExit(EXIT_NOTHING)
     if fmt == "json":
-        text = json.dumps(rep, indent=2) + "\n"
+        text = model.to_json()
     elif fmt == "md":
-        text = render_markdown(rep)
+        text = render_markdown(model)
     else:
         from photondbg.render.html import render_html
 
-        text = render_html(capdir, rep)
+        text = render_html(capdir, model)
         if out is None:
             out = capdir / "report.html"
     if out is None or str(out) == "-":

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jinja2
 
+from photondbg.capture.model import CaptureReport
 from photondbg.paths import FIRMWARE
 from photondbg.replay.image import captured_memory
 
@@ -85,23 +86,26 @@ def memory_views(capdir: Path, report: dict) -> list[dict]:
     return views
 
 
-def context(capdir: Path, report: dict) -> dict:
+def context(capdir: Path, report: CaptureReport) -> dict:
     roots = (FIRMWARE, Path(capdir), Path.cwd())
     bt = []
-    for i, fr in enumerate(report.get("backtrace") or []):
-        bt.append({"n": i, "pc": hx(fr.get("pc")), "function": fr.get("function") or "??",
-                   "where": f"{fr['file']}:{fr['line']}" if fr.get("file") else "",
-                   "source": source_line(fr.get("file"), fr.get("line"), roots)})
+    for i, fr in enumerate(report.backtrace or []):
+        bt.append({"n": i, "pc": hx(fr.pc), "function": fr.function or "??", "where": fr.where,
+                   "source": source_line(fr.file, fr.line, roots)})
     threads = []
-    for t in report.get("threads") or []:
-        top = next((f for f in t.get("backtrace") or [] if f.get("function")), None)
-        threads.append({**t, "stack": f"{hx(t.get('stack_lo'))}-{hx(t.get('stack_hi'))}",
-                        "sp_hex": hx(t.get("sp")), "top": top})
+    for t in report.threads or []:
+        d = t.to_dict()
+        top = next((f for f in d.get("backtrace") or [] if f.get("function")), None)
+        threads.append({**d, "stack": f"{hx(t.stack_lo)}-{hx(t.stack_hi)}", "sp_hex": hx(t.sp),
+                        "top": top})
     return {"r": report, "capdir": str(capdir), "backtrace": bt, "threads": threads,
-            "memory_views": memory_views(capdir, report), "hx": hx}
+            "memory_views": memory_views(capdir, report.to_dict()), "hx": hx}
 
 
-def render_html(capdir: Path | str, report: dict) -> str:
+def render_html(capdir: Path | str, report: CaptureReport | dict) -> str:
+    """The page, from the typed report (a report dict is typed first)."""
+    if not isinstance(report, CaptureReport):
+        report = CaptureReport.from_dict(report)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              undefined=jinja2.ChainableUndefined, trim_blocks=True,

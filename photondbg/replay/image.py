@@ -15,12 +15,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from photondbg.capture.model import CaptureReport
 from photondbg.cortexm import faults
 from photondbg.errors import UsageError
+from photondbg.replay.reproduce import ELF_COPY
 
 SCHEMA = "photondbg.capture/1"
 PF_W = 0x2
-ELF_COPY = "firmware.elf"  # the ELF kept inside a self-contained capture
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,14 @@ def load_report(capdir: Path | str) -> tuple[Path, dict]:
     return capdir, report
 
 
+def typed(report: dict) -> CaptureReport:
+    """The typed report (Contract B); a section of the wrong shape is bad input."""
+    try:
+        return CaptureReport.from_dict(report)
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"report.json does not fit {SCHEMA}: {e}") from None
+
+
 def find_elf(capdir: Path, report: dict, override: Path | str | None = None) -> Path | None:
     """The ELF to use: ``override``, else the copy inside the capture, else the recorded path."""
     if override is not None:
@@ -154,14 +163,13 @@ def check_elf(capdir: Path, report: dict, override: Path | str | None = None) ->
     return elf, bool(want) and sha256_of(elf) == want
 
 
-def _state(report: dict) -> tuple[str, dict, int]:
+def _state(model: CaptureReport) -> tuple[str, dict, int]:
     for key, sig in (("fault", 11), ("panic", 6), ("lockup", 6)):
-        sec = report.get(key)
-        if isinstance(sec, dict) and isinstance(sec.get("registers"), dict) \
-                and "pc" in sec["registers"]:
-            return key, sec["registers"], sig
+        sec = getattr(model, key)
+        if sec is not None and isinstance(sec.registers, dict) and "pc" in sec.registers:
+            return key, sec.registers, sig
     raise UsageError(f"nothing to replay: the capture has no registers "
-                     f"(outcome {report.get('outcome')!r})")
+                     f"(outcome {model.outcome!r})")
 
 
 def _dump(capdir: Path, report: dict, name: str, file: str) -> tuple[int, bytes, list] | None:
@@ -245,7 +253,8 @@ def captured_memory(capdir: Path, report: dict) -> tuple[MemoryMap, tuple[int, i
 
 def load(capdir: Path | str, elf: Path | str | None = None) -> CaptureImage:
     capdir, report = load_report(capdir)
-    state, regs, sig = _state(report)
+    model = typed(report)
+    state, regs, sig = _state(model)
     elf_path, matches = check_elf(capdir, report, elf)
     if not matches:
         raise UsageError(f"{elf_path} does not match the capture (sha256 differs); "
@@ -257,9 +266,9 @@ def load(capdir: Path | str, elf: Path | str | None = None) -> CaptureImage:
     _elf_segments(mem, elf_path, ram)
     values: dict[str, int | None] = {k: (int(v) if v is not None else None)
                                      for k, v in regs.items()}
-    values.update(_stack_pointers(report, state, values))
+    values.update(_stack_pointers(model, state, values))
     return CaptureImage(capdir, report, values, state, mem, elf_path, sig,
-                        _threads(report, values, mem))
+                        _threads(model, values, mem))
 
 
 class _Words:
@@ -277,16 +286,16 @@ class _Words:
         return None if b is None else int.from_bytes(b, "little")
 
 
-def _threads(report: dict, regs: dict, mem: MemoryMap) -> list[Thread]:
+def _threads(model: CaptureReport, regs: dict, mem: MemoryMap) -> list[Thread]:
     """Thread 1 is the stopped context (the fault handler, which unwinds into the running
     thread); every other thread the capture listed gets the registers its context switch saved
     on its stack (``saved_sp``), read from the captured RAM, never guessed."""
     from photondbg.capture.threads import saved_context
 
-    listed = [t for t in report.get("threads") or [] if isinstance(t, dict)]
+    listed = [t.to_dict() for t in model.threads or [] if hasattr(t, "to_dict")]
     current = next((t for t in listed if t.get("current")), None)
-    name = (f"{current.get('name')} (at the {report.get('outcome')})" if current
-            else f"at the {report.get('outcome')}")
+    name = (f"{current.get('name')} (at the {model.outcome})" if current
+            else f"at the {model.outcome}")
     out = [Thread(1, name, regs)]
     for t in listed:
         if t is current or t.get("saved_sp") is None:
@@ -301,20 +310,18 @@ def _threads(report: dict, regs: dict, mem: MemoryMap) -> list[Thread]:
     return out
 
 
-def _stack_pointers(report: dict, state: str, regs: dict) -> dict[str, int | None]:
+def _stack_pointers(model: CaptureReport, state: str, regs: dict) -> dict[str, int | None]:
     """MSP and PSP: what the capture measured (``fault.stack_pointers``), else what the
     architecture implies — in handler mode SP is MSP; the frame of a PSP fault is at PSP."""
-    f = report.get(state) or {}
-    sp = f.get("stack_pointers") if isinstance(f, dict) else None
+    sec = getattr(model, state)
+    sp = getattr(sec, "stack_pointers", None)
     out: dict[str, int | None] = {"msp": None, "psp": None}
-    if isinstance(sp, dict):
-        for k in ("msp", "psp"):
-            if sp.get(k) is not None:
-                out[k] = int(sp[k])
+    if sp is not None:
+        out["msp"], out["psp"] = sp.msp, sp.psp
     ipsr = faults.exception_number(regs.get("xpsr") or 0)
     if out["msp"] is None and ipsr and regs.get("sp") is not None:
         out["msp"] = regs["sp"]
-    if out["psp"] is None and state == "fault" and f.get("stack") == "psp" \
-            and f.get("stack_pointer") is not None:
-        out["psp"] = int(f["stack_pointer"])
+    if out["psp"] is None and state == "fault" and sec.stack == "psp" \
+            and sec.stack_pointer is not None:
+        out["psp"] = int(sec.stack_pointer)
     return out

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from photondbg.replay.image import ELF_COPY
+ELF_COPY = "firmware.elf"  # the ELF kept inside a self-contained capture
 
 SERIAL_TAIL_LINES = 40
 TOOLS_BY_TARGET = {"sim": ("qemu-system-arm", "gdb-multiarch", "arm-none-eabi-gcc"),
