@@ -224,6 +224,15 @@ class Thread(Section):
 
 
 @dataclass
+class SimArtefact(Section):
+    """Where the simulated board differs from the real one (photondbg/sim/facts.py)."""
+
+    id: str | None = None
+    text: str | None = None         # one line, "sim: ..."
+    detail: str | None = None
+
+
+@dataclass
 class StoppedAt(Section):
     pc: int | None = None
     symbol: str | None = None
@@ -271,7 +280,8 @@ class Timeline(Section):
 class CaptureReport(Section):
     NESTED = {"target": TargetInfo, "fault": Fault, "lockup": Lockup, "backtrace": Frame,
               "stages": Stage, "panic": Panic, "after_fault": AfterFault, "threads": Thread,
-              "stopped_at": StoppedAt, "reproduce": Reproduce, "timeline": Timeline}
+              "stopped_at": StoppedAt, "reproduce": Reproduce, "timeline": Timeline,
+              "sim_artefacts": SimArtefact}
     REQUIRED = ("schema", "status", "created", "target", "outcome", "fault", "lockup",
                 "backtrace", "artifacts", "stage", "stages", "error")
     schema: str = SCHEMA
@@ -290,6 +300,7 @@ class CaptureReport(Section):
     after_fault: AfterFault | None = None
     stopped_at: StoppedAt | None = None
     threads: list[Thread] | None = None     # when a scheduler was found (capture)
+    sim_artefacts: list[SimArtefact] | None = None   # sim target: what is the simulator's
     root_cause: dict | None = None          # analysis (photondbg.analysis.rootcause)
     reproduce: Reproduce | None = None      # replay (photondbg.replay.reproduce)
     timeline: Timeline | None = None        # replay

@@ -95,6 +95,7 @@ def render_markdown(report: CaptureReport | dict) -> str:
             f"- firmware: `{t.elf}` variant `{t.variant}` sha256 `{(t.elf_sha256 or '')[:16]}`"]
     if r.error:
         out.append(f"- error: {r.error}")
+    out += [f"- {a.text}" for a in r.sim_artefacts or []]
     out.append("")
     f = r.fault
     if f:
@@ -171,6 +172,19 @@ def render_markdown(report: CaptureReport | dict) -> str:
     return "\n".join(out)
 
 
+def sim_fault_notes(r: CaptureReport) -> list[str]:
+    """The sim artefacts that shaped this very fault (its class is the simulator's, not the
+    board's): an MPU-made MemManage where silicon has a BusFault.  A fetch from the execute-never
+    region (0xA0000000 and up) is MemManage IACCVIOL on silicon too, so it is not flagged."""
+    f = r.fault
+    if not f or not r.sim_artefacts:
+        return []
+    kinds = {w.split(":")[0] for w in f.reasons or []}
+    made_by_mpu = "DACCVIOL" in kinds or (
+        "IACCVIOL" in kinds and (f.faulting_pc or 0) < 0xA0000000)
+    return [a.text for a in r.sim_artefacts if a.id == "unmapped-access-mpu" and made_by_mpu]
+
+
 def summary(report: CaptureReport | dict, path: Path) -> str:
     """The CLI summary: a few lines for people (kind, reasons, where, top of the backtrace)."""
     r = report if isinstance(report, CaptureReport) else CaptureReport.from_dict(report)
@@ -184,6 +198,7 @@ def summary(report: CaptureReport | dict, path: Path) -> str:
             lines.append(f"  insn {f.instruction}")
         for why in f.reasons or []:
             lines.append(f"  why  {why}")
+        lines += [f"  sim  {text}" for text in sim_fault_notes(r)]
         if f.caller and f.caller.symbol:
             c = f.caller
             lines.append(f"  from {c.symbol}" + (f" ({c.location})" if c.location else ""))
