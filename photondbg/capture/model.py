@@ -144,6 +144,10 @@ class StackPointers(Section):
     msp: int | None = None
     psp: int | None = None
     method: str | None = None
+    control: int | None = None      # CONTROL as the core reported it (stub / registers)
+    scratch: int | None = None      # mrs-stub: where the stub ran
+    restored: bool | None = None    # mrs-stub: registers and scratch memory read back identical
+    detail: str | None = None       # why a value is missing or doubtful
 
 
 @dataclass
@@ -209,18 +213,30 @@ class AfterFault(Section):
     pc: int | None = None
     symbol: str | None = None
     detail: str | None = None
+    code: int | None = None         # panic: its code
+    vector: str | None = None       # fault: the second fault's vector
 
 
 @dataclass
 class Thread(Section):
+    """One thread of the firmware's scheduler (photondbg.capture.threads, Contract A)."""
+
     NESTED = {"backtrace": Frame}
     name: str | None = None
-    state: str | None = None
+    state: str | None = None                # ready | running | blocked | suspended | deleted
+    priority: int | None = None
+    tcb: int | None = None                  # address of its struct os_thread
     stack_lo: int | None = None
     stack_hi: int | None = None
-    sp: int | None = None
-    high_water: int | None = None
+    saved_sp: int | None = None             # as its control block holds it
+    sp: int | None = None                   # saved SP, or the live PSP for the running thread
+    high_water: int | None = None           # most stack bytes ever used
+    unused: int | None = None               # bytes still holding the 0xA5 fill
+    stack_overflow: bool | None = None      # fill used up, or an SP outside the stack
+    current: bool | None = None             # os_current
+    context: str | None = None              # where its registers came from
     backtrace: list[Frame] | None = None
+    backtrace_stop: str | None = None       # why the unwind ended
 
 
 @dataclass
@@ -280,6 +296,7 @@ class Timeline(Section):
 class CaptureReport(Section):
     NESTED = {"target": TargetInfo, "fault": Fault, "lockup": Lockup, "backtrace": Frame,
               "stages": Stage, "panic": Panic, "after_fault": AfterFault, "threads": Thread,
+              "after_fault_events": AfterFault,
               "stopped_at": StoppedAt, "reproduce": Reproduce, "timeline": Timeline,
               "sim_artefacts": SimArtefact}
     REQUIRED = ("schema", "status", "created", "target", "outcome", "fault", "lockup",
@@ -301,6 +318,8 @@ class CaptureReport(Section):
     stopped_at: StoppedAt | None = None
     threads: list[Thread] | None = None     # when a scheduler was found (capture)
     sim_artefacts: list[SimArtefact] | None = None   # sim target: what is the simulator's
+    threads_note: str | None = None         # why no thread (or not every thread) is listed
+    after_fault_events: list[AfterFault] | None = None  # every stop after the first fault
     root_cause: dict | None = None          # analysis (photondbg.analysis.rootcause)
     reproduce: Reproduce | None = None      # replay (photondbg.replay.reproduce)
     timeline: Timeline | None = None        # replay

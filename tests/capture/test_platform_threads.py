@@ -85,3 +85,14 @@ def test_report_md_shows_threads_and_stack_pointers(captured):
     assert "## Threads" in md and "| worker (current) | running |" in md
     assert "app_thread: `os_event_take`" in md
     assert "panic (panic_) -> reset (Reset_Handler)" in md
+
+
+def test_typed_model_reads_the_sections(captured):
+    from photondbg.capture.model import AfterFault, CaptureReport, StackPointers, Thread
+
+    rep = CaptureReport.load(captured.capdir)
+    assert isinstance(rep.fault.stack_pointers, StackPointers)
+    assert rep.fault.stack_pointers.restored is True and rep.fault.stack_pointers.extra == {}
+    assert all(isinstance(t, Thread) and t.extra == {} for t in rep.threads)
+    assert [type(e) for e in rep.after_fault_events] == [AfterFault, AfterFault]
+    assert rep.to_dict()["threads"] == captured.report["threads"]
