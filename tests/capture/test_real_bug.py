@@ -4,6 +4,8 @@ not scheduled: it comes when freed memory was reused, so the time-out is generou
 
 from __future__ import annotations
 
+import re
+
 from support import require_tool
 
 
@@ -33,6 +35,12 @@ def test_default_capture_catches_the_stale_client_pointer(tmp_path):
     if "DACCVIOL" in kinds:
         assert "unmapped-access-mpu" in {a["id"] for a in r.report["sim_artefacts"]}
         assert "sim: unmapped access modelled as MemManage via MPU" in summary(r.report, r.capdir)
+    # photondbg's exact PSP reading is the stack pointer the firmware's own handler used
+    serial = (r.capdir / "serial.log").read_text(errors="replace")
+    own = re.search(r"@panic code=\d+ .* sp=0x([0-9a-f]{8}) exc=0x([0-9a-f]{8})", serial)
+    if own:   # the panic line comes once the capture lets the firmware run on (follow)
+        assert int(own.group(1), 16) == f["stack_pointers"]["psp"]
+        assert int(own.group(2), 16) == f["exc_return"]
     cuts = [e for e in r.report["scenario"]["events"] if e["name"] == "cut"]
     assert cuts, "the fault must come with a WiFi cut"
     assert (r.capdir / "serial.log").read_text().count("@boot") >= 1

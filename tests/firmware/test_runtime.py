@@ -200,3 +200,27 @@ def test_the_panic_blinks_through_led_callbacks_held_in_ram(probe_elf, owner, tm
     assert "panic_" in bt and "sos_round" in bt
     assert "@panic code=1" in target.console.text()
     target.stop()
+
+
+def test_the_heap_ends_where_the_linker_script_says_and_new_panics_out_of_heap(owner):
+    elf = firmware.build("heap-probe", "none", appdir=Path(__file__).parent / "heap_probe")
+    target = SimTarget(elf, owner).start()
+    peer = LinkPeer(target.link)
+    peer.wait(Msg.HELLO)
+    peer.send(pack(Msg.LINK, wifi=1, cloud=1))
+    m = target.console.wait_for(r"heap: (\d+) blocks of 1 KiB, top 0x([0-9a-f]+), "
+                                r"heap 0x([0-9a-f]+)-0x([0-9a-f]+), free (\d+)", TIMEOUT)
+    assert m, target.console.text()
+    blocks, top, lo, hi, free = (int(x, 16) if i in (1, 2, 3) else int(x)
+                                 for i, x in enumerate(m.groups()))
+    syms = symbols(elf)
+    assert (lo, hi) == (syms["__heap_start__"], syms["__heap_end__"])
+    assert top <= hi and hi - top < 2048          # _sbrk stopped at the bound, not before
+    assert blocks * 1024 > (hi - lo) - 16 * 1024  # the app thread's stack and the rest
+    assert free < 1024 + 16                       # System.freeMemory(): nothing left
+    again = target.console.wait_for(r"heap: again (\d+)", TIMEOUT)
+    assert again and int(again.group(1)) == blocks   # freed blocks are reused (free list)
+    assert target.console.wait_for(r"@panic code=8 name=OutOfHeap", TIMEOUT)
+    assert "not reached" not in target.console.text()
+    assert target.console.wait_for(r"@boot reason=130 data=8", TIMEOUT)
+    target.stop()
