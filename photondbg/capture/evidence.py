@@ -1,0 +1,307 @@
+"""Evidence collection once the wait loop stopped: the fault (registers, EXC_RETURN, exact
+MSP/PSP, stacked frame, SCB reasons, faulting instruction, caller, backtrace), a panic, a lock-up,
+what followed the first fault, the memory dumps, the threads and the root-cause analysis. Each
+piece goes into the capture's report inside a recorded stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import TYPE_CHECKING
+
+from photondbg.analysis import heaptrack
+from photondbg.analysis import rootcause as root_cause
+from photondbg.capture import collect, threads
+from photondbg.capture.unwind import Snapshot
+from photondbg.capture.waitloop import LOCKUP_GRACE, stop_pc
+from photondbg.cortexm import faults
+from photondbg.deadline import Deadline
+from photondbg.errors import PhotondbgError, ToolFailure
+from photondbg.gdb.session import GdbError, TargetDied
+
+if TYPE_CHECKING:
+    from photondbg.capture.engine import Capture
+
+FOLLOW_MAX_EVENTS = 8  # stops recorded after the first fault before following ends
+
+
+class Evidence:
+    """Reads the halted core through the capture's GDB session into its report (``cap``)."""
+
+    def __init__(self, cap: Capture):
+        self.cap = cap
+
+    def ram(self) -> collect.Region:
+        return self.cap.target.memory.ram
+
+    def fault(self, payload: dict) -> None:
+        gdb, elf = self.cap.gdb, self.cap.elf
+        with self.cap.stage("capture"):
+            fault, frame = self.read_fault()
+            self.cap.report["fault"] = fault
+            self.cap.report["outcome"] = "fault"
+            bt, how = collect.backtrace(gdb, elf, frame)
+            thread_bt = threads.psp_backtrace(elf, fault, gdb.read_u32)
+            if thread_bt:  # through the PSP frame, which GDB cannot see on QEMU
+                bt, how = thread_bt, "cfi: unwound from the stacked PSP frame"
+            self.cap.report["backtrace"] = bt
+            self.cap.report["backtrace_source"] = how
+            self.cap.report["timing"] = {"stop_to_report_s": round(time.monotonic() - self.cap.t_stop, 4)}
+            self.cap.write()
+        self.dumps(fault.get("_stack_sp"))
+        fault.pop("_stack_sp", None)
+        if self.cap.fault_command:
+            try:
+                psp = (fault.get("stack_pointers") or {}).get("psp")
+                if psp is not None:  # the `fault` command shows the PSP frame with it
+                    gdb.cli(f"set $photondbg_psp = 0x{psp:x}", timeout=5.0, check=False)
+                text = gdb.cli("fault", timeout=5.0, check=False)
+                path = self.cap.capdir / "gdb-fault.txt"
+                path.write_text(text)
+                self.cap.writer.artifact("gdb-fault.txt", path)
+            except PhotondbgError:
+                pass
+        self.cap.write()
+        if self.cap.req.follow > 0:
+            self.follow()
+
+    def read_fault(self) -> tuple[dict, dict | None]:
+        gdb, elf = self.cap.gdb, self.cap.elf
+        regs = gdb.registers()
+        core = collect.core_registers(regs)
+        pc = core.get("pc", 0)
+        ipsr = faults.exception_number(core.get("xpsr", 0))
+        vectors = self.cap.armed.handlers.get(pc & ~1, [])
+        if ipsr in dict(faults.FAULT_VECTORS) or not vectors:
+            vector, number = faults.exception_name(ipsr), ipsr
+        else:
+            vector = vectors[0]
+            number = dict((n, s) for s, n in faults.FAULT_VECTORS).get(vector)
+        lr = core.get("lr", 0)
+        exc = faults.decode_exc_return(lr)
+        ram = self.ram()
+        sps = self.cap.target.read_stack_pointers(gdb, regs)  # exact: $msp/$psp or the MRS stub
+        sp = sps.get(exc["stack"]) if exc["valid"] else None
+        sp_source = sps.method if sp is not None else None
+        if sp is None and exc["valid"] and (pc & ~1) in self.cap.armed.handlers:
+            sp, how = collect.find_stacked_frame(gdb, core, ram)  # labelled fallback only
+            sp_source = "ram-scan" if sp is not None else None
+            if sp is not None:
+                sps = dataclasses.replace(sps, method="ram-scan", detail=f"{sps.detail}; {how}",
+                                          **{exc["stack"]: sp})
+            if sp is None:
+                self.cap.report["stack_pointer_note"] = f"{exc['stack']} not exposed by the target; {how}"
+        frame, frame_error = collect.stacked_frame(gdb, sp, ram)
+        if frame is None and sp is None and self.cap.report.get("stack_pointer_note"):
+            frame_error = f"stacked frame unknown: {self.cap.report['stack_pointer_note']}"
+        if not exc["valid"]:
+            frame_error = f"LR 0x{lr:08x} is not an EXC_RETURN value: no exception frame to read"
+        scb = collect.read_scb(gdb)
+        reasons = faults.reasons(scb)
+        if frame_error:
+            reasons.append(frame_error)
+        fpc = frame["pc"] if frame else None
+        where = collect.locate(elf, fpc, gdb)
+        handler = collect.locate(elf, pc)
+        fault = {
+            "vector": vector,
+            "vector_number": number,
+            "kind": faults.fault_kind(number if number is not None else vector, scb),
+            "registers": core,
+            "exc_return": lr,
+            "exc_return_decoded": {k: v for k, v in exc.items() if k != "value"},
+            "stack": exc["stack"],
+            "frame": frame,
+            "frame_error": frame_error,
+            "stack_pointer": sp,
+            "stack_pointer_source": sp_source,
+            "stack_pointers": sps.as_dict(),
+            "scb": scb,
+            "reasons": reasons,
+            "fault_address": faults.fault_address(scb),
+            "faulting_pc": fpc,
+            "faulting_symbol": where["symbol"],
+            "faulting_location": where["location"],
+            "instruction": collect.instruction_at(gdb, elf, fpc) if fpc is not None else None,
+            "pc_in_code": elf.in_code(fpc) if fpc is not None else None,
+            "caller": None,
+            "handler": {"pc": pc, "symbol": handler["symbol"]},
+        }
+        if frame:
+            lr_loc = collect.locate(elf, (frame["lr"] & ~1) - 2 if frame["lr"] & 1 else frame["lr"])
+            fault["caller"] = {"lr": frame["lr"], "symbol": lr_loc["symbol"],
+                               "location": lr_loc["location"]}
+        fault["_stack_sp"] = sp if sp is not None and ram.contains(sp) else (
+            core.get("sp") if ram.contains(core.get("sp", 0)) else None)
+        return fault, frame
+
+    def dumps(self, sp: int | None) -> None:
+        gdb, elf = self.cap.gdb, self.cap.elf
+        with self.cap.stage("dumps"):
+            ram = self.ram()
+            dumps = {}
+            if sp is not None:
+                top = ram.end
+                vt = elf.vector_table()
+                if vt and vt[1] and ram.contains(vt[1][0] - 4) and vt[1][0] > sp:
+                    top = vt[1][0]
+                length = min(max(0, top - sp), collect.STACK_DUMP_MAX)
+                path = self.cap.capdir / "stack.bin"
+                mem = collect.dump(gdb, path, sp, length)
+                self.cap.writer.artifact("stack.bin", path)
+                dumps["stack"] = {"address": sp, "length": length, "gaps": collect.gaps_json(mem)}
+                self.cap.report["stack_scan"] = collect.scan_stack(mem.data[:collect.SCAN_BYTES], sp, elf)
+            path = self.cap.capdir / "ram.bin"
+            length = min(ram.size, collect.RAM_DUMP_MAX)
+            mem = collect.dump(gdb, path, ram.base, length)
+            self.cap.writer.artifact("ram.bin", path)
+            dumps["ram"] = {"address": ram.base, "length": length, "gaps": collect.gaps_json(mem)}
+            self.cap.report["dumps"] = dumps
+        with self.cap.stage("threads"):  # the scheduler's threads, by symbol + DWARF, from the dump
+            snap = Snapshot(mem.start, mem.data, mem.gaps, fallback=gdb.read_u32)
+            self.cap.report["threads"], note = threads.for_capture(elf, self.cap.report, snap)
+            if note:
+                self.cap.report["threads_note"] = note
+        with self.cap.stage("analysis"):   # heap walk, dangling pointers, provenance
+            if self.cap.report.get("heap_track"):
+                heaptrack.stop(self.cap.gdb)
+            self.cap.report["root_cause"] = root_cause.for_capture(self.cap.capdir, self.cap.report, self.cap.elf)
+
+    def follow(self) -> None:
+        """Let the core run on for ``follow`` seconds after the first fault: does it escalate?
+        Every stop at an armed address (the panic entry, a second fault) is recorded in
+        ``after_fault_events`` and the core runs on, until a lock-up ends the target (recorded
+        as ``lockup`` beside the first ``fault``), the fault handler spins, something else
+        stops the core, or the time is up. ``after_fault`` is the last of them."""
+        with self.cap.stage("follow"):
+            deadline = Deadline(self.cap.req.follow)
+            events = self.cap.report.setdefault("after_fault_events", [])
+            self.cap.report["after_fault"] = None
+            reset = self.reset_handler()
+            if reset is not None and reset not in self.cap.armed.breakpoints:
+                try:  # a release build panics, then resets: see that, not the next boot
+                    self.cap.gdb.break_at(reset, temporary=True)
+                except GdbError:
+                    reset = None
+            while len(events) < FOLLOW_MAX_EVENTS:
+                try:
+                    self.cap.gdb.cont()
+                    payload = self.cap.gdb.wait_stopped(deadline)
+                except TargetDied:
+                    self.died(first=False)
+                    events.append(self.cap.report["after_fault"])
+                    return
+                if payload is None:
+                    return  # time is up; the core runs on
+                pc = stop_pc(payload)
+                kind = self.cap.armed.kind_at(pc) if pc is not None else None
+                if kind == "fault" and not self.cap.waiter.in_fault(pc):
+                    continue  # an interrupt through a handler it shares with the faults
+                if pc is not None and pc == reset:
+                    kind = "reset"
+                elif kind is None and self.cap.waiter.lockup_seen(LOCKUP_GRACE):
+                    self.died(first=False)
+                    events.append(self.cap.report["after_fault"])
+                    return
+                after = self.after_event(kind, pc)
+                events.append(after)
+                self.cap.report["after_fault"] = after
+                self.cap.write()
+                if after["kind"] in ("spin", "stop", "reset"):
+                    return
+
+    def after_event(self, kind: str | None, pc: int | None) -> dict:
+        after = {"kind": kind or "stop", "pc": pc, "symbol": collect.locate(self.cap.elf, pc)["symbol"]}
+        if kind == "reset":
+            after["detail"] = "the core was reset (a release build resets after its panic)"
+        elif kind == "panic":
+            regs = self.cap.gdb.registers()
+            code = regs.get("r0")
+            after["code"] = code
+            after["detail"] = f"panic code {code} ({faults.PANIC_NAMES.get(code, '?')})"
+        elif kind == "fault":
+            regs = self.cap.gdb.registers()
+            first = (self.cap.report.get("fault") or {}).get("registers") or {}
+            if collect.core_registers(regs) == first:
+                # same handler, same state: the handler is a tight loop at its entry
+                after.update(kind="spin", detail="the fault handler loops forever "
+                             "(no reset, no panic, no lock-up)")
+                return after
+            after["vector"] = faults.exception_name(faults.exception_number(regs.get("xpsr", 0)))
+            after["detail"] = f"second fault: {after['vector']}"
+        return after
+
+    def reset_handler(self) -> int | None:
+        vt = self.cap.elf.vector_table()
+        if not vt or len(vt[1]) < 2 or not vt[1][1] & 1 or not self.cap.elf.in_code(vt[1][1]):
+            return None
+        return vt[1][1] & ~1
+
+    def panic(self) -> None:
+        gdb, elf = self.cap.gdb, self.cap.elf
+        with self.cap.stage("capture"):
+            regs = gdb.registers()
+            core = collect.core_registers(regs)
+            code = core.get("r0")
+            lr = core.get("lr", 0)
+            caller = collect.locate(elf, (lr & ~1) - 2)
+            self.cap.report["outcome"] = "panic"
+            self.cap.report["panic"] = {
+                "code": code, "name": faults.PANIC_NAMES.get(code),
+                "entry": self.cap.armed.panic_symbol, "pc": core.get("pc"), "registers": core,
+                "caller": lr & ~1, "caller_symbol": caller["symbol"],
+                "caller_location": caller["location"],
+                "stack_pointers": self.cap.target.read_stack_pointers(gdb, regs).as_dict(),
+            }
+            try:
+                res = gdb.command(f"-stack-list-frames 0 {collect.BACKTRACE_MAX - 1}")
+                raw = res.payload.get("stack", [])
+            except GdbError:
+                raw = []
+            self.cap.report["backtrace"] = [
+                {"pc": int(f.get("addr", "0"), 16), "function": f.get("func"),
+                 "file": f.get("file"), "line": int(f["line"]) if f.get("line") else None}
+                for f in raw]
+            self.cap.report["timing"] = {"stop_to_report_s": round(time.monotonic() - self.cap.t_stop, 4)}
+            self.cap.write()
+        self.dumps(core.get("sp") if self.ram().contains(core.get("sp", 0)) else None)
+
+    def died(self, first: bool) -> None:
+        """The remote end closed: a lock-up (QEMU's dump / the probe's evidence) or a crash."""
+        target = self.cap.target
+        if self.cap.gdb is not None and not self.cap.gdb.alive and target.running:
+            raise ToolFailure("gdb exited unexpectedly during the capture")
+        with self.cap.stage("lockup" if first else "follow-lockup"):
+            if target.running:
+                target.wait_exit(3.0)
+            dump = target.lockup()
+            if dump is None:
+                lines = target.stderr_text().strip().splitlines()
+                tail = f": {lines[-1]}" if lines else ""
+                raise ToolFailure(f"target died during the capture (exit status "
+                                  f"{target.returncode}){tail}")
+            regs = dict(dump.registers)
+            loc = collect.locate(self.cap.elf, dump.pc)
+            self.cap.report["lockup"] = {
+                "pc": dump.pc, "registers": regs,
+                "source": target.lockup_source,
+                "message": dump.message, "symbol": loc["symbol"], "location": loc["location"],
+            }
+            self.cap.report["outcome"] = "lockup"
+            if not first:
+                self.cap.report["after_fault"] = {"kind": "lockup", "pc": dump.pc,
+                                              "symbol": loc["symbol"],
+                                              "detail": "the core locked up after the fault"}
+
+    def timeout(self) -> None:
+        with self.cap.stage("timeout"):
+            self.cap.report["outcome"] = "none"
+            try:
+                if self.cap.gdb.interrupt(timeout=2.0) is not None:
+                    regs = collect.core_registers(self.cap.gdb.registers())
+                    loc = collect.locate(self.cap.elf, regs.get("pc"))
+                    self.cap.report["stopped_at"] = {"pc": regs.get("pc"), "symbol": loc["symbol"],
+                                                 "location": loc["location"]}
+            except (PhotondbgError, KeyError):
+                pass
