@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from photondbg.capture.model import CaptureReport
+from photondbg.capture.model import CaptureReport, Section
 from photondbg.cortexm import faults
 from photondbg.errors import UsageError
 from photondbg.replay.reproduce import ELF_COPY
@@ -136,9 +136,16 @@ def load_report(capdir: Path | str) -> tuple[Path, dict]:
 def typed(report: dict) -> CaptureReport:
     """The typed report (Contract B); a section of the wrong shape is bad input."""
     try:
-        return CaptureReport.from_dict(report)
+        model = CaptureReport.from_dict(report)
     except (TypeError, ValueError) as e:
         raise UsageError(f"report.json does not fit {SCHEMA}: {e}") from None
+    for name in CaptureReport.NESTED:  # the model keeps a section of the wrong shape as is
+        value = getattr(model, name)
+        items = value if isinstance(value, list) else [value]
+        if value is not None and not all(isinstance(v, Section) for v in items):
+            raise UsageError(f"report.json does not fit {SCHEMA}: {name!r} is not an object "
+                             f"(or a list of objects)")
+    return model
 
 
 def find_elf(capdir: Path, report: dict, override: Path | str | None = None) -> Path | None:

@@ -194,6 +194,8 @@ def _broken(tmp_path, capdir, how):
         rep["target"]["elf_sha256"] = "0" * 64
     elif how == "nothing-captured":
         rep.update(outcome="none", fault=None, lockup=None)
+    elif how == "bad-section":
+        rep["fault"] = 5
     elif how == "elf-gone":
         (d / "firmware.elf").unlink()
         rep["target"]["elf"] = str(tmp_path / "gone.elf")
@@ -203,7 +205,8 @@ def _broken(tmp_path, capdir, how):
 
 
 @pytest.mark.parametrize("how", ["no-report", "bad-json", "schema", "truncated-ram", "no-ram",
-                                 "other-elf", "nothing-captured", "elf-gone", "missing-dir"])
+                                 "other-elf", "nothing-captured", "elf-gone", "missing-dir",
+                                 "bad-section"])
 def test_malformed_capture_directories_are_one_line_errors(fault_elves, capture, tmp_path, how):
     r = capture(fault_elves["bad_pc"])
     d = tmp_path / "nowhere" if how == "missing-dir" else _broken(tmp_path, r.capdir, how)
@@ -261,3 +264,13 @@ def test_garbage_on_the_wire_then_a_good_packet(served):
     c.s.sendall(b"#zz$qC#00")       # a stray terminator and a packet with a bad checksum
     c.s.sendall(frame(b"qC"))
     assert c.reply() == b"QC1"
+
+
+def test_a_port_in_use_is_a_one_line_error(fault_elves, capture):
+    r = capture(fault_elves["bad_pc"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        res = run_cli("replay", r.capdir, "--port", taken.getsockname()[1])
+    assert res.returncode == 2 and "already in use" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and res.stdout == ""
