@@ -83,6 +83,12 @@ def test_real_bug_replays_as_it_was_captured(tmp_path):
                for ln in tout[f"bt {n}"].splitlines() if ln.startswith("#")]
         want = [b["function"] for b in t["backtrace"] if b.get("function")]
         assert got[:len(want)] == want[:len(got)] and got, (got, want)
+    # the timeline: a WiFi cut, then the fault, on one clock; the serial tail is the console's
+    events = r.report["timeline"]["events"]
+    t_fault = next(e["t"] for e in events if e["event"] == "fault")
+    assert any(e["event"] == "cut" and e["t"] <= t_fault for e in events), events
+    tail = r.report["timeline"]["serial_tail"]
+    assert tail and tail == (r.capdir / "serial.log").read_text().splitlines()[-len(tail):]
     # the page
     assert cli("report", r.capdir, "--format", "html").returncode == 0
     shown = visible_text(chromium_dom(r.capdir / "report.html"))

@@ -102,6 +102,10 @@ def test_replay_after_the_build_is_gone(fault_elves, capture, tmp_path):
     rep = json.loads(r.report_path.read_text())
     assert rep["reproduce"]["elf_copy"] == "firmware.elf"
     assert "firmware.elf" in rep["artifacts"]
+    assert "error" not in rep["reproduce"] and "error" not in rep["timeline"]
+    fault = [e for e in rep["timeline"]["events"] if e["event"] == "fault"]
+    assert len(fault) == 1 and fault[0]["t"] >= 0
+    assert fault[0]["detail"].startswith(rep["fault"]["kind"])
     elf.unlink()
     out = replay_session(r.capdir, ["bt", "x/4x 0x30000000", "print garbage_target"])
     assert "jump_to_garbage" in out["bt"] and "main" in out["bt"]
