@@ -303,5 +303,23 @@ class Evidence:
                     loc = collect.locate(self.cap.elf, regs.get("pc"))
                     self.cap.report["stopped_at"] = {"pc": regs.get("pc"), "symbol": loc["symbol"],
                                                  "location": loc["location"]}
+                    self.threads_at_halt()
             except (PhotondbgError, KeyError):
                 pass
+
+    def threads_at_halt(self) -> None:
+        """Nothing faulted: where was each thread when the core was stopped (a hang)?"""
+        cap = self.cap
+        layout, why = threads.thread_layout(cap.elf)
+        if layout is None:
+            cap.report["threads"], cap.report["threads_note"] = [], why
+            return
+        regs = cap.gdb.registers()
+        sps = cap.target.read_stack_pointers(cap.gdb, regs)
+        cap.report["stopped_at"]["stack_pointers"] = sps.as_dict()
+        ram = self.ram()
+        mem = cap.gdb.read_memory(ram.base, min(ram.size, collect.RAM_DUMP_MAX))
+        snap = Snapshot(mem.start, mem.data, mem.gaps, fallback=cap.gdb.read_u32)
+        cap.report["threads"], note = threads.for_halt(cap.elf, regs, sps.psp, snap)
+        if note:
+            cap.report["threads_note"] = note

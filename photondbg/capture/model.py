@@ -250,9 +250,11 @@ class SimArtefact(Section):
 
 @dataclass
 class StoppedAt(Section):
+    NESTED = {"stack_pointers": StackPointers}
     pc: int | None = None
     symbol: str | None = None
     location: str | None = None
+    stack_pointers: StackPointers | None = None
 
 
 @dataclass

@@ -284,6 +284,19 @@ def for_capture(elf: ElfInfo, report: dict, mem: Snapshot) -> tuple[list[dict], 
     return list_threads(elf, mem, running=running, psp=psp, running_context=how)
 
 
+def for_halt(elf: ElfInfo, regs: dict[str, int], psp: int | None, mem: Snapshot
+             ) -> tuple[list[dict], str]:
+    """Threads of a core stopped anywhere (no fault within the time-out: where is each thread
+    stuck?). The running thread's registers are the core's in Thread mode; in a handler, the
+    hardware frame the handler's entry pushed on the PSP."""
+    if faults.exception_number(regs.get("xpsr", 0)) == 0:
+        running, how = regs, "the core's registers where it was stopped"
+    else:
+        running = _frame_at(mem, psp, regs) if psp else None
+        how = "the hardware frame at the PSP (stopped in a handler; r4-r11 as it had them)"
+    return list_threads(elf, mem, running=running, psp=psp, running_context=how)
+
+
 def threads_markdown(report: dict) -> list[str]:
     """report.md's thread section: one row per thread, then each thread's backtrace."""
     threads = report.get("threads")

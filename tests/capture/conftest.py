@@ -33,9 +33,10 @@ FIRMWARES = {
     "bad_vector": "netduino2",
     "threads": "netduino2",
     "lockup_after_panic": "netduino2",
-    "threads_svc": "netduino2",  # threads.c, the fault inside the SVC handler      # a test-fixture scheduler following Contract A
+    "threads_svc": "netduino2",  # threads.c, the fault inside the SVC handler
+    "threads_hang": "netduino2",  # threads.c, the worker hangs: no fault      # a test-fixture scheduler following Contract A
 }
-OWN_STARTUP = {"shared_handler", "bad_vector", "threads", "threads_svc"}  # firmwares with their own vector table
+OWN_STARTUP = {"shared_handler", "bad_vector", "threads", "threads_svc", "threads_hang"}  # firmwares with their own vector table
 LAYOUT = {  # machine -> (flash base, RAM base, RAM size)
     "netduino2": ("0x08000000", "0x20000000", "128K"),
     "mps2-an385": ("0x00000000", "0x20000000", "4M"),

@@ -114,3 +114,24 @@ def test_fault_in_a_handler_unwinds_the_interrupted_thread(fault_elves, capture)
     assert "hardware frame at the PSP" in worker["context"]
     assert [b["function"] for b in worker["backtrace"]] == ["crunch", "work_step",
                                                             "worker_main"]
+
+
+def test_a_hang_shows_where_each_thread_is(fault_elves, capture):
+    """Nothing faults within the time-out: the core is stopped and every thread listed, the
+    running one unwound from the core's own registers."""
+    r = capture(fault_elves["threads_hang"], timeout=3.0)
+    assert r.outcome == "none" and r.report["fault"] is None
+    bt = {t["name"]: [b["function"] for b in t["backtrace"]] for t in r.report["threads"]}
+    assert bt == {"main": ["os_yield", "app_wait", "app_loop", "main"],
+                  "net": ["os_yield", "net_poll", "net_main"],
+                  "worker": ["crunch", "work_step", "worker_main"]}
+    worker = r.report["threads"][2]
+    sps = r.report["stopped_at"]["stack_pointers"]
+    assert worker["current"] and worker["sp"] == sps["psp"] and sps["method"] == "mrs-stub"
+    assert r.report["stopped_at"]["symbol"] == "crunch"
+
+
+def test_a_hang_without_a_scheduler_lists_no_threads(fault_elves, capture):
+    r = capture(fault_elves["spin"], timeout=1.5)
+    assert r.outcome == "none" and r.report["threads"] == []
+    assert "no scheduler" in r.report["threads_note"]

@@ -137,7 +137,10 @@ void net_main(void)
 
 NOINLINE void crunch(uint32_t n)
 {
-#ifdef FAULT_IN_SVC
+#if defined(HANG)
+    while (n == 0)          /* threads_hang.c: the worker never returns, nothing faults */
+        __asm volatile("" ::: "memory");
+#elif defined(FAULT_IN_SVC)
     if (n == 0)
         __asm volatile("mrs r1, psp\n\tstr r1, [%0]\n\tsvc #0" :: "r"(&psp_before_fault)
                        : "r1", "memory");
