@@ -30,9 +30,10 @@ COMPILER = "arm-none-eabi-gcc"
 _ERROR_RE = re.compile(r"(^.*\berror\b.*$)", re.MULTILINE)
 
 
-def output_dir(app: str, variant: str, *, debug: bool = False, build_dir: Path | None = None) -> Path:
+def output_dir(app: str, variant: str, *, debug: bool = False, build_dir: Path | None = None,
+               heap_trace: bool = False) -> Path:
     base = Path(build_dir) if build_dir is not None else paths.build_dir()
-    return base / f"{app}-{variant}{'-debug' if debug else ''}"
+    return base / f"{app}-{variant}{'-debug' if debug else ''}{'-htrace' if heap_trace else ''}"
 
 
 def elf_path(app: str = "multi-server", variant: str = "none", *, debug: bool = False,
@@ -56,12 +57,13 @@ def check(app: str, variant: str) -> None:
 
 def build(app: str = "multi-server", variant: str = "none", *, debug: bool = False,
           build_dir: Path | None = None, appdir: Path | None = None, jobs: int | None = None,
-          timeout: float = 600.0) -> Path:
+          timeout: float = 600.0, heap_trace: bool = False) -> Path:
     """Build (incrementally) and return the ELF.
 
     UsageError for an unknown app/variant, ToolMissing without arm-none-eabi-gcc or make,
     ToolFailure with the compiler's first error line when the build fails.
     ``appdir`` builds sources from another directory under the name ``app`` (test firmware).
+    ``heap_trace`` links the sim-only malloc/free trace ring (firmware/platform/heap_trace.c).
     """
     if appdir is None:
         check(app, variant)
@@ -77,10 +79,10 @@ def build(app: str = "multi-server", variant: str = "none", *, debug: bool = Fal
     base = base.resolve()
     argv = [make, "-C", str(paths.FIRMWARE), f"-j{jobs or os.cpu_count() or 1}",
             f"APP={app}", f"VARIANT={variant}", f"BUILD={base}",
-            f"DEBUG_BUILD={1 if debug else 0}"]
+            f"DEBUG_BUILD={1 if debug else 0}", f"HEAP_TRACE={1 if heap_trace else 0}"]
     if appdir is not None:
         argv.append(f"APPDIR={Path(appdir).resolve()}")
-    out_dir = output_dir(app, variant, debug=debug, build_dir=base)
+    out_dir = output_dir(app, variant, debug=debug, build_dir=base, heap_trace=heap_trace)
     out_dir.mkdir(parents=True, exist_ok=True)
     # one make per output directory at a time (several test sessions may share build/)
     with open(out_dir / ".lock", "w") as lock:
@@ -92,7 +94,7 @@ def build(app: str = "multi-server", variant: str = "none", *, debug: bool = Fal
             raise ToolFailure(f"firmware build of {app}-{variant} took longer than {timeout:.0f} s")
     if out.returncode != 0:
         raise ToolFailure(f"firmware build of {app}-{variant} failed: {first_error(out.stderr + out.stdout)}")
-    elf = elf_path(app, variant, debug=debug, build_dir=base)
+    elf = out_dir / f"{app}.elf"
     if not elf.is_file():
         raise ToolFailure(f"firmware build of {app}-{variant} produced no {elf}")
     return elf

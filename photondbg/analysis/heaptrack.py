@@ -19,19 +19,57 @@ from pathlib import Path
 from photondbg.paths import GDB_SCRIPTS
 
 LOG_NAME = "heap-track.jsonl"
-ALLOCATOR_FRAMES = {"malloc", "free", "calloc", "realloc", "_malloc_r", "_free_r", "_calloc_r",
+DEPTH = 6                     # frames kept per call by the GDB tracker
+ALLOCATOR_FRAMES = {"__wrap__malloc_r", "__wrap__free_r", "record", "malloc", "free", "calloc", "realloc", "_malloc_r", "_free_r", "_calloc_r",
                     "_realloc_r", "pvPortMalloc", "vPortFree", "_Znwj", "_Znaj", "_ZdlPv",
                     "_ZdlPvj", "_ZdaPv", "_ZdaPvj", "operator new", "operator delete"}
 
 
-def start(gdb, capdir: Path, depth: int = 6) -> dict:
-    """Install the tracker in a connected GDB session (target halted)."""
+RING = "heap_trace"           # the sim's instrumented build (firmware/platform/heap_trace.c)
+RING_SEQ = "heap_trace_seq"
+RING_WORDS = 5                # seq, op_size, ptr, caller, caller2
+RING_FREE = 0x80000000
+
+
+def start(gdb, capdir: Path, elf=None, depth: int = DEPTH) -> dict:
+    """Heap tracking for a capture: the firmware's own trace ring when the ELF has one (read
+    from the RAM dump at the fault, no cost at run time beyond the firmware's), else GDB
+    breakpoints on the allocator (gdb_scripts/heaptrack.py; slows the target a lot)."""
+    if elf is not None and elf.symbol(RING) is not None and elf.symbol(RING_SEQ) is not None:
+        n = elf.symbol(RING).size // (RING_WORDS * 4)
+        return {"enabled": True, "method": "ring", "entries": n,
+                "detail": f"sim-only instrumented build (HEAP_TRACE=1): the last {n} "
+                          "malloc/free calls are kept in RAM (heap_trace)"}
     path = Path(capdir) / LOG_NAME
     gdb.cli(f"source {GDB_SCRIPTS / 'heaptrack.py'}", timeout=10.0)
     text = gdb.cli(f"heaptrack start {path} {depth}", timeout=10.0, check=False)
     ok = "heaptrack: on" in text
-    return {"enabled": ok, "log": LOG_NAME if ok else None, "depth": depth,
+    return {"enabled": ok, "method": "gdb", "log": LOG_NAME if ok else None, "depth": depth,
             "detail": text.strip().splitlines()[-1] if text.strip() else ""}
+
+
+def ring_events(elf, mem) -> tuple[list[dict], str] | None:
+    """The calls kept in the firmware's trace ring, oldest first (None without a ring)."""
+    ring, seq_sym = elf.symbol(RING), elf.symbol(RING_SEQ)
+    if ring is None or seq_sym is None:
+        return None
+    n = ring.size // (RING_WORDS * 4)
+    last = mem.u32(seq_sym.address)
+    if last is None or n == 0:
+        return [], "the trace ring is not in the captured RAM"
+    events = []
+    for i in range(n):
+        words = [mem.u32(ring.address + (i * RING_WORDS + k) * 4) for k in range(RING_WORDS)]
+        if None in words or not words[0] or words[0] > last or words[0] <= last - n:
+            continue
+        seq, op_size, ptr, caller, above = words
+        free = bool(op_size & RING_FREE)
+        events.append({"n": seq, "op": "free" if free else "malloc", "ptr": ptr,
+                       "size": None if free else op_size & ~RING_FREE, "pc": caller & ~1,
+                       "backtrace": [above & ~1] if above & 1 and elf.in_code(above) else []})
+    events.sort(key=lambda e: e["n"])
+    return events, (f"trace ring (sim-only instrumentation): calls {max(1, last - n + 1)}.."
+                    f"{last} kept of {last}")
 
 
 def stop(gdb) -> None:
@@ -55,32 +93,36 @@ def load_events(path: Path) -> list[dict]:
     return events
 
 
-def history(events: list[dict], value: int, lo: int, hi: int) -> dict:
-    """allocated_by / freed_by / reused_by (raw events) for a stale pointer ``value`` whose
-    block now spans [lo, hi)."""
-    freed_i = None
-    for i in range(len(events) - 1, -1, -1):
-        ev = events[i]
-        if ev["op"] == "free" and ev.get("ptr") == value:
-            freed_i = i
-            break
-    if freed_i is None:
-        for i in range(len(events) - 1, -1, -1):
-            ev = events[i]
-            if ev["op"] == "free" and ev.get("ptr") is not None and lo <= ev["ptr"] < hi:
-                freed_i = i
-                break
+def history(events: list[dict], value: int, type_size: int | None = None) -> dict:
+    """allocated_by / freed_by / reused_by (raw events) for a stale pointer ``value`` to an
+    object of ``type_size`` bytes. The calls at that address form lifetimes (malloc ... free);
+    the stale object is the latest finished lifetime whose malloc asked for ``type_size``
+    bytes (the address may have been handed out again since, for other things, even for a
+    same-sized one: that later lifetime is the reuse); its reuse is the next malloc that
+    overlaps it."""
     out = {"allocated_by": None, "freed_by": None, "reused_by": None, "reuses": 0}
-    if freed_i is None:
-        return out
-    freed = events[freed_i]
-    out["freed_by"] = freed
-    alloc = next((e for e in reversed(events[:freed_i])
-                  if e["op"] == "malloc" and e.get("ptr") == freed["ptr"]), None)
-    out["allocated_by"] = alloc
-    size = (alloc or {}).get("size") or 1
-    old = (freed["ptr"], freed["ptr"] + size)
-    for ev in events[freed_i + 1:]:
+    lifetimes, open_ = [], None      # [(malloc index | None, free index)]
+    for i, e in enumerate(events):
+        if e.get("ptr") != value:
+            continue
+        if e["op"] == "malloc":
+            open_ = i
+        else:
+            lifetimes.append((open_, i))
+            open_ = None
+    typed = [lt for lt in lifetimes if lt[0] is not None
+             and (not type_size or events[lt[0]].get("size") == type_size)]
+    if typed:
+        a, f = typed[-1]
+    elif lifetimes and not type_size:
+        a, f = lifetimes[-1]
+    else:
+        return out     # the object's malloc and free are older than the log
+    out["allocated_by"] = events[a] if a is not None else None
+    out["freed_by"] = events[f]
+    size = type_size or (out["allocated_by"] or {}).get("size") or 1
+    old = (value, value + size)
+    for ev in events[f + 1:]:
         p, n = ev.get("ptr"), ev.get("size") or 1
         if ev["op"] == "malloc" and p is not None and p < old[1] and old[0] < p + n:
             out["reuses"] += 1
@@ -100,7 +142,7 @@ def symbolize(elf, ev: dict | None) -> dict | None:
         if pc is None:
             continue
         loc = elf.locate((pc & ~1) - 2)   # the call, just before the return address
-        name = elf.pretty(loc.function) if loc.function else None
+        name = demangle(elf, loc.function)
         frames.append({"pc": pc, "function": name, "raw": loc.function,
                        "file": loc.file, "line": loc.line})
     # the allocator's own frames are noise (and GDB unwinds its tail calls poorly)
@@ -113,25 +155,33 @@ def symbolize(elf, ev: dict | None) -> dict | None:
             "line": head.get("line"), "backtrace": frames}
 
 
-def attach(section: dict, elf, capdir: Path) -> None:
+def attach(section: dict, elf, capdir: Path, mem=None) -> None:
     """Fill freed_by / reused_by (the culprit's, or the first dangling pointer's) and each
-    dangling entry's history from the capture's heap-track log, if there is one."""
-    path = Path(capdir) / LOG_NAME
-    if not path.exists():
+    dangling entry's history from the firmware's trace ring or the capture's GDB log."""
+    ring = ring_events(elf, mem) if mem is not None else None
+    if ring is not None:
+        events, source = ring
+    elif (Path(capdir) / LOG_NAME).exists():
+        events = load_events(Path(capdir) / LOG_NAME)
+        source = "GDB breakpoints on the allocator (heap-track.jsonl)"
+    else:
         return
-    events = load_events(path)
     n_malloc = sum(1 for e in events if e["op"] == "malloc")
     section.setdefault("checked", []).append(
-        f"heap track: {len(events)} calls logged ({n_malloc} malloc, "
-        f"{len(events) - n_malloc} free) up to the fault")
+        f"heap track: {len(events)} calls ({n_malloc} malloc, {len(events) - n_malloc} free) "
+        f"up to the fault, from the {source}")
+    section["heap_track_source"] = source
     culprit = (section.get("culprit") or {}).get("path")
     for d in section.get("dangling") or []:
-        b = d["block"]
-        h = history(events, d["value"], b["chunk"], b["chunk"] + b["chunk_size"])
+        h = history(events, d["value"], d.get("type_size"))
         d["allocated_by"] = symbolize(elf, h["allocated_by"])
         d["freed_by"] = symbolize(elf, h["freed_by"])
         d["reused_by"] = symbolize(elf, h["reused_by"])
         d["reuses"] = h["reuses"]
+        if h["freed_by"] is None:
+            d["freed_by_note"] = (f"the allocation of this {d.get('type_size') or '?'}-byte "
+                                  "object and its free() are not among the calls logged")
+            section.setdefault("freed_by_note", d["freed_by_note"])
         if section.get("freed_by") is None and (culprit is None or d["path"] == culprit):
             section["freed_by"] = d["freed_by"]
             section["reused_by"] = d["reused_by"]
@@ -144,8 +194,37 @@ def attach(section: dict, elf, capdir: Path) -> None:
 
 
 def _allocator(frame: dict) -> bool:
-    return frame["raw"] in ALLOCATOR_FRAMES \
+    raw = frame["raw"] or ""
+    return raw in ALLOCATOR_FRAMES or raw.startswith(("_Znwj", "_Znaj", "_ZdlPv", "_ZdaPv")) \
         or (frame["function"] or "").split("(")[0] in ALLOCATOR_FRAMES
+
+
+_DEMANGLED: dict[str, str] = {}
+
+
+def demangle(elf, name: str | None) -> str | None:
+    """A readable C++ name: GDB's demangler when the capture set one, else c++filt."""
+    if not name or not name.startswith("_Z"):
+        return name
+    if getattr(elf, "demangler", None) is not None:
+        return elf.pretty(name)
+    if name not in _DEMANGLED:
+        import shutil
+        import subprocess
+
+        from photondbg.capture.elfinfo import strip_params
+
+        tool = shutil.which("arm-none-eabi-c++filt") or shutil.which("c++filt")
+        text = name
+        if tool:
+            try:
+                out = subprocess.run([tool, name], capture_output=True, text=True, timeout=10,
+                                     check=False)
+                text = strip_params(out.stdout.strip()) or name
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        _DEMANGLED[name] = text
+    return _DEMANGLED[name]
 
 
 def _at(ev: dict) -> str:

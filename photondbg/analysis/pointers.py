@@ -37,11 +37,13 @@ class Dangling:
     contents_hint: str
     certain: bool = True       # False: reached through a union member
     owner: dict | None = None  # the object holding the pointer: {path, type, address, fields}
+    type_size: int | None = None
 
     def as_dict(self) -> dict:
         b = self.block.as_dict()
         b["contents_hint"] = self.contents_hint
         return {"path": self.path, "value": self.value, "slot": self.slot, "type": self.type,
+                "type_size": self.type_size,
                 "reason": self.reason, "certain": self.certain, "owner": self.owner,
                 "block": b}
 
@@ -216,7 +218,7 @@ class Walker:
         if slot in self._flagged:
             return
         self._flagged.add(slot)
-        hint = contents_hint(self.mem, block)
+        hint = contents_hint(self.mem, block, v)
         if not certain:
             reason += " (reached through a union: which member is live is not known)"
         else:
@@ -224,9 +226,10 @@ class Walker:
             if chosen:
                 reason += (f" (reached through union member `{chosen[-1]}`, taken as live "
                            "because its type fits the block it points to)")
-        self.out.dangling.append(Dangling(compact_path(path), v, slot, target.display() if target else "void",
-                                          block, reason, hint, certain,
-                                          self._describe(owner) if owner else None))
+        self.out.dangling.append(Dangling(
+            compact_path(path), v, slot, target.display() if target else "void", block, reason,
+            hint, certain, self._describe(owner) if owner else None,
+            type_size=target.size if target is not None and target.size else None))
 
     def _describe(self, owner: tuple) -> dict:
         """The object holding a dangling pointer, with the scalar fields that identify it."""
@@ -249,9 +252,11 @@ def compact_path(path: str) -> str:
 _RUN = re.compile(r"(?:->([A-Za-z_]\w*))(?:->\1){2,}(?![\w\[])")
 
 
-def contents_hint(mem: MemoryImage, block: Block) -> str:
-    """What the block holds now, in a few words: text if it starts with text, else words."""
-    data = mem.read(block.user, min(block.user_size, 64)) or b""
+def contents_hint(mem: MemoryImage, block: Block, at: int | None = None) -> str:
+    """What the memory at ``at`` (default: the block's start) holds now, in a few words: text
+    if it starts with text, else its first words."""
+    at = block.user if at is None or not block.addr <= at < block.end else at
+    data = mem.read(at, min(block.end - at, 64)) or b""
     run = 0
     for b in data:
         if 0x20 <= b < 0x7F or b in (9, 10, 13):

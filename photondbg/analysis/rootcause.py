@@ -226,7 +226,7 @@ def analyze_capture(capdir, report: dict, elf) -> dict:
 
     mem = load_capture_ram(capdir, report, elf=elf)
     section = analyze(elf, mem, report)
-    heaptrack.attach(section, elf, capdir)
+    heaptrack.attach(section, elf, capdir, mem)
     return section
 
 

@@ -202,7 +202,7 @@ class Capture:
             self.fault_command = "Python" not in self.gdb.cli(
                 f"source {GDB_SCRIPTS / 'fault.py'}", timeout=10.0, check=False)
             if req.track_heap:
-                self.report["heap_track"] = heaptrack.start(self.gdb, self.capdir)
+                self.report["heap_track"] = heaptrack.start(self.gdb, self.capdir, self.elf)
         with self.stage("arm"):
             self.armed = arm(self.gdb, self.elf,
                              vector_catch=self.target.supports_vector_catch)
@@ -238,7 +238,8 @@ class Capture:
     def _build(self) -> Path:
         from photondbg import firmware
 
-        return firmware.build(self.req.app, self.req.variant or "none")
+        return firmware.build(self.req.app, self.req.variant or "none",
+                              heap_trace=self.req.track_heap)
 
     def _start_scenario(self, owner: ProcessOwner) -> None:
         from photondbg.campaign.scenario import WifiLossScenario

@@ -164,7 +164,7 @@ class Evidence:
             if note:
                 self.cap.report["threads_note"] = note
         with self.cap.stage("analysis"):   # heap walk, dangling pointers, provenance
-            if self.cap.report.get("heap_track"):
+            if (self.cap.report.get("heap_track") or {}).get("method") == "gdb":
                 heaptrack.stop(self.cap.gdb)
             self.cap.report["root_cause"] = root_cause.for_capture(self.cap.capdir, self.cap.report, self.cap.elf)
 

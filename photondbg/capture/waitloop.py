@@ -42,8 +42,11 @@ class WaitLoop:
         """Reset the device under the debugger (breakpoints stay armed). Returns the stop
         payload if the device stopped at something else meanwhile."""
         gdb = self.cap.gdb
-        gdb.command("-exec-interrupt", 5.0, check=False)
-        payload = gdb.wait_stopped(Deadline(5.0))
+        for _ in range(3):   # GDB can drop an interrupt that lands in a --track-heap stop
+            gdb.command("-exec-interrupt", 5.0, check=False)
+            payload = gdb.wait_stopped(Deadline(5.0))
+            if payload is not None:
+                break
         if payload is not None and self.cap.armed.kind_at(stop_pc(payload) or 0):
             return payload
         self.cap.target.reset(gdb)

@@ -17,6 +17,7 @@ CFLAGS = ["-mcpu=cortex-m3", "-mthumb", "-g3", "-O1", "-Wall", "-Werror", "--spe
           "-nostartfiles"]
 FIRMWARES = {   # name -> extra sources
     "uaf": [],
+    "uaf_traced": [],   # uaf.c + the sim's heap trace ring (firmware/platform/heap_trace.c)
     "heap_ok": [],
     "heap_corrupt": [],
     "heap4_uaf": ["heap4.c"],
@@ -42,7 +43,13 @@ def heap_elves(tmp_path_factory) -> dict[str, Path]:
         elf = out / f"{name}.elf"
         srcs = [FAULTS / "startup.c", HEAP / "sbrk.c", *(HEAP / e for e in extra),
                 HEAP / f"{name}.c"]
-        subprocess.run([gcc, *CFLAGS, "-T", str(ld), "-o", str(elf), *map(str, srcs)],
+        flags = list(CFLAGS)
+        if name.endswith("_traced"):
+            srcs[-1] = HEAP / f"{name.removesuffix('_traced')}.c"
+            srcs.append(ROOT / "firmware" / "platform" / "heap_trace.c")
+            flags += ["-DHEAP_TRACE=1", "-Wl,--wrap=_malloc_r", "-Wl,--wrap=_free_r",
+                      "-Wl,--defsym=__preinit_array_start=_sidata"]
+        subprocess.run([gcc, *flags, "-T", str(ld), "-o", str(elf), *map(str, srcs)],
                        check=True, capture_output=True, text=True)
         elves[name] = elf
     return elves

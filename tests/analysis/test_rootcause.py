@@ -131,3 +131,20 @@ def test_track_heap_says_who_freed_and_who_reused(heap_elves, tmp_path):
     assert first["reused_by"] is None          # its memory is still free
     assert first["allocated_by"]["function"] == "accept_client"
     assert "freed by `main`" in (r.capdir / "report.md").read_text()
+
+
+def test_trace_ring_says_who_allocated_freed_and_reused(heap_captures):
+    """The sim's instrumented build (heap_trace.c): the history comes from RAM, not GDB."""
+    rc = _rc(heap_captures, "uaf_traced")
+    assert rc["kind"] == "use-after-free"
+    assert "trace ring" in rc["heap_track_source"]
+    stale = {d["path"]: d for d in rc["dangling"]}
+    reused = stale["listeners[0]->clients[3]"]
+    assert reused["allocated_by"]["function"] == "accept_client"
+    assert reused["freed_by"]["line"] == _line_of("uaf.c", "free(s->clients[3])")
+    # reused by a malloc of the same size: the later lifetime at that address
+    assert reused["reused_by"]["line"] == _line_of("uaf.c", "date_header = malloc")
+    assert rc["freed_by"] == reused["freed_by"] and rc["reused_by"] == reused["reused_by"]
+    free = stale["listeners[0]->clients[1]"]
+    assert free["freed_by"]["line"] == _line_of("uaf.c", "free(s->clients[1])")
+    assert free["reused_by"] is None
