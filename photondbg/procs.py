@@ -47,7 +47,7 @@ class Interrupted(KeyboardInterrupt):
 
     def __init__(self, signum: int = signal.SIGINT):
         self.signum = signum
-        self.partial: Path | None = None
+        self.partial: Path | str | None = None
         super().__init__(self.reason)
 
     @property

@@ -121,3 +121,22 @@ class StderrLines:
     def text(self, join_timeout: float = 10.0) -> str:
         self._thread.join(join_timeout)
         return "\n".join(x for x in self.lines if x is not None)
+
+
+def cycles_for_fixed(crashed: int, of: int, *, alpha: float = 0.05, power: float = 0.99,
+                     confidence: float = 0.95) -> int:
+    """Cycles per arm for an end-to-end verify-fix to reach FIXED with probability ``power``
+    when the candidate never crashes and the baseline crashed ``crashed`` times in ``of``
+    measured cycles. The rate used is the lower one-sided Clopper-Pearson bound at
+    ``confidence``, so a lucky measurement does not shrink the test below what it needs.
+    FIXED needs Fisher's one-sided p = C(n,k)/C(2n,k) < alpha for k baseline crashes of n."""
+    from math import comb
+
+    from scipy.stats import beta, binom
+
+    rate = float(beta.ppf(1 - confidence, crashed, of - crashed + 1)) if crashed else 0.0
+    for n in range(1, 500):
+        k_min = next((k for k in range(n + 1) if comb(n, k) / comb(2 * n, k) < alpha), None)
+        if k_min is not None and binom.sf(k_min - 1, n, rate) >= power:
+            return n
+    raise ValueError(f"a crash rate of {rate:.3f} needs more than 500 cycles")

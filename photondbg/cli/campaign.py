@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import sys
 
+from pathlib import Path
+
 import click
 
 from photondbg.cli.options import Seconds
@@ -92,10 +94,14 @@ def board_config(*, variant, cycles, seed, hold, period, recovery, boot_timeout,
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON summary as the last stdout line (progress goes to stderr).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Directory for serial.log, openocd.log, campaign.json "
+              help="Directory for serial.log, openocd.log, campaign.json, cycles.jsonl "
                    "[default: ./photondbg-runs/...].")
+@click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None,
+              metavar="DIR", help="Continue the interrupted campaign in DIR (its cycles.jsonl) "
+                                  "with its options: only the missing cycles run.")
 def campaign(target, host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd,
-             recovery, boot_timeout, cycles, seed, hold, period, variant, timeout, as_json, out):
+             recovery, boot_timeout, cycles, seed, hold, period, variant, timeout, as_json, out,
+             resume):
     """Load a real Photon with HTTP, cut and restore its WiFi CYCLES times and classify each
     cycle: OK, CRASH (serial dropped / panic / boot), LOCKUP (OpenOCD), HANG (no HTTP, no
     serial) or NO_RECOVERY (console alive, server silent after the restore).
@@ -108,14 +114,38 @@ def campaign(target, host, port, netcut_cmd, netrestore_cmd, serial, baud, probe
           --serial /dev/ttyACM0 --probe cmsis-dap --cycles 20 --json
     Exit 0 when the campaign ran (whatever the outcomes), 2 on bad input, 1 on tool failure.
     """
+    from photondbg.campaign import journal
     from photondbg.campaign.board import BoardCampaign
+    from photondbg.cli.sim import resume_options
 
+    opts = {"host": host, "port": port, "netcut_cmd": netcut_cmd,
+            "netrestore_cmd": netrestore_cmd, "serial": serial, "baud": baud, "probe": probe,
+            "reset_cmd": reset_cmd, "recovery": recovery, "boot_timeout": boot_timeout,
+            "cycles": cycles, "seed": seed, "hold": list(hold) if hold else None,
+            "period": period, "variant": variant, "timeout": timeout}
+    done: dict = {}
+    if resume:
+        opts, runs = resume_options(resume, "campaign", opts)
+        done = runs.get("board", {})
+        (host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd, recovery,
+         boot_timeout, cycles, seed, hold, period, variant, timeout) = (
+            opts[k] for k in ("host", "port", "netcut_cmd", "netrestore_cmd", "serial", "baud",
+                              "probe", "reset_cmd", "recovery", "boot_timeout", "cycles",
+                              "seed", "hold", "period", "variant", "timeout"))
+        hold = tuple(hold) if hold else None
     board = make_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd)
     cfg = board_config(variant=variant, cycles=cycles, seed=seed, hold=hold, period=period,
                        recovery=recovery, boot_timeout=boot_timeout, timeout=timeout,
                        netcut=board.netcut)
-    outdir = _out_dir(out, f"photon-{variant}")
+    outdir = Path(resume) if resume else _out_dir(out, f"photon-{variant}")
+    if resume:
+        cfg.indexes = journal.remaining(done, cycles)
+    record = journal.Journal(outdir, "campaign", opts, resume=bool(resume))
     run_campaign(lambda owner, **hooks: BoardCampaign(cfg, board, owner, logdir=outdir, **hooks),
                  header=f"campaign: photon at {board.url} variant={variant} cycles={cycles} "
-                        f"seed={seed} logs={outdir}",
-                 cycles=cycles, outdir=outdir, as_json=as_json)
+                        f"seed={seed} logs={outdir}"
+                        + (f" (resumed: {len(done)} of {cycles} cycles already done)"
+                           if done else ""),
+                 cycles=cycles, outdir=outdir, as_json=as_json, journal=record, label="board",
+                 done=done, resume_cmd=f"photondbg campaign --resume {outdir}",
+                 journal_meta=opts)

@@ -91,8 +91,13 @@ def sim():
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON summary as the last stdout line (progress goes to stderr).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Directory for serial.log, bridge.log, campaign.json [default: ./photondbg-runs/...].")
-def run(variant, cycles, app, seed, hold, cut, period, clients, port, timeout, as_json, out):
+              help="Directory for serial.log, bridge.log, campaign.json, cycles.jsonl "
+                   "[default: ./photondbg-runs/...].")
+@click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None,
+              metavar="DIR", help="Continue the interrupted run in DIR (its cycles.jsonl): only "
+                                  "the cycles it has not finished run, with its options.")
+def run(variant, cycles, app, seed, hold, cut, period, clients, port, timeout, as_json, out,
+        resume):
     """Boot the simulated board, run HTTP load, cut and restore its WiFi CYCLES times and
     classify each cycle: OK, CRASH, LOCKUP, HANG or NO_RECOVERY.
 
@@ -100,29 +105,74 @@ def run(variant, cycles, app, seed, hold, cut, period, clients, port, timeout, a
     Example:
       photondbg sim run --variant none --cycles 5 --seed 1
       photondbg sim run --variant all --cycles 3 --cut down --hold 1:2 --json
+      photondbg sim run --resume photondbg-runs/20261130-221500-sim-multi-server-none
+    Every finished cycle is appended to OUT/cycles.jsonl at once; after Ctrl-C (or any end)
+    --resume OUT runs only the missing cycles and reports all of them.
     Exit 0 when the campaign ran (whatever the outcomes), 2 on bad input, 1 on tool failure.
     """
+    from photondbg.campaign import journal
     from photondbg.campaign.records import CampaignConfig
     from photondbg.campaign.sim import SimCampaign
     from photondbg.ports import port_is_free
     from photondbg.sim.wifi import CUT_KINDS
 
+    opts = {"variant": variant, "cycles": cycles, "app": app, "seed": seed,
+            "hold": list(hold) if hold else None, "cut": cut, "period": period,
+            "clients": clients, "port": port, "timeout": timeout}
+    done: dict = {}
+    if resume:
+        opts, done = resume_options(resume, "sim run", opts)
+        variant, cycles, app, seed, cut = (opts[k] for k in ("variant", "cycles", "app", "seed",
+                                                             "cut"))
+        hold = tuple(opts["hold"]) if opts["hold"] else None
+        period, clients, port, timeout = (opts[k] for k in ("period", "clients", "port",
+                                                            "timeout"))
+        done = done.get("sim", {})
+        outdir = Path(resume)
+    else:
+        outdir = _out_dir(out, f"sim-{app}-{variant}")
     if port is not None and not port_is_free(port):
         raise UsageError(f"port {port} on 127.0.0.1 is already in use")
-    outdir = _out_dir(out, f"sim-{app}-{variant}")
+    record = journal.Journal(outdir, "sim run", opts, resume=bool(resume))
     elf = _firmware().build(app=app, variant=variant)
     cfg = CampaignConfig(elf=Path(elf), app=app, variant=variant, cycles=cycles, seed=seed,
                          cuts=CUT_KINDS if cut == "mixed" else (cut,), hold=hold, period=period,
-                         clients=clients, host_port=port, timeout=timeout)
+                         clients=clients, host_port=port, timeout=timeout,
+                         indexes=journal.remaining(done, cycles) if resume else None)
     header = f"sim run: {app} variant={variant} cycles={cycles} seed={seed} elf={elf} logs={outdir}"
+    if done:
+        header += f" (resumed: {len(done)} of {cycles} cycles already done)"
     run_campaign(lambda owner, **hooks: SimCampaign(cfg, owner, logdir=outdir, **hooks),
-                 header=header, cycles=cycles, outdir=outdir, as_json=as_json)
+                 header=header, cycles=cycles, outdir=outdir, as_json=as_json,
+                 journal=record, label="sim", done=done,
+                 resume_cmd=f"photondbg sim run --resume {outdir}", journal_meta=opts)
 
 
-def run_campaign(make, *, header: str, cycles: int, outdir: Path, as_json: bool) -> None:
+def resume_options(resume: str, verb: str, given: dict) -> tuple[dict, dict]:
+    """The interrupted run's options and finished cycles; options repeated on the command line
+    are refused (the run continues as it began)."""
+    from photondbg.campaign import journal
+
+    ctx = click.get_current_context()
+    repeated = [k for k in given
+                if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE]
+    if repeated:
+        raise UsageError(f"--resume continues {resume} with the options it began with: "
+                         f"drop --{repeated[0]}")
+    header, runs = journal.read(Path(resume))
+    if header.get("verb") != verb:
+        raise UsageError(f"{resume} holds a {header.get('verb')!r} run, not {verb!r}")
+    return header["options"], runs
+
+
+def run_campaign(make, *, header: str, cycles: int, outdir: Path, as_json: bool,
+                 journal=None, label: str = "sim", done: dict | None = None,
+                 resume_cmd: str | None = None, journal_meta: dict | None = None) -> None:
     """Run a campaign (sim or real board) with progress, campaign.json, the outcome table and
-    the ``--json`` last line. ``make(owner, on_cycle=, on_note=, on_phase=)`` builds the runner."""
-    from photondbg.procs import ProcessOwner
+    the ``--json`` last line. ``make(owner, on_cycle=, on_note=, on_phase=)`` builds the runner.
+    With a ``journal`` every finished cycle is recorded at once (cycles.jsonl); ``done`` are the
+    cycles a resumed run already has (merged into the result by index)."""
+    from photondbg.procs import ProcessOwner, interruption
 
     progress = sys.stderr if as_json else sys.stdout
     tty = progress.isatty()
@@ -131,13 +181,31 @@ def run_campaign(make, *, header: str, cycles: int, outdir: Path, as_json: bool)
         click.echo(text, file=progress)
 
     echo(header)
-    with ProcessOwner(logdir=outdir) as owner, _status(tty, progress) as status:
-        def on_phase(index, phase):
-            status(f"cycle {index}/{cycles}: {phase.value}" if index else phase.value)
+    done = done or {}
+    try:
+        if done and len(done) >= cycles:
+            result = _from_journal(done, cycles, journal_meta or {})
+        else:
+            with ProcessOwner(logdir=outdir) as owner, _status(tty, progress) as status:
+                def on_phase(index, phase):
+                    status(f"cycle {index}/{cycles}: {phase.value}" if index else phase.value)
 
-        runner = make(owner, on_cycle=lambda r: echo(cycle_line(r, cycles)), on_note=echo,
-                      on_phase=on_phase)
-        result = runner.run()
+                def on_cycle(r):
+                    echo(cycle_line(r, cycles))
+
+                runner = make(owner, on_note=echo, on_phase=on_phase,
+                              on_cycle=journal.hook(label, on_cycle) if journal else on_cycle)
+                result = runner.run()
+    except KeyboardInterrupt as e:  # the journal has every finished cycle: say how to go on
+        intr = interruption(e)
+        if journal is not None:
+            intr.partial = f"{journal.path}" + (f" (continue: {resume_cmd})" if resume_cmd
+                                                else "")
+        if intr is not e:
+            raise intr from None
+        raise
+    if done:
+        _merge(result, done)
     (outdir / "campaign.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
     if tty:
         _table(result, progress)
@@ -148,6 +216,26 @@ def run_campaign(make, *, header: str, cycles: int, outdir: Path, as_json: bool)
         echo(f"stopped early: {result.stopped_early}")
     if as_json:
         click.echo(json.dumps(result.summary(), separators=(",", ":")))
+
+
+def _merge(result, done: dict) -> None:
+    """A resumed run's result holds every cycle, by index; its counters add the earlier ones."""
+    new = {r.index: r for r in result.cycles}
+    result.cycles = [new.get(i) or done[i] for i in sorted(set(done) | set(new))]
+    http: dict = {}
+    for r in result.cycles:
+        for k, v in (r.http or {}).items():
+            if isinstance(v, (int, float)):
+                http[k] = http.get(k, 0) + v
+    result.http = http
+
+
+def _from_journal(done: dict, cycles: int, meta: dict):
+    """Nothing left to run: the result from the recorded cycles alone."""
+    from photondbg.campaign.records import CampaignResult
+
+    return CampaignResult(variant=meta.get("variant", "?"), app=meta.get("app", "?"),
+                          seed=meta.get("seed", 0), requested=cycles)
 
 
 def cycle_line(r, cycles: int) -> str:

@@ -113,8 +113,20 @@ def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_e
 
 
     jobs = jobs or os.cpu_count() or 1
+    from photondbg.campaign.journal import Journal
+
+    record = Journal(outdir, "verify-fix", {
+        "baseline": baseline, "candidate": candidate, "cycles": cycles, "max_cycles": max_cycles,
+        "app": app, "seed": seed, "cut": cut, "hold": list(hold) if hold else None,
+        "alpha": alpha, "jobs": jobs})
+    show = _on_cycle(cycles, progress)
+
+    def on_cycle(role, r):  # on disk (cycles.jsonl) the moment the cycle ends
+        record.append(role, r)
+        show(role, r)
+
     res = run_verify(config(baseline), config(candidate), outdir, alpha=alpha,
-                     on_cycle=_on_cycle(cycles, progress), jobs=jobs, design=design)
+                     on_cycle=on_cycle, jobs=jobs, design=design)
     _report(res, outdir, cycles, alpha, as_json, progress)
 
 
