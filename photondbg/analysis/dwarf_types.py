@@ -85,20 +85,19 @@ class DwarfTypes:
     # -- variables ---------------------------------------------------------------------
     def _scan(self) -> None:
         pending, subprograms = [], []
-        for cu in self.dwarf.iter_CUs():
-            for die in cu.iter_DIEs():
-                tag = die.tag
-                if tag == "DW_TAG_subprogram" and "DW_AT_low_pc" in die.attributes:
+        for die in self._scope_dies():
+            tag = die.tag
+            if tag == "DW_TAG_subprogram":
+                if "DW_AT_low_pc" in die.attributes:
                     subprograms.append(die)
-                    continue
-                if tag in STRUCT_TAGS and "DW_AT_declaration" not in die.attributes:
-                    name = _attr(die, "DW_AT_name")
-                    if name and "DW_AT_byte_size" in die.attributes:
-                        self._defs.setdefault(name, die)
-                elif tag == "DW_TAG_variable" and "DW_AT_location" in die.attributes:
-                    addr = _static_address(die)
-                    if addr is not None:
-                        pending.append((die, addr))
+            elif tag in STRUCT_TAGS and "DW_AT_declaration" not in die.attributes:
+                name = _attr(die, "DW_AT_name")
+                if name and "DW_AT_byte_size" in die.attributes:
+                    self._defs.setdefault(name, die)
+            elif tag == "DW_TAG_variable" and "DW_AT_location" in die.attributes:
+                addr = _static_address(die)
+                if addr is not None:
+                    pending.append((die, addr))
         seen = set()
         for die, addr in pending:
             decl = die
@@ -143,6 +142,19 @@ class DwarfTypes:
                 name = f"{t.target.name}::{_attr(decl, 'DW_AT_name') or '?'}"
                 self.methods.append((lo & ~1, hi & ~1, name, t.target))
             return
+
+    def _scope_dies(self):
+        """DIEs at file and namespace scope: the insides of functions and classes are
+        skipped, which is most of the DWARF (locals, member function declarations; a class
+        is parsed when a variable's type needs it). Function-local statics and types defined
+        only inside a class are therefore not found by name."""
+        for cu in self.dwarf.iter_CUs():
+            stack = [cu.get_top_DIE()]
+            while stack:
+                for child in stack.pop().iter_children():
+                    yield child
+                    if child.tag == "DW_TAG_namespace":
+                        stack.append(child)
 
     # -- types ---------------------------------------------------------------------------
     def type_of(self, die) -> CType:
