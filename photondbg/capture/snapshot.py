@@ -14,9 +14,10 @@ import shutil
 import time
 from pathlib import Path
 
-from photondbg.capture import collect
+from photondbg.capture import collect, threads
 from photondbg.capture.engine import new_capdir
 from photondbg.capture.report import ReportWriter, new_report
+from photondbg.capture.unwind import Snapshot
 from photondbg.cortexm import faults
 from photondbg.deadline import Deadline
 from photondbg.errors import PhotondbgError
@@ -42,15 +43,18 @@ def snapshot(dut, out: Path, *, why: str = "") -> Path:
                           "symbol": collect.locate(elf, pc)["symbol"]}
         scb = collect.read_scb(gdb)
         frame = None
+        sps = dut.target.read_stack_pointers(gdb, regs)  # exact MSP/PSP (MRS stub on QEMU)
         if armed is not None and pc in armed.handlers:
             exc = faults.decode_exc_return(core.get("lr", 0))
-            sp = collect.exception_stack_pointer(regs, exc)
+            sp = sps.get(exc["stack"]) if exc["valid"] else None
             frame, frame_error = collect.stacked_frame(gdb, sp, _ram(dut))
             where = collect.locate(elf, frame["pc"] if frame else None, gdb)
             report["outcome"] = "fault"
             report["fault"] = {
                 "vector": armed.handlers[pc][0], "registers": core,
                 "exc_return": core.get("lr"), "stack": exc["stack"], "frame": frame,
+                "exc_return_decoded": {k: v for k, v in exc.items() if k != "value"},
+                "stack_pointer": sp, "stack_pointers": sps.as_dict(),
                 "frame_error": frame_error, "scb": scb,
                 "reasons": faults.reasons(scb), "fault_address": faults.fault_address(scb),
                 "faulting_pc": frame["pc"] if frame else None,
@@ -60,8 +64,12 @@ def snapshot(dut, out: Path, *, why: str = "") -> Path:
         else:
             report["registers"] = core
             report["scb"] = scb
+            report["stop"]["stack_pointers"] = sps.as_dict()
         if report["outcome"] == "fault":
             report["backtrace"], report["backtrace_source"] = collect.backtrace(gdb, elf, frame)
+            thread_bt = threads.psp_backtrace(elf, report["fault"], gdb.read_u32)
+            if thread_bt:  # through the PSP frame, which GDB cannot see on QEMU
+                report["backtrace"], report["backtrace_source"] = thread_bt, "cfi: PSP frame"
         else:
             report["backtrace"], report["backtrace_source"] = _frames(gdb), "gdb"
         ram = _ram(dut)
@@ -70,6 +78,11 @@ def snapshot(dut, out: Path, *, why: str = "") -> Path:
         writer.artifact("ram.bin", path)
         report["dumps"] = {"ram": {"address": ram.base, "length": ram.size,
                                    "gaps": collect.gaps_json(mem)}}
+        snap = Snapshot(mem.start, mem.data, mem.gaps)   # every thread, where it stopped
+        report["threads"], note = (threads.for_capture(elf, report, snap) if report["fault"]
+                                   else threads.for_halt(elf, regs, sps.psp, snap))
+        if note:
+            report["threads_note"] = note
         report["status"] = "complete"
     except PhotondbgError as e:
         report["error"] = str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -90,6 +90,10 @@ def test_a_failing_test_with_the_debugger_gets_a_capture(pytester, elf, tmp_path
     assert 0x08000000 <= report["stop"]["pc"] < 0x08100000
     assert report["backtrace"], report
     assert (capdir / "ram.bin").stat().st_size == 128 * 1024
+    # where each thread of the board's scheduler was (photondbg/capture/threads.py)
+    assert {"app_thread", "IDLE"} <= {t["name"] for t in report["threads"]}
+    assert [t["current"] for t in report["threads"]].count(True) == 1
+    assert report["stop"]["stack_pointers"]["method"] == "mrs-stub"
     assert (capdir / "serial.log").read_text().startswith("@boot") or \
         "@boot" in (capdir / "serial.log").read_text()
     sections = dict(failed.sections)
