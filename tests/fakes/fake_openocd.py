@@ -7,7 +7,9 @@ It accepts OpenOCD's command line (``-f``/``-c``/``-s``/``-d`` pairs; it honours
 * the GDB port as a TCP relay to a real QEMU gdbstub (``FAKE_OPENOCD_UPSTREAM=host:port``), so
   the debugger session on the other side is the real one. ``monitor`` commands (``qRcmd``) are
   answered the way OpenOCD answers them: ``reset halt``/``reset init`` become QEMU's
-  ``system_reset`` on the upstream stub, ``cortex_m vector_catch ...`` prints OpenOCD's table;
+  ``system_reset`` on the upstream stub, ``cortex_m vector_catch ...`` prints OpenOCD's table
+  and arms the fake's vector catch (QEMU has no DEMCR: while the core runs, the fake polls its
+  xPSR and halts it, as a SIGTRAP stop for GDB, when it sits in a caught fault handler);
 * the telnet port: ``shutdown`` (logs ``shutdown command invoked`` and exits 0), ``reg``
   (OpenOCD's ``(n) name (/32): 0x...`` lines once the core is halted by a lock-up, else
   ``Error: Target not halted``), ``halt``/``resume`` (logged), anything else is refused as
@@ -303,11 +305,92 @@ class Fake:
                 else:
                     if payload == b"QStartNoAckMode":
                         state["want_noack"] = True
-                    _send(up, packet)
+                    with lock:
+                        _send(up, packet)
+                    if payload[:1] in (b"c", b"C") or payload.startswith(b"vCont;c") \
+                            or payload.startswith(b"vCont;C"):
+                        self.start_vector_catch(up, client, state, lock)
             else:
                 _send(up, c)
                 buf = buf[1:]
         return buf
+
+    # -- vector catch (DEMCR), which QEMU lacks: approximated by polling the running core ------
+    # Every POLL s the fake interrupts the relayed core (GDB does not see it), reads xPSR and,
+    # when the core is in a fault handler whose vector catch is on, hands GDB that halt as a
+    # plain SIGTRAP stop, as OpenOCD reports a DFSR.VCATCH halt. Unlike the real DEMCR, which
+    # halts on the exception entry, the poll sees only a core that stays in the handler (a
+    # handler that spins, as Device OS's does while it blinks SOS).
+    POLL = 0.02
+    CATCH_IPSR = {"hard_err": 3, "mm_err": 4, "bus_err": 5, "state_err": 6, "chk_err": 6,
+                  "nocp_err": 6}
+
+    def start_vector_catch(self, up, client, state, lock) -> None:
+        ipsrs = {self.CATCH_IPSR[c] for c in self.demcr_catch if c in self.CATCH_IPSR}
+        state["running"] = True
+        if not ipsrs or state.get("poller"):
+            return
+        state["poller"] = True
+        threading.Thread(target=self.poll_vector_catch, args=(up, client, state, lock, ipsrs),
+                         daemon=True).start()
+
+    def poll_vector_catch(self, up, client, state, lock, ipsrs: set[int]) -> None:
+        import queue
+
+        try:
+            while not self.done.is_set() and not self.upstream_gone.is_set():
+                time.sleep(self.POLL)
+                with lock:
+                    if not state.get("running"):
+                        continue
+                    q: queue.Queue = queue.Queue()
+                    state["intercept"] = q
+                    try:
+                        if not state.get("running"):  # a stop just went to GDB
+                            continue
+                        up.sendall(b"\x03")
+                        stop = q.get(timeout=2.0)
+                        if not stop.startswith(b"T02") and not stop.startswith(b"S02"):
+                            self.forward(client, stop, state)  # a real stop raced our poll
+                            continue
+                        self.ask(up, b"p19", state)
+                        xpsr = int.from_bytes(bytes.fromhex(q.get(timeout=2.0).decode()),
+                                              "little")
+                        if (xpsr & 0x1FF) in ipsrs:  # halted in a caught fault handler
+                            self.forward(client, b"T05" + stop[3:], state)
+                            continue
+                        state["intercept"] = None  # its next stop is GDB's
+                        self.ask(up, b"c", state)  # not ours: let it run on
+                    except (OSError, ValueError, queue.Empty):
+                        return
+                    finally:
+                        state["intercept"] = None
+        finally:
+            state["poller"] = False
+
+    def ask(self, up, payload: bytes, state) -> None:
+        up.sendall(b"$" + payload + b"#" + b"%02x" % (sum(payload) & 0xFF))
+
+    def forward(self, client, payload: bytes, state) -> None:
+        """A stop for GDB (the core is halted from now on)."""
+        state["running"] = False
+        client.sendall(b"$" + payload + b"#" + b"%02x" % (sum(payload) & 0xFF))
+
+    def to_poller(self, data: bytes, up, state) -> bytes:
+        """Upstream packets during a poll go to the poller, not to GDB (acked if need be)."""
+        while data:
+            if data[:1] in (b"+", b"-"):
+                data = data[1:]
+                continue
+            start = data.find(b"$")
+            end = data.find(b"#", start)
+            if start < 0 or end < 0 or len(data) < end + 3:
+                return data
+            state["intercept"].put(data[start + 1:end])
+            if not state["noack"]:
+                up.sendall(b"+")
+            data = data[end + 3:]
+        return data
 
     # -- the halted core after a lock-up (0.12): GDB's packets answered here -----------------
     def serve_halted(self, buf: bytes, client, state, lock) -> bytes:
@@ -397,6 +480,7 @@ class Fake:
                     state["swallow"] += 1
 
     def pump_up(self, up: socket.socket, client: socket.socket, state) -> None:
+        pending = b""
         try:
             while True:
                 data = up.recv(65536)
@@ -405,6 +489,11 @@ class Fake:
                 if state["want_noack"] and b"$OK#9a" in data:
                     state["noack"] = True
                     state["want_noack"] = False
+                if state.get("intercept") is not None:  # the vector-catch poller's exchange
+                    pending = self.to_poller(pending + data, up, state)
+                    continue
+                if b"$T" in data or b"$S" in data:  # a stop reaches GDB: the core is halted
+                    state["running"] = False
                 client.sendall(data)
         except OSError:
             pass

@@ -227,3 +227,38 @@ def test_port_taken_before_openocd_binds_is_retried(owner, tmp_path, monkeypatch
     finally:
         session.stop()
         taken.close()
+
+
+def test_vector_catch_halt_in_a_handler_nobody_armed(owner, tmp_path):
+    """The engine's "vector-catch halt" branch: the fault handler (installed at run time in a
+    RAM vector table) has no breakpoint; the probe's vector catch halts the core in it, GDB
+    gets a plain SIGTRAP stop at an unarmed address, and the engine still captures the fault
+    because the core is in HardFault (IPSR 3)."""
+    import json
+
+    gcc = require_tool("arm-none-eabi-gcc")
+    elf = tmp_path / "vcatch.elf"
+    subprocess.run([gcc, "-mcpu=cortex-m3", "-mthumb", "-nostdlib", "-g", "-T",
+                    str(DATA / "firmware" / "lockup.ld"), str(DATA / "firmware" / "vcatch.S"),
+                    "-o", str(elf)], check=True)
+    nm = subprocess.run([require_tool("arm-none-eabi-nm"), str(elf)], capture_output=True,
+                        text=True, check=True).stdout
+    addr = {line.split()[2]: int(line.split()[0], 16) for line in nm.splitlines()
+            if len(line.split()) == 3}
+    sim = SimTarget(elf, owner, logdir=tmp_path / "qemu", gdb=True).start()
+    env = fake_env(sim, "session-lockup-0.12.log") | {"PHOTONDBG_OPENOCD": str(FAKE_OPENOCD)}
+    res = subprocess.run([sys.executable, "-m", "photondbg", "capture-fault", "--target",
+                          "photon", "--elf", str(elf), "--scenario", "none", "--follow", "0",
+                          "--timeout", "60", "--out", str(tmp_path / "out"), "--json"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    line = json.loads(res.stdout.strip().splitlines()[-1])
+    report = json.loads(open(line["report"]).read())
+    assert report["outcome"] == "fault" and report["lockup"] is None
+    fault = report["fault"]
+    assert fault["vector"] == "HardFault"
+    assert fault["registers"]["pc"] == addr["ram_hardfault"]
+    armed = {h["address"] for h in report["armed"]["handlers"]}
+    assert addr["flash_hardfault"] in armed and addr["ram_hardfault"] not in armed
+    mi = (tmp_path / "out" / os.path.basename(os.path.dirname(line["report"])) / "gdb-mi.log")
+    assert 'signal-name="SIGTRAP"' in mi.read_text()
