@@ -21,10 +21,15 @@ from photondbg.errors import ToolFailure, ToolMissing, UsageError
 
 #: app name -> the TCP port its server listens on (on the device)
 APPS = {"simple-server": 80, "multi-server": 7123}
-#: none = Device OS 0.6.x; clients = + PR #1250 (clear clients[] slot); all = + re-listen fix
+#: none = Device OS 0.6.4; clients = + PR #1250 (clear clients[] slot); all = + PR #1500 (0.8.0)
 VARIANTS = ("none", "clients", "all")
 #: what each variant compiles in (documentation; the Makefile holds the same table)
-VARIANT_DEFINES = {"none": (), "clients": ("FIX_CLIENTS",), "all": ("FIX_CLIENTS", "FIX_RELISTEN")}
+VARIANT_DEFINES = {
+    "none": (),
+    "clients": ("FIX_CLIENTS",),
+    "all": ("FIX_CLIENTS", "FIX_CLOSE_ALL", "FIX_SERVER_STOP", "FIX_WLAN_KEEPS_SOCKETS",
+            "FIX_SOCKET_LOCK"),
+}
 
 COMPILER = "arm-none-eabi-gcc"
 _ERROR_RE = re.compile(r"(^.*\berror\b.*$)", re.MULTILINE)

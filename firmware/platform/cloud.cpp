@@ -69,7 +69,12 @@ struct cloud_socket_t {
     }
 };
 
+/* The protocol object: allocated on the first connection and never freed, as Device OS 0.6.x
+ * holds it (communication/src/communication_dynalib.cpp, spark_protocol_instance); a session
+ * only re-keys it.  queue[] stands for its 640-byte message buffer (spark_protocol.h). */
 struct cloud_session_t {
+    uint8_t queue[640];
+    bool connected;
     uint8_t aes_key[AES_BLOCK];
     uint8_t iv[AES_BLOCK];
     uint8_t salt[8];
@@ -79,7 +84,8 @@ struct cloud_session_t {
     cloud_socket_t *sock;
 };
 
-static cloud_session_t *session;
+static cloud_session_t *protocol;   /* never freed */
+static cloud_session_t *session;    /* == protocol while connected */
 static uint32_t next_attempt;
 static uint32_t attempts;
 
@@ -87,11 +93,12 @@ static bool handshake(cloud_socket_t *sock)
 {
     uint8_t *nonce = static_cast<uint8_t *>(malloc(NONCE_BYTES));     /* from the server */
     uint8_t *block = static_cast<uint8_t *>(malloc(RSA_BLOCK_BYTES));  /* to the server */
-    cloud_session_t *s = new cloud_session_t();
-    if (!nonce || !block || !s) {
+    if (!protocol)
+        protocol = new cloud_session_t();
+    cloud_session_t *s = protocol;
+    if (!nonce || !block) {
         free(nonce);
         free(block);
-        delete s;
         return false;
     }
     random_fill(nonce, NONCE_BYTES);
@@ -108,6 +115,7 @@ static bool handshake(cloud_socket_t *sock)
     s->sock = sock;
     free(block);
     free(nonce);
+    s->connected = true;
     session = s;
     return true;
 }
@@ -196,8 +204,9 @@ void cloud_disconnect(void)
     if (!session)
         return;
     delete session->sock;
-    delete session;
-    session = nullptr;
+    session->sock = nullptr;
+    session->connected = false;
+    session = nullptr;   /* the protocol object stays */
 }
 
 bool cloud_connected(void) { return session != nullptr; }

@@ -1,445 +1,541 @@
-/* Socket layer of the simulated Photon, modeled on Device OS 0.6.x (hal/src/photon/socket_hal.cpp).
+/* The Photon socket HAL as in Device OS v0.6.4, hal/src/photon/socket_hal.cpp (facts read there
+ * and at v0.7.0 / 0.8.0; written here in our own words), over our WICED/LwIP model
+ * (lwip_model.cpp).
  *
- *  - socket_t: heap object, type tag + union; the handle *is* its address.  Every live socket_t
- *    is on one of two lists (servers, clients); socket_handle_valid() searches them.
- *  - tcp_server_t: one listening port with SERVER_SOCKET_SLOTS per-socket slots, as a WICED
- *    server has; `clients[slot]` points at the tcp_server_client_t accepted on that slot.
- *  - tcp_server_client_t: one accepted connection; its received data are packet buffers
- *    (pbuf_t) on the heap, freed once the application has read them.
+ *  - A handle is the address of a heap socket_t (type tag + union); socket_handle_valid() is
+ *    only `handle < SOCKET_MAX` and from_handle() a cast: a handle whose socket_t was freed is
+ *    still "valid" and is dereferenced (v0.6.4 is_valid/from_handle).
+ *  - tcp_server_client_t has no virtual functions: socket (points into the server's WICED
+ *    accept_socket[]), server, closed, and a packet (netbuf, offset).  close() is
+ *    `if (socket && server) { server->disconnect(socket); server = socket = NULL; }` and then
+ *    disposes the packet (v0.6.4 tcp_server_client_t::close).
+ *  - tcp_server_t derives from wiced_tcp_server_t and keeps clients[] (one per accept socket),
+ *    `clients[idx] = new tcp_server_client_t` on accept, an accept queue, and close() walks
+ *    clients[] calling close() on every non-NULL entry (v0.6.4 tcp_server_t).
+ *  - socket_close_all() deletes every client socket, then every server socket (v0.6.4, around
+ *    line 686: close_all(clients); close_all(servers)).
  *
- * The 0.6.x defect (fixed by PR #1250, build option FIX_CLIENTS): when a client socket is closed
- * and disposed, its tcp_server_client_t is deleted but its pointer is left in clients[].  On
- * WiFi loss socket_close_all() disposes the server, whose close() walks clients[] and calls
- * close() on every non-NULL entry -- through pointers to freed memory.
- */
+ * The fixes, each a build option of the variants (firmware/Makefile):
+ *  FIX_CLIENTS      PR #1250 (commit 78beeb290, released in 0.7.0): disconnect() clears the
+ *                   client's slot in clients[].
+ *  FIX_CLOSE_ALL    PR #1500 commit 080456b33 "Fixes a hardfault due to socket destruction in
+ *                   socket_close_all()": close_all only closes; the socket_t stays until its
+ *                   owner calls socket_close().
+ *  FIX_SOCKET_LOCK  PR #1500 commit 72fd3e917: socket calls thread-safe (the lists and the
+ *                   socket objects are used under one lock).
+ *  (FIX_SERVER_STOP, 633af5437, is in wiring.cpp; FIX_WLAN_KEEPS_SOCKETS, 9748b3f8b, in
+ *   system.cpp.) */
 #include <new>
 #include <stdlib.h>
 #include <string.h>
 #include "console.h"
+#include "hw.h"
 #include "link.h"
+#include "lwip_model.h"
 #include "socket_hal.h"
 
-enum socket_type_t : uint8_t { SOCKET_TCP_SERVER = 1, SOCKET_TCP_SERVER_CLIENT = 2 };
-enum slot_state_t : uint8_t { SLOT_LISTENING = 0, SLOT_CONNECTED = 1 };
-enum client_state_t : uint8_t { CLIENT_OPEN = 1, CLIENT_PEER_CLOSED = 2, CLIENT_CLOSED = 3 };
+#ifdef FIX_SOCKET_LOCK
+/* Device OS 0.8.0 takes a recursive mutex; on one core with no other lock users a critical
+ * section is the same exclusion (sim choice). */
+struct socket_lock_t {
+    uint32_t saved;
+    socket_lock_t() : saved(irq_save()) {}
+    ~socket_lock_t() { irq_restore(saved); }
+};
+#define SOCKET_LOCK() socket_lock_t socket_lock_
+#else
+#define SOCKET_LOCK() do { } while (0)
+#endif
 
-static bool link_up = false;   /* frames to the bridge only while the WiFi is up */
+static const sock_handle_t SOCKET_MAX = 0x7FFFFFFF;
 
-/* a received packet: header, then the bytes (like a WICED/lwIP packet buffer) */
-struct pbuf_t {
-    uint16_t len;
-    uint16_t off;
-    pbuf_t *next;
-    uint8_t data[];
+/* hal/src/photon/socket_hal.cpp tcp_packet_t: a netbuf being read, and how far */
+struct tcp_packet_t {
+    wiced_packet_t *packet;
+    unsigned offset;
+
+    void dispose_packet()
+    {
+        if (packet) {
+            wiced_packet_delete(packet);
+            packet = nullptr;
+            offset = 0;
+        }
+    }
+};
+
+/* outgoing TCP is not part of the sim; the type sizes the socket_t union as on the board */
+struct tcp_socket_t : wiced_tcp_socket_t {
+    tcp_packet_t packet;
+    bool open;
+    volatile bool closed_externally;
 };
 
 struct tcp_server_t;
 
-/* What a server slot points at.  close() is the virtual call made through clients[]. */
-struct tcp_server_client_t {
+class tcp_server_client_t {
+    wiced_tcp_socket_t *socket;
     tcp_server_t *server;
-    uint8_t conn;          /* link connection id */
-    uint8_t slot;
-    uint8_t state;
-    uint8_t ip[4];
-    uint16_t port;
-    uint16_t tx_unacked;   /* bytes sent and not yet ACKed by the bridge */
-    pbuf_t *rx_head, *rx_tail;
-    uint32_t rx_total;
+    volatile bool closed;
 
-    tcp_server_client_t(tcp_server_t *s, uint8_t c, uint8_t sl, const uint8_t *addr, uint16_t p)
-        : server(s), conn(c), slot(sl), state(CLIENT_OPEN), port(p), tx_unacked(0),
-          rx_head(nullptr), rx_tail(nullptr), rx_total(0)
+public:
+    tcp_packet_t packet;
+
+    tcp_server_client_t(tcp_server_t *srv, wiced_tcp_socket_t *s)
+        : socket(s), server(srv), closed(false), packet{nullptr, 0} {}
+    ~tcp_server_client_t() { close(); }
+
+    wiced_tcp_socket_t *get_socket() { return socket; }
+
+    wiced_result_t write(const void *buf, size_t len, size_t *written)
     {
-        memcpy(ip, addr, 4);
+        wiced_result_t result = WICED_TCPIP_INVALID_SOCKET;
+        if (socket) {
+            uint16_t n = (uint16_t)len;
+            result = wiced_tcp_send_buffer_ex(socket, buf, &n);
+            *written = n;
+        }
+        return result;
     }
-    virtual ~tcp_server_client_t();
-    virtual void close();
-    virtual void notify_data(const uint8_t *p, uint16_t len);
+
+    bool isClosed()
+    {
+        if (closed)
+            close();
+        return closed;
+    }
+
+    void close();
+
+    /* from the network side: flag it, clean up on the next isClosed() */
+    void notify_disconnected() { closed = true; }
 };
 
-static tcp_server_client_t *conn_table[256];   /* live connections by link id */
+/* an int queue on the heap, as spark::Vector<int> (grows by realloc) */
+struct int_queue_t {
+    int *data;
+    int size, capacity;
 
-struct tcp_server_t {
-    uint16_t port;
-    uint8_t listener;
-    uint8_t next_slot;
-    uint8_t slot_state[SERVER_SOCKET_SLOTS];
-    tcp_server_client_t *clients[SERVER_SOCKET_SLOTS];
-    tcp_server_client_t *pending[SERVER_SOCKET_SLOTS];   /* accepted, not yet socket_accept()ed */
-    uint8_t npending;
-
-    explicit tcp_server_t(uint16_t p, uint8_t id)
-        : port(p), listener(id), next_slot(0), slot_state(), clients(), pending(), npending(0) {}
-
-    /* A connection arrived: take the next listening slot, round robin as the WICED sockets do. */
-    bool accept(uint8_t conn, const uint8_t *ip, uint16_t rport)
+    bool append(int v)
     {
-        for (int k = 0; k < SERVER_SOCKET_SLOTS; k++) {
-            uint8_t i = (uint8_t)((next_slot + k) % SERVER_SOCKET_SLOTS);
-            if (slot_state[i] != SLOT_LISTENING || npending >= SERVER_SOCKET_SLOTS)
-                continue;
-            tcp_server_client_t *c = new (std::nothrow) tcp_server_client_t(this, conn, i, ip, rport);
-            if (c == nullptr)
+        if (size + 1 > capacity) {
+            int *d = static_cast<int *>(realloc(data, sizeof(int) * (size_t)(size + 1)));
+            if (!d)
                 return false;
-            slot_state[i] = SLOT_CONNECTED;
-            clients[i] = c;
-            pending[npending++] = c;
-            conn_table[conn] = c;
-            next_slot = (uint8_t)((i + 1) % SERVER_SOCKET_SLOTS);
-            return true;
+            data = d;
+            capacity = size + 1;
         }
-        return false;
+        data[size++] = v;
+        return true;
+    }
+    int take_first()
+    {
+        int v = data[0];
+        memmove(data, data + 1, sizeof(int) * (size_t)--size);
+        return v;
+    }
+};
+
+#define OS_MUTEX_BYTES 80   /* a FreeRTOS mutex (xQUEUE) as os_mutex_create allocates it */
+
+struct tcp_server_t : public wiced_tcp_server_t {
+    tcp_server_t() : wiced_tcp_server_t(), clients(), to_accept{nullptr, 0, 0}
+    {
+        accept_lock = malloc(OS_MUTEX_BYTES);   /* os_mutex_create (sim: never contended) */
+    }
+    ~tcp_server_t()
+    {
+        free(accept_lock);
+        free(to_accept.data);
     }
 
-    tcp_server_client_t *next_pending()
+    int index(wiced_tcp_socket_t *s) { return is_client(s) ? (int)(s - accept_socket) : -1; }
+
+    bool is_client(wiced_tcp_socket_t *s)
     {
-        if (npending == 0)
-            return nullptr;
-        tcp_server_client_t *c = pending[0];
-        memmove(pending, pending + 1, sizeof pending[0] * --npending);
-        return c;
+        return accept_socket <= s && s < accept_socket + WICED_MAXIMUM_NUMBER_OF_ACCEPT_SOCKETS;
     }
 
-    /* The client on `c->slot` went away: its WICED socket listens again. */
-    void disconnect(tcp_server_client_t *c)
+    wiced_result_t accept(wiced_tcp_socket_t *s)
     {
-        slot_state[c->slot] = SLOT_LISTENING;
+        wiced_result_t result = wiced_tcp_accept(s);
+        if (result == WICED_SUCCESS) {
+            int idx = index(s);
+            if (idx >= 0) {
+                clients[idx] = new tcp_server_client_t(this, s);
+                to_accept.append(idx);
+            }
+        }
+        return result;
+    }
+
+    tcp_server_client_t *next_accept()
+    {
+        int idx = to_accept.size ? to_accept.take_first() : -1;
+        return idx >= 0 ? clients[idx] : nullptr;
+    }
+
+    wiced_result_t notify_disconnected(wiced_tcp_socket_t *s)
+    {
+        int idx = index(s);
+        tcp_server_client_t *client = clients[idx];
+        if (client)
+            client->notify_disconnected();
+        return WICED_SUCCESS;
+    }
+
+    wiced_result_t disconnect(wiced_tcp_socket_t *s)
+    {
+        wiced_tcp_disconnect(s);
 #ifdef FIX_CLIENTS
-        clients[c->slot] = nullptr;   /* PR #1250 */
+        /* PR #1250: the socket is being closed and then destroyed: forget its client */
+        int idx = index(s);
+        if (idx >= 0)
+            clients[idx] = nullptr;
 #endif
+        return wiced_tcp_server_disconnect_socket(this, s);
     }
 
     void close()
     {
-        for (int i = 0; i < SERVER_SOCKET_SLOTS; i++) {
-            if (clients[i]) {
-                clients[i]->close();
+        for (int i = 0; i < WICED_MAXIMUM_NUMBER_OF_ACCEPT_SOCKETS; i++) {
+            tcp_server_client_t *client = clients[i];
+            if (client) {
+                client->close();
                 clients[i] = nullptr;
             }
         }
-        /* accepted but never handed to the application: nobody else owns them */
-        while (tcp_server_client_t *c = next_pending())
-            delete c;
-        if (link_up)
-            link_send(MSG_UNLISTEN, listener, nullptr, 0);
+        wiced_tcp_server_stop(this);
     }
+
+private:
+    tcp_server_client_t *clients[WICED_MAXIMUM_NUMBER_OF_ACCEPT_SOCKETS];
+    void *accept_lock;
+    int_queue_t to_accept;
 };
-
-static tcp_server_t *listeners[16];
-
-tcp_server_client_t::~tcp_server_client_t()
-{
-    close();
-    while (rx_head) {
-        pbuf_t *p = rx_head;
-        rx_head = p->next;
-        free(p);
-    }
-    if (conn_table[conn] == this)
-        conn_table[conn] = nullptr;
-}
 
 void tcp_server_client_t::close()
 {
-    if (state == CLIENT_CLOSED)
-        return;
-    if (state == CLIENT_OPEN && link_up)
-        link_send(MSG_CLOSE, conn, nullptr, 0);
-    state = CLIENT_CLOSED;
-    server->disconnect(this);
+    if (socket && server) {
+        server->disconnect(socket);
+        server = nullptr;
+        socket = nullptr;
+    }
+    packet.dispose_packet();
 }
 
-void tcp_server_client_t::notify_data(const uint8_t *data, uint16_t len)
-{
-    pbuf_t *p = static_cast<pbuf_t *>(malloc(sizeof(pbuf_t) + len));
-    if (p == nullptr)
-        return; /* dropped: never ACKed, the bridge's window stays closed */
-    p->len = len;
-    p->off = 0;
-    p->next = nullptr;
-    memcpy(p->data, data, len);
-    if (rx_tail)
-        rx_tail->next = p;
-    else
-        rx_head = p;
-    rx_tail = p;
-    rx_total += len;
-}
-
-struct socket_t {
+class socket_t {
     uint8_t type;
     bool closed;
-    union {
+
+public:
+    union all {
+        tcp_socket_t tcp;
         tcp_server_t *tcp_server;
         tcp_server_client_t *tcp_client;
+        all() {}
+        ~all() {}
     } s;
     socket_t *next;
 
+    enum socket_type_t { NONE, TCP, UDP, TCP_SERVER, TCP_CLIENT };
+
+    socket_t() { memset(static_cast<void *>(this), 0, sizeof(*this)); }
+    ~socket_t() { dispose(); }
+
+    bool is_type(socket_type_t t) { return t == type; }
+    uint8_t get_type() { return type; }
+    void set_server(tcp_server_t *server)
+    {
+        type = TCP_SERVER;
+        s.tcp_server = server;
+    }
+    void set_client(tcp_server_client_t *client)
+    {
+        type = TCP_CLIENT;
+        s.tcp_client = client;
+    }
+
     void dispose()
     {
+        close();
         switch (type) {
-        case SOCKET_TCP_SERVER:
-            if (s.tcp_server) {
-                listeners[s.tcp_server->listener] = nullptr;
-                s.tcp_server->close();
-                delete s.tcp_server;
-                s.tcp_server = nullptr;
-            }
+        case TCP_SERVER:
+            delete s.tcp_server;
             break;
-        case SOCKET_TCP_SERVER_CLIENT:
-            if (s.tcp_client) {
-                s.tcp_client->close();
-                delete s.tcp_client;
-                s.tcp_client = nullptr;
-            }
+        case TCP_CLIENT:
+            delete s.tcp_client;
             break;
         }
-        closed = true;
+        type = NONE;
     }
+
+    void close()
+    {
+        if (!closed) {
+            switch (type) {
+            case TCP_SERVER:
+                s.tcp_server->close();
+                break;
+            case TCP_CLIENT:
+                s.tcp_client->close();
+                break;
+            }
+            closed = true;
+        }
+    }
+
+    bool is_inner_open()
+    {
+        return type == TCP_CLIENT ? !s.tcp_client->isClosed() : true;
+    }
+    bool isOpen() { return !closed && is_inner_open(); }
 };
 
-struct socket_list_t {
-    socket_t *head;
-    void add(socket_t *s) { s->next = head; head = s; }
-    bool remove(socket_t *s)
+struct SocketList {
+    socket_t *items;
+
+    void add(socket_t *item)
     {
-        for (socket_t **pp = &head; *pp; pp = &(*pp)->next)
-            if (*pp == s) {
-                *pp = s->next;
+        item->next = items;
+        items = item;
+    }
+
+    bool remove(socket_t *item)
+    {
+        if (items == item) {
+            items = item->next;
+            return true;
+        }
+        for (socket_t *current = items; current; current = current->next)
+            if (current->next == item) {
+                current->next = item->next;
                 return true;
             }
         return false;
     }
-    bool contains(const socket_t *s) const
+
+    void close_all()
     {
-        for (socket_t *it = head; it; it = it->next)
-            if (it == s)
-                return true;
-        return false;
+#ifdef FIX_CLOSE_ALL
+        /* 0.8.0: only close; the owner of the handle deletes it with socket_close() */
+        for (socket_t *current = items; current; current = current->next)
+            current->close();
+#else
+        /* v0.6.4: every socket_t is deleted, though TCPClient/TCPServer still hold handles */
+        socket_t *current = items;
+        while (current) {
+            socket_t *next = current->next;
+            delete current;
+            current = next;
+        }
+        items = nullptr;
+#endif
     }
-    int close_all()
+
+    int count() const
     {
         int n = 0;
-        while (socket_t *s = head) {
-            head = s->next;
-            s->dispose();
-            delete s;
+        for (socket_t *s = items; s; s = s->next)
             n++;
-        }
         return n;
     }
 };
 
-static socket_list_t servers, clients;
+/* servers and clients: the whole socket layer, so it can be shut down with the interface */
+static SocketList servers, clients;
 
-static socket_t *from_handle(sock_handle_t h)
+static SocketList &list_for(socket_t *socket)
 {
-    socket_t *s = reinterpret_cast<socket_t *>(h);
-    if (h == SOCKET_INVALID || !(servers.contains(s) || clients.contains(s)))
-        return nullptr;
-    return s;
+    return socket->get_type() == socket_t::TCP_SERVER ? servers : clients;
 }
 
-static tcp_server_client_t *client_of(sock_handle_t h)
+static inline bool is_valid(sock_handle_t handle) { return handle < SOCKET_MAX; }
+static socket_t *from_handle(sock_handle_t handle)
 {
-    socket_t *s = from_handle(h);
-    return (s && s->type == SOCKET_TCP_SERVER_CLIENT) ? s->s.tcp_client : nullptr;
+    return is_valid(handle) ? reinterpret_cast<socket_t *>(handle) : nullptr;
+}
+static inline bool is_client(socket_t *s) { return s && s->is_type(socket_t::TCP_CLIENT); }
+static inline bool is_server(socket_t *s) { return s && s->is_type(socket_t::TCP_SERVER); }
+static inline bool is_open(socket_t *s) { return s && s->isOpen(); }
+static inline tcp_server_client_t *client(socket_t *s)
+{
+    return is_client(s) ? s->s.tcp_client : nullptr;
+}
+
+/* WICED callbacks of the listening server (run by the network side) */
+static tcp_server_t *server_for_socket(wiced_tcp_socket_t *s)
+{
+    for (socket_t *server = servers.items; server; server = server->next)
+        if (server->s.tcp_server->is_client(s))
+            return server->s.tcp_server;
+    return nullptr;
+}
+
+static wiced_result_t server_connected(wiced_tcp_socket_t *s, void *)
+{
+    SOCKET_LOCK();
+    tcp_server_t *server = server_for_socket(s);
+    return server ? server->accept(s) : WICED_ERROR;
+}
+
+static wiced_result_t server_received(wiced_tcp_socket_t *, void *) { return WICED_SUCCESS; }
+
+static wiced_result_t server_disconnected(wiced_tcp_socket_t *s, void *)
+{
+    SOCKET_LOCK();
+    tcp_server_t *server = server_for_socket(s);
+    return server ? server->notify_disconnected(s) : WICED_ERROR;
+}
+
+static int read_packet_and_dispose(tcp_packet_t &packet, void *buffer, int len,
+                                   wiced_tcp_socket_t *tcp_socket)
+{
+    int bytes_read = 0;
+    if (!packet.packet) {
+        packet.offset = 0;
+        wiced_result_t result = wiced_tcp_receive(tcp_socket, &packet.packet, 0);
+        if (result != WICED_SUCCESS && result != WICED_TIMEOUT)
+            return -(int)result;
+    }
+    uint8_t *data;
+    uint16_t available, total;
+    bool dispose = true;
+    if (packet.packet &&
+        wiced_packet_get_data(packet.packet, (uint16_t)packet.offset, &data, &available,
+                              &total) == WICED_SUCCESS) {
+        int read = len < available ? len : available;
+        packet.offset += (unsigned)read;
+        memcpy(buffer, data, (size_t)read);
+        dispose = (total == read);
+        bytes_read = read;
+    }
+    if (dispose)
+        packet.dispose_packet();
+    return bytes_read;
 }
 
 extern "C" {
 
 sock_handle_t socket_handle_invalid(void) { return SOCKET_INVALID; }
 
-int socket_handle_valid(sock_handle_t h) { return from_handle(h) != nullptr; }
+uint8_t socket_handle_valid(sock_handle_t handle) { return is_valid(handle); }
 
 sock_handle_t socket_create_tcp_server(uint16_t port)
 {
-    if (!link_up)
-        return SOCKET_INVALID;
-    uint8_t id = 1;
-    while (id < 16 && listeners[id])
-        id++;
-    if (id == 16)
-        return SOCKET_INVALID;
-    socket_t *s = new (std::nothrow) socket_t();
-    tcp_server_t *srv = new (std::nothrow) tcp_server_t(port, id);
-    if (!s || !srv) {
-        delete s;
-        delete srv;
-        return SOCKET_INVALID;
+    SOCKET_LOCK();
+    socket_t *socket = new (std::nothrow) socket_t();
+    tcp_server_t *server = new (std::nothrow) tcp_server_t();
+    wiced_result_t result = WICED_ERROR;   /* WICED_OUT_OF_HEAP_SPACE */
+    if (socket && server)
+        result = wiced_tcp_server_start(server, port, server_connected, server_received,
+                                        server_disconnected, nullptr);
+    if (result != WICED_SUCCESS) {
+        delete socket;
+        if (server) {
+            if (server->listen_socket.conn_handler)
+                server->close();
+            delete server;
+        }
+        return (sock_handle_t)(-(int32_t)result);   /* >= SOCKET_MAX: not a handle */
     }
-    s->type = SOCKET_TCP_SERVER;
-    s->s.tcp_server = srv;
-    servers.add(s);
-    listeners[id] = srv;
-    uint8_t p[2] = {(uint8_t)port, (uint8_t)(port >> 8)};
-    link_send(MSG_LISTEN, id, p, 2);
-    return reinterpret_cast<sock_handle_t>(s);
+    socket->set_server(server);
+    servers.add(socket);
+    return reinterpret_cast<sock_handle_t>(socket);
 }
 
-sock_handle_t socket_accept(sock_handle_t h)
+sock_handle_t socket_accept(sock_handle_t sock)
 {
-    link_poll();
-    socket_t *srv = from_handle(h);
-    if (!srv || srv->type != SOCKET_TCP_SERVER || !srv->s.tcp_server)
-        return SOCKET_INVALID;
-    tcp_server_client_t *c = srv->s.tcp_server->next_pending();
-    if (!c)
-        return SOCKET_INVALID;
-    socket_t *s = new (std::nothrow) socket_t();
-    if (!s) {
-        delete c;
-        return SOCKET_INVALID;
-    }
-    s->type = SOCKET_TCP_SERVER_CLIENT;
-    s->s.tcp_client = c;
-    clients.add(s);
-    return reinterpret_cast<sock_handle_t>(s);
-}
-
-sock_result_t socket_receive(sock_handle_t h, void *buf, size_t len)
-{
-    link_poll();   /* the network stack runs whenever the application asks it for something */
-    tcp_server_client_t *c = client_of(h);
-    if (!c)
-        return SOCKET_ERROR_CLOSED;
-    uint8_t *out = static_cast<uint8_t *>(buf);
-    size_t got = 0;
-    while (got < len && c->rx_head) {
-        pbuf_t *p = c->rx_head;
-        size_t n = p->len - p->off;
-        if (n > len - got)
-            n = len - got;
-        memcpy(out + got, p->data + p->off, n);
-        p->off = (uint16_t)(p->off + n);
-        got += n;
-        if (p->off == p->len) {
-            /* packet consumed: free it and open the bridge's window by its size */
-            c->rx_head = p->next;
-            if (!c->rx_head)
-                c->rx_tail = nullptr;
-            uint8_t ack[2] = {(uint8_t)p->len, (uint8_t)(p->len >> 8)};
-            free(p);
-            if (c->state == CLIENT_OPEN && link_up)
-                link_send(MSG_ACK, c->conn, ack, 2);
+    link_poll();   /* the network side runs whenever the application asks it for something */
+    SOCKET_LOCK();
+    sock_handle_t result = SOCKET_INVALID;
+    socket_t *socket = from_handle(sock);
+    if (is_open(socket) && is_server(socket)) {
+        tcp_server_client_t *c = socket->s.tcp_server->next_accept();
+        if (c) {
+            socket_t *s = new socket_t();
+            s->set_client(c);
+            clients.add(s);
+            result = reinterpret_cast<sock_handle_t>(s);
         }
     }
-    if (got == 0 && c->state != CLIENT_OPEN)
-        return SOCKET_ERROR_CLOSED;
-    return (sock_result_t)got;
+    return result;
 }
 
-sock_result_t socket_send(sock_handle_t h, const void *buf, size_t len)
+sock_result_t socket_receive(sock_handle_t sd, void *buffer, size_t len)
 {
     link_poll();
-    tcp_server_client_t *c = client_of(h);
-    if (!c || c->state != CLIENT_OPEN || !link_up)
-        return SOCKET_ERROR_CLOSED;
-    size_t room = LINK_WINDOW - c->tx_unacked;
-    if (room == 0)
-        return SOCKET_BUFFER_FULL;
-    if (len > room)
-        len = room;
-    size_t sent = 0;
-    while (sent < len) {
-        uint16_t n = (uint16_t)((len - sent) > LINK_MAX_PAYLOAD ? LINK_MAX_PAYLOAD : (len - sent));
-        link_send(MSG_DATA, c->conn, static_cast<const uint8_t *>(buf) + sent, n);
-        sent += n;
+    SOCKET_LOCK();
+    sock_result_t bytes_read = -1;
+    socket_t *socket = from_handle(sd);
+    if (is_open(socket) && is_client(socket)) {
+        tcp_server_client_t *c = client(socket);
+        bytes_read = read_packet_and_dispose(c->packet, buffer, (int)len, c->get_socket());
     }
-    c->tx_unacked = (uint16_t)(c->tx_unacked + sent);
-    return (sock_result_t)sent;
+    return bytes_read;
 }
 
-sock_result_t socket_close(sock_handle_t h)
+sock_result_t socket_send(sock_handle_t sd, const void *buffer, size_t len)
 {
-    socket_t *s = from_handle(h);
-    if (!s)
-        return SOCKET_ERROR_CLOSED;
-    (s->type == SOCKET_TCP_SERVER ? servers : clients).remove(s);
-    s->dispose();
-    delete s;
+    link_poll();
+    SOCKET_LOCK();
+    sock_result_t result = SOCKET_ERROR_CLOSED;
+    socket_t *socket = from_handle(sd);
+    if (is_open(socket) && is_client(socket)) {
+        size_t written = 0;
+        wiced_result_t r = client(socket)->write(buffer, len, &written);
+        result = r ? -(sock_result_t)r : (sock_result_t)written;
+    }
+    return result;
+}
+
+/* socket_dispose(): delete the socket_t if it is (still) on its list */
+sock_result_t socket_close(sock_handle_t sock)
+{
+    SOCKET_LOCK();
+    socket_t *socket = from_handle(sock);
+    if (socket) {
+        SocketList &list = list_for(socket);
+        if (list.remove(socket))
+            delete socket;
+    }
     return 0;
 }
 
-uint8_t socket_active_status(sock_handle_t h)
+uint8_t socket_active_status(sock_handle_t sd)
 {
-    socket_t *s = from_handle(h);
-    if (!s)
-        return SOCKET_STATUS_INACTIVE;
-    if (s->type == SOCKET_TCP_SERVER)
-        return SOCKET_STATUS_ACTIVE;
-    return (s->s.tcp_client && s->s.tcp_client->state == CLIENT_OPEN) ? SOCKET_STATUS_ACTIVE
-                                                                       : SOCKET_STATUS_INACTIVE;
-}
-
-int socket_available(sock_handle_t h)
-{
-    link_poll();
-    tcp_server_client_t *c = client_of(h);
-    int n = 0;
-    if (c)
-        for (pbuf_t *p = c->rx_head; p; p = p->next)
-            n += p->len - p->off;
-    return n;
+    SOCKET_LOCK();
+    socket_t *socket = from_handle(sd);
+    return (socket && socket->isOpen()) ? SOCKET_STATUS_ACTIVE : SOCKET_STATUS_INACTIVE;
 }
 
 int socket_remote(sock_handle_t h, uint8_t ip[4], uint16_t *port)
 {
-    tcp_server_client_t *c = client_of(h);
-    if (!c)
+    SOCKET_LOCK();
+    tcp_server_client_t *c = client(from_handle(h));
+    if (!c || !c->get_socket())
         return -1;
-    memcpy(ip, c->ip, 4);
-    if (port)
-        *port = c->port;
-    return 0;
+    return wiced_tcp_server_peer(c->get_socket(), ip, port) == WICED_SUCCESS ? 0 : -1;
 }
 
-/* Device OS socket_close_all(): dispose every socket, servers first. */
 int socket_close_all(void)
 {
-    int n = servers.close_all();
-    n += clients.close_all();
+    SOCKET_LOCK();
+    int n = clients.count() + servers.count();
     console_printf("@close_all sockets=%d\r\n", n);
+    clients.close_all();
+    servers.close_all();
     return n;
 }
 
-void socket_link_down(void) { link_up = false; }
-void socket_link_up(void) { link_up = true; }
+void socket_link_down(void) { lwip_netif_down(); }
+void socket_link_up(void) { lwip_netif_up(); }
 
 void socket_link_event(uint8_t type, uint8_t conn, const uint8_t *p, uint16_t len)
 {
-    switch (type) {
-    case MSG_LISTEN_OK:
-        if (len >= 3 && listeners[conn & 15]) {
-            if (p[0] == 0)
-                console_printf("@listen port=%u\r\n", listeners[conn & 15]->port);
-            else
-                console_printf("listen on port %u refused (%u)\r\n", listeners[conn & 15]->port, p[0]);
-        }
-        break;
-    case MSG_ACCEPT: {
-        tcp_server_t *srv = (len >= 7 && p[0] < 16) ? listeners[p[0]] : nullptr;
-        if (!srv || conn_table[conn] || !srv->accept(conn, p + 1, (uint16_t)(p[5] | p[6] << 8)))
-            link_send(MSG_CLOSE, conn, nullptr, 0);
-        break;
-    }
-    case MSG_DATA:
-        if (conn_table[conn] && conn_table[conn]->state == CLIENT_OPEN)
-            conn_table[conn]->notify_data(p, len);
-        break;
-    case MSG_ACK:
-        if (conn_table[conn] && len >= 2) {
-            uint16_t n = (uint16_t)(p[0] | p[1] << 8);
-            tcp_server_client_t *c = conn_table[conn];
-            c->tx_unacked = n > c->tx_unacked ? 0 : (uint16_t)(c->tx_unacked - n);
-        }
-        break;
-    case MSG_CLOSE:
-        if (conn_table[conn] && conn_table[conn]->state == CLIENT_OPEN)
-            conn_table[conn]->state = CLIENT_PEER_CLOSED;
-        break;
-    }
+    lwip_link_event(type, conn, p, len);
 }
+
+void socket_init(void) { lwip_model_init(); }
 
 } // extern "C"

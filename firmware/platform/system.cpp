@@ -91,12 +91,18 @@ void print_record()
                    (unsigned long)r.panic_count);
 }
 
+/* wlan_disconnect_now() in Device OS 0.6.4 (hal/src/photon/wlan_hal.cpp) closes every socket
+ * (socket_close_all); PR #1500 commit 9748b3f8b (0.8.0) removed that call: FIX_WLAN_KEEPS_SOCKETS. */
 void wifi_lost(const char *why)
 {
     cloud_disconnect();
     socket_link_down();
+#ifdef FIX_WLAN_KEEPS_SOCKETS
+    console_printf("WiFi %s: sockets kept\r\n", why);
+#else
     console_printf("WiFi %s: closing all sockets\r\n", why);
     socket_close_all();
+#endif
 }
 
 void on_link(uint8_t wifi, uint8_t cloud)
@@ -239,6 +245,7 @@ static void app_setup_and_loop(void *)
     console_printf("@sim %s\r\n", sim_memory_label);
     if (crash_record_valid() && crash_record.panic_count)
         print_record();
+    socket_init();
     link_init(on_frame);
     uint8_t hello[1 + sizeof APP_NAME - 1];
     hello[0] = LINK_PROTOCOL_VERSION;

@@ -67,7 +67,9 @@ size_t IPAddress::printTo(Print &p) const
     return p.printf("%u.%u.%u.%u", a_[0], a_[1], a_[2], a_[3]);
 }
 
-/* ---- TCPClient (0.6.x semantics) ------------------------------------------------------- */
+/* ---- TCPClient (Device OS 0.6.x wiring/src/spark_wiring_tcpclient.cpp) ----------------- */
+static inline bool isOpen(sock_handle_t sd) { return socket_handle_valid(sd); }
+
 int TCPClient::connect(const char *host, uint16_t port)
 {
     (void)host;
@@ -78,51 +80,53 @@ size_t TCPClient::write(uint8_t c) { return write(&c, 1); }
 size_t TCPClient::write(const uint8_t *buf, size_t n)
 {
     /* a negative result (-16: window full, retry) comes back cast to size_t, as on Device OS */
-    return (size_t)(status() ? socket_send(sock_, buf, n) : -1);
+    return status() ? (size_t)socket_send(sock_, buf, n) : (size_t)-1;
 }
 int TCPClient::available()
 {
-    return socket_handle_valid(sock_) ? socket_available(sock_) + (peeked_ >= 0) : 0;
-}
-int TCPClient::read()
-{
-    if (peeked_ >= 0) {
-        int c = peeked_;
-        peeked_ = -1;
-        return c;
+    if (total_ && offset_ == total_)
+        flush_buffer();
+    if (WiFi.ready() && isOpen(sock_) && total_ < BUF_SIZE) {
+        int r = socket_receive(sock_, buffer_ + total_, (size_t)(BUF_SIZE - total_));
+        if (r > 0) {
+            if (total_ == 0)
+                offset_ = 0;
+            total_ += r;
+        }
     }
-    uint8_t c;
-    return socket_receive(sock_, &c, 1) == 1 ? c : -1;
+    return bufferCount();
 }
+int TCPClient::read() { return (bufferCount() || available()) ? buffer_[offset_++] : -1; }
 int TCPClient::read(uint8_t *buf, size_t n)
 {
-    if (n == 0)
-        return 0;
-    size_t got = 0;
-    if (peeked_ >= 0) {
-        buf[got++] = (uint8_t)peeked_;
-        peeked_ = -1;
+    int got = -1;
+    if (bufferCount() || available()) {
+        got = (n > (size_t)bufferCount()) ? bufferCount() : (int)n;
+        memcpy(buf, buffer_ + offset_, (size_t)got);
+        offset_ += got;
     }
-    int r = socket_receive(sock_, buf + got, n - got);
-    if (r > 0)
-        got += (size_t)r;
-    return got ? (int)got : -1;
+    return got;
 }
-int TCPClient::peek()
-{
-    if (peeked_ < 0)
-        peeked_ = read();
-    return peeked_;
-}
+int TCPClient::peek() { return (bufferCount() || available()) ? buffer_[offset_] : -1; }
 void TCPClient::stop()
 {
-    if (socket_handle_valid(sock_))
+    if (isOpen(sock_))
         socket_close(sock_);
     sock_ = SOCKET_INVALID;
-    peeked_ = -1;
+    flush_buffer();
 }
-uint8_t TCPClient::status() { return socket_active_status(sock_) == SOCKET_STATUS_ACTIVE; }
-uint8_t TCPClient::connected() { return status() || available() > 0; }
+uint8_t TCPClient::status()
+{
+    return isOpen(sock_) && WiFi.ready() && socket_active_status(sock_) == SOCKET_STATUS_ACTIVE;
+}
+uint8_t TCPClient::connected()
+{
+    /* open and not closed by the peer, or data still buffered */
+    bool rv = status() || bufferCount();
+    if (!rv && isOpen(sock_))
+        rv = available() > 0;
+    return rv;
+}
 IPAddress TCPClient::remoteIP()
 {
     uint8_t ip[4] = {0, 0, 0, 0};
@@ -130,39 +134,45 @@ IPAddress TCPClient::remoteIP()
     return IPAddress(ip[0], ip[1], ip[2], ip[3]);
 }
 
-/* ---- TCPServer ------------------------------------------------------------------------- */
+/* ---- TCPServer (0.6.x spark_wiring_tcpserver.cpp) --------------------------------------- */
 bool TCPServer::begin()
 {
+    stop();
     if (!WiFi.ready())
         return false;
-    sock_ = socket_create_tcp_server(port_);
-    return sock_ != SOCKET_INVALID;
+    if (socket_handle_valid(sock_))
+        return true;
+    sock_handle_t result = socket_create_tcp_server(port_);
+    if (socket_handle_valid(result)) {
+        sock_ = result;
+        return true;
+    }
+    stop();
+    return false;
 }
 
 TCPClient TCPServer::available()
 {
-#ifdef FIX_RELISTEN
-    /* the fix: a handle whose socket was disposed underneath us (WiFi loss) is no handle */
-    if (sock_ != SOCKET_INVALID && !socket_handle_valid(sock_))
-        sock_ = SOCKET_INVALID;
-#endif
-    /* 0.6.x: begin() again only when the handle is already invalid */
     if (sock_ == SOCKET_INVALID)
         begin();
     if (!WiFi.ready() || sock_ == SOCKET_INVALID) {
-        sock_ = SOCKET_INVALID;   /* dropped, not closed */
+#ifdef FIX_SERVER_STOP
+        stop();                   /* PR #1500 (633af5437): close it, not just forget it */
+#else
+        sock_ = SOCKET_INVALID;   /* 0.6.x: the handle is dropped, its socket not closed */
+#endif
         client_ = TCPClient(SOCKET_INVALID);
         return client_;
     }
     sock_handle_t s = socket_accept(sock_);
-    client_ = TCPClient(s);
+    client_ = TCPClient(socket_handle_valid(s) ? s : SOCKET_INVALID);
     return client_;
 }
 
 void TCPServer::stop()
 {
-    if (socket_handle_valid(sock_))
-        socket_close(sock_);
+    client_.stop();
+    socket_close(sock_);
     sock_ = SOCKET_INVALID;
 }
 

@@ -16,6 +16,8 @@ private:
     uint8_t a_[4];
 };
 
+/* TCPClient as Device OS 0.6.x wiring/src/spark_wiring_tcpclient.cpp: a 128-byte receive buffer
+ * of its own, filled by socket_receive(); "open" means only socket_handle_valid(). */
 class TCPClient : public Stream {
 public:
     TCPClient() : sock_(SOCKET_INVALID) {}
@@ -36,10 +38,16 @@ public:
     IPAddress remoteIP();
     sock_handle_t sock_handle() const { return sock_; }
 private:
+    static const int BUF_SIZE = 128;   /* TCPCLIENT_BUF_MAX_SIZE */
+    int bufferCount() const { return total_ - offset_; }
+    void flush_buffer() { offset_ = total_ = 0; }
     sock_handle_t sock_;
-    int peeked_ = -1;
+    uint8_t buffer_[BUF_SIZE];
+    int offset_ = 0;
+    int total_ = 0;
 };
 
+/* TCPServer as 0.6.x spark_wiring_tcpserver.cpp; FIX_SERVER_STOP = PR #1500 commit 633af5437 */
 class TCPServer : public Print {
 public:
     explicit TCPServer(uint16_t port, int nif = 0) : port_(port), sock_(SOCKET_INVALID) { (void)nif; }
