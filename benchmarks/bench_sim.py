@@ -2,8 +2,15 @@
 """Figures for the simulated Photon: campaign speed, crash rate, cut->crash, boot, HTTP rate.
 
     .venv/bin/python benchmarks/bench_sim.py [--cycles 12] [--seed 1] [--seconds 5]
+    .venv/bin/python benchmarks/bench_sim.py --signatures --cycles 60 [--variants none,clients,all]
+                                             [--clients 1] [--json out.json]
+    .venv/bin/python benchmarks/bench_sim.py --capture-seeds 10
 
 Prints (no assertions; speed lives here, not in tests):
+- with --signatures: per variant and cut kind (down, uplink), CYCLES cycles each: outcome shares
+  and the distribution of fault signatures (panic name + CFSR bits, PC region, faulting
+  function, MSP/PSP, lock-up, hang), median time from cut to the first fault, cycles/min
+- with --capture-seeds N: `capture-fault` time to the first capture over N seeds (median, max)
 - cycles/min of a `none` campaign and its crash rate per cycle (the real board: ~1 in 3)
 - median time from the link cut to the crash (panic line or QEMU exit)
 - boot-to-serving time (QEMU start -> first HTTP 200), median over every boot
@@ -25,6 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import json  # noqa: E402
+import re  # noqa: E402
+from collections import Counter  # noqa: E402
+
+from photondbg.cortexm import faults  # noqa: E402
 from photondbg.procs import ProcessOwner  # noqa: E402
 from photondbg.sim.bridge import Bridge  # noqa: E402
 from photondbg.campaign.records import CampaignConfig  # noqa: E402
@@ -153,6 +165,137 @@ def bench_bridge_only(seconds: float, tmp: Path) -> dict:
             "failed": bad + bad4}
 
 
+# -- fault signatures ----------------------------------------------------------------------
+PANIC_RE = re.compile(r"@panic code=(\d+) name=(\w+) pc=0x([0-9a-f]+) lr=0x([0-9a-f]+) "
+                      r"cfsr=0x([0-9a-f]+) hfsr=0x([0-9a-f]+)(?: sp=0x([0-9a-f]+) "
+                      r"exc=0x([0-9a-f]+))?")
+LOCKUP_RE = re.compile(r"pc=0x([0-9a-f]+)")
+REGIONS = [(0x00000000, 0x00100000, "code alias"), (0x08000000, 0x08100000, "flash"),
+           (0x20000000, 0x20020000, "SRAM"), (0x40000000, 0x60000000, "peripherals"),
+           (0xE0000000, 0x100000000, "system")]
+
+
+def region(addr: int) -> str:
+    if addr in (0, 1):
+        return "zero"
+    return next((name for lo, hi, name in REGIONS if lo <= addr < hi), "unmapped")
+
+
+class Symbols:
+    """Function of an address, from the ELF's symbol table."""
+
+    def __init__(self, elf: Path):
+        from elftools.elf.elffile import ELFFile
+
+        self.funcs = []
+        with open(elf, "rb") as f:
+            for sym in ELFFile(f).get_section_by_name(".symtab").iter_symbols():
+                if sym["st_info"]["type"] == "STT_FUNC" and sym["st_size"]:
+                    self.funcs.append((sym["st_value"] & ~1, sym["st_size"], sym.name))
+
+    def __call__(self, addr: int) -> str | None:
+        a = addr & ~1
+        return next((demangle(n) for lo, size, n in self.funcs if lo <= a < lo + size), None)
+
+
+def demangle(name: str) -> str:
+    import shutil
+    import subprocess
+
+    tool = shutil.which("arm-none-eabi-c++filt")
+    if not tool or not name.startswith("_Z"):
+        return name
+    out = subprocess.run([tool, name], capture_output=True, text=True).stdout.strip()
+    return out.split("(")[0] or name
+
+
+def cfsr_names(cfsr: int) -> str:
+    return "+".join(n for reg, n, bit, _ in faults.FAULT_BITS
+                    if reg == "cfsr" and cfsr >> bit & 1 and not n.endswith("VALID")) or "-"
+
+
+def signature(cycle, symbols: Symbols) -> dict | None:
+    """What one cycle's crash looked like, from its console line (None: no crash)."""
+    if cycle.outcome == "LOCKUP":
+        m = LOCKUP_RE.search(cycle.detail)
+        pc = int(m.group(1), 16) if m else None
+        return {"kind": "lockup", "pc_region": region(pc) if pc is not None else "?",
+                "function": symbols(pc) if pc is not None else None}
+    if cycle.outcome == "HANG":
+        return {"kind": "hang"}
+    if cycle.outcome != "CRASH":
+        return None
+    m = PANIC_RE.search(cycle.detail)
+    if not m:
+        return {"kind": "reset", "detail": cycle.detail[:80]}
+    pc, lr, cfsr = int(m.group(3), 16), int(m.group(4), 16), int(m.group(5), 16)
+    exc = int(m.group(8), 16) if m.group(8) else None
+    return {"kind": "fault", "class": f"{m.group(2)} {cfsr_names(cfsr)}",
+            "pc_region": region(pc), "function": symbols(pc) or f"?? (lr in {symbols(lr)})",
+            "stack": None if exc is None else ("psp" if exc & 4 else "msp"),
+            "pc": f"0x{pc:08x}"}
+
+
+def bench_signatures(variant: str, cut: str, cycles: int, seed: int, clients: int,
+                     tmp: Path) -> dict:
+    from photondbg import firmware
+
+    elf = firmware.build(app="multi-server", variant=variant)
+    cfg = CampaignConfig(elf=elf, variant=variant, cycles=cycles, seed=seed, cuts=(cut,),
+                         clients=clients)
+    logdir = tmp / f"sig-{variant}-{cut}-{clients}"
+    with ProcessOwner(logdir=logdir) as owner:
+        t0 = time.monotonic()
+        res = SimCampaign(cfg, owner, logdir=logdir, on_cycle=lambda r: print(
+            f"    {variant}/{cut} cycle {r.index}: {r.outcome} {r.detail[:90]}",
+            flush=True)).run()
+        wall = time.monotonic() - t0
+    symbols = Symbols(elf)
+    sigs = [s for s in (signature(c, symbols) for c in res.cycles) if s]
+    faults_ = [c.cut_to_crash for c in res.cycles
+               if c.outcome in ("CRASH", "LOCKUP") and c.cut_to_crash is not None]
+    keyed = Counter(" | ".join(str(v) for k, v in s.items() if k not in ("pc", "detail"))
+                    for s in sigs)
+    return {"variant": variant, "cut": cut, "clients": clients, "seed": seed,
+            "cycles": len(res.cycles), "outcomes": res.outcomes, "wall_s": round(wall, 1),
+            "cycles_per_min": round(60 * len(res.cycles) / wall, 2),
+            "cut_to_fault_median_s": median(faults_), "signatures": dict(keyed.most_common()),
+            "per_cycle": [{"outcome": c.outcome, "detail": c.detail,
+                           "cut_to_crash": c.cut_to_crash} for c in res.cycles]}
+
+
+def print_signatures(r: dict) -> None:
+    n = max(1, r["cycles"])
+    shares = ", ".join(f"{o} {k}/{n} ({100 * k / n:.0f} %)" for o, k in r["outcomes"].items() if k)
+    print(f"{r['variant']:8} {r['cut']:6} clients={r['clients']} {r['cycles']} cycles "
+          f"({r['cycles_per_min']} cycles/min): {shares}; median cut->first fault "
+          f"{r['cut_to_fault_median_s']:.2f} s", flush=True)
+    for sig, k in r["signatures"].items():
+        print(f"    {k:3} x {sig}")
+
+
+def bench_capture_seeds(seeds: int, tmp: Path) -> dict:
+    """`capture-fault` (defaults: multi-server, variant none, wifi-loss) time to first capture."""
+    import subprocess
+
+    times, outcomes = [], Counter()
+    for seed in range(1, seeds + 1):
+        t0 = time.monotonic()
+        out = subprocess.run([sys.executable, "-m", "photondbg", "capture-fault", "--seed",
+                              str(seed), "--timeout", "300", "--json", "--out",
+                              str(tmp / f"cap-{seed}")], capture_output=True, text=True, cwd=ROOT)
+        took = time.monotonic() - t0
+        line = (out.stdout.strip().splitlines() or ["{}"])[-1]
+        outcome = json.loads(line).get("outcome", f"exit {out.returncode}") \
+            if line.startswith("{") else f"exit {out.returncode}"
+        outcomes[outcome] += 1
+        if out.returncode == 0:
+            times.append(took)
+        print(f"  seed {seed}: exit {out.returncode} {outcome} in {took:.1f} s", flush=True)
+    return {"seeds": seeds, "captured": len(times), "median_s": median(times),
+            "max_s": max(times) if times else float("nan"), "outcomes": dict(outcomes)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cycles", type=int, default=12)
@@ -160,9 +303,33 @@ def main() -> None:
     ap.add_argument("--cut", choices=("mixed", "down", "uplink"), default="mixed")
     ap.add_argument("--seconds", type=float, default=5.0, help="per HTTP-rate measurement")
     ap.add_argument("--skip-campaign", action="store_true")
+    ap.add_argument("--signatures", action="store_true",
+                    help="outcome shares and fault signatures per variant and cut kind")
+    ap.add_argument("--variants", default="none,clients,all")
+    ap.add_argument("--cuts", default="down,uplink")
+    ap.add_argument("--clients", type=int, default=1, help="concurrent HTTP clients")
+    ap.add_argument("--json", help="write the --signatures figures to this file")
+    ap.add_argument("--capture-seeds", type=int, default=0)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-sim-") as d:
         tmp = Path(d)
+        if args.signatures or args.capture_seeds:
+            results = []
+            if args.signatures:
+                for variant in args.variants.split(","):
+                    for cut in args.cuts.split(","):
+                        r = bench_signatures(variant, cut, args.cycles, args.seed, args.clients,
+                                             tmp)
+                        print_signatures(r)
+                        results.append(r)
+                        if args.json:
+                            Path(args.json).write_text(json.dumps(results, indent=1))
+            if args.capture_seeds:
+                c = bench_capture_seeds(args.capture_seeds, tmp)
+                print(f"capture-fault time to first capture over {c['seeds']} seeds: "
+                      f"{c['captured']} captured, median {c['median_s']:.1f} s, max "
+                      f"{c['max_s']:.1f} s; outcomes {c['outcomes']}")
+            return
         br = bench_bridge_only(args.seconds, tmp)
         print(f"bridge only (scripted device): {br['req_per_s_1_client']:.0f} req/s sequential, "
               f"{br['req_per_s_4_clients']:.0f} req/s with 4 clients, {br['failed']} failed")

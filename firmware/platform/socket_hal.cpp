@@ -522,9 +522,9 @@ int socket_close_all(void)
 {
     SOCKET_LOCK();
     int n = clients.count() + servers.count();
-    console_printf("@close_all sockets=%d\r\n", n);
     clients.close_all();
     servers.close_all();
+    console_printf("@close_all sockets=%d\r\n", n);
     return n;
 }
 

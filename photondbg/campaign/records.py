@@ -46,8 +46,8 @@ class CampaignConfig:
     cuts: tuple[str, ...] = CUT_KINDS  # each cycle draws one kind (seeded)
     hold: tuple[float, float] | None = None  # None: policy.HOLDS per kind
     load: tuple[float, float] = LOAD  # s of HTTP load before each cut
-    period: float = 0.25  # s between requests of one client
-    http_timeout: float = 2.0
+    period: float = 1.0  # s between requests of one client (the seed's tester: GET / each second)
+    http_timeout: float = 5.0  # the seed's tester waited about 5 s
     clients: int = 1
     boot_timeout: float = 15.0  # s from QEMU start (or a crash) until the server answers
     recovery: float = 6.0  # s after restore for the server to answer again

@@ -39,7 +39,7 @@ class WifiLossScenario:
     def __init__(self, target, owner: ProcessOwner, *, app: str = "multi-server", seed: int = 0,
                  logdir: Path | str | None = None, cuts: tuple[str, ...] = CUT_KINDS,
                  load: tuple[float, float] = LOAD, hold: tuple[float, float] | None = None,
-                 settle: float = 3.0, period: float = 0.25, http_timeout: float = 2.0,
+                 settle: float = 3.0, period: float = 1.0, http_timeout: float = 5.0,
                  clients: int = 1):
         self.target = target
         self.owner = owner

@@ -80,7 +80,8 @@ def sim():
               help="Seconds each cut is held [default: 1:3 for down, 4:6 for uplink].")
 @click.option("--cut", "cut", type=click.Choice(CUT_CHOICES), default="mixed", show_default=True,
               help="down = AP power off; uplink = AP cable pulled; mixed = seeded choice.")
-@click.option("--period", type=Seconds(min=0.05, min_open=False), default=0.25, show_default=True,
+@click.option("--period", type=Seconds(min=0.05, min_open=False), default=1.0,
+              show_default=True,
               help="Seconds between the tester's GET / requests (per client).")
 @click.option("--clients", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Parallel HTTP clients.")
