@@ -93,20 +93,6 @@ def stacked_frame(gdb: GdbSession, sp: int | None, ram: Region) -> tuple[dict | 
     return faults.unpack_frame(words), None
 
 
-def exception_stack_pointer(regs: dict[str, int], exc: dict, console_regs: dict | None = None) -> int | None:
-    """SP at exception entry, from EXC_RETURN: in the handler the current SP is MSP; PSP
-    comes from the target if it exposes it (OpenOCD), else it is unknown."""
-    if not exc["valid"]:
-        return None
-    if exc["stack"] == "msp":
-        return regs.get("msp", regs.get("sp"))
-    if "psp" in regs:
-        return regs["psp"]
-    if console_regs and "psp" in console_regs:
-        return console_regs["psp"]
-    return None
-
-
 def find_stacked_frame(gdb: GdbSession, regs: dict[str, int], ram: Region) -> tuple[int | None, str]:
     """Where the hardware stacked the frame, when the stack pointer is not exposed (PSP on
     QEMU). At a handler's first instruction r0-r3 and r12 still hold the values the core just
