@@ -13,7 +13,7 @@
  * for data, IACCVIOL for a fetch), escalated to HardFault like the board's BusFault.  The fault
  * *class* differs from silicon (MemManage instead of BusFault) and the report says so
  * (photondbg/sim/facts.py).  The system control space (0xE000E000..) stays reachable whatever the
- * MPU says (ARMv7-M), and HardFault/NMI run with the MPU off (HFNMIENA=0), as on the board.
+ * MPU says (ARMv7-M); the map also holds in HardFault and NMI (HFNMIENA=1), as bus errors do.
  * Access rights are full everywhere: the regions model *where memory is*, not protection. */
 #include <stdint.h>
 #include "hw.h"
@@ -62,6 +62,10 @@ void sim_memory_map_init(void)
         MPU_RASR = r->attributes | RASR_AP_FULL | RASR_SRD(r->disabled_subregions) |
                    RASR_SIZE(r->size_log2) | RASR_ENABLE;
     }
-    MPU_CTRL = MPU_CTRL_ENABLE;   /* PRIVDEFENA=0: no background region; HFNMIENA=0 */
+    /* PRIVDEFENA=0: no background region.  HFNMIENA=1: the map holds in HardFault and NMI too,
+     * because silicon's bus errors do: an unmapped load inside HardFault (e.g. the 0.6.x
+     * handler's unchecked [psp,#24] with a corrupt PSP) cannot be taken and locks the core up,
+     * where QEMU without it would read 0 and go on (measured). */
+    MPU_CTRL = MPU_CTRL_ENABLE | MPU_CTRL_HFNMIENA;
     __asm volatile("dsb\n isb" ::: "memory");
 }

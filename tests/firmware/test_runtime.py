@@ -224,3 +224,24 @@ def test_the_heap_ends_where_the_linker_script_says_and_new_panics_out_of_heap(o
     assert "not reached" not in target.console.text()
     assert target.console.wait_for(r"@boot reason=130 data=8", TIMEOUT)
     target.stop()
+
+
+def test_a_corrupt_psp_makes_the_unchecked_handler_lock_up(owner):
+    """The lock-up is not added anywhere: it emerges from the 0.6.x handler's unchecked load."""
+    elf = firmware.build("bad-psp-probe", "none", appdir=Path(__file__).parent / "bad_psp_probe")
+    target = SimTarget(elf, owner).start()
+    peer = LinkPeer(target.link)
+    peer.wait(Msg.HELLO)
+    peer.send(pack(Msg.LINK, wifi=1, cloud=1))
+    assert target.console.wait_for(r"probe: stack pointer goes bad", TIMEOUT)
+    assert target.wait_exit(TIMEOUT) is not None, "QEMU did not stop"
+    dump = target.lockup()
+    assert dump is not None, target.stderr_text()
+    syms = symbols(elf)
+    handler = syms["HardFault_Handler"] & ~1
+    # stopped on the handler's load from the corrupt PSP (r0), before it got to C code
+    assert handler <= dump.pc < handler + 16
+    assert 0x60000000 <= dump.registers["r0"] < 0x60000200
+    assert dump.registers["lr"] == 0xFFFFFFFD
+    assert "@panic" not in target.console.text()
+    target.stop()

@@ -70,6 +70,7 @@
 #define MPU_RBAR          REG32(0xE000ED9Cu)
 #define MPU_RASR          REG32(0xE000EDA0u)
 #define MPU_CTRL_ENABLE   (1u << 0)
+#define MPU_CTRL_HFNMIENA (1u << 1)   /* the MPU also applies in HardFault and NMI */
 #define AIRCR_VECTKEY     (0x05FAu << 16)
 #define AIRCR_SYSRESETREQ (1u << 2)
 #define CCR_DIV_0_TRP     (1u << 4)
