@@ -185,6 +185,11 @@ def sim_fault_notes(r: CaptureReport) -> list[str]:
     return [a.text for a in r.sim_artefacts if a.id == "unmapped-access-mpu" and made_by_mpu]
 
 
+def _thread_brief(t) -> str:
+    top = t.backtrace[0].function if t.backtrace else None
+    return f"{t.name} ({t.state}{', in ' + top if top else ''})"
+
+
 def summary(report: CaptureReport | dict, path: Path) -> str:
     """The CLI summary: a few lines for people (kind, reasons, where, top of the backtrace)."""
     r = report if isinstance(report, CaptureReport) else CaptureReport.from_dict(report)
@@ -199,6 +204,12 @@ def summary(report: CaptureReport | dict, path: Path) -> str:
         for why in f.reasons or []:
             lines.append(f"  why  {why}")
         lines += [f"  sim  {text}" for text in sim_fault_notes(r)]
+        sps = f.stack_pointers
+        if f.stack and sps and sps.get(f.stack) is not None:
+            running = next((t.name for t in r.threads or [] if t.current), None)
+            lines.append(f"  on   {f.stack.upper()} {_hx(sps.get(f.stack))}"
+                         + (f", thread {running}" if running and f.stack == "psp" else "")
+                         + f" (read by {sps.method})")
         if f.caller and f.caller.symbol:
             c = f.caller
             lines.append(f"  from {c.symbol}" + (f" ({c.location})" if c.location else ""))
@@ -220,6 +231,8 @@ def summary(report: CaptureReport | dict, path: Path) -> str:
     after = r.after_fault
     if after and after.kind != "lockup":
         lines.append(f"  then {after.detail or after.kind}")
+    if r.threads:
+        lines.append("  threads: " + ", ".join(_thread_brief(t) for t in r.threads))
     bt = r.backtrace
     if bt:
         lines.append("  backtrace:")

@@ -96,3 +96,12 @@ def test_typed_model_reads_the_sections(captured):
     assert all(isinstance(t, Thread) and t.extra == {} for t in rep.threads)
     assert [type(e) for e in rep.after_fault_events] == [AfterFault, AfterFault]
     assert rep.to_dict()["threads"] == captured.report["threads"]
+
+
+def test_cli_summary_names_the_stack_and_the_threads(captured):
+    from photondbg.capture.report import summary
+
+    text = summary(captured.report, captured.report_path)
+    psp = captured.report["fault"]["stack_pointers"]["psp"]
+    assert f"  on   PSP 0x{psp:08x}, thread worker (read by mrs-stub)" in text
+    assert "  threads: worker (running), app_thread (blocked, in os_event_take)" in text
