@@ -128,8 +128,9 @@ class CfiUnwinder:
             if not ra & 1 or not self.elf.in_code(ra & ~1):
                 return Unwound(frames, f"return address 0x{ra:08x} is not code")
             entry = self.elf.function_at(ra & ~1)
-            if entry is not None and entry[1] == 0:
-                # no call returns to a function's first instruction: a scheduler set this LR
+            if entry is not None and entry[1] == 0 and not self._after_call(ra & ~1):
+                # a function's first instruction, and no call just before it (a noreturn call
+                # at the end of the previous function would be): a scheduler set this LR
                 return Unwound(frames, f"returns into {self.elf.pretty(entry[0].name)} "
                                        f"(the thread's exit, set up by the scheduler)")
             if cfa < sp:
@@ -139,6 +140,18 @@ class CfiUnwinder:
             new["sp"], new["pc"] = cfa, ra & ~1
             regs = new
         return Unwound(frames, f"stopped after {max_frames} frames")
+
+    def _after_call(self, ra: int) -> bool:
+        """Is the instruction just before ``ra`` a call (BL, or BLX to a register)?"""
+        import capstone
+
+        md = capstone.Cs(capstone.CS_ARCH_ARM, capstone.CS_MODE_THUMB | capstone.CS_MODE_MCLASS)
+        for size in (4, 2):
+            code = self.elf.read(ra - size, size)
+            insn = next(md.disasm(code, ra - size), None) if code else None
+            if insn is not None and insn.size == size and insn.mnemonic in ("bl", "blx"):
+                return True
+        return False
 
     def _frame(self, pc: int, sp: int, caller: bool) -> dict:
         loc = self.elf.locate(pc - 2 if caller else pc)

@@ -19,12 +19,16 @@ APPDIR = Path(__file__).resolve().parents[1] / "firmware" / "platform_apps" / "t
 PANIC_LINE = re.compile(r"@panic code=(\d+) .*? sp=0x([0-9a-f]{8}) exc=0x([0-9a-f]{8})")
 
 
+def build_app(name: str, build: Path) -> Path:
+    subprocess.run(["make", "-s", "-C", str(FIRMWARE), f"APP={name}",
+                    f"APPDIR={APPDIR.parent / name}", f"BUILD={build}"], check=True,
+                   capture_output=True, text=True)
+    return build / f"{name}-none" / f"{name}.elf"
+
+
 @pytest.fixture(scope="module")
 def thread_fault_elf(tmp_path_factory) -> Path:
-    build = tmp_path_factory.mktemp("platform-build")
-    subprocess.run(["make", "-s", "-C", str(FIRMWARE), "APP=thread-fault", f"APPDIR={APPDIR}",
-                    f"BUILD={build}"], check=True, capture_output=True, text=True)
-    return build / "thread-fault-none" / "thread-fault.elf"
+    return build_app("thread-fault", tmp_path_factory.mktemp("platform-build"))
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +109,24 @@ def test_cli_summary_names_the_stack_and_the_threads(captured):
     psp = captured.report["fault"]["stack_pointers"]["psp"]
     assert f"  on   PSP 0x{psp:08x}, thread worker (read by mrs-stub)" in text
     assert "  threads: worker (running), app_thread (blocked, in os_event_take)" in text
+
+
+def test_panic_in_a_thread_unwinds_from_the_panic_entry(tmp_path_factory):
+    """operator new panics OutOfHeap from the worker thread (thread mode, PSP): no fault, the
+    capture stops at panic_ and the running thread is unwound from the core's registers,
+    through a noreturn call at the very end of operator new."""
+    from photondbg.capture.engine import CaptureRequest, run
+
+    elf = build_app("thread-panic", tmp_path_factory.mktemp("platform-build"))
+    r = run(CaptureRequest(elf=elf, scenario="none", variant=None, timeout=60, follow=0,
+                           out=tmp_path_factory.mktemp("captures")))
+    p = r.report["panic"]
+    assert r.outcome == "panic" and p["code"] == 8 and p["name"] == "OutOfHeap"
+    assert p["stack_pointers"]["psp"] == p["registers"]["sp"]      # Thread mode on the PSP
+    assert p["stack_pointers"]["control"] & 2                       # CONTROL.SPSEL
+    worker = next(t for t in r.report["threads"] if t["name"] == "worker")
+    assert worker["current"] and worker["sp"] == p["registers"]["sp"]
+    assert [b["function"] for b in worker["backtrace"]] == [
+        "panic_", "operator new", "operator new[]", "allocate_buffers", "worker_main",
+        "thread_start"]
+    assert "thread_exit" in worker["backtrace_stop"]
