@@ -340,6 +340,14 @@ def main() -> None:
                   f"sequential ({h['failed_1_clients']} failed), {h['req_per_s_4_clients']:.1f} "
                   f"req/s with 4 clients ({h['failed_4_clients']} failed); QEMU/bridge-only ratio "
                   f"{h['req_per_s_1_clients'] / br['req_per_s_1_client']:.3f}")
+        # the runtime's figures (benchmarks/bench_runtime.py)
+        from bench_runtime import measure
+
+        from photondbg import firmware
+        cpu = measure(firmware.build("multi-server", "all"), args.seconds, tmp)
+        print(f"QEMU CPU share (multi-server all): serving without requests "
+              f"{100 * cpu['cpu_serving']:.0f} %, WiFi down (idle thread in WFI) "
+              f"{100 * cpu['cpu_wifi_down']:.0f} %")
         if not args.skip_campaign:
             print(f"campaign variant none, {args.cycles} cycles, cut={args.cut}, seed {args.seed}:")
             c = bench_campaign("none", args.cycles, args.seed, args.cut, tmp)
