@@ -259,10 +259,13 @@ class Evidence:
                 raw = res.payload.get("stack", [])
             except GdbError:
                 raw = []
-            self.cap.report["backtrace"] = [
+            frames = [
                 {"pc": int(f.get("addr", "0"), 16), "function": f.get("func"),
                  "file": f.get("file"), "line": int(f["line"]) if f.get("line") else None}
                 for f in raw]
+            if faults.exception_number(core.get("xpsr", 0)) == 0 and threads.thread_layout(elf)[0]:
+                frames = threads.trim_at_thread_exit(elf, core, frames, gdb.read_u32)
+            self.cap.report["backtrace"] = frames
             self.cap.report["timing"] = {"stop_to_report_s": round(time.monotonic() - self.cap.t_stop, 4)}
             self.cap.write()
         self.dumps(core.get("sp") if self.ram().contains(core.get("sp", 0)) else None)

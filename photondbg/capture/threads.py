@@ -264,6 +264,17 @@ def _frame_at(mem: Snapshot, sp: int, core: dict[str, int] | None) -> dict[str, 
     return regs
 
 
+def trim_at_thread_exit(elf: ElfInfo, regs: dict[str, int], frames: list[dict],
+                        read_word: Callable[[int], int | None]) -> list[dict]:
+    """GDB's frames of thread code, cut where the thread began: GDB unwinds on past the
+    thread's entry into the LR the scheduler planted (its exit function) and beyond."""
+    res = unwinder_for(elf).unwind(regs, Snapshot(0, b"", fallback=read_word).word)
+    ours = [f["function"] for f in res.frames]
+    if "thread's exit" in res.stop and [f.get("function") for f in frames[:len(ours)]] == ours:
+        return frames[:len(ours)]
+    return frames
+
+
 def for_capture(elf: ElfInfo, report: dict, mem: Snapshot) -> tuple[list[dict], str]:
     """The ``threads`` section of a capture (and a note), from the RAM snapshot: the running
     thread's registers are the PSP frame of the fault, or the core's at a thread-mode halt,

@@ -130,3 +130,6 @@ def test_panic_in_a_thread_unwinds_from_the_panic_entry(tmp_path_factory):
         "panic_", "operator new", "operator new[]", "allocate_buffers", "worker_main",
         "thread_start"]
     assert "thread_exit" in worker["backtrace_stop"]
+    # GDB's own backtrace of the panic, cut at the thread's start like the thread's
+    assert [b["function"] for b in r.report["backtrace"]] == [
+        b["function"] for b in worker["backtrace"]]
