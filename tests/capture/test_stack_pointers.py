@@ -143,3 +143,21 @@ def test_fault_command_reads_the_psp_in_plain_gdb(fault_elves, owner, tmp_path):
     assert "Faulting PC" in text and "task_body" in text
     handler = ElfInfo(elf).symbol("UsageFault_Handler").address
     assert f"$1 = 0x{handler:x}" in text
+
+
+def test_registers_path_through_a_real_gdb_on_a_debugger_with_msp_psp(fault_elves, capture,
+                                                                       owner, tmp_path):
+    """The `registers` path end to end: real GDB against a stub whose target description has
+    $msp/$psp (photondbg replay, serving this very capture): read, not stepped."""
+    from photondbg.replay import image
+    from photondbg.replay.server import ReplayServer
+
+    r = capture(fault_elves["threads"])
+    first = r.report["fault"]["stack_pointers"]
+    with ReplayServer(image.load(r.capdir)).start(once=True) as srv:
+        gdb = GdbSession(fault_elves["threads"], owner, logdir=tmp_path).start()
+        gdb.connect(LOOPBACK, srv.port)
+        sps = read_stack_pointers(gdb, RAM)
+        gdb.close()
+    assert sps.method == "registers" and sps.scratch is None
+    assert (sps.msp, sps.psp) == (first["msp"], first["psp"])
