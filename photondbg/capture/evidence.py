@@ -42,7 +42,8 @@ class Evidence:
             self.cap.report["fault"] = fault
             self.cap.report["outcome"] = "fault"
             bt, how = collect.backtrace(gdb, elf, frame)
-            thread_bt = threads.psp_backtrace(elf, fault, gdb.read_u32)
+            stack = threads.stack_window(gdb, fault.get("stack_pointer"), self.ram())
+            thread_bt = threads.psp_backtrace(elf, fault, stack.word)
             if thread_bt:  # through the PSP frame, which GDB cannot see on QEMU
                 bt, how = thread_bt, "cfi: unwound from the stacked PSP frame"
             self.cap.report["backtrace"] = bt

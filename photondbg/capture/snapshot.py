@@ -67,7 +67,8 @@ def snapshot(dut, out: Path, *, why: str = "") -> Path:
             report["stop"]["stack_pointers"] = sps.as_dict()
         if report["outcome"] == "fault":
             report["backtrace"], report["backtrace_source"] = collect.backtrace(gdb, elf, frame)
-            thread_bt = threads.psp_backtrace(elf, report["fault"], gdb.read_u32)
+            stack = threads.stack_window(gdb, report["fault"]["stack_pointer"], _ram(dut))
+            thread_bt = threads.psp_backtrace(elf, report["fault"], stack.word)
             if thread_bt:  # through the PSP frame, which GDB cannot see on QEMU
                 report["backtrace"], report["backtrace_source"] = thread_bt, "cfi: PSP frame"
         else:

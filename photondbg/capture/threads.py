@@ -240,6 +240,18 @@ def interrupted_registers(fault: dict) -> dict[str, int] | None:
     return regs
 
 
+STACK_WINDOW = 8 * 1024  # bytes read above a stack pointer at once for an unwind
+
+
+def stack_window(gdb, sp: int | None, ram) -> Snapshot:
+    """The stack above ``sp`` in one read (an unwind then costs no round trips), GDB's word
+    reads for anything outside it. ``gdb`` needs read_memory and read_u32, ``ram`` a Region."""
+    if sp is None or not ram.contains(sp):
+        return Snapshot(0, b"", fallback=gdb.read_u32)
+    mem = gdb.read_memory(sp, min(STACK_WINDOW, ram.end - sp))
+    return Snapshot(mem.start, mem.data, mem.gaps, fallback=gdb.read_u32)
+
+
 def psp_backtrace(elf: ElfInfo, fault: dict, read_word: Callable[[int], int | None]
                   ) -> list[dict] | None:
     """The faulting thread's frames through its PSP exception frame (GDB cannot see the PSP on
