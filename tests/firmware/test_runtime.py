@@ -245,3 +245,23 @@ def test_a_corrupt_psp_makes_the_unchecked_handler_lock_up(owner):
     assert dump.registers["lr"] == 0xFFFFFFFD
     assert "@panic" not in target.console.text()
     target.stop()
+
+
+def test_an_unmapped_load_is_captured_with_the_sim_label(tmp_path):
+    """capture-fault on a thread that loads through a garbage pointer: the fault is the sim's
+    MPU-made MemManage (where silicon has a BusFault), and the report says so."""
+    from photondbg.capture.engine import CaptureRequest, run
+    from photondbg.capture.report import summary
+
+    elf = firmware.build("unmapped-probe", "none", appdir=Path(__file__).parent / "unmapped_probe")
+    r = run(CaptureRequest(elf=elf, scenario="none", variant=None, timeout=60, follow=1.0,
+                           out=tmp_path / "captures"))
+    f = r.report["fault"]
+    assert r.outcome == "fault" and f["stack"] == "psp", r.report.get("error")
+    kinds = {x.split(":")[0] for x in f["reasons"]}
+    assert {"DACCVIOL", "MMARVALID", "FORCED"} <= kinds, f["reasons"]
+    assert f["fault_address"] == 0xC9DBDE0C and f["faulting_symbol"] == "follow_session"
+    assert [a["id"] for a in r.report["sim_artefacts"]][0] == "unmapped-access-mpu"
+    assert "sim: unmapped access modelled as MemManage via MPU" in summary(r.report, r.capdir)
+    assert "sim: unmapped access modelled as MemManage via MPU" in (
+        r.capdir / "report.md").read_text()
