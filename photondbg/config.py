@@ -23,8 +23,9 @@ default (which may read an environment variable such as ``$PHOTONDBG_PROBE``).
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from photondbg.errors import UsageError
 

@@ -46,6 +46,11 @@ def elf_path(app: str = "multi-server", variant: str = "none", *, debug: bool = 
     return output_dir(app, variant, debug=debug, build_dir=build_dir) / f"{app}.elf"
 
 
+def app_dir(app: str) -> Path:
+    """The app's sources, shared by the sim build and a Device OS build: firmware/apps/<app>/."""
+    return paths.FIRMWARE / "apps" / app
+
+
 def app_port(app: str) -> int:
     """The TCP port ``app`` serves on, on the device (UsageError for an unknown app)."""
     if app not in APPS:

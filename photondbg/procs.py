@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import logging
 import os
 import signal
 import subprocess
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+logger = logging.getLogger(__name__)
 _LIVE: "weakref.WeakSet[ProcessOwner]" = weakref.WeakSet()
 _LOCK = threading.Lock()
 _HANDLERS_INSTALLED = False
@@ -278,6 +280,7 @@ class ProcessOwner:
         proc = popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=cwd)
         child = Child(role, list(argv), proc, log_path, quit, logf)
         self._children.append(child)
+        logger.debug("started %s (pid %d): %s", role, proc.pid, " ".join(map(str, argv)))
         return child
 
     def add_cleanup(self, fn: Callable[[], None]) -> None:

@@ -22,6 +22,7 @@ and brings it back (:class:`photondbg.campaign.sim.SimCampaign`, the simulated b
 from __future__ import annotations
 
 import abc
+import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -34,9 +35,12 @@ from photondbg.deadline import Deadline
 from photondbg.procs import ProcessOwner
 from photondbg.sim.tester import HTTP_RESULTS, ConsoleWatch, HttpTester
 
+
 def cycle_seed(seed: int, index: int) -> int:
     """The seed of cycle ``index``'s own random draws (the sim's WiFi delays)."""
     return seed * 1_000_003 + index
+
+log = logging.getLogger(__name__)
 
 
 class CycleRunner(abc.ABC):
@@ -86,6 +90,7 @@ class CycleRunner(abc.ABC):
             return
         self.phases.append((self._clock(), phase.value))
         self.phase = phase
+        log.debug("cycle %d: %s", self.index, phase.value)
         try:
             self.on_phase(self.index, phase)
         except Exception:
@@ -111,6 +116,7 @@ class CycleRunner(abc.ABC):
                     self.result.stopped_early = "verdict"
                     break
                 r = self.cycle(i)
+                log.info("cycle %d: %s %s", r.index, r.outcome, r.detail)
                 self.result.cycles.append(r)
                 if self.on_cycle:
                     self.on_cycle(r)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import random
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from photondbg.capture.waitloop import WaitLoop
 from photondbg.deadline import Deadline
 from photondbg.errors import PhotondbgError, UsageError
 from photondbg.gdb.session import GdbSession, TargetDied, check_gdb
+from photondbg.log import run_log
 from photondbg.paths import GDB_SCRIPTS
 from photondbg.procs import ProcessOwner, interruption
 from photondbg.replay import reproduce
@@ -32,8 +34,8 @@ from photondbg.sim.facts import sim_artefacts
 from photondbg.targets.base import TARGETS, Target, make_target
 
 SCENARIOS = ("wifi-loss", "none")
-VARIANTS = ("none", "clients", "all")
-APPS = ("multi-server", "simple-server")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -129,10 +131,12 @@ class Capture:
         self.report["stages"].append(rec)
         self.write()  # a partial report always says which stage it reached
         self.progress(name)
+        log.info("capture stage %s", name)
         try:
             yield rec
         except BaseException as e:
             rec["error"] = _one_line(e)
+            log.info("capture stage %s failed: %s", name, rec["error"])
             raise
         finally:
             rec["seconds"] = round(time.monotonic() - t0, 4)
@@ -143,6 +147,12 @@ class Capture:
     # -- the run -------------------------------------------------------------------
 
     def run(self) -> CaptureResult:
+        with run_log(self.capdir):
+            result = self._run_logged()
+            log.info("capture %s: %s", result.outcome, result.report_path)
+        return result
+
+    def _run_logged(self) -> CaptureResult:
         owner = ProcessOwner(self.capdir)
         try:
             try:

@@ -65,7 +65,7 @@ class ReportWriter:
 
     def write(self) -> Path:
         for name in ("report.json", "report.md", "gdb-mi.log", "serial.log", "qemu-stderr.log",
-                     "gdb-stderr.log", "bridge.log", "openocd.log"):
+                     "gdb-stderr.log", "bridge.log", "openocd.log", "photondbg.log"):
             path = self.capdir / name
             if name.startswith("report.") or (path.exists() and path.stat().st_size > 0):
                 self.report["artifacts"].setdefault(name, name)

@@ -47,6 +47,7 @@ class LazyGroup(click.Group):
                 return None
             raise
         _config_defaults(ctx, name, command)
+        _add_verbose(command)
         return command
 
     def format_commands(self, ctx, formatter):
@@ -56,9 +57,34 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
+def _verbosity(ctx, param, value) -> None:
+    if value:
+        from photondbg import log
+
+        log.setup(value)
+
+
+def _verbose_option() -> click.Option:
+    return click.Option(["-v", "--verbose"], count=True, expose_value=False, is_eager=True,
+                        callback=_verbosity,
+                        help="Log progress on stderr (-vv: debug). Every run directory gets "
+                             "the full log in photondbg.log anyway.")
+
+
+def _add_verbose(command: click.Command) -> None:
+    """Every verb (and its subcommands) takes -v/--verbose, after the verb too."""
+    if not any(p.name == "verbose" for p in command.params):
+        command.params.append(_verbose_option())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_verbose(sub)
+
+
 @click.group(cls=LazyGroup, no_args_is_help=True,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="photondbg")
+@click.option("-v", "--verbose", count=True, expose_value=False, is_eager=True,
+              callback=_verbosity, help="Log progress on stderr (-vv: debug).")
 def cli():
     """photondbg: catch the first fault of a Particle Photon that crashes after WiFi loss.
 
@@ -85,9 +111,11 @@ def _config_defaults(ctx, name: str, command) -> None:
 
 
 def main(argv=None) -> None:
+    from photondbg import log
     from photondbg.procs import install_signal_handlers
 
     install_signal_handlers()  # SIGTERM and SIGHUP unwind like Ctrl-C, children stop with us
+    log.setup(0)  # warnings on stderr; -v / -vv raise it
     try:
         cli.main(args=argv, prog_name="photondbg", standalone_mode=False)
     except PhotondbgError as e:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from photondbg.errors import ToolFailure, UsageError
+from photondbg.errors import UsageError
 
 
 @click.command("build")
@@ -37,18 +37,10 @@ def build(target, app, variant, debug, device_os, ref, appdir, jobs, as_json):
         for opt, val in (("--device-os", device_os), ("--ref", ref), ("--appdir", appdir)):
             if val is not None:
                 raise UsageError(f"{opt} is for --target photon")
-        try:
-            from photondbg import firmware
-        except ImportError as e:
-            raise ToolFailure(f"the sim firmware builder is not available ({e})") from None
-        apps = getattr(firmware, "APPS", None)
-        variants = getattr(firmware, "VARIANTS", None)
-        if apps is not None and app not in apps:
-            raise UsageError(f"unknown app {app!r} (choose from {', '.join(apps)})")
-        if variants is not None and variant not in variants:
-            raise UsageError(f"unknown variant {variant!r} (choose from {', '.join(variants)})")
-        res = firmware.build(app, variant, debug=debug)
-        elf = Path(getattr(res, "elf", res))
+        from photondbg import firmware
+
+        firmware.check(app, variant)
+        elf = firmware.build(app, variant, debug=debug)
         info = {"target": "sim", "app": app, "variant": variant, "elf": str(elf)}
     else:
         if device_os is None or ref is None:

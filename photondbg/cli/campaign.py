@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import functools
 import sys
-
 from pathlib import Path
 
 import click
 
+from photondbg.cli.common import hold_range, out_dir
 from photondbg.cli.options import Seconds
-
-from photondbg.cli.sim import _hold, _out_dir, run_campaign
+from photondbg.cli.sim import run_campaign
 from photondbg.errors import UsageError
 from photondbg.photon import board as board_facts
 
@@ -65,8 +64,8 @@ def make_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, rese
 def board_config(*, variant, cycles, seed, hold, period, recovery, boot_timeout, timeout=None,
                  elf=None, netcut=None):
     from photondbg.campaign.board import BOARD_BOOT, BOARD_RECOVERY
-    from photondbg.photon.netcut import CommandNetCut
     from photondbg.campaign.records import CampaignConfig
+    from photondbg.photon.netcut import CommandNetCut
 
     label = "relay" if isinstance(netcut, CommandNetCut) else "prompt"
     return CampaignConfig(elf=elf, app="board", variant=variant, cycles=cycles, seed=seed,
@@ -83,7 +82,7 @@ def board_config(*, variant, cycles, seed, hold, period, recovery, boot_timeout,
               help="WiFi cuts to run.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the hold times and the load before each cut.")
-@click.option("--hold", callback=_hold, metavar="MIN:MAX",
+@click.option("--hold", callback=hold_range, metavar="MIN:MAX",
               help="Seconds each cut is held [default: 20:40].")
 @click.option("--period", type=Seconds(min=0.05, min_open=False), default=0.5, show_default=True,
               help="Seconds between the tester's GET / requests.")
@@ -137,7 +136,7 @@ def campaign(target, host, port, netcut_cmd, netrestore_cmd, serial, baud, probe
     cfg = board_config(variant=variant, cycles=cycles, seed=seed, hold=hold, period=period,
                        recovery=recovery, boot_timeout=boot_timeout, timeout=timeout,
                        netcut=board.netcut)
-    outdir = Path(resume) if resume else _out_dir(out, f"photon-{variant}")
+    outdir = Path(resume) if resume else out_dir(out, f"photon-{variant}")
     if resume:
         cfg.indexes = journal.remaining(done, cycles)
     record = journal.Journal(outdir, "campaign", opts, resume=bool(resume))

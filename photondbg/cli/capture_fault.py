@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from photondbg.cli.common import app_option, variant_option
 from photondbg.cli.options import Seconds, build_dir_option
 from photondbg.errors import EXIT_NOTHING, EXIT_OK
 
@@ -23,10 +24,8 @@ EXIT_CODES = {"fault": EXIT_OK, "panic": EXIT_OK, "lockup": EXIT_OK, "none": EXI
               help="Simulated Photon (QEMU) or a real one (OpenOCD).")
 @click.option("--elf", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Run this Cortex-M ELF instead of building the app.")
-@click.option("--variant", type=click.Choice(["none", "clients", "all"]), default=None,
-              help="Firmware fixes built in (default none); with --elf only a label.")
-@click.option("--app", type=click.Choice(["multi-server", "simple-server"]), default="multi-server",
-              show_default=True)
+@variant_option(None, help="Firmware fixes built in (default none); with --elf only a label.")
+@app_option()
 @click.option("--scenario", type=click.Choice(["wifi-loss", "none"]), default=None,
               help="wifi-loss: HTTP load + WiFi cuts (default); none: just run until it faults "
                    "(default with --elf).")

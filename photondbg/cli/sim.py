@@ -11,49 +11,16 @@ from pathlib import Path
 
 import click
 
+from photondbg import firmware
+from photondbg.cli.common import (
+    CUT_CHOICES,
+    app_option,
+    hold_range,
+    out_dir,
+    variant_option,
+)
 from photondbg.cli.options import Seconds
-
 from photondbg.errors import ToolFailure, UsageError
-
-VARIANTS = ("none", "clients", "all")
-APPS = ("multi-server", "simple-server")
-CUT_CHOICES = ("mixed", "down", "uplink")
-
-
-def _firmware():
-    try:
-        from photondbg import firmware
-    except ImportError as e:  # the builder is part of the package; missing means a broken install
-        raise ToolFailure(f"firmware builder unavailable: {e}") from None
-    return firmware
-
-
-def _hold(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        lo, hi = (float(x) for x in value.split(":"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not MIN:MAX in seconds (e.g. 1:3)") from None
-    if not 0 < lo <= hi:
-        raise click.BadParameter(f"{value!r}: need 0 < MIN <= MAX")
-    return lo, hi
-
-
-def _out_dir(out: str | None, what: str) -> Path:
-    """The run's output folder, created: ``--out`` or ./photondbg-runs/<time>-<what> (under the
-    current directory, never inside the source checkout)."""
-    if out:
-        path = Path(out)
-    else:
-        from photondbg.paths import RUNS
-
-        path = RUNS / f"{time.strftime('%Y%m%d-%H%M%S')}-{what}"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"cannot create --out {path}: {e.strerror}") from None
-    return path
 
 
 @click.group("sim")
@@ -69,14 +36,13 @@ def sim():
 
 
 @sim.command("run")
-@click.option("--variant", type=click.Choice(VARIANTS), default="none", show_default=True,
-              help="none = the bug; clients = PR #1250 fix; all = both fixes.")
+@variant_option()
 @click.option("--cycles", type=click.IntRange(min=1), default=5, show_default=True,
               help="WiFi cuts to run.")
-@click.option("--app", type=click.Choice(APPS), default="multi-server", show_default=True)
+@app_option()
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the cut kinds, hold times and WiFi delays.")
-@click.option("--hold", callback=_hold, metavar="MIN:MAX",
+@click.option("--hold", callback=hold_range, metavar="MIN:MAX",
               help="Seconds each cut is held [default: 1:3 for down, 4:6 for uplink].")
 @click.option("--cut", "cut", type=click.Choice(CUT_CHOICES), default="mixed", show_default=True,
               help="down = AP power off; uplink = AP cable pulled; mixed = seeded choice.")
@@ -131,11 +97,11 @@ def run(variant, cycles, app, seed, hold, cut, period, clients, port, timeout, a
         done = done.get("sim", {})
         outdir = Path(resume)
     else:
-        outdir = _out_dir(out, f"sim-{app}-{variant}")
+        outdir = out_dir(out, f"sim-{app}-{variant}")
     if port is not None and not port_is_free(port):
         raise UsageError(f"port {port} on 127.0.0.1 is already in use")
     record = journal.Journal(outdir, "sim run", opts, resume=bool(resume))
-    elf = _firmware().build(app=app, variant=variant)
+    elf = firmware.build(app=app, variant=variant)
     cfg = CampaignConfig(elf=Path(elf), app=app, variant=variant, cycles=cycles, seed=seed,
                          cuts=CUT_KINDS if cut == "mixed" else (cut,), hold=hold, period=period,
                          clients=clients, host_port=port, timeout=timeout,
@@ -173,6 +139,7 @@ def run_campaign(make, *, header: str, cycles: int, outdir: Path, as_json: bool,
     the ``--json`` last line. ``make(owner, on_cycle=, on_note=, on_phase=)`` builds the runner.
     With a ``journal`` every finished cycle is recorded at once (cycles.jsonl); ``done`` are the
     cycles a resumed run already has (merged into the result by index)."""
+    from photondbg.log import run_log
     from photondbg.procs import ProcessOwner, interruption
 
     progress = sys.stderr if as_json else sys.stdout
@@ -187,7 +154,8 @@ def run_campaign(make, *, header: str, cycles: int, outdir: Path, as_json: bool,
         if done and len(done) >= cycles:
             result = _from_journal(done, cycles, journal_meta or {})
         else:
-            with ProcessOwner(logdir=outdir) as owner, _status(tty, progress) as status:
+            with ProcessOwner(logdir=outdir) as owner, run_log(outdir), \
+                    _status(tty, progress) as status:
                 def on_phase(index, phase):
                     status(f"cycle {index}/{cycles}: {phase.value}" if index else phase.value)
 
@@ -282,8 +250,8 @@ def _table(result, stream) -> None:
 
 
 @sim.command("boot")
-@click.option("--app", type=click.Choice(APPS), default="multi-server", show_default=True)
-@click.option("--variant", type=click.Choice(VARIANTS), default="none", show_default=True)
+@app_option()
+@variant_option()
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
               help="Serve the app on this 127.0.0.1 port [default: a free one].")
 @click.option("--seconds", type=Seconds(min=0, min_open=False), default=None,
@@ -311,12 +279,11 @@ def boot(app, variant, port, seconds, out, console_port, control_port, console_u
       curl http://127.0.0.1:<the printed port>/
       photondbg sim boot --variant none --port 8080 --console-port 8081 --control-port 8082
     """
+    from photondbg.firmware import app_port
+    from photondbg.ports import listen
     from photondbg.procs import ProcessOwner
     from photondbg.sim.bridge import Bridge
-    from photondbg.firmware import app_port
     from photondbg.targets.sim import SimTarget
-
-    from photondbg.ports import listen
 
     for name, value in (("--port", port), ("--console-port", console_port),
                         ("--control-port", control_port)):
@@ -333,8 +300,8 @@ def boot(app, variant, port, seconds, out, console_port, control_port, console_u
         raise UsageError("--console-usb needs --console-port")
     if len(set(given)) != len(given):
         raise UsageError("--port, --console-port and --control-port must differ")
-    outdir = _out_dir(out, f"boot-{app}-{variant}")
-    elf = _firmware().build(app=app, variant=variant)
+    outdir = out_dir(out, f"boot-{app}-{variant}")
+    elf = firmware.build(app=app, variant=variant)
     device_port = app_port(app)
     with ProcessOwner(logdir=outdir) as owner:
         relay = None

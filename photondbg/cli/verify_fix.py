@@ -9,9 +9,11 @@ from pathlib import Path
 
 import click
 
+from photondbg import firmware
 from photondbg.cli.campaign import board_config, board_options, make_board
-from photondbg.cli.sim import APPS, CUT_CHOICES, VARIANTS, _firmware, _hold, _out_dir
+from photondbg.cli.common import CUT_CHOICES, VARIANTS, app_option, hold_range, out_dir
 from photondbg.errors import UsageError
+from photondbg.log import run_log
 from photondbg.photon.flash import METHODS
 
 
@@ -38,10 +40,10 @@ from photondbg.photon.flash import METHODS
 @click.option("--flash-method", type=click.Choice(METHODS), default=None,
               help="photon: how each build is written to the board.")
 @board_options
-@click.option("--app", type=click.Choice(APPS), default="multi-server", show_default=True)
+@app_option()
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--cut", type=click.Choice(CUT_CHOICES), default="mixed", show_default=True)
-@click.option("--hold", callback=_hold, metavar="MIN:MAX",
+@click.option("--hold", callback=hold_range, metavar="MIN:MAX",
               help="Seconds each cut is held [default: 1:3 for down, 4:6 for uplink].")
 @click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=0.05, show_default=True,
               help="Significance level.")
@@ -102,8 +104,8 @@ def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_e
         raise UsageError(f"{extra[0]} needs --target photon")
     if baseline == candidate:
         raise UsageError(f"--baseline and --candidate are both {baseline!r}: nothing to compare")
-    outdir = _out_dir(out, f"verify-{app}-{baseline}-vs-{candidate}")
-    fw = _firmware()
+    outdir = out_dir(out, f"verify-{app}-{baseline}-vs-{candidate}")
+    fw = firmware
     elfs = {v: Path(fw.build(app=app, variant=v)) for v in (baseline, candidate)}
     cuts = CUT_KINDS if cut == "mixed" else (cut,)
 
@@ -125,8 +127,9 @@ def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_e
         record.append(role, r)
         show(role, r)
 
-    res = run_verify(config(baseline), config(candidate), outdir, alpha=alpha,
-                     on_cycle=on_cycle, jobs=jobs, design=design)
+    with run_log(outdir):
+        res = run_verify(config(baseline), config(candidate), outdir, alpha=alpha,
+                         on_cycle=on_cycle, jobs=jobs, design=design)
     _report(res, outdir, cycles, alpha, as_json, progress)
 
 
@@ -165,7 +168,7 @@ def _verify_photon(baseline_elf, candidate_elf, flash_method, host, port, netcut
                             recovery=recovery, boot_timeout=boot_timeout, elf=elf,
                             netcut=board.netcut)
                for label, elf in zip(labels, (baseline_elf, candidate_elf))]
-    outdir = _out_dir(out, f"verify-photon-{labels[0]}-vs-{labels[1]}")
+    outdir = out_dir(out, f"verify-photon-{labels[0]}-vs-{labels[1]}")
 
     def do_flash(elf):
         res = flash(elf, flash_method, interface=probe or "cmsis-dap")
@@ -175,9 +178,10 @@ def _verify_photon(baseline_elf, candidate_elf, flash_method, host, port, netcut
             raise ToolFailure(f"flashing {elf} by {flash_method} was not verified: {res.detail}")
         return res
 
-    res = verify_on_board(board, *configs, outdir, flash=do_flash, alpha=alpha,
-                          on_cycle=_on_cycle(cycles, progress),
-                          on_note=lambda text: click.echo(text, file=progress))
+    with run_log(outdir):
+        res = verify_on_board(board, *configs, outdir, flash=do_flash, alpha=alpha,
+                              on_cycle=_on_cycle(cycles, progress),
+                              on_note=lambda text: click.echo(text, file=progress))
     return res, outdir
 
 

@@ -76,7 +76,8 @@ _MEMORY_BLOCK = re.compile(r'\{begin="(0x[0-9a-f]+)",offset="(0x[0-9a-f]+)",end=
 
 class _Io(IoManager):
     """pygdbmi's IoManager with a fast path for big ``-data-read-memory-bytes`` answers
-    (a regex instead of the char-by-char MI parser, and no debug pretty-printing)."""
+    (a regex instead of the char-by-char MI parser, and no debug pretty-printing).
+    It overrides a private method of pygdbmi 0.11.0.0: pyproject.toml pins that version."""
 
     def _get_responses_list(self, raw_output: bytes, stream: str) -> list[dict]:
         from pygdbmi import gdbmiparser

@@ -87,14 +87,9 @@ def check_toolchain(env: dict | None = None) -> dict[str, str]:
 
 def app_dir(app: str) -> Path:
     """Our app's sources (shared with the sim build): firmware/apps/<app>/."""
-    try:
-        from photondbg import firmware  # the FIRMWARE helper's module, when present
+    from photondbg import firmware
 
-        if hasattr(firmware, "app_dir"):
-            return Path(firmware.app_dir(app))
-    except ImportError:
-        pass
-    return paths.FIRMWARE / "apps" / app
+    return firmware.app_dir(app)
 
 
 # -- argv (pure) ---------------------------------------------------------------------------
