@@ -134,7 +134,7 @@ def test_threads_run_on_the_psp_with_heap_stacks_and_the_idle_thread_sleeps(serv
         if t["addr"] != current:
             # a switched-out thread: r4-r11 then the hardware frame on its own stack
             sp = t["saved_sp"]
-            assert t["stack_lo"] <= sp < t["stack_lo"] + t["stack_size"] - 64
+            assert t["stack_lo"] <= sp <= t["stack_lo"] + t["stack_size"] - 64
             frame = probe.gdb.read_words(sp + 32, 8)
             assert frame[7] & (1 << 24), f"xPSR without the Thumb bit: {frame[7]:#x}"
             assert 0x08000000 <= frame[6] < 0x08100000, f"stacked pc {frame[6]:#x}"
