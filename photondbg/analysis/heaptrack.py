@@ -20,7 +20,8 @@ from photondbg.paths import GDB_SCRIPTS
 
 LOG_NAME = "heap-track.jsonl"
 DEPTH = 6                     # frames kept per call by the GDB tracker
-ALLOCATOR_FRAMES = {"__wrap__malloc_r", "__wrap__free_r", "record", "malloc", "free", "calloc", "realloc", "_malloc_r", "_free_r", "_calloc_r",
+ALLOCATOR_FRAMES = {"__wrap__malloc_r", "__wrap__free_r", "record", "keep_free",
+                    "malloc", "free", "calloc", "realloc", "_malloc_r", "_free_r", "_calloc_r",
                     "_realloc_r", "pvPortMalloc", "vPortFree", "_Znwj", "_Znaj", "_ZdlPv",
                     "_ZdlPvj", "_ZdaPv", "_ZdaPvj", "operator new", "operator delete"}
 
@@ -131,6 +132,15 @@ def history(events: list[dict], value: int, type_size: int | None = None) -> dic
     return out
 
 
+def _reuse_after(events: list[dict], seq: int, value: int, size: int) -> dict | None:
+    for ev in events:
+        p, n = ev.get("ptr"), ev.get("size") or 1
+        if ev["n"] > seq and ev["op"] == "malloc" and p is not None and p < value + size \
+                and value < p + n:
+            return ev
+    return None
+
+
 def symbolize(elf, ev: dict | None) -> dict | None:
     """{pc, function, file, line, size, ptr, n, backtrace [...]} with the allocator's own
     frames skipped for the headline (the caller that matters)."""
@@ -153,6 +163,34 @@ def symbolize(elf, ev: dict | None) -> dict | None:
     return {"op": ev["op"], "n": ev.get("n"), "ptr": ev.get("ptr"), "size": ev.get("size"),
             "pc": head.get("pc"), "function": head.get("function"), "file": head.get("file"),
             "line": head.get("line"), "backtrace": frames}
+
+
+FREES = "heap_trace_frees"      # every free by address, beside the ring (heap_trace.c)
+FREES_WORDS = 5                 # seq, ptr, chunk_size, caller, caller2
+
+
+def kept_frees(elf, mem) -> list[dict]:
+    """The frees the instrumented build keeps by address (older than the ring can be)."""
+    sym = elf.symbol(FREES)
+    if sym is None or mem is None:
+        return []
+    out = []
+    for i in range(sym.size // (FREES_WORDS * 4)):
+        words = [mem.u32(sym.address + (i * FREES_WORDS + k) * 4) for k in range(FREES_WORDS)]
+        if None in words or not words[0]:
+            continue
+        seq, ptr, chunk, caller, above = words
+        out.append({"n": seq, "op": "free", "ptr": ptr, "chunk_size": chunk,
+                    "pc": caller & ~1, "source": "frees table",
+                    "backtrace": [above & ~1] if above & 1 and elf.in_code(above) else []})
+    return out
+
+
+def _nano_chunk_range(type_size: int) -> tuple[int, int]:
+    """newlib-nano chunk sizes a malloc(type_size) can get: the request rounded to 4 plus
+    padding and header (8), at least 8; up to 7 more when the rest was too small to split."""
+    base = max(((type_size + 3) & ~3) + 8, 8)
+    return base, base + 8
 
 
 def attach(section: dict, elf, capdir: Path, mem=None) -> None:
@@ -178,13 +216,30 @@ def attach(section: dict, elf, capdir: Path, mem=None) -> None:
         d["freed_by"] = symbolize(elf, h["freed_by"])
         d["reused_by"] = symbolize(elf, h["reused_by"])
         d["reuses"] = h["reuses"]
-        if h["freed_by"] is None:
+        if h["freed_by"] is None and ring is not None and d.get("type_size"):
+            lo, hi = _nano_chunk_range(d["type_size"])
+            kept = [f for f in kept_frees(elf, mem)
+                    if f["ptr"] == d["value"] and lo <= f["chunk_size"] < hi]
+            if kept:
+                freed = max(kept, key=lambda f: f["n"])
+                d["freed_by"] = symbolize(elf, freed)
+                d["freed_by"]["source"] = "frees table (older than the ring)"
+                first = events[0]["n"] if events else None
+                if first is not None and first <= freed["n"] + 1:
+                    h2 = _reuse_after(events, freed["n"], d["value"], d["type_size"])
+                    d["reused_by"] = symbolize(elf, h2)
+                else:
+                    d["reused_by_note"] = ("the reuse is older than the calls the ring keeps; "
+                                           f"the memory now holds {d['block']['contents_hint']}")
+        if d.get("freed_by") is None:
             d["freed_by_note"] = (f"the allocation of this {d.get('type_size') or '?'}-byte "
                                   "object and its free() are not among the calls logged")
-            section.setdefault("freed_by_note", d["freed_by_note"])
         if section.get("freed_by") is None and (culprit is None or d["path"] == culprit):
             section["freed_by"] = d["freed_by"]
             section["reused_by"] = d["reused_by"]
+            for note in ("freed_by_note", "reused_by_note"):
+                if d.get(note):
+                    section[note] = d[note]
     fb, rb = section.get("freed_by"), section.get("reused_by")
     if fb:
         section["summary"] += f"; freed by `{fb['function']}`" + _at(fb)

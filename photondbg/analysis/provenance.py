@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import capstone
 from capstone import arm as carm
 
+from photondbg.analysis.heaptrack import demangle
 from photondbg.analysis.memory import MemoryImage
 
 MAX_LEVELS = 4
@@ -35,6 +36,7 @@ class Step:
     offset: int | None = None
     confirmed: bool | None = None    # the dump still holds ``value`` at ``address``
     note: str | None = None
+    function: str | None = None      # the function this step is in (callers: arguments)
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -123,6 +125,7 @@ def trace(elf, mem: MemoryImage, fault: dict) -> Provenance:
         base = _reg_name(md, mems[0].mem.base)
         p = Provenance("data-access", site=_site(elf, site), register=base, value=regs.get(base))
         p.chain = _chain(md, mem, insns[:-1], base, regs)
+        _into_callers(elf, md, mem, p, insns[:-1], regs, fault.get("backtrace_pcs") or [])
         p.text = (f"`{_insn_text(site)}` at 0x{fpc:08x} used {base} = {_hx(regs.get(base))} "
                   f"+ {mems[0].mem.disp} as its address")
         return p
@@ -143,6 +146,7 @@ def trace(elf, mem: MemoryImage, fault: dict) -> Provenance:
             p = Provenance("bad-branch", site=_site(elf, call), register=reg,
                            value=regs.get(reg, fpc | 1))
             p.chain = _chain(md, mem, insns[:-1], reg, regs)
+            _into_callers(elf, md, mem, p, insns[:-1], regs, fault.get("backtrace_pcs") or [])
             p.text = (f"`{_insn_text(call)}` at 0x{call.address:08x} branched to "
                       f"{_hx(p.value)} (PC 0x{fpc:08x})")
             return p
@@ -314,6 +318,9 @@ def _chain(md, mem: MemoryImage, before: list, reg: str, regs: dict[str, int]) -
         step.base_value = bval
         if bval is None:
             step.note = f"{base} then: {bsrc}"
+            if flow.last_write(base, j) is None and base in ("r0", "r1", "r2", "r3"):
+                step.note = (f"{base} then: the function's argument {base} as it was passed "
+                             "(its value is not known here)")
             break
         step.address = _address(bval, disp, mode)
         now = mem.u32(step.address)
@@ -322,10 +329,69 @@ def _chain(md, mem: MemoryImage, before: list, reg: str, regs: dict[str, int]) -
     return steps
 
 
+ARGUMENT_REGS = ("r0", "r1", "r2", "r3")
+CALLEE_SAVED = tuple(f"r{i}" for i in range(4, 12))
+MAX_CALLERS = 6
+
+
+def _into_callers(elf, md, mem: MemoryImage, p: Provenance, before: list, regs: dict,
+                  backtrace_pcs: list[int]) -> None:
+    """When the chain ends at an argument register that the function did not write, follow it
+    into the caller (the backtrace's next return address): the value was set up there before
+    the call. Callee-saved registers keep their fault values only while no deeper function
+    wrote them before its own call or fault."""
+    if not p.chain:
+        return
+    fn = elf.function_at(p.site["pc"]) if p.site else None
+    for step in p.chain:
+        step.function = p.site.get("function") if p.site else None
+    clobbered = {r for ins in before for r in CALLEE_SAVED if _writes(md, ins, r)}
+    known = {r: v for r, v in regs.items() if r in ARGUMENT_REGS or r in CALLEE_SAVED}
+    # the frames above the one holding the site
+    start = next((i for i, pc in enumerate(backtrace_pcs)
+                  if fn and elf.function_at(pc) and elf.function_at(pc)[0] == fn[0]), None)
+    if start is None:
+        return
+    callee_before = before
+    for ret in backtrace_pcs[start + 1:start + 1 + MAX_CALLERS]:
+        last = p.chain[-1]
+        if last.register not in ARGUMENT_REGS or last.loaded_by is not None \
+                or last.value is None:
+            return
+        call = None
+        for width in (4, 2):
+            code = elf.read((ret & ~1) - width, width)
+            ins = next(md.disasm(code, (ret & ~1) - width), None) if code else None
+            if ins is not None and ins.size == width and ins.mnemonic in ("bl", "blx"):
+                call = ins
+                break
+        if call is None:
+            return
+        insns, _ = _function_insns(elf, md, call.address)
+        if not insns or insns[-1].address != call.address:
+            return
+        caller_before = insns[:-1]
+        # argument registers at the call: the callee's entry values, where the callee kept them
+        entry = {r: known.get(r) for r in ARGUMENT_REGS
+                 if not any(_writes(md, ins, r) for ins in callee_before)}
+        entry[last.register] = last.value
+        caller_regs = {r: v for r, v in known.items() if r in CALLEE_SAVED and r not in clobbered}
+        caller_regs.update({r: v for r, v in entry.items() if v is not None})
+        site = _site(elf, call)
+        last.note = f"an argument: set up by the caller `{site['function']}` before its call"
+        more = _chain(md, mem, caller_before, last.register, caller_regs)
+        for step in more:
+            step.function = site["function"]
+        p.chain += more
+        clobbered |= {r for ins in caller_before for r in CALLEE_SAVED if _writes(md, ins, r)}
+        known = caller_regs
+        callee_before = caller_before
+
+
 def _site(elf, insn) -> dict:
     loc = elf.locate(insn.address)
     return {"pc": insn.address, "instruction": _insn_text(insn),
-            "function": elf.pretty(loc.function) if loc.function else None,
+            "function": demangle(elf, loc.function),
             "file": loc.file, "line": loc.line}
 
 

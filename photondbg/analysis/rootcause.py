@@ -32,7 +32,8 @@ def analyze(elf, mem: MemoryImage, report: dict) -> dict:
     heaps = find_heaps(elf, mem)
     if not heaps:
         checked.append("heap: no allocator found by its symbols (newlib-nano "
-                       "__malloc_free_list/__malloc_sbrk_start, FreeRTOS heap_4 ucHeap/xStart/pxEnd)")
+                       "__malloc_free_list/__malloc_sbrk_start, FreeRTOS heap_4 "
+                       "ucHeap/xStart/pxEnd)")
     for h in heaps:
         s = h.summary()
         state = "CORRUPT" if h.corrupt else "consistent"
@@ -52,13 +53,14 @@ def analyze(elf, mem: MemoryImage, report: dict) -> dict:
                    + ", "
                    f"{walk.heap_objects} heap objects reached, {walk.pointers_checked} non-NULL "
                    f"pointers checked" + (" (walk truncated)" if walk.truncated else ""))
-    prov = trace(elf, mem, fault) if fault else None
+    pcs = [f["pc"] for f in report.get("backtrace") or [] if isinstance(f.get("pc"), int)]
+    prov = trace(elf, mem, {**fault, "backtrace_pcs": pcs}) if fault else None
     if prov is not None:
         checked.append(f"provenance: {prov.text}")
     else:
         checked.append("provenance: no fault frame in this capture")
     dangling = sorted(walk.dangling, key=lambda d: (not d.certain, d.path))
-    tie = _tie(prov, dangling) if prov else None
+    tie = _tie(prov, dangling, mem) if prov else None
     corrupt = [h for h in heaps if h.corrupt]
     if tie:
         kind = "use-after-free"
@@ -114,7 +116,7 @@ def _this_roots(types: DwarfTypes, walker: Walker, report: dict, elf) -> list:
     return roots
 
 
-def _tie(prov: Provenance, dangling: list[Dangling]) -> dict | None:
+def _tie(prov: Provenance, dangling: list[Dangling], mem: MemoryImage) -> dict | None:
     """Does the provenance chain go through a dangling pointer? Best evidence first: a load
     from the pointer's own slot; else a register holding its value, or a load from inside the
     block it points to - then every dangling pointer with that value is a candidate, and all
@@ -141,6 +143,21 @@ def _tie(prov: Provenance, dangling: list[Dangling]) -> dict | None:
                             "not say which one was used")
                 return {"path": d.path, "step": i, "candidates": same, "how": how,
                         "confirmed": bool(step.confirmed) or step.address is None}
+    # weakest: a value loaded through an object whose address the code does not show, equal
+    # to the word a stale pointer's memory holds at that offset
+    for i, step in enumerate(prov.chain):
+        if step.loaded_by is None or step.offset is None or step.address is not None \
+                or step.value is None or step.value < 0x10000:
+            continue
+        same = [d for d in dangling if mem.u32(d.value + step.offset) == step.value]
+        if same:
+            d = same[0]
+            how = (f"{step.register} = 0x{step.value:08x} was loaded from offset "
+                   f"{step.offset:+d} of an object whose address the code does not show here; "
+                   f"the memory `{d.path}` points to holds exactly that word there "
+                   "(matched by content)")
+            return {"path": d.path, "step": i, "candidates": [x.path for x in same],
+                    "how": how, "confirmed": False, "by": "content"}
     return None
 
 
@@ -188,8 +205,11 @@ def render_markdown(rc: dict | None) -> list[str]:
         out += [f"Provenance: {prov.get('text')}", ""]
         for s in prov.get("chain") or []:
             line = f"- {s['register']} = {_hx(s['value'])}"
+            if s.get("function"):
+                line += f" in `{s['function']}`"
             if s.get("loaded_by"):
-                line += f", written by `{s['loaded_by']['instruction']}` at {_hx(s['loaded_by']['pc'])}"
+                by = s["loaded_by"]
+                line += f", written by `{by['instruction']}` at {_hx(by['pc'])}"
             if s.get("address") is not None:
                 ok = {True: "the dump still holds it", False: "the dump now holds another value",
                       None: "not in the dump"}[s.get("confirmed")]
@@ -200,6 +220,8 @@ def render_markdown(rc: dict | None) -> list[str]:
         out.append("")
     for key, title in (("freed_by", "Freed by"), ("reused_by", "Reused by")):
         ev = rc.get(key)
+        if rc.get(f"{key}_note"):
+            out += [f"{title}: not known: {rc[f'{key}_note']}", ""]
         if ev:
             out.append(f"{title}: `{ev.get('function')}` at {_hx(ev.get('pc'))}"
                        + (f" ({ev['file']}:{ev['line']})" if ev.get("file") else ""))
