@@ -5,15 +5,16 @@ stack pointer exactly, not a guess. Two ways, one code path:
 
 * ``registers``: the debugger has ``$msp`` and ``$psp`` (OpenOCD's target description): read.
 * ``mrs-stub``: it has neither (QEMU 7.2's gdbstub; ``monitor info registers`` shows neither,
-  measured), so the core itself is asked. Three MRS instructions (``mrs r0, msp; mrs r1, psp;
+  measured), so the core itself is asked. Four instructions (``mrs r0, msp; mrs r1, psp;
   mrs r2, control; bx r3``, encodings in :mod:`photondbg.cortexm.faults`) are written to
-  scratch RAM below the current stack pointer, PC is pointed at them, r3 at the halted PC, and
-  they are single-stepped, the last step landing back on the halted PC. QEMU's
-  gdbstub steps with interrupts and timers masked (its default ``qqemu.sstep`` flags), so no
-  firmware code runs meanwhile; MRS works in Handler mode and reads the banked SPs whichever
-  is active. Then the scratch RAM and every register are written back and read again to check
-  that they are identical; the result says so (``restored``). With the MPU on, MPU_CTRL.ENABLE
-  is cleared for the three steps (fetching from the stack could otherwise fault) and put back.
+  scratch RAM below the current stack pointer, PC is pointed at them and r3 at the halted PC,
+  and they are single-stepped, the last step landing back on the halted PC (so GDB still steps
+  over a breakpoint there on resume). QEMU's gdbstub steps with interrupts and timers masked
+  (its default ``qqemu.sstep`` flags), so no firmware code runs meanwhile; MRS works in Handler
+  mode and reads the banked SPs whichever is active. Then the scratch RAM and r0-r3 are written
+  back and every register and the scratch bytes read again to check that they are identical;
+  the result says so (``restored``). With the MPU on, MPU_CTRL.ENABLE is cleared for the steps
+  (fetching from the stack could otherwise fault) and put back. Refused inside an IT block.
 
 When neither works (a stub that does not step), the caller may fall back to the labelled
 heuristic ``ram-scan`` of :func:`photondbg.capture.collect.find_stacked_frame`.
