@@ -35,12 +35,18 @@ from photondbg.deadline import Deadline
 from photondbg.procs import ProcessOwner
 from photondbg.sim.tester import HTTP_RESULTS, ConsoleWatch, HttpTester
 
+# The recovery window grows with the machine's present speed: at least the configured one, and
+# at least RECOVERY_MARGIN times the slowest boot-to-serving of this run (a loaded machine
+# boots slower and recovers slower; a fixed 5-6 s would call that NO_RECOVERY).
+RECOVERY_MARGIN = 4.0
+
+
+log = logging.getLogger(__name__)
+
 
 def cycle_seed(seed: int, index: int) -> int:
     """The seed of cycle ``index``'s own random draws (the sim's WiFi delays)."""
     return seed * 1_000_003 + index
-
-log = logging.getLogger(__name__)
 
 
 class CycleRunner(abc.ABC):
@@ -148,6 +154,7 @@ class CycleRunner(abc.ABC):
         since = time.monotonic()
         crash = self.watch_for(load, since)
         t_cut = time.monotonic()
+        window = self.recovery_window()
         if crash is None:
             self.transition(Phase.CUT)
             self.cut_wifi(kind)
@@ -158,7 +165,7 @@ class CycleRunner(abc.ABC):
             t_restore = time.monotonic()
             self.transition(Phase.RECOVER)
             if crash is None:
-                crash = self.watch_for(cfg.recovery, since,
+                crash = self.watch_for(window, since,
                                        until=lambda: self.tester.ok_since(t_restore))
             if crash is None and self.tester.ok_since(t_restore):
                 r.recovery_time = round(self.tester.last_ok - t_restore, 3)
@@ -176,12 +183,18 @@ class CycleRunner(abc.ABC):
         else:
             r.outcome = Outcome.NO_RECOVERY.value
             r.detail = (f"device alive ({self.alive_name} {pong:.1f} s ago), server silent for "
-                        f"{cfg.recovery:.0f} s")
+                        f"{window:.0f} s")
         r.duration = round(time.monotonic() - t_start, 3)
         http1, con1 = self.tester.snapshot(), self.watch.snapshot()
         r.http = {k: http1[k] - http0.get(k, 0) for k in http1}
         r.console = {k: con1[k] - con0.get(k, 0) for k in con1 if con1[k] - con0.get(k, 0)}
         return r
+
+    def recovery_window(self) -> float:
+        """Seconds after the restore for the server to answer: the configured window, widened
+        to RECOVERY_MARGIN x the slowest boot-to-serving seen in this run."""
+        seen = self.result.boot_to_serving
+        return max(self.cfg.recovery, RECOVERY_MARGIN * max(seen)) if seen else self.cfg.recovery
 
     def watch_for(self, seconds: float, since: float, until: Callable[[], bool] | None = None):
         """Wait ``seconds`` (or until ``until()``), returning (outcome, time, detail) as soon as

@@ -99,3 +99,21 @@ def test_an_empty_run_is_refused():
         decide(counts(), counts(ok=3))
     with pytest.raises(ValueError):
         decide(counts(ok=3), counts())
+
+
+def test_recovery_window_scales_with_the_slowest_boot(tmp_path):
+    """NO_RECOVERY is judged over max(configured window, 4 x slowest boot-to-serving)."""
+    from photondbg.campaign.cycle import RECOVERY_MARGIN, CycleRunner
+    from photondbg.campaign.records import CampaignConfig
+
+    class Board(CycleRunner):  # only the window is asked: no board methods run
+        setup = http_port = cut_wifi = restore_wifi = crashed = alive_age = device_gone = \
+            serve_again = bring_back = teardown = serving_note = lambda self, *a: None
+
+    runner = Board(CampaignConfig(elf=tmp_path / "x.elf", recovery=6.0), owner=None,
+                   logdir=tmp_path)
+    assert runner.recovery_window() == 6.0  # no boot seen yet
+    runner.result.boot_to_serving += [0.3, 0.4]
+    assert runner.recovery_window() == 6.0  # a fast machine: the configured window
+    runner.result.boot_to_serving.append(2.5)  # a loaded one
+    assert runner.recovery_window() == RECOVERY_MARGIN * 2.5
