@@ -190,9 +190,11 @@ def _summary(kind, tie, dangling, corrupt) -> str:
 
 
 def render_markdown(rc: dict | None) -> list[str]:
-    """The "Root cause" section of report.md."""
+    """The "Root cause" section of report.md (from the section's dict or its model)."""
     if not rc:
         return []
+    if hasattr(rc, "to_dict"):
+        rc = rc.to_dict()
     out = ["## Root cause", "", f"**{rc.get('kind')}**: {rc.get('summary')}", ""]
     for d in rc.get("dangling") or []:
         b = d["block"]

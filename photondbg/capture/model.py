@@ -9,8 +9,7 @@ their place, so ``from_dict(d).to_dict() == d`` for every report.
 
 Optional sections (``threads``, ``root_cause``, ``reproduce``, ``timeline``, ``after_fault``...)
 are None when a capture did not produce them. A new section gets a dataclass here and a field in
-:class:`CaptureReport`; one still given as a plain dict (``root_cause``) keeps its JSON form
-until its owner types it.
+:class:`CaptureReport`.
 """
 
 from __future__ import annotations
@@ -295,12 +294,119 @@ class Timeline(Section):
 
 
 @dataclass
+class HeapBlock(Section):
+    """A heap block as the analysis found it (photondbg.analysis.heap)."""
+
+    addr: int | None = None             # the address malloc handed out
+    size: int | None = None             # usable bytes from there
+    state: str | None = None            # used | free
+    chunk: int | None = None            # the allocator's own block start (header)
+    chunk_size: int | None = None
+    contents_hint: str | None = None    # what the memory the pointer aims at holds now
+
+
+@dataclass
+class HeapEvent(Section):
+    """One malloc/free call (trace ring or GDB log), symbolized: who freed / reused / allocated."""
+
+    NESTED = {"backtrace": Frame}
+    op: str | None = None               # malloc | free
+    n: int | None = None                # sequence number of the call
+    ptr: int | None = None
+    size: int | None = None             # malloc: bytes asked for
+    pc: int | None = None               # the caller (the allocator's return address)
+    function: str | None = None
+    file: str | None = None
+    line: int | None = None
+    source: str | None = None           # where a free came from when not the ring
+    backtrace: list[Frame] | None = None
+
+
+@dataclass
+class DanglingPointer(Section):
+    NESTED = {"block": HeapBlock, "allocated_by": HeapEvent, "freed_by": HeapEvent,
+              "reused_by": HeapEvent}
+    path: str | None = None             # e.g. listeners[0]->clients[3]
+    value: int | None = None
+    slot: int | None = None             # address of the pointer itself
+    type: str | None = None             # declared pointee type
+    type_size: int | None = None
+    reason: str | None = None
+    certain: bool | None = None         # False: reached through a union member
+    owner: dict | None = None           # {path, type, address, fields}
+    block: HeapBlock | None = None
+    allocated_by: HeapEvent | None = None
+    freed_by: HeapEvent | None = None
+    reused_by: HeapEvent | None = None
+    reuses: int | None = None
+
+
+@dataclass
+class ProvenanceStep(Section):
+    register: str | None = None
+    value: int | None = None
+    loaded_by: dict | None = None       # {pc, instruction}
+    address: int | None = None          # where the value was loaded from
+    base: str | None = None
+    base_value: int | None = None
+    offset: int | None = None
+    confirmed: bool | None = None       # the dump still holds the value there
+    note: str | None = None
+    function: str | None = None
+
+
+@dataclass
+class Provenance(Section):
+    NESTED = {"chain": ProvenanceStep}
+    kind: str | None = None             # data-access | bad-branch | return | unknown
+    site: dict | None = None            # {pc, instruction, function, file, line}
+    register: str | None = None
+    value: int | None = None
+    chain: list[ProvenanceStep] | None = None
+    text: str | None = None
+
+
+@dataclass
+class HeapSummary(Section):
+    allocator: str | None = None        # newlib-nano | heap_4 | ...
+    arena: list[int] | None = None
+    end_source: str | None = None
+    blocks: int | None = None
+    used: int | None = None
+    free: int | None = None
+    used_bytes: int | None = None
+    free_bytes: int | None = None
+    free_list: int | None = None
+    corrupt: bool | None = None
+    problems: list[str] | None = None
+    notes: list[str] | None = None
+
+
+@dataclass
+class RootCause(Section):
+    """``root_cause`` (photondbg.analysis.rootcause, DESIGN §5.1)."""
+
+    NESTED = {"dangling": DanglingPointer, "provenance": Provenance, "heaps": HeapSummary,
+              "freed_by": HeapEvent, "reused_by": HeapEvent}
+    kind: str | None = None     # use-after-free | dangling-pointer | heap-corrupt | none-found
+    summary: str | None = None
+    dangling: list[DanglingPointer] | None = None
+    provenance: Provenance | None = None
+    culprit: dict | None = None         # {path, candidates, how, confirmed, step}
+    heaps: list[HeapSummary] | None = None
+    freed_by: HeapEvent | None = None
+    reused_by: HeapEvent | None = None
+    checked: list[str] | None = None
+    seconds: float | None = None
+
+
+@dataclass
 class CaptureReport(Section):
     NESTED = {"target": TargetInfo, "fault": Fault, "lockup": Lockup, "backtrace": Frame,
               "stages": Stage, "panic": Panic, "after_fault": AfterFault, "threads": Thread,
               "after_fault_events": AfterFault,
               "stopped_at": StoppedAt, "reproduce": Reproduce, "timeline": Timeline,
-              "sim_artefacts": SimArtefact}
+              "sim_artefacts": SimArtefact, "root_cause": RootCause}
     REQUIRED = ("schema", "status", "created", "target", "outcome", "fault", "lockup",
                 "backtrace", "artifacts", "stage", "stages", "error")
     schema: str = SCHEMA
@@ -322,7 +428,7 @@ class CaptureReport(Section):
     sim_artefacts: list[SimArtefact] | None = None   # sim target: what is the simulator's
     threads_note: str | None = None         # why no thread (or not every thread) is listed
     after_fault_events: list[AfterFault] | None = None  # every stop after the first fault
-    root_cause: dict | None = None          # analysis (photondbg.analysis.rootcause)
+    root_cause: RootCause | None = None     # analysis (photondbg.analysis.rootcause)
     reproduce: Reproduce | None = None      # replay (photondbg.replay.reproduce)
     timeline: Timeline | None = None        # replay
 

@@ -148,3 +148,15 @@ def test_trace_ring_says_who_allocated_freed_and_reused(heap_captures):
     free = stale["listeners[0]->clients[1]"]
     assert free["freed_by"]["line"] == _line_of("uaf.c", "free(s->clients[1])")
     assert free["reused_by"] is None
+
+
+def test_root_cause_section_has_its_model(heap_captures):
+    from photondbg.capture.model import CaptureReport, DanglingPointer, RootCause
+
+    report = json.loads((heap_captures["uaf_traced"].capdir / "report.json").read_text())
+    model = CaptureReport.from_dict(report)
+    assert model.to_dict() == report
+    rc = model.root_cause
+    assert isinstance(rc, RootCause) and isinstance(rc.dangling[0], DanglingPointer)
+    assert rc.freed_by.function == "main" and rc.dangling[0].block.state in ("used", "free")
+    assert rc.provenance.chain[0].register == "r3"
