@@ -4,13 +4,13 @@
     .venv/bin/python benchmarks/bench_sim.py [--cycles 12] [--seed 1] [--seconds 5]
     .venv/bin/python benchmarks/bench_sim.py --signatures --cycles 60 [--variants none,clients,all]
                                              [--clients 1] [--json out.json]
-    .venv/bin/python benchmarks/bench_sim.py --capture-seeds 10
 
 Prints (no assertions; speed lives here, not in tests):
 - with --signatures: per variant and cut kind (down, uplink), CYCLES cycles each: outcome shares
   and the distribution of fault signatures (panic name + CFSR bits, PC region, faulting
   function, MSP/PSP, lock-up, hang), median time from cut to the first fault, cycles/min
-- with --capture-seeds N: `capture-fault` time to the first capture over N seeds (median, max)
+- `capture-fault` time to the first capture over 10 seeds (median, max) is bench_capture.py's:
+  .venv/bin/python benchmarks/bench_capture.py --seeds 10
 - cycles/min of a `none` campaign and its crash rate per cycle (the real board: ~1 in 3)
 - median time from the link cut to the crash (panic line or QEMU exit)
 - boot-to-serving time (QEMU start -> first HTTP 200), median over every boot
@@ -274,28 +274,6 @@ def print_signatures(r: dict) -> None:
         print(f"    {k:3} x {sig}")
 
 
-def bench_capture_seeds(seeds: int, tmp: Path) -> dict:
-    """`capture-fault` (defaults: multi-server, variant none, wifi-loss) time to first capture."""
-    import subprocess
-
-    times, outcomes = [], Counter()
-    for seed in range(1, seeds + 1):
-        t0 = time.monotonic()
-        out = subprocess.run([sys.executable, "-m", "photondbg", "capture-fault", "--seed",
-                              str(seed), "--timeout", "300", "--json", "--out",
-                              str(tmp / f"cap-{seed}")], capture_output=True, text=True, cwd=ROOT)
-        took = time.monotonic() - t0
-        line = (out.stdout.strip().splitlines() or ["{}"])[-1]
-        outcome = json.loads(line).get("outcome", f"exit {out.returncode}") \
-            if line.startswith("{") else f"exit {out.returncode}"
-        outcomes[outcome] += 1
-        if out.returncode == 0:
-            times.append(took)
-        print(f"  seed {seed}: exit {out.returncode} {outcome} in {took:.1f} s", flush=True)
-    return {"seeds": seeds, "captured": len(times), "median_s": median(times),
-            "max_s": max(times) if times else float("nan"), "outcomes": dict(outcomes)}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cycles", type=int, default=12)
@@ -309,26 +287,18 @@ def main() -> None:
     ap.add_argument("--cuts", default="down,uplink")
     ap.add_argument("--clients", type=int, default=1, help="concurrent HTTP clients")
     ap.add_argument("--json", help="write the --signatures figures to this file")
-    ap.add_argument("--capture-seeds", type=int, default=0)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-sim-") as d:
         tmp = Path(d)
-        if args.signatures or args.capture_seeds:
+        if args.signatures:
             results = []
-            if args.signatures:
-                for variant in args.variants.split(","):
-                    for cut in args.cuts.split(","):
-                        r = bench_signatures(variant, cut, args.cycles, args.seed, args.clients,
-                                             tmp)
-                        print_signatures(r)
-                        results.append(r)
-                        if args.json:
-                            Path(args.json).write_text(json.dumps(results, indent=1))
-            if args.capture_seeds:
-                c = bench_capture_seeds(args.capture_seeds, tmp)
-                print(f"capture-fault time to first capture over {c['seeds']} seeds: "
-                      f"{c['captured']} captured, median {c['median_s']:.1f} s, max "
-                      f"{c['max_s']:.1f} s; outcomes {c['outcomes']}")
+            for variant in args.variants.split(","):
+                for cut in args.cuts.split(","):
+                    r = bench_signatures(variant, cut, args.cycles, args.seed, args.clients, tmp)
+                    print_signatures(r)
+                    results.append(r)
+                    if args.json:
+                        Path(args.json).write_text(json.dumps(results, indent=1))
             return
         br = bench_bridge_only(args.seconds, tmp)
         print(f"bridge only (scripted device): {br['req_per_s_1_client']:.0f} req/s sequential, "
