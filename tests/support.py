@@ -14,7 +14,7 @@ import pytest
 # what photondbg starts (and photondbg itself, run by the CLI tests); not the keeper, which
 # stops on its own once its photondbg has gone
 WATCHED = re.compile(r"qemu-system-arm|gdb-multiarch|openocd|dfu-util|particle|fake_openocd"
-                     r"|arm-none-eabi|\bmake\b|bin/photondbg\b|-m photondbg(?!\.keeper)\b")
+                     r"|labgrid-|arm-none-eabi|\bmake\b|bin/photondbg\b|-m photondbg(?!\.keeper)\b")
 
 
 def child_processes(pid: int | None = None) -> list[tuple[int, str]]:

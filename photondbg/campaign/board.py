@@ -72,6 +72,9 @@ class Board:
     ask: Callable[[str], str] | None = None  # a person to ask for a reset (None: nobody)
     openocd_bin: str | list[str] | None = None
     resets: list[dict] = field(default_factory=list)
+    # a labgrid place (photondbg.farm.PhotonPlace): the console through its SerialDriver and
+    # resets through its power driver, instead of `serial` and `reset_cmd`
+    place: object | None = None
 
     def __post_init__(self):
         if not self.host or any(c.isspace() for c in self.host):
@@ -116,7 +119,11 @@ class BoardCampaign(CycleRunner):
     def setup(self) -> float:
         self.transition(Phase.BOOT)
         b = self.board
-        if b.serial:
+        if b.place is not None and b.place.console_driver is not None:
+            self.stream = b.place.stream()
+            self.console = Console(self.stream, self.logdir / "serial.log", name="board-serial")
+            self.watch.attach(self.console)
+        elif b.serial:
             self.stream = UrlSerialStream(b.serial, b.baudrate)
             self.console = Console(self.stream, self.logdir / "serial.log", name="board-serial")
             self.watch.attach(self.console)
@@ -189,6 +196,8 @@ class BoardCampaign(CycleRunner):
             return "openocd"
         if b.reset_cmd:
             return "command"
+        if b.place is not None and b.place.power is not None:
+            return "labgrid"
         if b.ask is not None:
             return "prompt"
         return None
@@ -206,6 +215,8 @@ class BoardCampaign(CycleRunner):
             res = run(parse_command(self.board.reset_cmd, "--reset-cmd"), timeout=60.0)
             if not res.ok:
                 raise ToolFailure(f"--reset-cmd failed (exit {res.exit_code}): {res.last_line()}")
+        elif how == "labgrid":
+            self.board.place.reset()
         elif how == "prompt":
             try:
                 self.board.ask("Reset the Photon now (RESET button), then press Enter: ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from pathlib import Path
@@ -40,8 +41,38 @@ def board_options(fn):
                      help="Seconds after the restore for the server to answer [default: 30]."),
         click.option("--boot-timeout", type=Seconds(min=1, min_open=False), default=None,
                      help="Seconds from a reset until the server answers [default: 30]."),
+        click.option("--labgrid-place", metavar="NAME", default=None,
+                     help="A Photon place in a labgrid farm (or $LG_PLACE; coordinator: "
+                          "$LG_COORDINATOR): its console, HTTP service, uplink and power "
+                          "through labgrid's drivers (docs/hardware.md §9)."),
+        click.option("--labgrid-env", metavar="FILE", default=None,
+                     help="labgrid environment file with the place's drivers (or $LG_ENV)."),
     ]
     return functools.reduce(lambda f, opt: opt(f), reversed(opts), fn)
+
+
+@contextlib.contextmanager
+def open_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd,
+               labgrid_place=None, labgrid_env=None):
+    """The board from the options; with a labgrid place (option or $LG_PLACE) its resources
+    through labgrid, the place acquired for the run and released after it."""
+    from photondbg.farm import PhotonPlace, place_from
+
+    name, env = place_from(labgrid_place, labgrid_env)
+    if name is None and env is None:
+        yield make_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd)
+        return
+    if name is None:
+        raise UsageError("--labgrid-env needs --labgrid-place (or $LG_PLACE)")
+    if serial:
+        raise UsageError("--serial and --labgrid-place exclude each other: the console is the "
+                         "place's")
+    from photondbg.campaign.board import Board
+
+    with PhotonPlace(name, env_file=env, netcut_cmd=netcut_cmd,
+                     netrestore_cmd=netrestore_cmd) as place:
+        yield Board(host=host or place.host, port=port or place.port, netcut=place.netcut,
+                    baudrate=baud, probe=probe, reset_cmd=reset_cmd, place=place)
 
 
 def make_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd):
@@ -67,7 +98,8 @@ def board_config(*, variant, cycles, seed, hold, period, recovery, boot_timeout,
     from photondbg.campaign.records import CampaignConfig
     from photondbg.photon.netcut import CommandNetCut
 
-    label = "relay" if isinstance(netcut, CommandNetCut) else "prompt"
+    label = ("relay" if isinstance(netcut, CommandNetCut)
+             else "labgrid" if type(netcut).__name__ == "PowerNetCut" else "prompt")
     return CampaignConfig(elf=elf, app="board", variant=variant, cycles=cycles, seed=seed,
                           cuts=(label,), hold=hold, period=period,
                           recovery=recovery or BOARD_RECOVERY,
@@ -99,8 +131,8 @@ def board_config(*, variant, cycles, seed, hold, period, recovery, boot_timeout,
               metavar="DIR", help="Continue the interrupted campaign in DIR (its cycles.jsonl) "
                                   "with its options: only the missing cycles run.")
 def campaign(target, host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd,
-             recovery, boot_timeout, cycles, seed, hold, period, variant, timeout, as_json, out,
-             resume):
+             recovery, boot_timeout, labgrid_place, labgrid_env, cycles, seed, hold, period,
+             variant, timeout, as_json, out, resume):
     """Load a real Photon with HTTP, cut and restore its WiFi CYCLES times and classify each
     cycle: OK, CRASH (serial dropped / panic / boot), LOCKUP (OpenOCD), HANG (no HTTP, no
     serial) or NO_RECOVERY (console alive, server silent after the restore).
@@ -111,6 +143,7 @@ def campaign(target, host, port, netcut_cmd, netrestore_cmd, serial, baud, probe
           --netcut-cmd "ssh pi@relay ./relay.sh off" \\
           --netrestore-cmd "ssh pi@relay ./relay.sh on" \\
           --serial /dev/ttyACM0 --probe cmsis-dap --cycles 20 --json
+      LG_COORDINATOR=labhost:20408 photondbg campaign --labgrid-place photon-1 --cycles 20
     Exit 0 when the campaign ran (whatever the outcomes), 2 on bad input, 1 on tool failure.
     """
     from photondbg.campaign import journal
@@ -120,6 +153,7 @@ def campaign(target, host, port, netcut_cmd, netrestore_cmd, serial, baud, probe
     opts = {"host": host, "port": port, "netcut_cmd": netcut_cmd,
             "netrestore_cmd": netrestore_cmd, "serial": serial, "baud": baud, "probe": probe,
             "reset_cmd": reset_cmd, "recovery": recovery, "boot_timeout": boot_timeout,
+            "labgrid_place": labgrid_place, "labgrid_env": labgrid_env,
             "cycles": cycles, "seed": seed, "hold": list(hold) if hold else None,
             "period": period, "variant": variant, "timeout": timeout}
     done: dict = {}
@@ -127,24 +161,29 @@ def campaign(target, host, port, netcut_cmd, netrestore_cmd, serial, baud, probe
         opts, runs = resume_options(resume, "campaign", opts)
         done = runs.get("board", {})
         (host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd, recovery,
-         boot_timeout, cycles, seed, hold, period, variant, timeout) = (
-            opts[k] for k in ("host", "port", "netcut_cmd", "netrestore_cmd", "serial", "baud",
-                              "probe", "reset_cmd", "recovery", "boot_timeout", "cycles",
-                              "seed", "hold", "period", "variant", "timeout"))
+         boot_timeout, labgrid_place, labgrid_env, cycles, seed, hold, period, variant,
+         timeout) = (
+            opts.get(k) for k in ("host", "port", "netcut_cmd", "netrestore_cmd", "serial",
+                                  "baud", "probe", "reset_cmd", "recovery", "boot_timeout",
+                                  "labgrid_place", "labgrid_env", "cycles", "seed", "hold",
+                                  "period", "variant", "timeout"))
         hold = tuple(hold) if hold else None
-    board = make_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd)
-    cfg = board_config(variant=variant, cycles=cycles, seed=seed, hold=hold, period=period,
-                       recovery=recovery, boot_timeout=boot_timeout, timeout=timeout,
-                       netcut=board.netcut)
-    outdir = Path(resume) if resume else out_dir(out, f"photon-{variant}")
-    if resume:
-        cfg.indexes = journal.remaining(done, cycles)
-    record = journal.Journal(outdir, "campaign", opts, resume=bool(resume))
-    run_campaign(lambda owner, **hooks: BoardCampaign(cfg, board, owner, logdir=outdir, **hooks),
-                 header=f"campaign: photon at {board.url} variant={variant} cycles={cycles} "
-                        f"seed={seed} logs={outdir}"
-                        + (f" (resumed: {len(done)} of {cycles} cycles already done)"
-                           if done else ""),
-                 cycles=cycles, outdir=outdir, as_json=as_json, journal=record, label="board",
-                 done=done, resume_cmd=f"photondbg campaign --resume {outdir}",
-                 journal_meta=opts)
+    with open_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd,
+                    labgrid_place, labgrid_env) as board:
+        cfg = board_config(variant=variant, cycles=cycles, seed=seed, hold=hold, period=period,
+                           recovery=recovery, boot_timeout=boot_timeout, timeout=timeout,
+                           netcut=board.netcut)
+        outdir = Path(resume) if resume else out_dir(out, f"photon-{variant}")
+        if resume:
+            cfg.indexes = journal.remaining(done, cycles)
+        record = journal.Journal(outdir, "campaign", opts, resume=bool(resume))
+        where = f"labgrid place {board.place.place} ({board.url})" if board.place else board.url
+        run_campaign(lambda owner, **hooks: BoardCampaign(cfg, board, owner, logdir=outdir,
+                                                          **hooks),
+                     header=f"campaign: photon at {where} variant={variant} cycles={cycles} "
+                            f"seed={seed} logs={outdir}"
+                            + (f" (resumed: {len(done)} of {cycles} cycles already done)"
+                               if done else ""),
+                     cycles=cycles, outdir=outdir, as_json=as_json, journal=record,
+                     label="board", done=done,
+                     resume_cmd=f"photondbg campaign --resume {outdir}", journal_meta=opts)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from photondbg import firmware
-from photondbg.cli.campaign import board_config, board_options, make_board
+from photondbg.cli.campaign import board_config, board_options, open_board
 from photondbg.cli.common import CUT_CHOICES, VARIANTS, app_option, hold_range, out_dir
 from photondbg.errors import UsageError
 from photondbg.log import run_log
@@ -51,9 +51,10 @@ from photondbg.photon.flash import METHODS
               help="Print the verdict as one JSON line on stdout (progress goes to stderr).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Directory for verify.json, verify.md, outcomes.png and the logs.")
-def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_elf, candidate_elf, flash_method,
-               host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd, recovery,
-               boot_timeout, app, seed, cut, hold, alpha, as_json, out):
+def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_elf,
+               candidate_elf, flash_method, host, port, netcut_cmd, netrestore_cmd, serial, baud,
+               probe, reset_cmd, recovery, boot_timeout, labgrid_place, labgrid_env, app, seed,
+               cut, hold, alpha, as_json, out):
     """Run the same WiFi-loss campaign on two builds and decide whether the fix works:
     FIXED / NOT FIXED / INCONCLUSIVE (Fisher exact test, or an exact bound when the candidate
     never crashed), plus RECOVERY PASS/FAIL (did the server always answer again).
@@ -77,7 +78,8 @@ def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_e
                    "--flash-method": flash_method, "--host": host, "--port": port,
                    "--netcut-cmd": netcut_cmd, "--netrestore-cmd": netrestore_cmd,
                    "--serial": serial, "--probe": probe, "--reset-cmd": reset_cmd,
-                   "--recovery": recovery, "--boot-timeout": boot_timeout}
+                   "--recovery": recovery, "--boot-timeout": boot_timeout,
+                   "--labgrid-place": labgrid_place, "--labgrid-env": labgrid_env}
     progress = sys.stderr if as_json else sys.stdout
     if cycles is not None and max_cycles is not None:
         raise UsageError("--cycles (fixed) and --max-cycles (sequential) exclude each other")
@@ -96,7 +98,7 @@ def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_e
         res, outdir = _verify_photon(baseline_elf, candidate_elf, flash_method, host, port,
                                      netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd,
                                      recovery, boot_timeout, cycles, seed, hold, alpha, out,
-                                     progress)
+                                     progress, labgrid_place, labgrid_env)
         _report(res, outdir, cycles, alpha, as_json, progress)
         return
     extra = [name for name, value in board_given.items() if value is not None]
@@ -144,7 +146,8 @@ def _on_cycle(cycles, progress):
 
 def _verify_photon(baseline_elf, candidate_elf, flash_method, host, port, netcut_cmd,
                    netrestore_cmd, serial, baud, probe, reset_cmd, recovery, boot_timeout,
-                   cycles, seed, hold, alpha, out, progress):
+                   cycles, seed, hold, alpha, out, progress, labgrid_place=None,
+                   labgrid_env=None):
     """Flash, campaign, flash, campaign on the real board; the same verdict and outputs."""
     from photondbg.campaign.board import verify_on_board
     from photondbg.photon.flash import flash
@@ -154,34 +157,41 @@ def _verify_photon(baseline_elf, candidate_elf, flash_method, host, port, netcut
             raise UsageError(f"{name} is required with --target photon")
         if not path.is_file():
             raise UsageError(f"{name}: file not found: {path}")
-    if flash_method is None:
+    from photondbg.farm import place_from
+
+    on_farm = place_from(labgrid_place, labgrid_env)[0] is not None
+    if flash_method is None and not on_farm:
         raise UsageError("--flash-method is required with --target photon "
                          "(openocd, dfu or particle)")
     if baseline_elf.resolve() == candidate_elf.resolve():
         raise UsageError("--baseline-elf and --candidate-elf are the same file: "
                          "nothing to compare")
-    board = make_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd)
-    labels = [baseline_elf.stem, candidate_elf.stem]
-    if labels[0] == labels[1]:  # two Device OS refs often build the same file name
-        labels = [f"baseline-{labels[0]}", f"candidate-{labels[1]}"]
-    configs = [board_config(variant=label, cycles=cycles, seed=seed, hold=hold, period=0.5,
-                            recovery=recovery, boot_timeout=boot_timeout, elf=elf,
-                            netcut=board.netcut)
-               for label, elf in zip(labels, (baseline_elf, candidate_elf))]
-    outdir = out_dir(out, f"verify-photon-{labels[0]}-vs-{labels[1]}")
+    with open_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd,
+                    labgrid_place, labgrid_env) as board:
+        labels = [baseline_elf.stem, candidate_elf.stem]
+        if labels[0] == labels[1]:  # two Device OS refs often build the same file name
+            labels = [f"baseline-{labels[0]}", f"candidate-{labels[1]}"]
+        configs = [board_config(variant=label, cycles=cycles, seed=seed, hold=hold, period=0.5,
+                                recovery=recovery, boot_timeout=boot_timeout, elf=elf,
+                                netcut=board.netcut)
+                   for label, elf in zip(labels, (baseline_elf, candidate_elf))]
+        outdir = out_dir(out, f"verify-photon-{labels[0]}-vs-{labels[1]}")
 
-    def do_flash(elf):
-        res = flash(elf, flash_method, interface=probe or "cmsis-dap")
-        if not res.verified:
-            from photondbg.errors import ToolFailure
+        def do_flash(elf):
+            if flash_method is None:  # the labgrid place's own BootstrapProtocol driver
+                return board.place.flash(elf)
+            res = flash(elf, flash_method, interface=probe or "cmsis-dap")
+            if not res.verified:
+                from photondbg.errors import ToolFailure
 
-            raise ToolFailure(f"flashing {elf} by {flash_method} was not verified: {res.detail}")
-        return res
+                raise ToolFailure(f"flashing {elf} by {flash_method} was not verified: "
+                                  f"{res.detail}")
+            return res
 
-    with run_log(outdir):
-        res = verify_on_board(board, *configs, outdir, flash=do_flash, alpha=alpha,
-                              on_cycle=_on_cycle(cycles, progress),
-                              on_note=lambda text: click.echo(text, file=progress))
+        with run_log(outdir):
+            res = verify_on_board(board, *configs, outdir, flash=do_flash, alpha=alpha,
+                                  on_cycle=_on_cycle(cycles, progress),
+                                  on_note=lambda text: click.echo(text, file=progress))
     return res, outdir
 
 
