@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -178,13 +179,24 @@ class PhotonPlace:
         return self
 
     def _client(self, *args: str, check: bool = True) -> str:
-        from photondbg.photon.run import run
-
-        res = run(client_argv(self.coordinator, self.place, *args), timeout=30.0)
-        if check and not res.ok:
+        # subprocess (fork + exec in C), not `sh`: labgrid's gRPC threads run in this process,
+        # and Python code run between fork and exec could wait forever on a lock they held
+        argv = client_argv(self.coordinator, self.place, *args)
+        try:
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=60.0,
+                                 check=False, stdin=subprocess.DEVNULL)
+        except FileNotFoundError:
+            raise ToolMissing("labgrid-client", INSTALL_HINT) from None
+        except subprocess.TimeoutExpired:
             raise ToolFailure(f"labgrid-client {' '.join(args)} on place {self.place} "
-                              f"({self.coordinator}): {res.last_line()}")
-        return res.output
+                              f"({self.coordinator}) did not answer within 60 s") from None
+        output = res.stdout + res.stderr
+        if check and res.returncode != 0:
+            last = [ln for ln in output.splitlines() if ln.strip()][-1:] or [
+                f"exit status {res.returncode}"]
+            raise ToolFailure(f"labgrid-client {' '.join(args)} on place {self.place} "
+                              f"({self.coordinator}): {last[0].strip()}")
+        return output
 
     def _acquire(self) -> None:
         shown = self._client("show", check=False)

@@ -159,7 +159,7 @@ def test_campaign_runs_through_the_labgrid_place(farm, tmp_path):
     board_log = farm["board"].log_path.read_text()
     assert "@net wifi=0" in board_log
     # acquired for the run, released after it
-    assert "acquired: None" in client(farm["coordinator"], "show")
+    assert "acquired: None" in client(farm["coordinator"], "show"), out.stderr
 
     # a place someone acquired stays acquired (photondbg does not release what it did not take)
     client(farm["coordinator"], "acquire")

@@ -9,6 +9,7 @@ import pytest
 from support import require_tool
 
 pytest_plugins = ["pytester"]
+NO_LABGRID = ("-p", "no:labgrid")  # labgrid's own plugin: one step logger per process
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def elf():
 
 
 def test_plugin_is_registered_by_its_entry_point(pytester):
-    result = pytester.runpytest_subprocess("--help")
+    result = pytester.runpytest_subprocess("--help", *NO_LABGRID)
     result.stdout.fnmatch_lines(["*photondbg*", "*--photon-target*", "*--photon-debug*"])
 
 
@@ -42,7 +43,7 @@ def test_options_resolve_marker_then_cli_then_ini_then_default(pytester):
             assert option(request, "variant") == "all"            # marker over command line
             assert option(request, "debug") is True
     """)
-    result = pytester.runpytest("--photon-variant", "clients")
+    result = pytester.runpytest("--photon-variant", "clients", *NO_LABGRID)
     result.assert_outcomes(passed=2)
 
 
@@ -58,7 +59,7 @@ def test_photon_fixture_boots_serves_and_recovers_from_a_cut(pytester, elf):
             photon.wait_serving(30)
             assert photon.get("/")[0] == 200
     """)
-    result = pytester.runpytest("--photon-elf", str(elf), "-p", "no:cacheprovider")
+    result = pytester.runpytest("--photon-elf", str(elf), "-p", "no:cacheprovider", *NO_LABGRID)
     result.assert_outcomes(passed=1)
 
 
@@ -76,7 +77,7 @@ def test_a_failing_test_with_the_debugger_gets_a_capture(pytester, elf, tmp_path
     xml = tmp_path / "junit.xml"
     reprec = pytester.inline_run("--photon-elf", str(elf), "--photon-debug",
                                  "--photon-captures", str(captures), f"--junitxml={xml}",
-                                 "-p", "no:cacheprovider")
+                                 "-p", "no:cacheprovider", *NO_LABGRID)
     reprec.assertoutcome(passed=1, failed=1)
     failed = next(r for r in reprec.getreports("pytest_runtest_logreport")
                   if r.when == "call" and r.failed)
@@ -109,7 +110,7 @@ def test_photon_target_without_a_host_fails_with_one_line(pytester):
         def test_board(photon):
             pass
     """)
-    result = pytester.runpytest("--photon-target", "photon")
+    result = pytester.runpytest("--photon-target", "photon", *NO_LABGRID)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*--photon-target photon needs --photon-host and --photon-port*"])
 
@@ -128,7 +129,8 @@ def test_the_documented_example(pytester, variant):
     after the uplink cut (DESIGN §1), and the plugin's test says so."""
     require_tool("arm-none-eabi-gcc")
     pytester.makepyfile(test_wifi_loss=doc_example())
-    result = pytester.runpytest("--photon-variant", variant, "-p", "no:cacheprovider")
+    result = pytester.runpytest("--photon-variant", variant, "-p", "no:cacheprovider",
+                                *NO_LABGRID)
     if variant == "all":
         result.assert_outcomes(passed=3)
     else:
