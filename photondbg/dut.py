@@ -38,17 +38,27 @@ class Dut:
         self.owner = owner
         self.logdir = Path(logdir)
         self.url: str | None = None
+        self.past = []
+
+    past: list[str]  # console lines of earlier boots (a reset starts a new console)
 
     @property
     def lines(self) -> list[str]:
-        return [t for _, t in self.console.lines] if self.console else []
+        """Every console line since the board was started, across resets."""
+        now = [t for _, t in self.console.lines] if self.console else []
+        return [*self.past, *now]
 
     def wait_for(self, pattern: str | re.Pattern, timeout: float = 10.0,
                  start: int = 0) -> re.Match | None:
-        """A console line matching ``pattern`` (among lines[start:]), or None after ``timeout``."""
+        """A console line matching ``pattern`` among lines[start:] (``start`` from
+        ``len(lines)`` earlier), or None after ``timeout``."""
         if self.console is None:
             raise UsageError("this board has no console (pass its serial port)")
-        return self.console.wait_for(pattern, timeout, start=start)
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        for line in self.past[start:]:
+            if (m := rx.search(line)) is not None:
+                return m
+        return self.console.wait_for(rx, timeout, start=max(0, start - len(self.past)))
 
     def get(self, path: str = "/", timeout: float = 5.0) -> tuple[int, str]:
         """One HTTP GET against the board: (status, body). Raises OSError when it fails."""
@@ -155,6 +165,8 @@ class SimDut(Dut):
     def reset(self, timeout: float = BOOT_TIMEOUT) -> None:
         """A new QEMU on the same bridge and host port (the board's reset line)."""
         self.bridge.detach()
+        if self.console is not None:
+            self.past += [t for _, t in self.console.lines]
         if self.gdb is not None:
             self.gdb.close()
             self.gdb = None
