@@ -60,15 +60,19 @@ class ParallelRun:
     def __init__(self, configs: dict[str, CampaignConfig], outdir: Path, *, jobs: int,
                  size: int, make_campaign: Callable[..., object],
                  on_result: Callable[[str, CycleResult], bool] | None = None,
-                 on_note: Callable[[str], None] | None = None):
+                 on_note: Callable[[str], None] | None = None,
+                 done: dict[str, dict[int, CycleResult]] | None = None):
         self.configs = configs
+        self.done = done or {}  # a resumed run's finished cycles, by role and index
         self.outdir = Path(outdir)
         self.jobs = max(1, jobs)
         self.make_campaign = make_campaign
         self.on_result = on_result or (lambda role, r: False)
         self.on_note = on_note or (lambda text: None)
         cycles = max(c.cycles for c in configs.values())
-        self.queue = chunk_plan(cycles, size)
+        self.queue = [c for c in (dataclasses.replace(
+            c, indexes=tuple(i for i in c.indexes if i not in self.done.get(c.role, {})))
+            for c in chunk_plan(cycles, size)) if c.indexes]
         self.single = len(self.queue) == 2  # one chunk per role: logs where they always were
         self.results: dict[str, list[CampaignResult]] = {r: [] for r in ROLES}
         self.decided = threading.Event()
@@ -97,6 +101,11 @@ class ParallelRun:
             raise
         if self.errors:
             raise self.errors[0]
+        for role, cycles in self.done.items():  # what the interrupted run had finished
+            cfg = self.configs[role]
+            self.results[role].append(CampaignResult(cfg.variant, cfg.app, cfg.seed, cfg.cycles,
+                                                     cycles=sorted(cycles.values(),
+                                                                   key=lambda c: c.index)))
         return {role: merge(self.configs[role], self.results[role]) for role in ROLES}
 
     def _next(self) -> Chunk | None:

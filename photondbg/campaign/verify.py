@@ -54,7 +54,8 @@ def run_verify(baseline: CampaignConfig, candidate: CampaignConfig, outdir: Path
                on_note: Callable[[str], None] | None = None,
                make_campaign: Callable[..., object] = SimCampaign,
                before: Callable[[str, CampaignConfig], None] | None = None,
-               jobs: int = 1, design: Design | None = None) -> VerifyResult:
+               jobs: int = 1, design: Design | None = None,
+               done: dict[str, dict[int, CycleResult]] | None = None) -> VerifyResult:
     """Both campaigns, then the verdict. ``make_campaign(cfg, owner, logdir=, on_note=,
     on_cycle=)`` builds a campaign (the sim's by default; a real board's for ``--target
     photon``); ``before(role, cfg)`` runs first for each (flashing a real board: one board,
@@ -72,12 +73,11 @@ def run_verify(baseline: CampaignConfig, candidate: CampaignConfig, outdir: Path
         write_outputs(res, Path(outdir))
         return res
     test = SequentialTest(design) if design is not None else None
-    got: dict[str, dict[int, CycleResult]] = {"baseline": {}, "candidate": {}}
+    done = done or {}  # ``--resume``: the cycles the interrupted run finished, by role
+    got: dict[str, dict[int, CycleResult]] = {"baseline": dict(done.get("baseline", {})),
+                                              "candidate": dict(done.get("candidate", {}))}
 
-    def on_result(role: str, r: CycleResult) -> bool:
-        got[role][r.index] = r
-        if on_cycle:
-            on_cycle(role, r)
+    def feed() -> bool:
         if test is None:
             return False
         while not test.done and (i := test.cycles + 1) in got["baseline"] \
@@ -85,10 +85,21 @@ def run_verify(baseline: CampaignConfig, candidate: CampaignConfig, outdir: Path
             test.add(crashed(got["baseline"][i].outcome), crashed(got["candidate"][i].outcome))
         return test.done
 
+    def on_result(role: str, r: CycleResult) -> bool:
+        got[role][r.index] = r
+        if on_cycle:
+            on_cycle(role, r)
+        return feed()
+
+    already = feed()
+
     size = chunk_size(baseline.cycles, jobs, sequential=test is not None)
     runs = ParallelRun({"baseline": baseline, "candidate": candidate}, outdir, jobs=jobs,
                        size=size, make_campaign=make_campaign, on_result=on_result,
-                       on_note=on_note).run()
+                       on_note=on_note, done=done)
+    if already:  # the verdict was decided by the cycles of the interrupted run
+        runs.queue = []
+    runs = runs.run()
     base, cand = runs["baseline"], runs["candidate"]
     if not base.cycles or not cand.cycles:
         raise ToolFailure("a run ended before its first cycle (time-out too short?)")

@@ -50,11 +50,15 @@ from photondbg.photon.flash import METHODS
 @click.option("--json", "as_json", is_flag=True,
               help="Print the verdict as one JSON line on stdout (progress goes to stderr).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Directory for verify.json, verify.md, outcomes.png and the logs.")
+              help="Directory for verify.json, verify.md, outcomes.png, cycles.jsonl and the "
+                   "logs.")
+@click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None,
+              metavar="DIR", help="sim: continue the interrupted verify-fix in DIR (its "
+                                  "cycles.jsonl) with its options; only missing cycles run.")
 def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_elf,
                candidate_elf, flash_method, host, port, netcut_cmd, netrestore_cmd, serial, baud,
                probe, reset_cmd, recovery, boot_timeout, labgrid_place, labgrid_env, app, seed,
-               cut, hold, alpha, as_json, out):
+               cut, hold, alpha, as_json, out, resume):
     """Run the same WiFi-loss campaign on two builds and decide whether the fix works:
     FIXED / NOT FIXED / INCONCLUSIVE (Fisher exact test, or an exact bound when the candidate
     never crashed), plus RECOVERY PASS/FAIL (did the server always answer again).
@@ -81,6 +85,21 @@ def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_e
                    "--recovery": recovery, "--boot-timeout": boot_timeout,
                    "--labgrid-place": labgrid_place, "--labgrid-env": labgrid_env}
     progress = sys.stderr if as_json else sys.stdout
+    done: dict = {}
+    if resume:
+        from photondbg.cli.sim import resume_options
+
+        if target != "sim":
+            raise UsageError("--resume continues a verify-fix on the sim (--target sim)")
+        opts, done = resume_options(resume, "verify-fix", {
+            "baseline": baseline, "candidate": candidate, "cycles": cycles,
+            "max_cycles": max_cycles, "app": app, "seed": seed, "cut": cut, "hold": hold,
+            "alpha": alpha})
+        baseline, candidate, max_cycles, app, seed, cut, alpha = (
+            opts[k] for k in ("baseline", "candidate", "max_cycles", "app", "seed", "cut",
+                              "alpha"))
+        cycles = None if max_cycles is not None else opts["cycles"]
+        hold = tuple(opts["hold"]) if opts["hold"] else None
     if cycles is not None and max_cycles is not None:
         raise UsageError("--cycles (fixed) and --max-cycles (sequential) exclude each other")
     design = None
@@ -106,7 +125,7 @@ def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_e
         raise UsageError(f"{extra[0]} needs --target photon")
     if baseline == candidate:
         raise UsageError(f"--baseline and --candidate are both {baseline!r}: nothing to compare")
-    outdir = out_dir(out, f"verify-{app}-{baseline}-vs-{candidate}")
+    outdir = Path(resume) if resume else out_dir(out, f"verify-{app}-{baseline}-vs-{candidate}")
     fw = firmware
     elfs = {v: Path(fw.build(app=app, variant=v)) for v in (baseline, candidate)}
     cuts = CUT_KINDS if cut == "mixed" else (cut,)
@@ -122,16 +141,29 @@ def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_e
     record = Journal(outdir, "verify-fix", {
         "baseline": baseline, "candidate": candidate, "cycles": cycles, "max_cycles": max_cycles,
         "app": app, "seed": seed, "cut": cut, "hold": list(hold) if hold else None,
-        "alpha": alpha, "jobs": jobs})
+        "alpha": alpha, "jobs": jobs}, resume=bool(resume))
+    if done:
+        click.echo(f"verify-fix: resumed {outdir}: "
+                   + ", ".join(f"{role} {len(c)} of {cycles}" for role, c in sorted(done.items()))
+                   + " cycles already done", file=progress)
     show = _on_cycle(cycles, progress)
 
     def on_cycle(role, r):  # on disk (cycles.jsonl) the moment the cycle ends
         record.append(role, r)
         show(role, r)
 
-    with run_log(outdir):
-        res = run_verify(config(baseline), config(candidate), outdir, alpha=alpha,
-                         on_cycle=on_cycle, jobs=jobs, design=design)
+    try:
+        with run_log(outdir):
+            res = run_verify(config(baseline), config(candidate), outdir, alpha=alpha,
+                             on_cycle=on_cycle, jobs=jobs, design=design, done=done)
+    except KeyboardInterrupt as e:  # every finished cycle is in cycles.jsonl: say how to go on
+        from photondbg.procs import interruption
+
+        intr = interruption(e)
+        intr.partial = f"{record.path} (continue: photondbg verify-fix --resume {outdir})"
+        if intr is not e:
+            raise intr from None
+        raise
     _report(res, outdir, cycles, alpha, as_json, progress)
 
 

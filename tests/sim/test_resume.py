@@ -66,3 +66,44 @@ def test_sim_run_interrupted_then_resumed(tmp_path):
     fresh = subprocess.run([*PHOTONDBG, "sim", "run", "--resume", str(out), "--cycles", "9"],
                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert fresh.returncode == 2 and "drop --cycles" in fresh.stderr
+
+
+def test_verify_fix_interrupted_then_resumed(tmp_path):
+    """Both roles' finished cycles survive a SIGTERM; --resume runs only the missing ones."""
+    require_tool("qemu-system-arm")
+    out = tmp_path / "vf"
+    cycles = 3
+    proc = subprocess.Popen([*PHOTONDBG, "verify-fix", "--baseline", "none", "--candidate",
+                             "all", "--cycles", str(cycles), "--jobs", "2", "--cut", "down",
+                             "--hold", "0.5:1", "--seed", "4", "--json", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    err = StderrLines(proc.stderr)
+    try:
+        assert err.wait_for(r"^(baseline|candidate) +1/3 ", 300), err.text(1)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = err.text()
+    assert proc.returncode == 143, text
+    assert f"verify-fix --resume {out}" in text.strip().splitlines()[-1]
+    first = [json.loads(x) for x in (out / "cycles.jsonl").read_text().splitlines()][1:]
+    assert 1 <= len(first) < 2 * cycles
+
+    res = subprocess.run([*PHOTONDBG, "verify-fix", "--resume", str(out), "--json"],
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["baseline"]["cycles"] == summary["candidate"]["cycles"] == cycles
+    lines = [json.loads(x) for x in (out / "cycles.jsonl").read_text().splitlines()][1:]
+    for role in ("baseline", "candidate"):
+        got = [r["cycle"]["index"] for r in lines if r["run"] == role]
+        assert sorted(got) == list(range(1, cycles + 1)), (role, got)  # none lost or twice
+    assert lines[:len(first)] == first
+    full = json.loads((out / "verify.json").read_text())
+    for r in first:
+        per = full["runs"][r["run"]]["per_cycle"]
+        assert per[r["cycle"]["index"] - 1] == r["cycle"]  # kept as it was

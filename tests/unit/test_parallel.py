@@ -161,3 +161,30 @@ def test_one_chunk_per_role_keeps_the_old_log_folders(tmp_path):
     ParallelRun(dict(zip(("baseline", "candidate"), configs(3))), tmp_path, jobs=2, size=3,
                 make_campaign=Logs).run()
     assert sorted(seen) == ["baseline-none", "candidate-all"]
+
+
+@pytest.mark.parametrize("jobs", [1, 4])
+def test_resume_runs_only_the_missing_cycles(tmp_path, jobs):
+    """verify-fix --resume: the finished cycles come back as they were, the others run once."""
+    done = {"baseline": {i: CycleResult(i, "CRASH", "down", 1.0, detail="before")
+                         for i in (1, 2, 5)},
+            "candidate": {i: CycleResult(i, "OK", "down", 1.0, detail="before")
+                          for i in (1, 2, 3)}}
+    res = run_verify(*configs(6), tmp_path, jobs=jobs, make_campaign=Scripted, done=done)
+    ran = {v: sorted(i for var, idx in Scripted.started if var == v for i in idx)
+           for v in ("none", "all")}
+    assert ran == {"none": [3, 4, 6], "all": [4, 5, 6]}
+    assert [c.index for c in res.baseline.cycles] == list(range(1, 7))
+    assert [c.index for c in res.candidate.cycles] == list(range(1, 7))
+    assert [c.detail for c in res.baseline.cycles] == ["before", "before", "", "", "before", ""]
+
+
+def test_resume_with_the_verdict_already_decided_runs_nothing(tmp_path):
+    from photondbg.campaign.sequential import Design
+
+    done = {"baseline": {i: CycleResult(i, "CRASH", "down", 1.0) for i in range(1, 31)},
+            "candidate": {i: CycleResult(i, "OK", "down", 1.0) for i in range(1, 31)}}
+    res = run_verify(*configs(60), tmp_path, jobs=2, make_campaign=Scripted,
+                     design=Design(max_cycles=60), done=done)
+    assert Scripted.started == []
+    assert res.verdict.verdict == "FIXED"
