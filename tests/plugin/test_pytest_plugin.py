@@ -136,3 +136,43 @@ def test_the_documented_example(pytester, variant):
     else:
         result.assert_outcomes(passed=2, failed=1)
         result.stdout.fnmatch_lines(["*FAILED*test_server_answers_again_after_the_ap_uplink*"])
+
+
+def test_photon_target_drives_a_board_on_the_lan(pytester, owner, tmp_path):
+    """--photon-target photon against `photondbg sim boot` standing in for a Photon on the LAN
+    (HTTP port, console as socket://, the relay commands)."""
+    import sys
+
+    from photondbg.ports import free_port
+
+    require_tool("qemu-system-arm")
+    http, console, control = free_port(), free_port(), free_port()
+    root = Path(__file__).resolve().parents[2]
+    board = owner.spawn("sim-boot", [sys.executable, "-m", "photondbg", "sim", "boot",
+                                     "--variant", "all", "--port", str(http),
+                                     "--console-port", str(console),
+                                     "--control-port", str(control),
+                                     "--out", str(tmp_path / "board")], cwd=root)
+    import time
+
+    end = time.monotonic() + 60
+    while "serving:" not in board.log_path.read_text() and time.monotonic() < end:
+        time.sleep(0.2)
+    netcut = f"{sys.executable} -m photondbg sim netcut --control 127.0.0.1:{control}"
+    pytester.makepyfile("""
+        def test_lan_board(photon):
+            assert photon.kind == "photon"
+            assert photon.get("/")[0] == 200
+            mark = len(photon.lines)
+            photon.netcut()
+            assert photon.wait_for(r"^@net wifi=0", 15, start=mark) is not None
+            photon.restore()
+            photon.wait_serving(20)
+    """)
+    result = pytester.runpytest("--photon-target", "photon", "--photon-host", "127.0.0.1",
+                                "--photon-port", str(http),
+                                "--photon-serial", f"socket://127.0.0.1:{console}",
+                                "--photon-netcut-cmd", f"{netcut} cut",
+                                "--photon-netrestore-cmd", f"{netcut} restore",
+                                "-p", "no:cacheprovider", *NO_LABGRID)
+    result.assert_outcomes(passed=1)
