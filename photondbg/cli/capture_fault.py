@@ -94,16 +94,16 @@ def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, se
         from photondbg.capture.report import summary
 
         click.echo(summary(result.report, result.report_path))
-    if result.outcome == "none" and scenario == "none" and elf is not None \
-            and _is_wifi_app(elf):
+    if result.outcome == "none" and scenario == "none" and target == "sim" \
+            and elf is not None and _is_wifi_app(elf):
         click.echo(f"photondbg: hint: {elf.name} is a TCPServer app of the simulated Photon: "
                    "its fault comes with WiFi cuts, try --scenario wifi-loss", err=True)
     raise SystemExit(EXIT_CODES[result.outcome])
 
 
 def _is_wifi_app(elf: Path) -> bool:
-    """The multi-server / simple-server app (its platform has the socket layer whose
-    socket_close_all() runs on a WiFi loss)."""
+    """An app serving TCP with TCPServer (multi-server, simple-server): its fault needs the
+    WiFi loss that makes the socket layer close every socket."""
     from photondbg.capture.elfinfo import ElfInfo
 
     try:
@@ -111,6 +111,6 @@ def _is_wifi_app(elf: Path) -> bool:
     except Exception:  # noqa: BLE001 - only a hint
         return False
     try:
-        return info.symbol("socket_close_all") is not None
+        return info.symbol("_ZN9TCPServer9availableEv") is not None  # TCPServer::available
     finally:
         info.close()

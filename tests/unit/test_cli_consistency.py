@@ -118,3 +118,16 @@ def test_defaults_for_takes_only_the_verbs_own_options():
            "capture-fault": {"timeout": 42}}
     assert config.defaults_for(capture_fault, "capture-fault", cfg) == {
         "probe": "stlink", "serial": "/dev/ttyACM1", "timeout": 42}
+
+
+def test_tcpserver_elf_without_scenario_hints_wifi_loss(tmp_path):
+    """--elf of the multi-server app with nothing happening: suggest --scenario wifi-loss."""
+    from photondbg import firmware
+
+    elf = firmware.build("multi-server", "all")
+    p = run("capture-fault", "--elf", elf, "--scenario", "none", "--timeout", "2", "--quiet",
+            "--out", tmp_path / "caps", cwd=tmp_path)
+    assert p.returncode == 3, p.stderr
+    assert p.stderr.strip().splitlines()[-1] == (
+        f"photondbg: hint: {Path(elf).name} is a TCPServer app of the simulated Photon: its "
+        "fault comes with WiFi cuts, try --scenario wifi-loss")
