@@ -37,6 +37,10 @@ def report(capture_dir, fmt, out, check, elf):
     from photondbg.capture.report import atomic_write, render_markdown
     from photondbg.replay.image import check_elf, load_report, sha256_of, typed
 
+    if elf is not None and not check:
+        from photondbg.errors import UsageError
+
+        raise UsageError("--elf goes with --check (the page renders from the capture alone)")
     capdir, rep = load_report(capture_dir)
     model = typed(rep)
     if check:

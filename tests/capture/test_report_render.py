@@ -84,6 +84,8 @@ def test_check_says_whether_the_elf_matches(fault_elves, capture):
     assert other.returncode == 3 and other.stdout.startswith("MISMATCH:")
     gone = cli("report", r.capdir, "--check", "--elf", r.capdir / "nope.elf")
     assert gone.returncode == 2 and gone.stderr.startswith("photondbg: error: ")
+    stray = cli("report", r.capdir, "--elf", fault_elves["undef"])
+    assert stray.returncode == 2 and "--elf goes with --check" in stray.stderr
     bad = cli("report", r.capdir / "nope")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 
