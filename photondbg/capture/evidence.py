@@ -21,7 +21,11 @@ from photondbg.errors import PhotondbgError, ToolFailure
 from photondbg.gdb.session import GdbError, TargetDied
 
 if TYPE_CHECKING:
+    from photondbg.capture.arming import Armed
+    from photondbg.capture.elfinfo import ElfInfo
     from photondbg.capture.engine import Capture
+    from photondbg.gdb.session import GdbSession
+    from photondbg.targets.base import Target
 
 FOLLOW_MAX_EVENTS = 8  # stops recorded after the first fault before following ends
 
@@ -32,11 +36,32 @@ class Evidence:
     def __init__(self, cap: Capture):
         self.cap = cap
 
+    # the capture's session, firmware, target and armed handlers: set before waiting starts
+    @property
+    def gdb(self) -> GdbSession:
+        assert self.cap.gdb is not None
+        return self.cap.gdb
+
+    @property
+    def elf(self) -> ElfInfo:
+        assert self.cap.elf is not None
+        return self.cap.elf
+
+    @property
+    def target(self) -> Target:
+        assert self.cap.target is not None
+        return self.cap.target
+
+    @property
+    def armed(self) -> Armed:
+        assert self.cap.armed is not None
+        return self.cap.armed
+
     def ram(self) -> collect.Region:
-        return self.cap.target.memory.ram
+        return self.target.memory.ram
 
     def fault(self, payload: dict) -> None:
-        gdb, elf = self.cap.gdb, self.cap.elf
+        gdb, elf = self.gdb, self.elf
         with self.cap.stage("capture"):
             fault, frame = self.read_fault()
             self.cap.report["fault"] = fault
@@ -68,12 +93,12 @@ class Evidence:
             self.follow()
 
     def read_fault(self) -> tuple[dict, dict | None]:
-        gdb, elf = self.cap.gdb, self.cap.elf
+        gdb, elf = self.gdb, self.elf
         regs = gdb.registers()
         core = collect.core_registers(regs)
         pc = core.get("pc", 0)
         ipsr = faults.exception_number(core.get("xpsr", 0))
-        vectors = self.cap.armed.handlers.get(pc & ~1, [])
+        vectors = self.armed.handlers.get(pc & ~1, [])
         if ipsr in dict(faults.FAULT_VECTORS) or not vectors:
             vector, number = faults.exception_name(ipsr), ipsr
         else:
@@ -82,10 +107,10 @@ class Evidence:
         lr = core.get("lr", 0)
         exc = faults.decode_exc_return(lr)
         ram = self.ram()
-        sps = self.cap.target.read_stack_pointers(gdb, regs)  # exact: $msp/$psp or the MRS stub
+        sps = self.target.read_stack_pointers(gdb, regs)  # exact: $msp/$psp or the MRS stub
         sp = sps.get(exc["stack"]) if exc["valid"] else None
         sp_source = sps.method if sp is not None else None
-        if sp is None and exc["valid"] and (pc & ~1) in self.cap.armed.handlers:
+        if sp is None and exc["valid"] and (pc & ~1) in self.armed.handlers:
             sp, how = collect.find_stacked_frame(gdb, core, ram)  # labelled fallback only
             sp_source = "ram-scan" if sp is not None else None
             if sp is not None:
@@ -138,7 +163,7 @@ class Evidence:
         return fault, frame
 
     def dumps(self, sp: int | None) -> None:
-        gdb, elf = self.cap.gdb, self.cap.elf
+        gdb, elf = self.gdb, self.elf
         with self.cap.stage("dumps"):
             ram = self.ram()
             dumps = {}
@@ -166,8 +191,8 @@ class Evidence:
                 self.cap.report["threads_note"] = note
         with self.cap.stage("analysis"):   # heap walk, dangling pointers, provenance
             if (self.cap.report.get("heap_track") or {}).get("method") == "gdb":
-                heaptrack.stop(self.cap.gdb)
-            self.cap.report["root_cause"] = root_cause.for_capture(self.cap.capdir, self.cap.report, self.cap.elf)
+                heaptrack.stop(self.gdb)
+            self.cap.report["root_cause"] = root_cause.for_capture(self.cap.capdir, self.cap.report, self.elf)
 
     def follow(self) -> None:
         """Let the core run on for ``follow`` seconds after the first fault: does it escalate?
@@ -180,15 +205,15 @@ class Evidence:
             events = self.cap.report.setdefault("after_fault_events", [])
             self.cap.report["after_fault"] = None
             reset = self.reset_handler()
-            if reset is not None and reset not in self.cap.armed.breakpoints:
+            if reset is not None and reset not in self.armed.breakpoints:
                 try:  # a release build panics, then resets: see that, not the next boot
-                    self.cap.gdb.break_at(reset, temporary=True)
+                    self.gdb.break_at(reset, temporary=True)
                 except GdbError:
                     reset = None
             while len(events) < FOLLOW_MAX_EVENTS:
                 try:
-                    self.cap.gdb.cont()
-                    payload = self.cap.gdb.wait_stopped(deadline)
+                    self.gdb.cont()
+                    payload = self.gdb.wait_stopped(deadline)
                 except TargetDied:
                     self.died(first=False)
                     events.append(self.cap.report["after_fault"])
@@ -196,7 +221,7 @@ class Evidence:
                 if payload is None:
                     return  # time is up; the core runs on
                 pc = stop_pc(payload)
-                kind = self.cap.armed.kind_at(pc) if pc is not None else None
+                kind = self.armed.kind_at(pc) if pc is not None else None
                 if kind == "fault" and not self.cap.waiter.in_fault(pc):
                     continue  # an interrupt through a handler it shares with the faults
                 if pc is not None and pc == reset:
@@ -213,16 +238,16 @@ class Evidence:
                     return
 
     def after_event(self, kind: str | None, pc: int | None) -> dict:
-        after = {"kind": kind or "stop", "pc": pc, "symbol": collect.locate(self.cap.elf, pc)["symbol"]}
+        after = {"kind": kind or "stop", "pc": pc, "symbol": collect.locate(self.elf, pc)["symbol"]}
         if kind == "reset":
             after["detail"] = "the core was reset (a release build resets after its panic)"
         elif kind == "panic":
-            regs = self.cap.gdb.registers()
+            regs = self.gdb.registers()
             code = regs.get("r0")
             after["code"] = code
             after["detail"] = f"panic code {code} ({faults.PANIC_NAMES.get(code, '?')})"
         elif kind == "fault":
-            regs = self.cap.gdb.registers()
+            regs = self.gdb.registers()
             first = (self.cap.report.get("fault") or {}).get("registers") or {}
             if collect.core_registers(regs) == first:
                 # same handler, same state: the handler is a tight loop at its entry
@@ -234,13 +259,13 @@ class Evidence:
         return after
 
     def reset_handler(self) -> int | None:
-        vt = self.cap.elf.vector_table()
-        if not vt or len(vt[1]) < 2 or not vt[1][1] & 1 or not self.cap.elf.in_code(vt[1][1]):
+        vt = self.elf.vector_table()
+        if not vt or len(vt[1]) < 2 or not vt[1][1] & 1 or not self.elf.in_code(vt[1][1]):
             return None
         return vt[1][1] & ~1
 
     def panic(self) -> None:
-        gdb, elf = self.cap.gdb, self.cap.elf
+        gdb, elf = self.gdb, self.elf
         with self.cap.stage("capture"):
             regs = gdb.registers()
             core = collect.core_registers(regs)
@@ -250,10 +275,10 @@ class Evidence:
             self.cap.report["outcome"] = "panic"
             self.cap.report["panic"] = {
                 "code": code, "name": faults.PANIC_NAMES.get(code),
-                "entry": self.cap.armed.panic_symbol, "pc": core.get("pc"), "registers": core,
+                "entry": self.armed.panic_symbol, "pc": core.get("pc"), "registers": core,
                 "caller": lr & ~1, "caller_symbol": caller["symbol"],
                 "caller_location": caller["location"],
-                "stack_pointers": self.cap.target.read_stack_pointers(gdb, regs).as_dict(),
+                "stack_pointers": self.target.read_stack_pointers(gdb, regs).as_dict(),
             }
             try:
                 res = gdb.command(f"-stack-list-frames 0 {collect.BACKTRACE_MAX - 1}")
@@ -273,8 +298,8 @@ class Evidence:
 
     def died(self, first: bool) -> None:
         """The remote end closed: a lock-up (QEMU's dump / the probe's evidence) or a crash."""
-        target = self.cap.target
-        if self.cap.gdb is not None and not self.cap.gdb.alive and target.running:
+        target = self.target
+        if self.gdb is not None and not self.gdb.alive and target.running:
             raise ToolFailure("gdb exited unexpectedly during the capture")
         with self.cap.stage("lockup" if first else "follow-lockup"):
             if target.running:
@@ -286,7 +311,7 @@ class Evidence:
                 raise ToolFailure(f"target died during the capture (exit status "
                                   f"{target.returncode}){tail}")
             regs = dict(dump.registers)
-            loc = collect.locate(self.cap.elf, dump.pc)
+            loc = collect.locate(self.elf, dump.pc)
             self.cap.report["lockup"] = {
                 "pc": dump.pc, "registers": regs,
                 "source": target.lockup_source,
@@ -302,9 +327,9 @@ class Evidence:
         with self.cap.stage("timeout"):
             self.cap.report["outcome"] = "none"
             try:
-                if self.cap.gdb.interrupt(timeout=2.0) is not None:
-                    regs = collect.core_registers(self.cap.gdb.registers())
-                    loc = collect.locate(self.cap.elf, regs.get("pc"))
+                if self.gdb.interrupt(timeout=2.0) is not None:
+                    regs = collect.core_registers(self.gdb.registers())
+                    loc = collect.locate(self.elf, regs.get("pc"))
                     self.cap.report["stopped_at"] = {"pc": regs.get("pc"), "symbol": loc["symbol"],
                                                  "location": loc["location"]}
                     self.threads_at_halt()

@@ -19,7 +19,11 @@ from photondbg.gdb.session import TargetDied
 from photondbg.progress import scenario_counters
 
 if TYPE_CHECKING:
+    from photondbg.capture.arming import Armed
+    from photondbg.capture.elfinfo import ElfInfo
     from photondbg.capture.engine import Capture
+    from photondbg.gdb.session import GdbSession
+    from photondbg.targets.base import Target
 
 LOCKUP_GRACE = 1.0  # s: after a plain stop, how long lock-up evidence may take to arrive
 
@@ -38,24 +42,45 @@ class WaitLoop:
     def __init__(self, cap: Capture):
         self.cap = cap
 
+    # the capture's session, firmware, target and armed handlers: set before waiting starts
+    @property
+    def gdb(self) -> GdbSession:
+        assert self.cap.gdb is not None
+        return self.cap.gdb
+
+    @property
+    def elf(self) -> ElfInfo:
+        assert self.cap.elf is not None
+        return self.cap.elf
+
+    @property
+    def target(self) -> Target:
+        assert self.cap.target is not None
+        return self.cap.target
+
+    @property
+    def armed(self) -> Armed:
+        assert self.cap.armed is not None
+        return self.cap.armed
+
     def reset_target(self) -> dict | None:
         """Reset the device under the debugger (breakpoints stay armed). Returns the stop
         payload if the device stopped at something else meanwhile."""
-        gdb = self.cap.gdb
+        gdb = self.gdb
         for _ in range(3):   # GDB can drop an interrupt that lands in a --track-heap stop
             gdb.command("-exec-interrupt", 5.0, check=False)
             payload = gdb.wait_stopped(Deadline(5.0))
             if payload is not None:
                 break
-        if payload is not None and self.cap.armed.kind_at(stop_pc(payload) or 0):
+        if payload is not None and self.armed.kind_at(stop_pc(payload) or 0):
             return payload
-        self.cap.target.reset(gdb)
+        self.target.reset(gdb)
         self.cap.report["scenario"]["resets"] = self.cap.report["scenario"].get("resets", 0) + 1
         gdb.cont()
         return None
 
     def wait(self, deadline: Deadline) -> tuple[str, dict | None]:
-        gdb = self.cap.gdb
+        gdb = self.gdb
         t0 = time.monotonic()
         while True:
             if self.cap.status is not None:
@@ -75,12 +100,12 @@ class WaitLoop:
             pc = stop_pc(payload)
             if self.cap.main_bkpt is not None and pc == self.cap.main_addr:
                 self.cap.main_bkpt = None
-                new = rearm_from_target(gdb, self.cap.armed)
+                new = rearm_from_target(gdb, self.armed)
                 if new:
-                    self.cap.report["armed"] = self.cap.armed.as_dict()
+                    self.cap.report["armed"] = self.armed.as_dict()
                 gdb.cont()
                 continue
-            kind = self.cap.armed.kind_at(pc) if pc is not None else None
+            kind = self.armed.kind_at(pc) if pc is not None else None
             if kind == "fault" and not self.in_fault(pc):
                 # a handler shared with interrupts (Default_Handler): this was an IRQ
                 self.cap.report["shared_handler_hits"] = self.cap.report.get("shared_handler_hits", 0) + 1
@@ -101,7 +126,7 @@ class WaitLoop:
     def in_fault(self, pc: int) -> bool:
         """At a fault handler's address: is the core really handling a fault (IPSR 2..6), or
         thread code calling the handler (IPSR 0)? Not when IPSR is an interrupt."""
-        ipsr = faults.exception_number(self.cap.gdb.registers(only=["xpsr"]).get("xpsr", 0))
+        ipsr = faults.exception_number(self.gdb.registers(only=["xpsr"]).get("xpsr", 0))
         return ipsr == 0 or ipsr in dict(faults.FAULT_VECTORS)
 
     def lockup_seen(self, grace: float = 0.0) -> bool:
@@ -110,7 +135,7 @@ class WaitLoop:
         deadline = Deadline(grace)
         while True:
             try:
-                if self.cap.target.lockup() is not None:
+                if self.target.lockup() is not None:
                     return True
             except Exception:
                 pass

@@ -6,11 +6,40 @@ sees (:mod:`photondbg.sim.wifi`). :class:`AccessPoint` is a part of
 
 from __future__ import annotations
 
-from photondbg.sim.wifi import Cut
+import socket
+from typing import TYPE_CHECKING
+
+from photondbg.sim.eventloop import EventLoop
+from photondbg.sim.nat import Conn, HostListener
+from photondbg.sim.wifi import Cut, Delays
 
 
 class AccessPoint:
     """The AP/WiFi model of the bridge (see the module text)."""
+
+    # the Bridge's state this part works on (set in Bridge.__init__)
+    loop: EventLoop
+    delays: Delays
+    stats: dict[str, int]
+    ap_power: bool
+    uplink: bool
+    dev_wifi: int
+    dev_cloud: int
+    _power_wanted: bool
+    _link: socket.socket | None
+    _hosts: dict[int, HostListener]
+    _conns: dict[int, Conn]
+    _zombies: list[Conn]
+
+    if TYPE_CHECKING:  # methods of the Bridge and of its NAT part
+        def _event(self, text: str) -> None: ...
+        def _tell_link(self, wifi: int, cloud: int) -> None: ...
+        def _forget_device(self, *, rst: bool, reason: str) -> None: ...
+        def _update_conn(self, c: Conn) -> None: ...
+        def _update_host(self, host: HostListener) -> None: ...
+        def _release_listener(self, port: int) -> None: ...
+        def _flush_peer(self, c: Conn) -> None: ...
+        def _drop_zombie(self, c: Conn, rst: bool = False) -> None: ...
 
     @property
 

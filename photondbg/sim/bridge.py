@@ -138,7 +138,11 @@ class Bridge(Nat, AccessPoint):
 
     def detach(self) -> None:
         """Stop using the device link (before the target closes it): the device is gone."""
-        self._call(lambda: self._link is not None and self._drop_link("detached"))
+        def drop() -> None:
+            if self._link is not None:
+                self._drop_link("detached")
+
+        self._call(drop)
 
     def connections(self) -> int:
         return sum(1 for c in list(self._conns.values()) if not c.zombie)
@@ -239,6 +243,8 @@ class Bridge(Nat, AccessPoint):
         self._link_out = bytearray()
 
     def _link_readable(self) -> None:
+        if self._link is None:
+            return
         try:
             data = self._link.recv(RECV_CHUNK)
         except BlockingIOError:
@@ -299,7 +305,7 @@ class Bridge(Nat, AccessPoint):
             self.stats["bad_payloads"] += 1
             self._logline(f"<- bad payload: {e}")
             return
-        if msg not in (Msg.DATA, Msg.ACK, Msg.PONG):
+        if msg is not None and msg not in (Msg.DATA, Msg.ACK, Msg.PONG):
             self._logline(f"<- {msg.name} {fields}")
         getattr(self, handler)(**fields)
 

@@ -22,7 +22,7 @@ class EventLoop:
     """Selector + call queue + timer heap (see the module text). Registered sockets carry a
     ``(kind, obj)`` tuple that :meth:`select` hands back with the ready events."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)

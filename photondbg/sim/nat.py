@@ -12,10 +12,13 @@ from __future__ import annotations
 import selectors
 import socket
 import struct
+import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from photondbg.errors import PhotondbgError
 from photondbg.ports import LOOPBACK, listen
+from photondbg.sim.eventloop import EventLoop
 from photondbg.sim.link import CONN_IDS, MAX_PAYLOAD, WINDOW, Msg, pack
 
 RECV_CHUNK = 4096
@@ -62,6 +65,23 @@ def send_rst(sock: socket.socket) -> None:
 
 class Nat:
     """Listeners and connections of the device, relayed to real sockets (a Bridge part)."""
+
+    # the Bridge's state this part works on (set in Bridge.__init__)
+    loop: EventLoop
+    stats: dict[str, int]
+    ap_power: bool
+    dev_wifi: int
+    _link: socket.socket | None
+    _hosts: dict[int, HostListener]
+    _by_lid: dict[int, int]
+    _conns: dict[int, Conn]
+    _zombies: list[Conn]
+    _next_cid: int
+    _cond: threading.Condition
+
+    if TYPE_CHECKING:  # the Bridge's own methods
+        def _send(self, data: bytes, *, log: bool = True, what: str = "") -> None: ...
+        def _event(self, text: str) -> None: ...
 
     def _on_listen(self, port: int, conn: int) -> None:
         lid = conn
@@ -152,6 +172,8 @@ class Nat:
     def _accept(self, host: HostListener) -> None:
         if not (self.ap_power and self.dev_wifi == 1 and host.listener_id is not None):
             self._update_host(host)  # stale readiness: leave it in the backlog
+            return
+        if host.sock is None:
             return
         try:
             sock, peer = host.sock.accept()
