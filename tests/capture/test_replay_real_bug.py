@@ -1,7 +1,8 @@
 """The real multi-server bug (variant none) captured on the simulated Photon, QEMU stopped, then
 replayed: GDB's backtrace through the process stack, the registers, the memory at the stacked
 frame and the `fault` command equal what the live capture session recorded; the HTML page of the
-capture shows the stale-pointer call in Chromium."""
+capture shows the fault and its backtrace in Chromium. Which close-path call faults depends on
+what reused the freed memory (tests/capture/test_real_bug.py), so no one signature is assumed."""
 
 from __future__ import annotations
 
@@ -66,10 +67,13 @@ def test_real_bug_replays_as_it_was_captured(tmp_path):
     got = frame_pcs(out["bt"])
     want = [(b["pc"], b["function"]) for b in r.report["backtrace"]]
     names = [fn for _, fn in got]
-    assert "tcp_server_t::close" in names and "socket_close_all" in names
-    for pc, fn in want[1:]:
-        assert any(p == pc and fn.endswith(g.split("(")[0].rsplit("::", 1)[-1]) for p, g in got), \
-            (pc, fn, got)
+    assert "thread_start" in names and any(n.endswith("::close") for n in names), names
+    # the capture's frames, in order, among GDB's (which adds the inlined ones, without pc)
+    gdb_pcs = [p for p, _ in got if p is not None]
+    it = iter(gdb_pcs)
+    assert all(pc in it for pc, _ in want[1:]), (want, got)
+    for _, fn in want[1:]:
+        assert fn.rsplit("::", 1)[-1] in out["bt"], fn
     # every other thread, from the context its switch saved, as the capture listed it
     others = [t for t in r.report.get("threads") or [] if not t.get("current")]
     assert others, "the sim firmware runs more than one thread"
@@ -92,5 +96,6 @@ def test_real_bug_replays_as_it_was_captured(tmp_path):
     # the page
     assert cli("report", r.capdir, "--format", "html").returncode == 0
     shown = visible_text(chromium_dom(r.capdir / "report.html"))
-    assert "tcp_server_t::close" in shown and "socket_close_all" in shown
-    assert "clients[i]->close();" in shown or "close()" in shown
+    for fr in r.report["backtrace"]:
+        assert (fr["function"] or "??") in shown, fr
+    assert f"Fault: {f['kind']}" in shown and "Timeline" in shown
