@@ -133,8 +133,10 @@ class PhotonPlace:
 
     def __init__(self, place: str, *, env_file: str | None = None,
                  coordinator: str | None = None, netcut_cmd: str | None = None,
-                 netrestore_cmd: str | None = None):
+                 netrestore_cmd: str | None = None,
+                 needs: tuple[str, ...] = ("http", "uplink")):
         self.place = place
+        self.needs = needs  # what the caller cannot do without (capture-fault: neither)
         self.env_file = env_file
         self.coordinator = coordinator or os.environ.get(ENV_COORDINATOR) or DEFAULT_COORDINATOR
         self.netcut_cmds = (netcut_cmd, netrestore_cmd)
@@ -229,17 +231,18 @@ class PhotonPlace:
         t = self.target
         try:
             svc = t.get_resource("NetworkService", name="http")
+            self.host, self.port = svc.address, int(svc.port)
         except Exception:  # noqa: BLE001 - labgrid's NoResourceFoundError and kin
-            raise UsageError(f"labgrid place {self.place}: no NetworkService 'http' (the "
-                             f"Photon's HTTP address and port)") from None
-        self.host, self.port = svc.address, int(svc.port)
+            if "http" in self.needs:
+                raise UsageError(f"labgrid place {self.place}: no NetworkService 'http' (the "
+                                 f"Photon's HTTP address and port)") from None
         self.console_driver = self._driver("ConsoleProtocol", None, self._serial_driver)
         uplink = self._driver("PowerProtocol", "uplink", self._uplink_driver)
-        if uplink is None:
+        if uplink is None and "uplink" in self.needs:
             raise UsageError(f"labgrid place {self.place}: nothing cuts the AP uplink (a "
                              f"PowerProtocol driver 'uplink' in the environment, a "
                              f"NetworkPowerPort 'uplink', or --netcut-cmd/--netrestore-cmd)")
-        self.netcut = PowerNetCut(uplink)
+        self.netcut = PowerNetCut(uplink) if uplink is not None else None
         self.power = self._driver("PowerProtocol", "power", self._power_driver)
 
     def _driver(self, protocol: str, name: str | None, make):
@@ -289,6 +292,15 @@ class PhotonPlace:
     # ------------------------------------------------------------------ use
     def stream(self) -> DriverStream | None:
         return DriverStream(self.console_driver) if self.console_driver is not None else None
+
+    def console_url(self) -> str | None:
+        """The console as a pyserial URL (the one labgrid's SerialDriver built: host, port and
+        proxy are labgrid's), the driver closed so that one reader can open it."""
+        if self.console_driver is None:
+            return None
+        url = self.console_driver.serial.port
+        self.target.deactivate(self.console_driver)
+        return url
 
     def flash(self, elf: Path) -> None:
         """Write ``elf`` through the place's ``BootstrapProtocol`` driver (labgrid's

@@ -7,6 +7,7 @@ failure) and prints a short summary (or one JSON line with ``--json``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -44,6 +45,11 @@ EXIT_CODES = {"fault": EXIT_OK, "panic": EXIT_OK, "lockup": EXIT_OK, "none": EXI
               help="photon: the SWD probe (default $PHOTONDBG_PROBE or cmsis-dap).")
 @click.option("--serial", default=None, metavar="PATH",
               help="photon: the Photon's USB serial, kept in serial.log (default $PHOTONDBG_SERIAL).")
+@click.option("--labgrid-place", metavar="NAME", default=None,
+              help="photon: a Photon place in a labgrid farm (or $LG_PLACE): its console is "
+                   "taken from the place (the probe stays --probe, on this machine).")
+@click.option("--labgrid-env", metavar="FILE", default=None,
+              help="photon: labgrid environment file for the place (or $LG_ENV).")
 @click.option("--track-heap", is_flag=True,
               help="Log every malloc/free from GDB during the run (heap-track.jsonl): the report "
                    "then says who freed the stale object and who reused it. Slows the target.")
@@ -52,7 +58,7 @@ EXIT_CODES = {"fault": EXIT_OK, "panic": EXIT_OK, "lockup": EXIT_OK, "none": EXI
 @click.option("--quiet", "-q", is_flag=True,
               help="No progress on stderr (stages and live counters are shown by default).")
 def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, seed, follow,
-                  probe, serial, track_heap, as_json, quiet):
+                  probe, serial, labgrid_place, labgrid_env, track_heap, as_json, quiet):
     """Boot, arm the fault vectors, run (and cut the WiFi) until the first fault, capture it.
 
     \b
@@ -75,6 +81,17 @@ def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, se
         if scenario == "wifi-loss":
             raise UsageError("--scenario wifi-loss drives the simulated WiFi; on a real Photon "
                              "cut the WiFi yourself (--scenario none)")
+    from photondbg.farm import place_from
+
+    place_name, place_env = place_from(labgrid_place, labgrid_env)
+    if place_name is None and labgrid_env:
+        raise UsageError("--labgrid-env needs --labgrid-place (or $LG_PLACE)")
+    if place_name is not None:
+        if target != "photon":
+            raise UsageError("--labgrid-place needs --target photon")
+        if serial:
+            raise UsageError("--serial and --labgrid-place exclude each other: the console is "
+                             "the place's")
     if scenario is None:
         scenario = "none" if elf is not None else "wifi-loss"
     if scenario == "wifi-loss" and target == "sim" and machine == "mps2-an385":
@@ -86,8 +103,14 @@ def capture_fault(target, elf, variant, app, scenario, timeout, out, machine, se
                          track_heap=track_heap)
     if elf is None and req.variant is None:
         req.variant = "none"
-    with Progress(quiet=quiet) as progress:  # stages + live counters on stderr
-        result = run(req, progress=progress)
+    with contextlib.ExitStack() as stack:
+        if place_name is not None:
+            from photondbg.farm import PhotonPlace
+
+            place = stack.enter_context(PhotonPlace(place_name, env_file=place_env, needs=()))
+            req.serial_port = place.console_url()
+        with Progress(quiet=quiet) as progress:  # stages + live counters on stderr
+            result = run(req, progress=progress)
     if as_json:
         click.echo(json.dumps({"report": str(result.report_path), "outcome": result.outcome}))
     else:

@@ -46,7 +46,8 @@ class SerialStream:
             raise UsageError(f"cannot open serial port {port}: {e}") from None
 
     def _open(self):
-        return self._serial_mod.Serial(self.port, self.baudrate, timeout=0.2)
+        # a device path, or any pyserial URL (socket://, rfc2217:// from a labgrid place)
+        return self._serial_mod.serial_for_url(self.port, self.baudrate, timeout=0.2)
 
     def recv(self, n: int) -> bytes:
         while not self._closed.is_set():

@@ -132,7 +132,8 @@ targets:
 options:
   coordinator_address: "{coordinator}"
 """)
-    return {"coordinator": coordinator, "env": env, "http": http, "board": board}
+    return {"coordinator": coordinator, "env": env, "http": http, "board": board,
+            "console": console}
 
 
 def test_campaign_runs_through_the_labgrid_place(farm, tmp_path):
@@ -172,6 +173,29 @@ def test_campaign_runs_through_the_labgrid_place(farm, tmp_path):
     assert "acquired: None" not in client(farm["coordinator"], "show")
     client(farm["coordinator"], "release")
 
+    # capture-fault takes the place's console as the pyserial URL labgrid's SerialDriver built
+    probe = f"""
+import serial, time, urllib.request
+from photondbg.farm import PhotonPlace
+with PhotonPlace({PLACE!r}, env_file={str(farm["env"])!r}, needs=()) as place:
+    url = place.console_url()
+    port = serial.serial_for_url(url, timeout=0.5)
+    seen, end = b"", time.monotonic() + 30
+    while b"answered" not in seen and time.monotonic() < end:
+        try:
+            urllib.request.urlopen("http://127.0.0.1:{farm['http']}/", timeout=5).read()
+        except OSError:
+            pass
+        seen += port.read(256)
+    port.close()
+print(url, b"answered" in seen)
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=120, check=False, cwd=ROOT,
+                         env={**os.environ, "LG_COORDINATOR": farm["coordinator"]})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == [f"socket://127.0.0.1:{farm['console']}/", "True"]
+
     # a place the coordinator does not know: one line, exit 2
     out = subprocess.run([*PHOTONDBG, "campaign", "--labgrid-place", "no-such-place",
                           "--cycles", "1"], capture_output=True, text=True, timeout=120,
@@ -180,3 +204,10 @@ def test_campaign_runs_through_the_labgrid_place(farm, tmp_path):
     assert out.returncode == 2, out.stderr
     assert out.stderr.startswith("photondbg: error: labgrid place 'no-such-place' not found")
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_capture_fault_place_needs_the_photon_target(tmp_path):
+    out = subprocess.run([*PHOTONDBG, "capture-fault", "--labgrid-place", "photon-1"],
+                         capture_output=True, text=True, timeout=120, check=False, cwd=ROOT)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "photondbg: error: --labgrid-place needs --target photon"
