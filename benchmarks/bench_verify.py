@@ -2,7 +2,8 @@
 """Figures for verify-fix: time to a verdict, cycles per minute by --jobs, CPU per board.
 
     nice .venv/bin/python benchmarks/bench_verify.py [--alpha 0.001] [--max-cycles 60]
-        [--cycles 6] [--seed 3] [--skip-verdicts] [--skip-throughput]
+        [--cycles 6] [--seed 3] [--cut mixed|down|uplink] [--skip-verdicts]
+        [--skip-throughput]
 
 Prints (no assertions; speed lives here, not in tests), each from real `photondbg` runs:
 - time to a verdict with the sequential design (--max-cycles, --alpha, default --jobs):
@@ -118,11 +119,12 @@ def run(args: list[str], label: str) -> dict:
 def verdict(base: str, cand: str, a, tmp: Path) -> None:
     s = run(["verify-fix", "--baseline", base, "--candidate", cand, "--max-cycles",
              str(a.max_cycles), "--alpha", str(a.alpha), "--seed", str(a.seed),
-             "--out", str(tmp / f"verdict-{base}-{cand}")], f"{base}->{cand}")
+             "--cut", a.cut, "--out", str(tmp / f"verdict-{base}-{cand}")], f"{base}->{cand}")
     if not s:
         return
-    print(f"{base} -> {cand}: {s['verdict']} after {s.get('stopped_at')} paired cycles in "
-          f"{s['wall']:.0f} s wall (jobs {s['jobs']}), anytime p = {s['p_value']:.2g}; "
+    print(f"{base} -> {cand} (--cut {a.cut}): {s['verdict']} after {s.get('stopped_at')} "
+          f"paired cycles in {s['wall']:.0f} s wall (jobs {s['jobs']}), "
+          f"anytime p = {s['p_value']:.2g}; "
           f"cycles run: baseline {s['baseline']['cycles']}, candidate "
           f"{s['candidate']['cycles']}; outcomes {s['baseline']['outcomes']} / "
           f"{s['candidate']['outcomes']}")
@@ -132,7 +134,8 @@ def verdict(base: str, cand: str, a, tmp: Path) -> None:
 def throughput(jobs: int, a, tmp: Path) -> dict:
     out = tmp / f"jobs{jobs}"
     s = run(["verify-fix", "--baseline", "none", "--candidate", "all", "--cycles",
-             str(a.cycles), "--jobs", str(jobs), "--seed", str(a.seed), "--out", str(out)],
+             str(a.cycles), "--jobs", str(jobs), "--seed", str(a.seed), "--cut", a.cut,
+             "--out", str(out)],
             f"jobs {jobs}")
     if not s:
         return {}
@@ -166,6 +169,7 @@ def main() -> None:
     p.add_argument("--max-cycles", type=int, default=60)
     p.add_argument("--cycles", type=int, default=6)
     p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--cut", choices=("mixed", "down", "uplink"), default="mixed")
     p.add_argument("--skip-verdicts", action="store_true")
     p.add_argument("--skip-throughput", action="store_true")
     a = p.parse_args()
