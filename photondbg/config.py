@@ -1,4 +1,4 @@
-"""The bench, described once: ``photondbg.toml`` (the project) or ``~/.config/photondbg/config.toml``.
+"""The bench, described once: `photondbg.toml` (the project) or `~/.config/photondbg/config.toml`.
 
     # photondbg.toml
     [bench]

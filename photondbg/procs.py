@@ -31,7 +31,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 logger = logging.getLogger(__name__)
 _LIVE: "weakref.WeakSet[ProcessOwner]" = weakref.WeakSet()
@@ -41,7 +41,8 @@ _ATEXIT_REGISTERED = False
 CLEANUP_WINDOW = 15.0  # s after a first signal during which further signals are ignored
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
-SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
+SIGNAL_NAMES: dict[int, str] = {int(signal.SIGINT): "SIGINT", int(signal.SIGTERM): "SIGTERM",
+                                int(signal.SIGHUP): "SIGHUP"}
 
 
 class Interrupted(KeyboardInterrupt):
@@ -72,10 +73,9 @@ def interruption(e: BaseException) -> Interrupted:
 
 
 # -- the parent-death signal and the keeper -------------------------------------------------
-_libc = None
+_prctl: Any = None
 try:
-    _libc = ctypes.CDLL(None, use_errno=True)
-    _prctl = _libc.prctl
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
 except (OSError, AttributeError):  # not Linux
     _prctl = None
 
@@ -188,7 +188,7 @@ class Child:
     proc: subprocess.Popen
     log_path: Path | None = None
     quit: Callable[["Child"], None] | None = None  # polite stop before signals
-    _log: object = field(default=None, repr=False)
+    _log: Any = field(default=None, repr=False)
 
     @property
     def pid(self) -> int:
@@ -308,6 +308,7 @@ class ProcessOwner:
         self._closed = True
 
     def _unique_log(self, role: str) -> Path:
+        assert self.logdir is not None
         path = self.logdir / f"{role}.log"
         n = 1
         while path.exists():

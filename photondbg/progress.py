@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 PREFIX = "photondbg:"
 
@@ -29,8 +29,8 @@ class Progress:
         self.quiet = quiet
         self.current: str | None = None
         self._last_status = 0.0
-        self._live = None
-        self._console = None
+        self._live: Any = None  # rich Status, on a terminal
+        self._console: Any = None
 
     def __call__(self, stage: str) -> None:
         self.stage(stage)

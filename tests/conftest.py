@@ -17,10 +17,10 @@ from pathlib import Path
 
 import hypothesis
 import pytest
+from support import child_processes, watched_children
 
 from photondbg import procs
 from photondbg.procs import PR_SET_CHILD_SUBREAPER, ProcessOwner, prctl
-from support import child_processes, watched_children
 
 SUBREAPER = prctl(PR_SET_CHILD_SUBREAPER, 1)
 ORPHAN_GRACE = 5.0  # s: a killed photondbg's keeper stops its group within ~2 s

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from support import StderrLines, procs_mentioning, wait_gone
 
 SIGNALS = {"INT": signal.SIGINT, "TERM": signal.SIGTERM, "HUP": signal.SIGHUP,

@@ -12,11 +12,10 @@ import os
 import random
 
 import pytest
+from test_build_boot import ABSENCE_WINDOW, TIMEOUT, LinkPeer, boot, bring_up, requests
 
 from photondbg import firmware
 from photondbg.sim.link import MAX_PAYLOAD, OVERHEAD, SYNC, Msg, encode, pack
-
-from test_build_boot import ABSENCE_WINDOW, TIMEOUT, LinkPeer, boot, bring_up, requests
 
 FUZZ_SEED = int(os.environ.get("FUZZ_SEED", "20261130"))
 BURSTS = 40

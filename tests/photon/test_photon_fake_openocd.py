@@ -10,15 +10,14 @@ import subprocess
 import sys
 
 import pytest
+from recordings import DATA, FAKE_OPENOCD
+from support import require_tool
 
 from photondbg.deadline import Deadline
 from photondbg.errors import EXIT_USAGE
 from photondbg.photon.openocd import NoProbe, OpenOcdSession
 from photondbg.targets.photon import PhotonTarget
 from photondbg.targets.sim import SimTarget, parse_lockup
-
-from support import require_tool
-from recordings import DATA, FAKE_OPENOCD
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from support import cycles_for_fixed, require_tool
 
 from photondbg.campaign.chart import outcome_chart
@@ -32,6 +31,8 @@ JOBS = 6
 SCHEDULE = ["--cut", "down", "--hold", "0.8:1.5", "--seed", "3"]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # 2 x 30 cycles: ~2 min idle on 6 boards, more on a loaded machine
 @pytest.mark.parametrize("candidate,recovery", [("all", "PASS"), ("clients", "FAIL")])
 def test_verify_fix_finds_the_fix_and_the_recovery_bug(candidate, recovery, tmp_path):
     """none -> all: FIXED + RECOVERY PASS; none -> clients (PR #1250 alone): FIXED, but the
