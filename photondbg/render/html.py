@@ -45,7 +45,8 @@ def source_line(file: str | None, line: int | None, roots: tuple[Path, ...]) -> 
     return None
 
 
-def hexdump(mem, address: int, length: int, mark: int | None = None) -> list[dict]:
+def hexdump(mem, address: int, length: int, mark: int | None = None,
+            mark_len: int = 4) -> list[dict]:
     """Rows {address, cells [{hex, marked}], ascii}; bytes not captured show as '--'."""
     rows = []
     for row in range(address - address % ROW, address + length, ROW):
@@ -56,7 +57,7 @@ def hexdump(mem, address: int, length: int, mark: int | None = None) -> list[dic
             inside = address <= a < address + length
             if i < len(data) and inside:
                 cells.append({"hex": f"{data[i]:02x}", "marked": mark is not None and
-                              mark <= a < mark + 4})
+                              mark <= a < mark + mark_len})
                 text += chr(data[i]) if 32 <= data[i] < 127 else "."
             else:
                 cells.append({"hex": "--" if inside else "  ", "marked": False})
@@ -77,12 +78,21 @@ def memory_views(capdir: Path, report: dict) -> list[dict]:
     views = []
     for d in dangling[:MEMORY_VIEWS_MAX]:
         b = d["block"]
-        addr, size = int(b.get("addr", 0)), int(b.get("size") or 0)
-        shown = min(size, MEMORY_VIEW_MAX) if size > 0 else 64
-        views.append({"path": d.get("path"), "value": hx(d.get("value")), "type": d.get("type"),
+        addr, size = int(b.get("addr", 0)), int(b.get("size") or 0) or 64
+        value = d.get("value")
+        mark_len = int(d.get("type_size") or 4)
+        start, end = addr, addr + size
+        if size > MEMORY_VIEW_MAX:  # a window of the block that holds what the pointer targets
+            if value is not None and addr <= value < addr + size:
+                start = max(addr, (int(value) - 64) & ~(ROW - 1))
+            end = min(addr + size, start + MEMORY_VIEW_MAX)
+        views.append({"path": d.get("path"), "value": hx(value), "type": d.get("type"),
                       "block": hx(addr), "size": size, "state": b.get("state"),
-                      "hint": b.get("contents_hint"), "shown": shown,
-                      "rows": hexdump(mem, addr, shown, mark=d.get("value"))})
+                      "hint": b.get("contents_hint"),
+                      "window": f"+{start - addr}..+{end - addr}",
+                      "partial": end - start < size,
+                      "rows": hexdump(mem, start, end - start, mark=value,
+                                      mark_len=mark_len)})
     return views
 
 

@@ -99,3 +99,6 @@ def test_real_bug_replays_as_it_was_captured(tmp_path):
     for fr in r.report["backtrace"]:
         assert (fr["function"] or "??") in shown, fr
     assert f"Fault: {f['kind']}" in shown and "Timeline" in shown
+    for d in (r.report.get("root_cause") or {}).get("dangling") or []:  # the memory view
+        view = shown.split("Memory of the stale object", 1)[1]
+        assert d["path"] in view and f"block 0x{d['block']['addr']:08x}" in view
