@@ -101,7 +101,8 @@ def stack_pointers_and_threads(elf: Path, tmp: Path, runs: int, label: str) -> N
           f"{sps.restored}), plain register read {p * 1000:.1f} ms, stub = "
           f"{s / PLAIN_GDB_BASELINE_S * 100:.0f}% of the 0.08 s plain-gdb session")
     print(f"[{label}] threads: {len(found)} listed + unwound from a RAM snapshot: median "
-          f"{li * 1000:.1f} ms (DWARF layout + CFI index from cold; layout alone {med(layout_t) * 1000:.1f} ms) = "
+          f"{li * 1000:.1f} ms (DWARF layout + CFI index from cold; layout alone "
+          f"{med(layout_t) * 1000:.1f} ms) = "
           f"{li / PLAIN_GDB_BASELINE_S * 100:.0f}% of the plain-gdb session")
 
 

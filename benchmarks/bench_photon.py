@@ -122,21 +122,24 @@ def main():
     n = ap.parse_args().repeat
     print(f"photon paths, median of {n}")
     for iface in ("cmsis-dap", "stlink"):
-        print(f"  openocd {iface:<9} no probe -> NoProbe  {timed(lambda: no_probe(iface), n) * 1000:8.1f} ms")
+        took = timed(lambda: no_probe(iface), n)
+        print(f"  openocd {iface:<9} no probe -> NoProbe  {took * 1000:8.1f} ms")
     bare = timed(lambda: subprocess.run(["dfu-util", "-l"], capture_output=True), n)
     wrapped = timed(lambda: run(["dfu-util", "-l"], timeout=20), n)
     print(f"  dfu-util -l  bare {bare * 1000:.1f} ms, through sh wrapper {wrapped * 1000:.1f} ms "
           f"(x{wrapped / bare:.2f})")
     particle = tools.which("particle")
     if particle:
-        print(f"  particle usb list                 {timed(lambda: run([particle, 'usb', 'list'], timeout=60), n) * 1000:8.1f} ms")
+        took = timed(lambda: run([particle, "usb", "list"], timeout=60), n)
+        print(f"  particle usb list                 {took * 1000:8.1f} ms")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         elf = lockup_elf(tmp)
         direct, relay = relay_vs_direct(elf, tmp, n)
         print(f"  gdb connect+regs+128 KiB: direct to QEMU {direct * 1000:.1f} ms, via fake "
               f"OpenOCD relay {relay * 1000:.1f} ms (x{relay / direct:.2f})")
-        print(f"  continue -> lock-up evidence (line + reg): {lockup_latency(elf, tmp, n) * 1000:.1f} ms")
+        took = lockup_latency(elf, tmp, n)
+        print(f"  continue -> lock-up evidence (line + reg): {took * 1000:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -36,12 +36,12 @@ import json  # noqa: E402
 import re  # noqa: E402
 from collections import Counter  # noqa: E402
 
-from photondbg.cortexm import faults  # noqa: E402
-from photondbg.procs import ProcessOwner  # noqa: E402
-from photondbg.sim.bridge import Bridge  # noqa: E402
 from photondbg.campaign.records import CampaignConfig  # noqa: E402
 from photondbg.campaign.sim import SimCampaign  # noqa: E402
+from photondbg.cortexm import faults  # noqa: E402
 from photondbg.firmware import app_port  # noqa: E402
+from photondbg.procs import ProcessOwner  # noqa: E402
+from photondbg.sim.bridge import Bridge  # noqa: E402
 from photondbg.sim.link import Decoder, Msg, pack, unpack  # noqa: E402
 from photondbg.sim.tester import http_get  # noqa: E402
 

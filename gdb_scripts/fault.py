@@ -102,7 +102,8 @@ def _mrs_stub(frame):
         print("fault: WARNING: the MRS stub could not restore the core exactly")
     if got is None or None in got:
         return None
-    return {"msp": got[0], "psp": got[1], "how": "read by an MRS stub stepped below $sp; core restored"}
+    return {"msp": got[0], "psp": got[1],
+            "how": "read by an MRS stub stepped below $sp; core restored"}
 
 
 class FaultCommand(gdb.Command):
@@ -152,7 +153,8 @@ class FaultCommand(gdb.Command):
         for name in faults.BASIC_FRAME:
             print("  %-4s = 0x%08x" % (name, stacked[name]))
         print("Faulting PC 0x%08x  %s" % (stacked["pc"], _where(stacked["pc"])))
-        print("Called from 0x%08x  %s" % (stacked["lr"], _where((stacked["lr"] & ~1) - 2 if stacked["lr"] & 1 else stacked["lr"])))
+        lr = stacked["lr"]
+        print("Called from 0x%08x  %s" % (lr, _where((lr & ~1) - 2 if lr & 1 else lr)))
         print("Backtrace hint: 'bt' unwinds through the exception frame "
               "(the frame after <signal handler called> is the faulting code).")
 

@@ -1,7 +1,8 @@
 """Build the simulated Photon's firmware: one app, one variant, one output directory.
 
     from photondbg import firmware
-    elf = firmware.build("multi-server", "none")          # -> build/multi-server-none/multi-server.elf
+    elf = firmware.build("multi-server", "none")
+    # -> build/multi-server-none/multi-server.elf
 
 ``make`` does the work (``firmware/Makefile``), so repeated builds are incremental and builds of
 different app/variant pairs can run in parallel (distinct output directories).
@@ -103,7 +104,8 @@ def build(app: str = "multi-server", variant: str = "none", *, debug: bool = Fal
         except subprocess.TimeoutExpired:
             raise ToolFailure(f"firmware build of {app}-{variant} took longer than {timeout:.0f} s")
     if out.returncode != 0:
-        raise ToolFailure(f"firmware build of {app}-{variant} failed: {first_error(out.stderr + out.stdout)}")
+        raise ToolFailure(f"firmware build of {app}-{variant} failed: "
+                          f"{first_error(out.stderr + out.stdout)}")
     elf = out_dir / f"{app}.elf"
     if not elf.is_file():
         raise ToolFailure(f"firmware build of {app}-{variant} produced no {elf}")

@@ -36,7 +36,8 @@ def outcome_chart(path: Path, rows: list[list[str]], labels: list[str] | None = 
     ax.set_ylim(0, len(rows))
     ax.set_yticks([len(rows) - 1 - i + 0.5 for i in range(len(rows))], labels)
     step = 1 if cols <= 20 else 5
-    ax.set_xticks([c + 0.5 for c in range(0, cols, step)], [str(c + 1) for c in range(0, cols, step)])
+    ticks = range(0, cols, step)
+    ax.set_xticks([c + 0.5 for c in ticks], [str(c + 1) for c in ticks])
     ax.set_xlabel("cycle (WiFi cut)")
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)

@@ -28,9 +28,9 @@ cycle does not hold it). The same argument under H1 bounds P(NOT FIXED) by beta.
 (``max_cycles``) without a decision the verdict is INCONCLUSIVE: no error budget is left over to
 spend on a last look. ``1 / max(exp(llr))`` is an anytime-valid p-value for H0.
 
-Assumption, shared with the fixed-N Fisher test of :mod:`photondbg.campaign.verdict`: given the schedule,
-a cycle's outcome does not depend on the earlier cycles' outcomes. A crash reboots the board
-(fresh state), which if anything lowers the next cycle's chance and keeps both designs within
+Assumption, shared with the fixed-N Fisher test of :mod:`photondbg.campaign.verdict`: given the
+schedule, a cycle's outcome does not depend on the earlier cycles' outcomes. A crash reboots the
+board (fresh state), which if anything lowers the next cycle's chance and keeps both designs within
 alpha; if a crash made the NEXT cycle more likely to crash, both designs would exceed alpha by
 about as much (simulated: +0.2 on a 0.2 rate -> 0.08 instead of 0.05 for both).
 """

@@ -159,7 +159,8 @@ def write_outputs(res: VerifyResult, outdir: Path) -> None:
     v = res.verdict
     outcome_chart(png, [[c.outcome for c in res.baseline.cycles],
                         [c.outcome for c in res.candidate.cycles]],
-                  labels=[f"baseline: {res.baseline.variant}", f"candidate: {res.candidate.variant}"],
+                  labels=[f"baseline: {res.baseline.variant}",
+                          f"candidate: {res.candidate.variant}"],
                   title=f"{v.verdict} (p={v.p_value:.3g}), recovery {v.recovery}")
     res.files = {"json": "verify.json", "markdown": "verify.md", "chart": png.name}
     full = res.summary()

@@ -93,7 +93,8 @@ def stacked_frame(gdb: GdbSession, sp: int | None, ram: Region) -> tuple[dict | 
     return faults.unpack_frame(words), None
 
 
-def find_stacked_frame(gdb: GdbSession, regs: dict[str, int], ram: Region) -> tuple[int | None, str]:
+def find_stacked_frame(gdb: GdbSession, regs: dict[str, int],
+                       ram: Region) -> tuple[int | None, str]:
     """Where the hardware stacked the frame, when the stack pointer is not exposed (PSP on
     QEMU). At a handler's first instruction r0-r3 and r12 still hold the values the core just
     stacked, so the frame is the one place in RAM holding those five words followed by an
@@ -101,7 +102,8 @@ def find_stacked_frame(gdb: GdbSession, regs: dict[str, int], ram: Region) -> tu
     import struct
 
     try:
-        needle = struct.pack("<5I", *(regs[n] & 0xFFFFFFFF for n in ("r0", "r1", "r2", "r3", "r12")))
+        needle = struct.pack("<5I", *(regs[n] & 0xFFFFFFFF
+                                      for n in ("r0", "r1", "r2", "r3", "r12")))
     except KeyError:
         return None, "registers r0-r3/r12 not available"
     mem = gdb.read_memory(ram.base, min(ram.size, RAM_DUMP_MAX))

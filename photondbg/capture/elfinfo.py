@@ -168,7 +168,8 @@ class ElfInfo:
         """Bytes at ``address`` from a PROGBITS section of the file (None if not in the file)."""
         for sec in self.sections:
             lo = sec["sh_addr"]
-            if sec["sh_type"] == "SHT_PROGBITS" and lo <= address and address + length <= lo + sec["sh_size"]:
+            if sec["sh_type"] == "SHT_PROGBITS" and lo <= address \
+                    and address + length <= lo + sec["sh_size"]:
                 data = sec.data()
                 return data[address - lo: address - lo + length]
         return None

@@ -185,7 +185,8 @@ class Capture:
                 self.writer.write()
                 if self.elf is not None:
                     self.elf.close()
-        return CaptureResult(self.report["outcome"], self.writer.json_path, self.capdir, self.report)
+        return CaptureResult(self.report["outcome"], self.writer.json_path, self.capdir,
+                             self.report)
 
     def _run(self, owner: ProcessOwner) -> None:
         req = self.req

@@ -57,6 +57,11 @@ class Evidence:
         assert self.cap.armed is not None
         return self.cap.armed
 
+    def timing(self) -> dict:
+        """How long the evidence took from the stop (report.json ``timing``)."""
+        t_stop = self.cap.t_stop if self.cap.t_stop is not None else time.monotonic()
+        return {"stop_to_report_s": round(time.monotonic() - t_stop, 4)}
+
     def ram(self) -> collect.Region:
         return self.target.memory.ram
 
@@ -73,7 +78,7 @@ class Evidence:
                 bt, how = thread_bt, "cfi: unwound from the stacked PSP frame"
             self.cap.report["backtrace"] = bt
             self.cap.report["backtrace_source"] = how
-            self.cap.report["timing"] = {"stop_to_report_s": round(time.monotonic() - self.cap.t_stop, 4)}
+            self.cap.report["timing"] = self.timing()
             self.cap.write()
         self.dumps(fault.get("_stack_sp"))
         fault.pop("_stack_sp", None)
@@ -117,7 +122,8 @@ class Evidence:
                 sps = dataclasses.replace(sps, method="ram-scan", detail=f"{sps.detail}; {how}",
                                           **{exc["stack"]: sp})
             if sp is None:
-                self.cap.report["stack_pointer_note"] = f"{exc['stack']} not exposed by the target; {how}"
+                self.cap.report["stack_pointer_note"] = (f"{exc['stack']} not exposed by the "
+                                                         f"target; {how}")
         frame, frame_error = collect.stacked_frame(gdb, sp, ram)
         if frame is None and sp is None and self.cap.report.get("stack_pointer_note"):
             frame_error = f"stacked frame unknown: {self.cap.report['stack_pointer_note']}"
@@ -177,7 +183,8 @@ class Evidence:
                 mem = collect.dump(gdb, path, sp, length)
                 self.cap.writer.artifact("stack.bin", path)
                 dumps["stack"] = {"address": sp, "length": length, "gaps": collect.gaps_json(mem)}
-                self.cap.report["stack_scan"] = collect.scan_stack(mem.data[:collect.SCAN_BYTES], sp, elf)
+                self.cap.report["stack_scan"] = collect.scan_stack(
+                    mem.data[:collect.SCAN_BYTES], sp, elf)
             path = self.cap.capdir / "ram.bin"
             length = min(ram.size, collect.RAM_DUMP_MAX)
             mem = collect.dump(gdb, path, ram.base, length)
@@ -192,7 +199,8 @@ class Evidence:
         with self.cap.stage("analysis"):   # heap walk, dangling pointers, provenance
             if (self.cap.report.get("heap_track") or {}).get("method") == "gdb":
                 heaptrack.stop(self.gdb)
-            self.cap.report["root_cause"] = root_cause.for_capture(self.cap.capdir, self.cap.report, self.elf)
+            self.cap.report["root_cause"] = root_cause.for_capture(self.cap.capdir,
+                                                                   self.cap.report, self.elf)
 
     def follow(self) -> None:
         """Let the core run on for ``follow`` seconds after the first fault: does it escalate?
@@ -292,7 +300,7 @@ class Evidence:
             if faults.exception_number(core.get("xpsr", 0)) == 0 and threads.thread_layout(elf)[0]:
                 frames = threads.trim_at_thread_exit(elf, core, frames, gdb.read_u32)
             self.cap.report["backtrace"] = frames
-            self.cap.report["timing"] = {"stop_to_report_s": round(time.monotonic() - self.cap.t_stop, 4)}
+            self.cap.report["timing"] = self.timing()
             self.cap.write()
         self.dumps(core.get("sp") if self.ram().contains(core.get("sp", 0)) else None)
 

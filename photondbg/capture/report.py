@@ -23,7 +23,8 @@ __all__ = ["OUTCOMES", "SCHEMA", "ReportWriter", "atomic_write", "new_report", "
 
 def utc_stamp(now: float | None = None) -> str:
     """Directory-safe UTC time stamp: 20261124T231500Z."""
-    return datetime.fromtimestamp(now or time.time(), timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")[:-7] + "Z"
+    when = datetime.fromtimestamp(now or time.time(), timezone.utc)
+    return when.strftime("%Y%m%dT%H%M%S%fZ")[:-7] + "Z"
 
 
 def new_report(target_kind: str, elf: str | None, elf_sha256: str | None,
@@ -162,9 +163,10 @@ def render_markdown(report: CaptureReport | dict) -> str:
     out += threads_markdown(plain)
     scan = r.get("stack_scan") or []
     if scan:
-        out += ["## Stack words that look like return addresses", "", "| address | value | symbol |",
-                "|---|---|---|"]
-        out += [f"| {hx(s['address'])} | {hx(s['value'])} | {s.get('symbol') or ''} |" for s in scan]
+        out += ["## Stack words that look like return addresses", "",
+                "| address | value | symbol |", "|---|---|---|"]
+        out += [f"| {hx(s['address'])} | {hx(s['value'])} | {s.get('symbol') or ''} |"
+                for s in scan]
         out.append("")
     out += timeline_markdown(r) + reproduce_markdown(r)
     if r.artifacts:

@@ -99,7 +99,8 @@ def run_mrs_stub(gdb: GdbSession, ram: Region, regs: dict[str, int]) -> StackPoi
     got: dict[str, int] = {}
     try:
         if mpu_on:
-            write_memory(gdb, faults.MPU_CTRL, (mpu & ~faults.MPU_CTRL_ENABLE).to_bytes(4, "little"))
+            off = mpu & ~faults.MPU_CTRL_ENABLE
+            write_memory(gdb, faults.MPU_CTRL, off.to_bytes(4, "little"))
         write_memory(gdb, scratch, code)
         write_registers(gdb, {"pc": scratch, "r3": regs["pc"] | 1})
         for i, (name, enc, text) in enumerate(faults.MRS_STUB):

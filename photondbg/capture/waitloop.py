@@ -108,7 +108,8 @@ class WaitLoop:
             kind = self.armed.kind_at(pc) if pc is not None else None
             if kind == "fault" and not self.in_fault(pc):
                 # a handler shared with interrupts (Default_Handler): this was an IRQ
-                self.cap.report["shared_handler_hits"] = self.cap.report.get("shared_handler_hits", 0) + 1
+                hits = self.cap.report.get("shared_handler_hits", 0)
+                self.cap.report["shared_handler_hits"] = hits + 1
                 gdb.cont()
                 continue
             if kind:

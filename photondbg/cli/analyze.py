@@ -27,7 +27,8 @@ def analyze(capdir, elf, as_json, write, heaps):
     \b
     Examples:
       photondbg analyze captures/20261130T214448Z-sim
-      photondbg analyze captures/20261130T214448Z-sim --elf build/multi-server-none/multi-server.elf --json
+      photondbg analyze captures/20261130T214448Z-sim \\
+          --elf build/multi-server-none/multi-server.elf --json
     Exit 0 analysed, 2 bad input (not a capture directory, missing or wrong ELF, bad ram.bin).
     """
     from photondbg.analysis.heap import find_heaps

@@ -1,4 +1,5 @@
-"""``photondbg build``: firmware for the simulated Photon, or a Device OS debug build for a real one."""
+"""``photondbg build``: firmware for the simulated Photon, or a Device OS debug build for a real
+one."""
 
 from __future__ import annotations
 

@@ -44,7 +44,8 @@ EXIT_CODES = {"fault": EXIT_OK, "panic": EXIT_OK, "lockup": EXIT_OK, "none": EXI
 @click.option("--probe", type=click.Choice(["cmsis-dap", "stlink"]), default=None,
               help="photon: the SWD probe (default $PHOTONDBG_PROBE or cmsis-dap).")
 @click.option("--serial", default=None, metavar="PATH",
-              help="photon: the Photon's USB serial, kept in serial.log (default $PHOTONDBG_SERIAL).")
+              help="photon: the Photon's USB serial, kept in serial.log "
+                   "(default $PHOTONDBG_SERIAL).")
 @click.option("--labgrid-place", metavar="NAME", default=None,
               help="photon: a Photon place in a labgrid farm (or $LG_PLACE): its console is "
                    "taken from the place (the probe stays --probe, on this machine).")

@@ -1,4 +1,5 @@
-"""``photondbg verify-fix``: baseline vs candidate over the same WiFi-loss schedule, with statistics."""
+"""``photondbg verify-fix``: baseline vs candidate over the same WiFi-loss schedule, with
+statistics."""
 
 from __future__ import annotations
 

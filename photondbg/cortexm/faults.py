@@ -52,7 +52,8 @@ FAULT_BITS = [
     ("cfsr", "BFARVALID", 15, "BFAR holds the faulting data address"),
     # UsageFault (UFSR)
     ("cfsr", "UNDEFINSTR", 16, "undefined instruction"),
-    ("cfsr", "INVSTATE", 17, "invalid state: branch to an address without the Thumb bit (EPSR.T=0)"),
+    ("cfsr", "INVSTATE", 17,
+     "invalid state: branch to an address without the Thumb bit (EPSR.T=0)"),
     ("cfsr", "INVPC", 18, "invalid PC load on exception return (bad EXC_RETURN)"),
     ("cfsr", "NOCP", 19, "coprocessor instruction with no coprocessor enabled"),
     ("cfsr", "UNALIGNED", 24, "unaligned memory access with CCR.UNALIGN_TRP set"),
@@ -144,7 +145,8 @@ MRS_STUB = [
 # core stopped at its own PC again, so a breakpoint there is stepped over on resume.
 STUB_RETURN = (bytes.fromhex("1847"), "bx r3")
 CONTROL_BITS = [("nPRIV", 0), ("SPSEL", 1), ("FPCA", 2)]
-XPSR_IT_MASK = (0x3 << 25) | (0x3F << 10)  # EPSR.IT: inside an IT block the stub would be conditional
+# EPSR.IT: inside an IT block the stub would be conditional
+XPSR_IT_MASK = (0x3 << 25) | (0x3F << 10)
 MPU_CTRL = 0xE000ED94  # ENABLE bit 0: executing scratch RAM could fault with the MPU on
 MPU_CTRL_ENABLE = 1
 
@@ -200,7 +202,8 @@ def fault_addresses(registers):
     out = {}
     for reg, gate, bit in ADDRESS_GATES:
         gate_value = registers.get(gate)
-        if gate_value is not None and registers.get(reg) is not None and (int(gate_value) >> bit) & 1:
+        if gate_value is not None and registers.get(reg) is not None \
+                and (int(gate_value) >> bit) & 1:
             out[reg] = int(registers[reg]) & MASK32
     return out
 

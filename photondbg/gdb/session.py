@@ -331,7 +331,8 @@ class GdbSession:
             self._reg_names = list(res.payload.get("register-names", []))
         return self._reg_names
 
-    def registers(self, names: list[str] | None = None, *, only: list[str] | None = None) -> dict[str, int]:
+    def registers(self, names: list[str] | None = None, *,
+                  only: list[str] | None = None) -> dict[str, int]:
         """Register values by (lower-case) name; ``only`` asks GDB for just those."""
         names = names if names is not None else self.register_names()
         which = ""
@@ -349,7 +350,8 @@ class GdbSession:
                     pass
         return out
 
-    def read_chunk(self, address: int, length: int, timeout: float = 5.0) -> list[tuple[int, bytes]]:
+    def read_chunk(self, address: int, length: int,
+                   timeout: float = 5.0) -> list[tuple[int, bytes]]:
         """One ``-data-read-memory-bytes``: the readable blocks [(address, bytes)]."""
         try:
             res = self.command(f"-data-read-memory-bytes 0x{address:x} {length}", timeout)

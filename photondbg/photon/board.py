@@ -11,7 +11,8 @@ USB_VID = 0x2B04
 USB_PID_DFU = 0xD006       # bootloader in DFU mode (blinking yellow)
 USB_PID_CDC = 0xC006       # application running, USB serial
 DFU_ID = f"{USB_VID:04x}:{USB_PID_DFU:04x}"
-DFU_ALT_INTERNAL_FLASH = 0  # alt 0 "@Internal Flash /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg"
+# alt 0 "@Internal Flash /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg"
+DFU_ALT_INTERNAL_FLASH = 0
 DFU_ALT_DCT = 1             # alt 1 "@DCT Flash /0x00000000/01*016Kg"
 
 # STM32F205RG memory map as Device OS lays it out on a Photon.

@@ -101,7 +101,8 @@ def explain(result: Result) -> str:
                 "the LED blinks yellow)")
     lines = [ln.removeprefix("dfu-util: ").strip() for ln in text.splitlines()
              if ln.startswith("dfu-util: ") and "DFU suffix" not in ln]
-    return f"dfu-util failed (exit {result.exit_code}): {lines[-1] if lines else result.last_line()}"
+    why = lines[-1] if lines else result.last_line()
+    return f"dfu-util failed (exit {result.exit_code}): {why}"
 
 
 # -- commands ------------------------------------------------------------------------------

@@ -44,7 +44,8 @@ class NoProbe(UsageError):
 LOG_PATTERNS = [
     ("gdb_listening", r"Listening on port (?P<port>\d+) for gdb connections"),
     ("telnet_listening", r"Listening on port (?P<port>\d+) for telnet connections"),
-    ("lockup", r"(?:(?P<cpu_old>[\w.]+) -- |\[(?P<cpu>[^\]]+)\] )clearing lockup after double fault"),
+    ("lockup", r"(?:(?P<cpu_old>[\w.]+) -- |\[(?P<cpu>[^\]]+)\] )"
+               r"clearing lockup after double fault"),
     ("halted", r"(?:\[(?P<cpu>[^\]]+)\] |target )halted due to (?P<reason>[\w-]+), current mode: "
                r"(?P<mode>\w+)\s*(?P<exception>.*?)\s*$"),
     ("state", r"xPSR: (?P<xpsr>0x[0-9a-fA-F]+)\s+pc: (?P<pc>0x[0-9a-fA-F]+)\s+"
@@ -381,7 +382,8 @@ def lockup_from_events(events: list[LogEvent]) -> tuple[LogEvent | None, dict[st
     return events[lock], regs
 
 
-REG_LINE_RE = re.compile(r"^(?:\(\d+\)\s+)?(?P<name>[A-Za-z]+\d*)\s+\(/32\):\s+(?P<value>0x[0-9a-fA-F]+)")
+REG_LINE_RE = re.compile(r"^(?:\(\d+\)\s+)?(?P<name>[A-Za-z]+\d*)\s+\(/32\):\s+"
+                         r"(?P<value>0x[0-9a-fA-F]+)")
 
 
 def parse_reg_output(text: str) -> dict[str, int]:

@@ -115,7 +115,8 @@ def encode(type_: int, conn: int, payload: bytes = b"") -> bytes:
 
 
 def pack(msg: Msg, conn: int = 0, **values) -> bytes:
-    """Encode a whole frame for ``msg`` from named fields, e.g. ``pack(Msg.LINK, wifi=1, cloud=0)``."""
+    """Encode a whole frame for ``msg`` from named fields, e.g.
+    ``pack(Msg.LINK, wifi=1, cloud=0)``."""
     layout = LAYOUTS[msg]
     missing = [n for n in layout.names if n not in values]
     extra = set(values) - set(layout.names) - ({layout.tail} if layout.tail else set())

@@ -82,7 +82,8 @@ def http_get(port: int, path: str = "/", timeout: float = 5.0, host: str = LOOPB
 
 
 class HttpTester:
-    """``GET /`` every ``period`` s on ``host`` at the port ``port()`` returns (None: not known yet)."""
+    """``GET /`` every ``period`` s on ``host`` at the port ``port()`` returns (None: not
+    known yet)."""
 
     def __init__(self, port: int | Callable[[], int | None], *, period: float = 1.0,
                  timeout: float = 5.0, clients: int = 1, path: str = "/",

@@ -58,4 +58,5 @@ def parse_cut(kind: str) -> Cut:
     except ValueError:
         from photondbg.errors import UsageError
 
-        raise UsageError(f"unknown cut kind {kind!r} (choose from {', '.join(CUT_KINDS)})") from None
+        raise UsageError(f"unknown cut kind {kind!r} "
+                         f"(choose from {', '.join(CUT_KINDS)})") from None

@@ -1,4 +1,5 @@
-"""The simulated Photon: QEMU ``netduino2`` (STM32F205) or ``mps2-an385`` (Cortex-M3 with bus faults).
+"""The simulated Photon: QEMU ``netduino2`` (STM32F205) or ``mps2-an385`` (Cortex-M3 with bus
+faults).
 
 QEMU is started paused (``-S``) when a debugger will attach, with its GDB stub on a free
 127.0.0.1 port. Both serial ports are QEMU *client* chardevs that connect to sockets we

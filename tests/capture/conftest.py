@@ -3,11 +3,10 @@ arm-none-eabi-gcc, and a helper that captures one of them through real QEMU + GD
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import shutil
 
 import pytest
 
@@ -34,9 +33,10 @@ FIRMWARES = {
     "threads": "netduino2",
     "lockup_after_panic": "netduino2",
     "threads_svc": "netduino2",  # threads.c, the fault inside the SVC handler
-    "threads_hang": "netduino2",  # threads.c, the worker hangs: no fault      # a test-fixture scheduler following Contract A
+    "threads_hang": "netduino2",  # threads.c, the worker hangs: no fault
 }
-OWN_STARTUP = {"shared_handler", "bad_vector", "threads", "threads_svc", "threads_hang"}  # firmwares with their own vector table
+# firmwares with their own vector table
+OWN_STARTUP = {"shared_handler", "bad_vector", "threads", "threads_svc", "threads_hang"}
 LAYOUT = {  # machine -> (flash base, RAM base, RAM size)
     "netduino2": ("0x08000000", "0x20000000", "128K"),
     "mps2-an385": ("0x00000000", "0x20000000", "4M"),
@@ -106,7 +106,8 @@ def capture(tmp_path):
     def _capture(elf: Path, **kw):
         kw.setdefault("timeout", 20.0)
         kw.setdefault("follow", 0.5)
-        req = CaptureRequest(elf=elf, scenario="none", variant=None, out=tmp_path / "captures", **kw)
+        req = CaptureRequest(elf=elf, scenario="none", variant=None, out=tmp_path / "captures",
+                             **kw)
         return run(req)
 
     return _capture

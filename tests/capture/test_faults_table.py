@@ -6,7 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from photondbg.cortexm import faults
 
@@ -57,7 +58,8 @@ def test_exc_return_decoding():
     d = faults.decode_exc_return(0xFFFFFFFD)
     assert (d["stack"], d["mode"], d["frame_bytes"]) == ("psp", "thread", 32)
     d = faults.decode_exc_return(0xFFFFFFE1)
-    assert (d["stack"], d["mode"], d["frame"], d["frame_bytes"]) == ("msp", "handler", "extended", 104)
+    assert (d["stack"], d["mode"], d["frame"], d["frame_bytes"]) == \
+        ("msp", "handler", "extended", 104)
     assert not faults.decode_exc_return(0x08000123)["valid"]
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from photondbg.deadline import Deadline
 from photondbg.gdb.session import GdbSession, TargetDied
-from photondbg.ports import LOOPBACK
 from photondbg.paths import GDB_SCRIPTS
+from photondbg.ports import LOOPBACK
 from photondbg.targets.sim import SimTarget
 
 

@@ -6,7 +6,6 @@ device's half of the protocol and its socket layer are tested on their own.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from pathlib import Path
@@ -72,7 +71,8 @@ class LinkPeer:
         with self._cond:
             self._cond.wait_for(find, timeout)
             found = find()
-        assert found is not None, f"no {msg.name} from the device; got {[str(f) for f in self.frames[start:]]}"
+        got = [str(f) for f in self.frames[start:]]
+        assert found is not None, f"no {msg.name} from the device; got {got}"
         return found
 
     def absent(self, msg: Msg, start: int = 0, window: float = ABSENCE_WINDOW) -> bool:
@@ -231,7 +231,8 @@ def test_corrupt_frames_are_dropped_and_the_link_resyncs(elves, owner):
     mark = peer.mark()
     # garbage, a frame with a wrong CRC, an impossible length, a sync word inside noise, then a
     # good PING: only the good one is answered
-    peer.send(b"\x00\xa5\x13" + bad_crc + too_long + b"\xa5" + encode(Msg.PING, 0, (8).to_bytes(4, "little")))
+    good = encode(Msg.PING, 0, (8).to_bytes(4, "little"))
+    peer.send(b"\x00\xa5\x13" + bad_crc + too_long + b"\xa5" + good)
     pong = peer.wait(Msg.PONG, start=mark)
     assert pong.fields()["seq"] == 8
     assert [f.fields()["seq"] for f in peer.frames[mark:] if f.type == Msg.PONG] == [8]
@@ -347,7 +348,8 @@ def test_panic_record_survives_the_reset(elves, owner):
                                         start=mark)
     assert boot_line and len(re.findall(r"@sos code=1", target.console.text())) == 2
     record = target.console.wait_for(r"@record code=1 name=HardFault pc=0x([0-9a-f]{8}) "
-                                     r"lr=0x([0-9a-f]{8}).* cfsr=0x([0-9a-f]{8}) hfsr=0x([0-9a-f]{8})"
+                                     r"lr=0x([0-9a-f]{8}).* cfsr=0x([0-9a-f]{8}) "
+                                     r"hfsr=0x([0-9a-f]{8})"
                                      r".* count=(\d+)", TIMEOUT, start=mark)
     assert record, target.console.text()
     assert [int(x, 16) for x in record.groups()[:4]] == [pc, lr, cfsr, hfsr]

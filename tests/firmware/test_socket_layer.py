@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from test_build_boot import TIMEOUT, LinkPeer, bring_up, elves, requests  # noqa: F401
 
 from photondbg.deadline import Deadline

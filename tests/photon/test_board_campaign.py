@@ -136,8 +136,8 @@ def test_variant_clients_never_recovers_and_a_board_without_reset_stops(owner, t
 
 def test_verify_fix_on_the_board_flashes_both_builds(owner, tmp_path):
     from photondbg.campaign.board import Board, verify_on_board
-    from photondbg.photon.netcut import CommandNetCut
     from photondbg.cli.campaign import board_config
+    from photondbg.photon.netcut import CommandNetCut
 
     board = SimBoard(owner, tmp_path, "none")
     flashed = []
@@ -318,8 +318,8 @@ def test_serial_url_stream_counts_a_dropped_port():
 ])
 def test_openocd_lockup_line_makes_a_lockup_cycle(owner, tmp_path, line):
     """The probe's evidence, as the session parses OpenOCD's log; then the reset means."""
-    from photondbg.cli.campaign import board_config
     from photondbg.campaign.board import Board, BoardCampaign
+    from photondbg.cli.campaign import board_config
     from photondbg.photon.netcut import CommandNetCut
     from photondbg.photon.openocd import parse_line
     from photondbg.targets.photon import PhotonTarget

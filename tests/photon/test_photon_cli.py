@@ -3,10 +3,9 @@
 import struct
 
 import pytest
+from support import require_tool
 
 from photondbg.cli import main
-
-from support import require_tool
 
 
 def run_cli(capsys, *argv):

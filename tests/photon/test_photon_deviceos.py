@@ -9,12 +9,11 @@ import sys
 
 import pytest
 from elftools.elf.elffile import ELFFile
+from recordings import DATA
+from support import require_tool
 
 from photondbg.errors import EXIT_USAGE, ToolFailure, ToolMissing, UsageError
 from photondbg.photon import deviceos, dfu
-
-from support import require_tool
-from recordings import DATA
 
 APP = """#include "socket_fix.h"
 extern "C" {
@@ -75,7 +74,8 @@ def symbol_value(elf, name):
         sym = ef.get_section_by_name(".symtab").get_symbol_by_name(name)[0]
         addr = sym["st_value"]
         for seg in ef.iter_segments():
-            if seg["p_type"] == "PT_LOAD" and seg["p_vaddr"] <= addr < seg["p_vaddr"] + seg["p_filesz"]:
+            start = seg["p_vaddr"]
+            if seg["p_type"] == "PT_LOAD" and start <= addr < start + seg["p_filesz"]:
                 off = addr - seg["p_vaddr"]
                 return int.from_bytes(seg.data()[off:off + 4], "little")
     raise AssertionError(name)

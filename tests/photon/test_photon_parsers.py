@@ -3,12 +3,11 @@
 import struct
 
 import pytest
+from recordings import openocd_log, recording
 
 from photondbg.errors import UsageError
 from photondbg.photon import board, dfu, openocd, particle
 from photondbg.photon.run import Result
-
-from recordings import openocd_log, recording
 
 
 def test_particle_usb_list_recorded_none():

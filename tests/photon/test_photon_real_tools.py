@@ -7,14 +7,13 @@ import subprocess
 import sys
 
 import pytest
+from recordings import openocd_log, recording
+from support import require_tool
 
 from photondbg import tools
 from photondbg.errors import EXIT_USAGE, ToolFailure, UsageError
-from photondbg.photon import dfu, flash, openocd, particle
+from photondbg.photon import dfu, flash, particle
 from photondbg.photon.openocd import NoProbe, OpenOcdSession
-
-from support import require_tool
-from recordings import openocd_log, recording
 
 
 @pytest.fixture

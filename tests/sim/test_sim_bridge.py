@@ -318,7 +318,8 @@ device_frames = st.one_of(
 
 
 @given(st.lists(device_frames, max_size=25))
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_any_device_babble_leaves_the_bridge_working(tmp_path, babble):
     """Whatever the device sends (wrong payloads, unknown ids, noise), the bridge stays up:
     afterwards a reset device can still boot, listen and serve a TCP client."""

@@ -6,8 +6,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from photondbg.sim.link import (LAYOUTS, MAX_PAYLOAD, SYNC, Decoder, Frame, LinkError, Msg,
-                                crc16, encode, pack, unpack)
+from photondbg.sim.link import (
+    LAYOUTS,
+    MAX_PAYLOAD,
+    SYNC,
+    Decoder,
+    Frame,
+    LinkError,
+    Msg,
+    crc16,
+    encode,
+    pack,
+    unpack,
+)
 
 frames = st.builds(Frame, st.integers(0, 255), st.integers(0, 255),
                    st.binary(max_size=MAX_PAYLOAD))

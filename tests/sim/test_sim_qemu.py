@@ -12,13 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-
 from support import child_processes, require_tool
 
-from photondbg.sim.bridge import Bridge
 from photondbg.campaign.records import CampaignConfig
 from photondbg.campaign.sim import SimCampaign
 from photondbg.firmware import app_port
+from photondbg.sim.bridge import Bridge
 from photondbg.sim.tester import http_get
 
 ROOT = Path(__file__).resolve().parents[2]

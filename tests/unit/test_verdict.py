@@ -1,4 +1,5 @@
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from photondbg.campaign.verdict import decide, zero_event_upper_bound
 
