@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything photondbg needs on a Debian (bookworm) machine, as root. Idempotent:
 # what is already installed is skipped, so a second run takes seconds.
-#   apt: ARM toolchain + newlib, QEMU, gdb-multiarch, OpenOCD, dfu-util, udev, node/npm
+#   apt: ARM toolchain + newlib, QEMU, gdb-multiarch, OpenOCD, dfu-util, udev, node/npm,
+#        chromium (the tests render the HTML report headless)
 #   npm: particle-cli@3.40.0 (+ execa@5, its undeclared dependency) under .tools/particle
 #   venv: .venv with photondbg installed editable, with its test extras
 set -euo pipefail
