@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -14,6 +16,32 @@ from photondbg.cli.options import Seconds
 from photondbg.cli.sim import run_campaign
 from photondbg.errors import UsageError
 from photondbg.photon import board as board_facts
+
+
+@dataclass
+class BoardOptions:
+    """Where the board is and what the bench offers: the options of :func:`board_options`."""
+
+    host: str | None = None
+    port: int | None = None
+    netcut_cmd: str | None = None
+    netrestore_cmd: str | None = None
+    serial: str | None = None
+    baud: int = 9600
+    probe: str | None = None
+    reset_cmd: str | None = None
+    recovery: float | None = None
+    boot_timeout: float | None = None
+    labgrid_place: str | None = None
+    labgrid_env: str | None = None
+
+    def given(self) -> list[str]:
+        """The board options set on the command line, as flags (``--host``...)."""
+        return [f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(self)
+                if f.name != "baud" and getattr(self, f.name) is not None]
+
+
+BOARD_FIELDS = tuple(f.name for f in dataclasses.fields(BoardOptions))
 
 
 def board_options(fn):
@@ -48,48 +76,52 @@ def board_options(fn):
         click.option("--labgrid-env", metavar="FILE", default=None,
                      help="labgrid environment file with the place's drivers (or $LG_ENV)."),
     ]
-    return functools.reduce(lambda f, opt: opt(f), reversed(opts), fn)
+
+    @functools.wraps(fn)
+    def collect(**kw):  # the board's options reach ``fn`` as one ``bench: BoardOptions``
+        return fn(bench=BoardOptions(**{k: kw.pop(k) for k in BOARD_FIELDS}), **kw)
+
+    return functools.reduce(lambda f, opt: opt(f), reversed(opts), collect)
 
 
 @contextlib.contextmanager
-def open_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd,
-               labgrid_place=None, labgrid_env=None):
+def open_board(o: BoardOptions):
     """The board from the options; with a labgrid place (option or $LG_PLACE) its resources
     through labgrid, the place acquired for the run and released after it."""
     from photondbg.farm import PhotonPlace, place_from
 
-    name, env = place_from(labgrid_place, labgrid_env)
+    name, env = place_from(o.labgrid_place, o.labgrid_env)
     if name is None and env is None:
-        yield make_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd)
+        yield make_board(o)
         return
     if name is None:
         raise UsageError("--labgrid-env needs --labgrid-place (or $LG_PLACE)")
-    if serial:
+    if o.serial:
         raise UsageError("--serial and --labgrid-place exclude each other: the console is the "
                          "place's")
     from photondbg.campaign.board import Board
 
-    with PhotonPlace(name, env_file=env, netcut_cmd=netcut_cmd,
-                     netrestore_cmd=netrestore_cmd) as place:
-        yield Board(host=host or place.host, port=port or place.port, netcut=place.netcut,
-                    baudrate=baud, probe=probe, reset_cmd=reset_cmd, place=place)
+    with PhotonPlace(name, env_file=env, netcut_cmd=o.netcut_cmd,
+                     netrestore_cmd=o.netrestore_cmd) as place:
+        yield Board(host=o.host or place.host, port=o.port or place.port, netcut=place.netcut,
+                    baudrate=o.baud, probe=o.probe, reset_cmd=o.reset_cmd, place=place)
 
 
-def make_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd):
+def make_board(o: BoardOptions):
     """A :class:`photondbg.campaign.board.Board` from the options (UsageError on bad input)."""
     from photondbg.campaign.board import Board
     from photondbg.photon.netcut import netcut_from_options
 
-    if not host:
+    if not o.host:
         raise UsageError("--host is required with --target photon (the Photon's LAN address)")
-    if port is None:
+    if o.port is None:
         raise UsageError("--port is required with --target photon (the Photon's HTTP port)")
     tty = sys.stdin.isatty()
-    if netcut_cmd is None and netrestore_cmd is None and not tty:
+    if o.netcut_cmd is None and o.netrestore_cmd is None and not tty:
         raise UsageError("no terminal to ask on: pass --netcut-cmd and --netrestore-cmd")
-    netcut = netcut_from_options(netcut_cmd, netrestore_cmd)
-    return Board(host=host, port=port, netcut=netcut, serial=serial, baudrate=baud,
-                 probe=probe, reset_cmd=reset_cmd, ask=input if tty else None)
+    netcut = netcut_from_options(o.netcut_cmd, o.netrestore_cmd)
+    return Board(host=o.host, port=o.port, netcut=netcut, serial=o.serial, baudrate=o.baud,
+                 probe=o.probe, reset_cmd=o.reset_cmd, ask=input if tty else None)
 
 
 def board_config(*, variant, cycles, seed, hold, period, recovery, boot_timeout, timeout=None,
@@ -130,9 +162,8 @@ def board_config(*, variant, cycles, seed, hold, period, recovery, boot_timeout,
 @click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None,
               metavar="DIR", help="Continue the interrupted campaign in DIR (its cycles.jsonl) "
                                   "with its options: only the missing cycles run.")
-def campaign(target, host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd,
-             recovery, boot_timeout, labgrid_place, labgrid_env, cycles, seed, hold, period,
-             variant, timeout, as_json, out, resume):
+def campaign(target, bench: BoardOptions, cycles, seed, hold, period, variant, timeout, as_json,
+             out, resume):
     """Load a real Photon with HTTP, cut and restore its WiFi CYCLES times and classify each
     cycle: OK, CRASH (serial dropped / panic / boot), LOCKUP (OpenOCD), HANG (no HTTP, no
     serial) or NO_RECOVERY (console alive, server silent after the restore).
@@ -150,29 +181,21 @@ def campaign(target, host, port, netcut_cmd, netrestore_cmd, serial, baud, probe
     from photondbg.campaign.board import BoardCampaign
     from photondbg.cli.sim import resume_options
 
-    opts = {"host": host, "port": port, "netcut_cmd": netcut_cmd,
-            "netrestore_cmd": netrestore_cmd, "serial": serial, "baud": baud, "probe": probe,
-            "reset_cmd": reset_cmd, "recovery": recovery, "boot_timeout": boot_timeout,
-            "labgrid_place": labgrid_place, "labgrid_env": labgrid_env,
-            "cycles": cycles, "seed": seed, "hold": list(hold) if hold else None,
-            "period": period, "variant": variant, "timeout": timeout}
+    opts = {**dataclasses.asdict(bench), "cycles": cycles, "seed": seed,
+            "hold": list(hold) if hold else None, "period": period, "variant": variant,
+            "timeout": timeout}
     done: dict = {}
     if resume:
         opts, runs = resume_options(resume, "campaign", opts)
         done = runs.get("board", {})
-        (host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd, recovery,
-         boot_timeout, labgrid_place, labgrid_env, cycles, seed, hold, period, variant,
-         timeout) = (
-            opts.get(k) for k in ("host", "port", "netcut_cmd", "netrestore_cmd", "serial",
-                                  "baud", "probe", "reset_cmd", "recovery", "boot_timeout",
-                                  "labgrid_place", "labgrid_env", "cycles", "seed", "hold",
-                                  "period", "variant", "timeout"))
+        bench = BoardOptions(**{k: opts[k] for k in BOARD_FIELDS if opts.get(k) is not None})
+        cycles, seed, hold, period, variant, timeout = (
+            opts.get(k) for k in ("cycles", "seed", "hold", "period", "variant", "timeout"))
         hold = tuple(hold) if hold else None
-    with open_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd,
-                    labgrid_place, labgrid_env) as board:
+    with open_board(bench) as board:
         cfg = board_config(variant=variant, cycles=cycles, seed=seed, hold=hold, period=period,
-                           recovery=recovery, boot_timeout=boot_timeout, timeout=timeout,
-                           netcut=board.netcut)
+                           recovery=bench.recovery, boot_timeout=bench.boot_timeout,
+                           timeout=timeout, netcut=board.netcut)
         outdir = Path(resume) if resume else out_dir(out, f"photon-{variant}")
         if resume:
             cfg.indexes = journal.remaining(done, cycles)

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from photondbg import firmware
-from photondbg.cli.campaign import board_config, board_options, open_board
+from photondbg.cli.campaign import BoardOptions, board_config, board_options, open_board
 from photondbg.cli.common import CUT_CHOICES, VARIANTS, app_option, hold_range, out_dir
 from photondbg.errors import UsageError
 from photondbg.log import run_log
@@ -57,9 +57,8 @@ from photondbg.photon.flash import METHODS
               metavar="DIR", help="sim: continue the interrupted verify-fix in DIR (its "
                                   "cycles.jsonl) with its options; only missing cycles run.")
 def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_elf,
-               candidate_elf, flash_method, host, port, netcut_cmd, netrestore_cmd, serial, baud,
-               probe, reset_cmd, recovery, boot_timeout, labgrid_place, labgrid_env, app, seed,
-               cut, hold, alpha, as_json, out, resume):
+               candidate_elf, flash_method, bench: BoardOptions, app, seed, cut, hold, alpha,
+               as_json, out, resume):
     """Run the same WiFi-loss campaign on two builds and decide whether the fix works:
     FIXED / NOT FIXED / INCONCLUSIVE (Fisher exact test, or an exact bound when the candidate
     never crashed), plus RECOVERY PASS/FAIL (did the server always answer again).
@@ -79,12 +78,8 @@ def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_e
     from photondbg.campaign.verify import run_verify
     from photondbg.sim.wifi import CUT_KINDS
 
-    board_given = {"--baseline-elf": baseline_elf, "--candidate-elf": candidate_elf,
-                   "--flash-method": flash_method, "--host": host, "--port": port,
-                   "--netcut-cmd": netcut_cmd, "--netrestore-cmd": netrestore_cmd,
-                   "--serial": serial, "--probe": probe, "--reset-cmd": reset_cmd,
-                   "--recovery": recovery, "--boot-timeout": boot_timeout,
-                   "--labgrid-place": labgrid_place, "--labgrid-env": labgrid_env}
+    photon_only = {"--baseline-elf": baseline_elf, "--candidate-elf": candidate_elf,
+                   "--flash-method": flash_method}
     progress = sys.stderr if as_json else sys.stdout
     done: dict = {}
     if resume:
@@ -115,13 +110,11 @@ def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_e
         if design is not None or (jobs or 1) > 1:
             raise UsageError("--max-cycles and --jobs need --target sim (one real board "
                              "runs one build at a time)")
-        res, outdir = _verify_photon(baseline_elf, candidate_elf, flash_method, host, port,
-                                     netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd,
-                                     recovery, boot_timeout, cycles, seed, hold, alpha, out,
-                                     progress, labgrid_place, labgrid_env)
+        res, outdir = _verify_photon(baseline_elf, candidate_elf, flash_method, bench, cycles,
+                                     seed, hold, alpha, out, progress)
         _report(res, outdir, cycles, alpha, as_json, progress)
         return
-    extra = [name for name, value in board_given.items() if value is not None]
+    extra = [name for name, value in photon_only.items() if value is not None] + bench.given()
     if extra:
         raise UsageError(f"{extra[0]} needs --target photon")
     if baseline == candidate:
@@ -177,10 +170,8 @@ def _on_cycle(cycles, progress):
     return on_cycle
 
 
-def _verify_photon(baseline_elf, candidate_elf, flash_method, host, port, netcut_cmd,
-                   netrestore_cmd, serial, baud, probe, reset_cmd, recovery, boot_timeout,
-                   cycles, seed, hold, alpha, out, progress, labgrid_place=None,
-                   labgrid_env=None):
+def _verify_photon(baseline_elf, candidate_elf, flash_method, options: BoardOptions, cycles,
+                   seed, hold, alpha, out, progress):
     """Flash, campaign, flash, campaign on the real board; the same verdict and outputs."""
     from photondbg.campaign.board import verify_on_board
     from photondbg.photon.flash import flash
@@ -192,28 +183,27 @@ def _verify_photon(baseline_elf, candidate_elf, flash_method, host, port, netcut
             raise UsageError(f"{name}: file not found: {path}")
     from photondbg.farm import place_from
 
-    on_farm = place_from(labgrid_place, labgrid_env)[0] is not None
+    on_farm = place_from(options.labgrid_place, options.labgrid_env)[0] is not None
     if flash_method is None and not on_farm:
         raise UsageError("--flash-method is required with --target photon "
                          "(openocd, dfu or particle)")
     if baseline_elf.resolve() == candidate_elf.resolve():
         raise UsageError("--baseline-elf and --candidate-elf are the same file: "
                          "nothing to compare")
-    with open_board(host, port, netcut_cmd, netrestore_cmd, serial, baud, probe, reset_cmd,
-                    labgrid_place, labgrid_env) as board:
+    with open_board(options) as board:
         labels = [baseline_elf.stem, candidate_elf.stem]
         if labels[0] == labels[1]:  # two Device OS refs often build the same file name
             labels = [f"baseline-{labels[0]}", f"candidate-{labels[1]}"]
         configs = [board_config(variant=label, cycles=cycles, seed=seed, hold=hold, period=0.5,
-                                recovery=recovery, boot_timeout=boot_timeout, elf=elf,
-                                netcut=board.netcut)
+                                recovery=options.recovery,
+                                boot_timeout=options.boot_timeout, elf=elf, netcut=board.netcut)
                    for label, elf in zip(labels, (baseline_elf, candidate_elf))]
         outdir = out_dir(out, f"verify-photon-{labels[0]}-vs-{labels[1]}")
 
         def do_flash(elf):
             if flash_method is None:  # the labgrid place's own BootstrapProtocol driver
                 return board.place.flash(elf)
-            res = flash(elf, flash_method, interface=probe or "cmsis-dap")
+            res = flash(elf, flash_method, interface=options.probe or "cmsis-dap")
             if not res.verified:
                 from photondbg.errors import ToolFailure
 
@@ -222,8 +212,8 @@ def _verify_photon(baseline_elf, candidate_elf, flash_method, host, port, netcut
             return res
 
         with run_log(outdir):
-            res = verify_on_board(board, *configs, outdir, flash=do_flash, alpha=alpha,
-                                  on_cycle=_on_cycle(cycles, progress),
+            res = verify_on_board(board, configs[0], configs[1], outdir, flash=do_flash,
+                                  alpha=alpha, on_cycle=_on_cycle(cycles, progress),
                                   on_note=lambda text: click.echo(text, file=progress))
     return res, outdir
 
