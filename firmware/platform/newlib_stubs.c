@@ -7,8 +7,11 @@
  * is what Device OS provides around it (hal/src/stm32/newlib_stubs.cpp,
  * hal/src/stm32f2xx/core_hal_stm32f2xx.c at v0.6.4):
  *  - _sbrk() grows the heap inside a region fixed by the linker script (__heap_start__ ..
- *    __heap_end__ in photon.ld) and fails with ENOMEM beyond it: malloc then returns NULL, and
- *    operator new turns that into panic OutOfHeap (8) (wiring.cpp);
+ *    __heap_end__ in photon.ld; Device OS: sbrk_heap_top from link_heap_location up to
+ *    link_heap_location_end) and fails with ENOMEM beyond it, without a panic: malloc then
+ *    returns NULL, and operator new turns that into panic OutOfHeap (8) (wiring.cpp);
+ *  - System.freeMemory() is HAL_Core_Runtime_Info's freeheap: what _sbrk has not handed out plus
+ *    mallinfo().fordblks;  _exit() panics Exit (7);
  *  - __malloc_lock/__malloc_unlock take a recursive mutex (malloc_mutex), so threads can
  *    allocate.  No interrupt handler allocates. */
 #include <errno.h>
@@ -16,6 +19,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include "concurrent_hal.h"
+#include "panic.h"
 
 extern char __heap_start__[], __heap_end__[];
 char *heap_brk;   /* the program break (photondbg's heap walker reads it by name) */
@@ -60,4 +64,4 @@ int _write(int fd, const char *p, int n)
 }
 int _getpid(void) { return 1; }
 int _kill(int pid, int sig) { (void)pid; (void)sig; errno = EINVAL; return -1; }
-void _exit(int code) { (void)code; for (;;) ; }
+void _exit(int code) { (void)code; panic_(Exit, NULL, 0, 0); }   /* PANIC(Exit, "Exit Called") */
