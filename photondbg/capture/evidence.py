@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import TYPE_CHECKING
 
 from photondbg.analysis import heaptrack
 from photondbg.analysis import rootcause as root_cause
 from photondbg.capture import collect, threads
+from photondbg.capture.part import CapturePart
 from photondbg.capture.unwind import Snapshot
 from photondbg.capture.waitloop import LOCKUP_GRACE, stop_pc
 from photondbg.cortexm import faults
@@ -20,42 +20,11 @@ from photondbg.deadline import Deadline
 from photondbg.errors import PhotondbgError, ToolFailure
 from photondbg.gdb.session import GdbError, TargetDied
 
-if TYPE_CHECKING:
-    from photondbg.capture.arming import Armed
-    from photondbg.capture.elfinfo import ElfInfo
-    from photondbg.capture.engine import Capture
-    from photondbg.gdb.session import GdbSession
-    from photondbg.targets.base import Target
-
 FOLLOW_MAX_EVENTS = 8  # stops recorded after the first fault before following ends
 
 
-class Evidence:
+class Evidence(CapturePart):
     """Reads the halted core through the capture's GDB session into its report (``cap``)."""
-
-    def __init__(self, cap: Capture):
-        self.cap = cap
-
-    # the capture's session, firmware, target and armed handlers: set before waiting starts
-    @property
-    def gdb(self) -> GdbSession:
-        assert self.cap.gdb is not None
-        return self.cap.gdb
-
-    @property
-    def elf(self) -> ElfInfo:
-        assert self.cap.elf is not None
-        return self.cap.elf
-
-    @property
-    def target(self) -> Target:
-        assert self.cap.target is not None
-        return self.cap.target
-
-    @property
-    def armed(self) -> Armed:
-        assert self.cap.armed is not None
-        return self.cap.armed
 
     def timing(self) -> dict:
         """How long the evidence took from the stop (report.json ``timing``)."""

@@ -10,20 +10,13 @@ a handler they share with the faults, and resets a board that went deaf after a 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from photondbg.capture.arming import rearm_from_target
+from photondbg.capture.part import CapturePart
 from photondbg.cortexm import faults
 from photondbg.deadline import Deadline
 from photondbg.gdb.session import TargetDied
 from photondbg.progress import scenario_counters
-
-if TYPE_CHECKING:
-    from photondbg.capture.arming import Armed
-    from photondbg.capture.elfinfo import ElfInfo
-    from photondbg.capture.engine import Capture
-    from photondbg.gdb.session import GdbSession
-    from photondbg.targets.base import Target
 
 LOCKUP_GRACE = 1.0  # s: after a plain stop, how long lock-up evidence may take to arrive
 
@@ -36,32 +29,8 @@ def stop_pc(payload: dict) -> int | None:
         return None
 
 
-class WaitLoop:
+class WaitLoop(CapturePart):
     """Waits on the capture's GDB session and target (``cap``: the :class:`Capture`)."""
-
-    def __init__(self, cap: Capture):
-        self.cap = cap
-
-    # the capture's session, firmware, target and armed handlers: set before waiting starts
-    @property
-    def gdb(self) -> GdbSession:
-        assert self.cap.gdb is not None
-        return self.cap.gdb
-
-    @property
-    def elf(self) -> ElfInfo:
-        assert self.cap.elf is not None
-        return self.cap.elf
-
-    @property
-    def target(self) -> Target:
-        assert self.cap.target is not None
-        return self.cap.target
-
-    @property
-    def armed(self) -> Armed:
-        assert self.cap.armed is not None
-        return self.cap.armed
 
     def reset_target(self) -> dict | None:
         """Reset the device under the debugger (breakpoints stay armed). Returns the stop
