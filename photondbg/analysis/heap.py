@@ -213,11 +213,8 @@ H4_HEADER = 8
 H4_ALIGN = 8
 
 
-# heap_4's variables, and the same layout under the names of the simulated Photon's own
-# allocator before it moved to newlib-nano (firmware/platform/heap.c: start_, end_, free_bytes_
-# in a region from __heap_start__)
-HEAP4_NAMES = (("ucHeap", "xStart", "pxEnd", "xFreeBytesRemaining", "heap_4"),
-               ("__heap_start__", "start_", "end_", "free_bytes_", "heap_4 layout (sim heap.c)"))
+# heap_4's variables (portable/MemMang/heap_4.c)
+HEAP4_NAMES = (("ucHeap", "xStart", "pxEnd", "xFreeBytesRemaining", "heap_4"),)
 
 
 def walk_heap4(elf, mem: MemoryImage) -> HeapWalk | None:
