@@ -39,6 +39,8 @@ from photondbg.targets.photon import SerialStream
 BOARD_HOLD = (20.0, 40.0)
 BOARD_RECOVERY = 30.0  # s after the restore for the server to answer again
 BOARD_BOOT = 30.0      # s from a reset until the server answers
+CONSOLE_QUIET = 0.5    # s of console silence that ends a run's serial log
+CONSOLE_DRAIN = 2.0    # s at most spent reading that tail
 
 
 class UrlSerialStream(SerialStream):
@@ -265,8 +267,20 @@ class BoardCampaign(CycleRunner):
         self.reboot()
         self.serve_again(self._boot_started)
 
+    def drain_console(self, quiet: float = CONSOLE_QUIET, bound: float = CONSOLE_DRAIN) -> None:
+        """Read on until the console has been quiet for ``quiet`` s (``bound`` s at most), so
+        the lines the board printed as the last cycle ended (the request that showed it serving
+        again) reach serial.log before the port is closed."""
+        start = time.monotonic()
+        while time.monotonic() - start < bound:
+            last = max(self.watch.last_line or start, start)
+            if time.monotonic() - last >= quiet:
+                return
+            time.sleep(0.05)
+
     def teardown(self) -> None:
         if self.console is not None:
+            self.drain_console()
             self.console.close()
         elif self.stream is not None:
             self.stream.close()
