@@ -200,7 +200,7 @@ class Capture:
                                       serial_port=req.serial_port)
             self.target.start()
             self.report["target"]["machine"] = self.target.machine
-            self.report["sim_artefacts"] = sim_artefacts(self.elf.by_name, req.target,
+            self.report["sim_artefacts"] = sim_artefacts(self.elf.by_name, self.target.kind,
                                                          self.target.machine)
             self.write()
         with self.stage("connect"):
@@ -273,7 +273,7 @@ class Capture:
             self.scenario.stop()
         except Exception:
             pass
-        events = getattr(self.scenario, "events", []) or []
+        events = self.scenario.events
         self.report["scenario"]["events"] = [_plain(e) for e in list(events)[-200:]]
         self.scenario = None
 
