@@ -37,13 +37,33 @@ FAULTS = ROOT / "tests" / "firmware" / "faults"
 
 def build_heap_firmware(name: str, outdir: Path) -> Path:
     ld = outdir / "link.ld"
-    ld.write_text((FAULTS / "link.ld.in").read_text().replace("FLASH_BASE", "0x08000000")
-                  .replace("RAM_BASE", "0x20000000").replace("RAM_SIZE", "128K"))
+    ld.write_text(
+        (FAULTS / "link.ld.in")
+        .read_text()
+        .replace("FLASH_BASE", "0x08000000")
+        .replace("RAM_BASE", "0x20000000")
+        .replace("RAM_SIZE", "128K")
+    )
     elf = outdir / f"{name}.elf"
-    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m3", "-mthumb", "-g3", "-O1",
-                    "--specs=nano.specs", "-nostartfiles", "-T", str(ld), "-o", str(elf),
-                    str(FAULTS / "startup.c"), str(HEAP / "sbrk.c"), str(HEAP / f"{name}.c")],
-                   check=True)
+    subprocess.run(
+        [
+            "arm-none-eabi-gcc",
+            "-mcpu=cortex-m3",
+            "-mthumb",
+            "-g3",
+            "-O1",
+            "--specs=nano.specs",
+            "-nostartfiles",
+            "-T",
+            str(ld),
+            "-o",
+            str(elf),
+            str(FAULTS / "startup.c"),
+            str(HEAP / "sbrk.c"),
+            str(HEAP / f"{name}.c"),
+        ],
+        check=True,
+    )
     return elf
 
 
@@ -60,15 +80,21 @@ def time_analysis(capdir: Path, runs: int) -> dict:
         elf.close()
     heap = (section.get("heaps") or [{}])[0]
     walked = next((c for c in section["checked"] if c.startswith("pointers:")), "")
-    return {"median_s": statistics.median(times), "min_s": min(times),
-            "ram": report["dumps"]["ram"]["length"], "blocks": heap.get("blocks"),
-            "kind": section["kind"], "walk": walked}
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "ram": report["dumps"]["ram"]["length"],
+        "blocks": heap.get("blocks"),
+        "kind": section["kind"],
+        "walk": walked,
+    }
 
 
 def cycles_per_minute(window: float, **kw) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        r = run(CaptureRequest(variant="all", seed=7, timeout=window, follow=0.0,
-                               out=Path(tmp), **kw))
+        r = run(
+            CaptureRequest(variant="all", seed=7, timeout=window, follow=0.0, out=Path(tmp), **kw)
+        )
         events = r.report["scenario"]["events"]
         run_s = next(s["seconds"] for s in r.report["stages"] if s["name"] == "run")
         cuts = sum(1 for e in events if e["name"] == "cut")
@@ -77,9 +103,15 @@ def cycles_per_minute(window: float, **kw) -> dict:
         log = r.capdir / "heap-track.jsonl"
         if log.exists():
             calls = sum(1 for _ in log.open())
-        return {"outcome": r.outcome, "run_s": run_s, "cuts": cuts, "served": served,
-                "per_min": cuts * 60.0 / run_s if run_s else 0.0, "gdb_calls": calls,
-                "method": (r.report.get("heap_track") or {}).get("method", "off")}
+        return {
+            "outcome": r.outcome,
+            "run_s": run_s,
+            "cuts": cuts,
+            "served": served,
+            "per_min": cuts * 60.0 / run_s if run_s else 0.0,
+            "gdb_calls": calls,
+            "method": (r.report.get("heap_track") or {}).get("method", "off"),
+        }
 
 
 def main() -> None:
@@ -95,32 +127,41 @@ def main() -> None:
         cases = []
         for name in ("heap_many", "uaf"):
             elf = build_heap_firmware(name, tmp)
-            r = run(CaptureRequest(elf=elf, scenario="none", variant=None, out=tmp / name,
-                                   timeout=60.0, follow=0.0))
+            r = run(
+                CaptureRequest(
+                    elf=elf, scenario="none", variant=None, out=tmp / name, timeout=60.0, follow=0.0
+                )
+            )
             cases.append((name, r.capdir))
         r = run(CaptureRequest(seed=1, timeout=150, follow=0.0, out=tmp / "real"))
         if r.outcome in ("fault", "lockup"):
             cases.append(("multi-server none (sim capture)", r.capdir))
         for name, capdir in cases:
             f = time_analysis(capdir, args.runs)
-            print(f"{name:32s} {f['median_s'] * 1000:7.1f} ms median ({f['min_s'] * 1000:.1f} "
-                  f"min) RAM {f['ram'] // 1024} KiB, {f['blocks']} heap blocks, {f['kind']}; "
-                  f"{f['walk']}")
+            print(
+                f"{name:32s} {f['median_s'] * 1000:7.1f} ms median ({f['min_s'] * 1000:.1f} "
+                f"min) RAM {f['ram'] // 1024} KiB, {f['blocks']} heap blocks, {f['kind']}; "
+                f"{f['walk']}"
+            )
     if args.skip_cost:
         return
-    print(f"\n== --track-heap cost: WiFi-cut cycles per minute, variant all, "
-          f"{args.window:.0f} s window ==")
+    print(
+        f"\n== --track-heap cost: WiFi-cut cycles per minute, variant all, "
+        f"{args.window:.0f} s window =="
+    )
     plain = cycles_per_minute(args.window)
     ring = cycles_per_minute(args.window, track_heap=True)
     elf = firmware.build("multi-server", "all")
-    gdb = cycles_per_minute(args.window, elf=elf, app="multi-server", scenario="wifi-loss",
-                            track_heap=True)
-    for label, f in (("off", plain), ("trace ring (HEAP_TRACE=1)", ring),
-                     ("GDB breakpoints", gdb)):
+    gdb = cycles_per_minute(
+        args.window, elf=elf, app="multi-server", scenario="wifi-loss", track_heap=True
+    )
+    for label, f in (("off", plain), ("trace ring (HEAP_TRACE=1)", ring), ("GDB breakpoints", gdb)):
         ratio = f["per_min"] / plain["per_min"] if plain["per_min"] else float("nan")
         extra = f", {f['gdb_calls']} calls logged" if f["gdb_calls"] is not None else ""
-        print(f"{label:28s} {f['per_min']:5.1f} cycles/min ({f['cuts']} cuts, {f['served']} "
-              f"served, {f['run_s']:.0f} s, outcome {f['outcome']}) = {ratio:.2f} x off{extra}")
+        print(
+            f"{label:28s} {f['per_min']:5.1f} cycles/min ({f['cuts']} cuts, {f['served']} "
+            f"served, {f['run_s']:.0f} s, outcome {f['outcome']}) = {ratio:.2f} x off{extra}"
+        )
 
 
 if __name__ == "__main__":

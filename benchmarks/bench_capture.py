@@ -35,21 +35,52 @@ PLAIN_GDB_BASELINE_S = 0.08  # DESIGN §3.1, the whole plain-gdb session
 
 def build(name: str, outdir: Path, *, startup: bool = True) -> Path:
     ld = outdir / "link.ld"
-    ld.write_text((FAULTS / "link.ld.in").read_text().replace("FLASH_BASE", "0x08000000")
-                  .replace("RAM_BASE", "0x20000000").replace("RAM_SIZE", "128K"))
+    ld.write_text(
+        (FAULTS / "link.ld.in")
+        .read_text()
+        .replace("FLASH_BASE", "0x08000000")
+        .replace("RAM_BASE", "0x20000000")
+        .replace("RAM_SIZE", "128K")
+    )
     elf = outdir / f"{name}.elf"
     sources = [str(FAULTS / "startup.c")] if startup else []
-    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m3", "-mthumb", "-g3", "-O1",
-                    "-ffreestanding", "-nostdlib", "-T", str(ld), "-o", str(elf),
-                    *sources, str(FAULTS / f"{name}.c")], check=True)
+    subprocess.run(
+        [
+            "arm-none-eabi-gcc",
+            "-mcpu=cortex-m3",
+            "-mthumb",
+            "-g3",
+            "-O1",
+            "-ffreestanding",
+            "-nostdlib",
+            "-T",
+            str(ld),
+            "-o",
+            str(elf),
+            *sources,
+            str(FAULTS / f"{name}.c"),
+        ],
+        check=True,
+    )
     return elf
 
 
 def build_platform_thread_fault(outdir: Path) -> Path:
     """The simulated Photon's runtime + the thread-fault test app (3 threads, heap stacks)."""
     appdir = ROOT / "tests" / "firmware" / "platform_apps" / "thread-fault"
-    subprocess.run(["make", "-s", "-C", str(ROOT / "firmware"), "APP=thread-fault",
-                    f"APPDIR={appdir}", f"BUILD={outdir}"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "make",
+            "-s",
+            "-C",
+            str(ROOT / "firmware"),
+            "APP=thread-fault",
+            f"APPDIR={appdir}",
+            f"BUILD={outdir}",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return outdir / "thread-fault-none" / "thread-fault.elf"
 
 
@@ -64,13 +95,13 @@ def stack_pointers_and_threads(elf: Path, tmp: Path, runs: int, label: str) -> N
 
     ram = Region(0x20000000, 128 * 1024)
     info = ElfInfo(elf)
-    handler = info.vector_table()[1][3] & ~1          # HardFault's slot
+    handler = info.vector_table()[1][3] & ~1  # HardFault's slot
     with ProcessOwner(tmp / f"sp-{label}") as owner:
         target = SimTarget(elf, owner, logdir=tmp / f"sp-{label}", gdb=True).start()
         gdb = GdbSession(elf, owner, logdir=tmp / f"sp-{label}").start()
         gdb.connect(LOOPBACK, target.gdb_port)
         gdb.break_at(handler)
-        for n in (4, 6):                              # MemManage/UsageFault, when distinct
+        for n in (4, 6):  # MemManage/UsageFault, when distinct
             if info.vector_table()[1][n] & ~1 != handler:
                 gdb.break_at(info.vector_table()[1][n] & ~1)
         gdb.cont()
@@ -85,45 +116,57 @@ def stack_pointers_and_threads(elf: Path, tmp: Path, runs: int, label: str) -> N
             stub.append(time.perf_counter() - t0)
         mem = gdb.read_memory(ram.base, ram.size)
         for _ in range(runs):
-            fresh = ElfInfo(elf)   # DWARF layout + CFI index built from cold for each run;
-            fresh.load_lines()     # the line table is loaded while arming, before any fault
+            fresh = ElfInfo(elf)  # DWARF layout + CFI index built from cold for each run;
+            fresh.load_lines()  # the line table is loaded while arming, before any fault
             t0 = time.perf_counter()
             threads.thread_layout(fresh)
             layout_t.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            found, _ = threads.list_threads(fresh, Snapshot(mem.start, mem.data, mem.gaps),
-                                            psp=sps.psp)
+            found, _ = threads.list_threads(
+                fresh, Snapshot(mem.start, mem.data, mem.gaps), psp=sps.psp
+            )
             listing.append(time.perf_counter() - t0)
             fresh.close()
     med = statistics.median
     s, p, li = med(stub), med(plain), med(listing)
-    print(f"[{label}] MSP/PSP by MRS stub: median {s * 1000:.1f} ms ({runs} runs; restored: "
-          f"{sps.restored}), plain register read {p * 1000:.1f} ms, stub = "
-          f"{s / PLAIN_GDB_BASELINE_S * 100:.0f}% of the 0.08 s plain-gdb session")
-    print(f"[{label}] threads: {len(found)} listed + unwound from a RAM snapshot: median "
-          f"{li * 1000:.1f} ms (DWARF layout + CFI index from cold; layout alone "
-          f"{med(layout_t) * 1000:.1f} ms) = "
-          f"{li / PLAIN_GDB_BASELINE_S * 100:.0f}% of the plain-gdb session")
+    print(
+        f"[{label}] MSP/PSP by MRS stub: median {s * 1000:.1f} ms ({runs} runs; restored: "
+        f"{sps.restored}), plain register read {p * 1000:.1f} ms, stub = "
+        f"{s / PLAIN_GDB_BASELINE_S * 100:.0f}% of the 0.08 s plain-gdb session"
+    )
+    print(
+        f"[{label}] threads: {len(found)} listed + unwound from a RAM snapshot: median "
+        f"{li * 1000:.1f} ms (DWARF layout + CFI index from cold; layout alone "
+        f"{med(layout_t) * 1000:.1f} ms) = "
+        f"{li / PLAIN_GDB_BASELINE_S * 100:.0f}% of the plain-gdb session"
+    )
 
 
 def latency(elf: Path, out: Path, runs: int) -> None:
     stop_to_fault, stop_to_full, total = [], [], []
     for _ in range(runs):
         t0 = time.perf_counter()
-        res = run(CaptureRequest(elf=elf, scenario="none", variant=None, out=out, timeout=30,
-                                 follow=0))
+        res = run(
+            CaptureRequest(elf=elf, scenario="none", variant=None, out=out, timeout=30, follow=0)
+        )
         total.append(time.perf_counter() - t0)
         r = res.report
         stop_to_fault.append(r["timing"]["stop_to_report_s"])
         stages = {s["name"]: s["seconds"] for s in r["stages"]}
         stop_to_full.append(stages["capture"] + stages["dumps"])
     med = statistics.median
-    print(f"fault-to-report (stop -> report.json with fault + backtrace): "
-          f"median {med(stop_to_fault) * 1000:.1f} ms  (goal <= 1000 ms, {runs} runs)")
-    print(f"fault-to-report incl. stack + 128 KiB RAM dumps:            "
-          f"median {med(stop_to_full) * 1000:.1f} ms")
-    print(f"whole capture-fault run (boot, attach, arm, run, capture):   "
-          f"median {med(total) * 1000:.0f} ms")
+    print(
+        f"fault-to-report (stop -> report.json with fault + backtrace): "
+        f"median {med(stop_to_fault) * 1000:.1f} ms  (goal <= 1000 ms, {runs} runs)"
+    )
+    print(
+        f"fault-to-report incl. stack + 128 KiB RAM dumps:            "
+        f"median {med(stop_to_full) * 1000:.1f} ms"
+    )
+    print(
+        f"whole capture-fault run (boot, attach, arm, run, capture):   "
+        f"median {med(total) * 1000:.0f} ms"
+    )
 
 
 def real_bug_latency(out: Path, seeds: int) -> None:
@@ -143,13 +186,17 @@ def real_bug_latency(out: Path, seeds: int) -> None:
         f = r.get("fault") or {}
         kinds.append(f"{f.get('stack')}/{(f.get('stack_pointers') or {}).get('method')}")
         stages = {s["name"]: s["seconds"] for s in r["stages"]}
-        print(f"real bug seed {seed}: {res.outcome} {f.get('kind')} on {kinds[-1]}, "
-              f"{len(r.get('threads') or [])} threads, whole run {total:.1f} s, stop -> report "
-              f"{stops[-1] * 1000:.0f} ms, threads stage {stages.get('threads', 0) * 1000:.0f} ms")
+        print(
+            f"real bug seed {seed}: {res.outcome} {f.get('kind')} on {kinds[-1]}, "
+            f"{len(r.get('threads') or [])} threads, whole run {total:.1f} s, stop -> report "
+            f"{stops[-1] * 1000:.0f} ms, threads stage {stages.get('threads', 0) * 1000:.0f} ms"
+        )
     if times:
-        print(f"capture-fault time to first capture over {len(times)}/{seeds} seeds: median "
-              f"{statistics.median(times):.1f} s, max {max(times):.1f} s; stop -> report median "
-              f"{statistics.median(stops) * 1000:.0f} ms; stacks {sorted(set(kinds))}")
+        print(
+            f"capture-fault time to first capture over {len(times)}/{seeds} seeds: median "
+            f"{statistics.median(times):.1f} s, max {max(times):.1f} s; stop -> report median "
+            f"{statistics.median(stops) * 1000:.0f} ms; stacks {sorted(set(kinds))}"
+        )
 
 
 def dump_throughput(elf: Path, tmp: Path, runs: int) -> None:
@@ -172,9 +219,11 @@ def dump_throughput(elf: Path, tmp: Path, runs: int) -> None:
         same = (tmp / "gdb-dump.bin").read_bytes() == mem.data
     o, t = statistics.median(ours), statistics.median(theirs)
     mb = size / 1e6
-    print(f"RAM dump 128 KiB: photondbg {o * 1000:.1f} ms ({mb / o:.1f} MB/s), "
-          f"gdb dump binary memory {t * 1000:.1f} ms ({mb / t:.1f} MB/s), "
-          f"ratio {t / o:.2f}x (goal >= 0.9x), identical bytes: {same}")
+    print(
+        f"RAM dump 128 KiB: photondbg {o * 1000:.1f} ms ({mb / o:.1f} MB/s), "
+        f"gdb dump binary memory {t * 1000:.1f} ms ({mb / t:.1f} MB/s), "
+        f"ratio {t / o:.2f}x (goal >= 0.9x), identical bytes: {same}"
+    )
 
 
 def help_startup(runs: int) -> None:
@@ -185,25 +234,33 @@ def help_startup(runs: int) -> None:
         t0 = time.perf_counter()
         subprocess.run([*argv, "--help"], check=True, capture_output=True)
         times.append(time.perf_counter() - t0)
-    print(f"photondbg --help: median {statistics.median(times) * 1000:.0f} ms "
-          f"(goal <= 300 ms, {runs} runs)")
+    print(
+        f"photondbg --help: median {statistics.median(times) * 1000:.0f} ms "
+        f"(goal <= 300 ms, {runs} runs)"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="skip the real-bug capture (~10-60 s)")
-    ap.add_argument("--seeds", type=int, default=1,
-                    help="real-bug captures with seeds 1..N (10: ~3 min)")
+    ap.add_argument(
+        "--seeds", type=int, default=1, help="real-bug captures with seeds 1..N (10: ~3 min)"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         elf = build("div_zero", tmp)
         latency(elf, tmp / "captures", args.runs)
-        stack_pointers_and_threads(build("threads", tmp, startup=False), tmp,
-                                   max(args.runs, 5), "fixture scheduler")
-        stack_pointers_and_threads(build_platform_thread_fault(tmp / "platform"), tmp,
-                                   max(args.runs, 5), "platform runtime")
+        stack_pointers_and_threads(
+            build("threads", tmp, startup=False), tmp, max(args.runs, 5), "fixture scheduler"
+        )
+        stack_pointers_and_threads(
+            build_platform_thread_fault(tmp / "platform"),
+            tmp,
+            max(args.runs, 5),
+            "platform runtime",
+        )
         dump_throughput(elf, tmp, max(args.runs, 5))
         help_startup(args.runs)
         if not args.quick:

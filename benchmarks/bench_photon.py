@@ -57,9 +57,21 @@ def no_probe(interface):
 
 def lockup_elf(tmp: Path) -> Path:
     out = tmp / "lockup.elf"
-    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m3", "-mthumb", "-nostdlib", "-g", "-T",
-                    str(DATA / "firmware" / "lockup.ld"), str(DATA / "firmware" / "lockup.S"),
-                    "-o", str(out)], check=True)
+    subprocess.run(
+        [
+            "arm-none-eabi-gcc",
+            "-mcpu=cortex-m3",
+            "-mthumb",
+            "-nostdlib",
+            "-g",
+            "-T",
+            str(DATA / "firmware" / "lockup.ld"),
+            str(DATA / "firmware" / "lockup.S"),
+            "-o",
+            str(out),
+        ],
+        check=True,
+    )
     return out
 
 
@@ -90,9 +102,12 @@ def relay_vs_direct(elf, tmp, repeat):
 def fake_photon(elf, owner, logdir):
     """A PhotonTarget whose OpenOCD is the fake one, relaying GDB to a QEMU of its own."""
     sim = SimTarget(elf, owner, logdir=logdir / "q", gdb=True).start()
-    env = dict(os.environ, FAKE_OPENOCD_UPSTREAM=f"127.0.0.1:{sim.gdb_port}",
-               FAKE_OPENOCD_SCENARIO=str(DATA / "openocd" / "session-lockup-0.12.log"),
-               FAKE_OPENOCD_QEMU_STDERR=str(logdir / "q" / "qemu-stderr.log"))
+    env = dict(
+        os.environ,
+        FAKE_OPENOCD_UPSTREAM=f"127.0.0.1:{sim.gdb_port}",
+        FAKE_OPENOCD_SCENARIO=str(DATA / "openocd" / "session-lockup-0.12.log"),
+        FAKE_OPENOCD_QEMU_STDERR=str(logdir / "q" / "qemu-stderr.log"),
+    )
     return PhotonTarget(elf, owner, logdir=logdir, openocd_bin=str(FAKE), env=env).start()
 
 
@@ -126,8 +141,10 @@ def main():
         print(f"  openocd {iface:<9} no probe -> NoProbe  {took * 1000:8.1f} ms")
     bare = timed(lambda: subprocess.run(["dfu-util", "-l"], capture_output=True), n)
     wrapped = timed(lambda: run(["dfu-util", "-l"], timeout=20), n)
-    print(f"  dfu-util -l  bare {bare * 1000:.1f} ms, through sh wrapper {wrapped * 1000:.1f} ms "
-          f"(x{wrapped / bare:.2f})")
+    print(
+        f"  dfu-util -l  bare {bare * 1000:.1f} ms, through sh wrapper {wrapped * 1000:.1f} ms "
+        f"(x{wrapped / bare:.2f})"
+    )
     particle = tools.which("particle")
     if particle:
         took = timed(lambda: run([particle, "usb", "list"], timeout=60), n)
@@ -136,8 +153,10 @@ def main():
         tmp = Path(d)
         elf = lockup_elf(tmp)
         direct, relay = relay_vs_direct(elf, tmp, n)
-        print(f"  gdb connect+regs+128 KiB: direct to QEMU {direct * 1000:.1f} ms, via fake "
-              f"OpenOCD relay {relay * 1000:.1f} ms (x{relay / direct:.2f})")
+        print(
+            f"  gdb connect+regs+128 KiB: direct to QEMU {direct * 1000:.1f} ms, via fake "
+            f"OpenOCD relay {relay * 1000:.1f} ms (x{relay / direct:.2f})"
+        )
         took = lockup_latency(elf, tmp, n)
         print(f"  continue -> lock-up evidence (line + reg): {took * 1000:.1f} ms")
 

@@ -33,8 +33,12 @@ from photondbg.replay.server import ReplayServer  # noqa: E402
 from photondbg.targets.sim import SimTarget  # noqa: E402
 
 # inside GDB: the clock starts just before `target remote` and stops after `bt` printed
-TIMED = ["python import time; t0 = time.perf_counter()", "target remote 127.0.0.1:{port}", "bt",
-         "python print('@elapsed', time.perf_counter() - t0)"]
+TIMED = [
+    "python import time; t0 = time.perf_counter()",
+    "target remote 127.0.0.1:{port}",
+    "bt",
+    "python print('@elapsed', time.perf_counter() - t0)",
+]
 
 
 def gdb_once(elf: Path, port: int, before: list[str] = ()) -> tuple[float, float, int]:
@@ -59,8 +63,12 @@ def live_once(elf: Path, handler: int) -> tuple[float, float, int]:
     with ProcessOwner(logdir=Path(tempfile.mkdtemp(prefix="bench-replay-live-"))) as owner:
         target = SimTarget(elf, owner, gdb=True).start()
         port = target.gdb_port
-        before = [f"target remote 127.0.0.1:{port}", f"break *0x{handler:x}", "continue",
-                  "disconnect"]
+        before = [
+            f"target remote 127.0.0.1:{port}",
+            f"break *0x{handler:x}",
+            "continue",
+            "disconnect",
+        ]
         try:
             return gdb_once(elf, port, before)
         finally:
@@ -82,8 +90,11 @@ def main() -> None:
     elf = None
     if args.capture is None:
         elf = build("deep_chain", tmp)
-        res = run(CaptureRequest(elf=elf, scenario="none", variant=None, out=tmp / "captures",
-                                 timeout=30, follow=0))
+        res = run(
+            CaptureRequest(
+                elf=elf, scenario="none", variant=None, out=tmp / "captures", timeout=30, follow=0
+            )
+        )
         capdir = res.capdir
     else:
         capdir = args.capture
@@ -110,8 +121,10 @@ def main() -> None:
             linner.append(e)
             lwhole.append(w)
         print(f"live QEMU: target remote -> bt printed ({lframes} frames): {fmt(linner)}")
-        print(f"ratio replay/live (target remote -> bt, medians): "
-              f"{statistics.median(inner) / statistics.median(linner):.2f}")
+        print(
+            f"ratio replay/live (target remote -> bt, medians): "
+            f"{statistics.median(inner) / statistics.median(linner):.2f}"
+        )
 
 
 if __name__ == "__main__":

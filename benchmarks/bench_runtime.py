@@ -36,7 +36,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS   # utime, stime
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
 
 def cpu_share(pid: int, seconds: float) -> float:
@@ -77,8 +77,12 @@ def measure(elf: Path, seconds: float, tmp: Path) -> dict:
         target.console.wait_for(r"@close_all", 10.0)
         down = cpu_share(pid, seconds)
         target.stop()
-    return {"elf": str(elf), "boot_to_listen_s": booted, "cpu_serving": serving,
-            "cpu_wifi_down": down}
+    return {
+        "elf": str(elf),
+        "boot_to_listen_s": booted,
+        "cpu_serving": serving,
+        "cpu_wifi_down": down,
+    }
 
 
 def main() -> None:
@@ -89,15 +93,20 @@ def main() -> None:
     elves = args.elf
     if not elves:
         from photondbg import firmware
+
         elves = [firmware.build("multi-server", "all")]
     with tempfile.TemporaryDirectory() as tmp:
         rows = [measure(e, args.seconds, Path(tmp)) for e in elves]
-    print(f"host load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
-          "(a loaded host caps what QEMU gets)")
+    print(
+        f"host load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+        "(a loaded host caps what QEMU gets)"
+    )
     print(f"#  {'firmware':60} {'boot->listen':>12} {'CPU serving':>12} {'CPU WiFi down':>14}")
     for i, r in enumerate(rows):
-        print(f"{i}  {r['elf'][-60:]:60} {r['boot_to_listen_s']:11.2f}s "
-              f"{100 * r['cpu_serving']:11.0f}% {100 * r['cpu_wifi_down']:13.0f}%")
+        print(
+            f"{i}  {r['elf'][-60:]:60} {r['boot_to_listen_s']:11.2f}s "
+            f"{100 * r['cpu_serving']:11.0f}% {100 * r['cpu_wifi_down']:13.0f}%"
+        )
     for i, r in enumerate(rows[1:], 1):
         base = rows[0]
         down = r["cpu_wifi_down"] / base["cpu_wifi_down"] if base["cpu_wifi_down"] else 0

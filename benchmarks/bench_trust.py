@@ -34,8 +34,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 PHOTONDBG = [sys.executable, "-m", "photondbg"]
-SIGNALS = {"INT": signal.SIGINT, "TERM": signal.SIGTERM, "HUP": signal.SIGHUP,
-           "KILL": signal.SIGKILL}
+SIGNALS = {
+    "INT": signal.SIGINT,
+    "TERM": signal.SIGTERM,
+    "HUP": signal.SIGHUP,
+    "KILL": signal.SIGKILL,
+}
 GRACE = 8.0
 FAST = ["--cut", "down", "--hold", "0.5:1"]
 
@@ -67,19 +71,35 @@ def left_after(text: str, grace: float = GRACE) -> list[tuple[int, str]]:
 
 
 def orphans(runs: int, rng: random.Random, window: float) -> None:
-    print(f"orphans: capture-fault interrupted at a random moment in [0, {window:.0f}] s, "
-          f"{runs} runs per signal")
+    print(
+        f"orphans: capture-fault interrupted at a random moment in [0, {window:.0f}] s, "
+        f"{runs} runs per signal"
+    )
     total_left = 0
     for name, sig in SIGNALS.items():
         left_runs, codes = 0, {}
         for i in range(runs):
             with tempfile.TemporaryDirectory(prefix=f"trust-{name}-") as tmp:
-                env = dict(os.environ, PHOTONDBG_BUILD=str(Path(tmp) / "build")) \
-                    if i % 5 == 0 else dict(os.environ)  # every 5th run builds from scratch
-                proc = subprocess.Popen([*PHOTONDBG, "capture-fault", "--timeout", "60",
-                                         "--quiet", "--out", str(Path(tmp) / "caps")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        cwd=tmp, env=env)
+                env = (
+                    dict(os.environ, PHOTONDBG_BUILD=str(Path(tmp) / "build"))
+                    if i % 5 == 0
+                    else dict(os.environ)
+                )  # every 5th run builds from scratch
+                proc = subprocess.Popen(
+                    [
+                        *PHOTONDBG,
+                        "capture-fault",
+                        "--timeout",
+                        "60",
+                        "--quiet",
+                        "--out",
+                        str(Path(tmp) / "caps"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    cwd=tmp,
+                    env=env,
+                )
                 time.sleep(rng.uniform(0, window))
                 if proc.poll() is None:
                     proc.send_signal(sig)
@@ -98,24 +118,42 @@ def orphans(runs: int, rng: random.Random, window: float) -> None:
                             os.kill(pid, signal.SIGKILL)
                         except OSError:
                             pass
-        print(f"  SIG{name:<4} runs {runs:3d}  runs leaving a process: {left_runs}  "
-              f"exit codes {dict(sorted(codes.items()))}")
+        print(
+            f"  SIG{name:<4} runs {runs:3d}  runs leaving a process: {left_runs}  "
+            f"exit codes {dict(sorted(codes.items()))}"
+        )
     print(f"  processes left in all: {total_left} [goal 0]")
 
 
 def soak(cycles: int, rng: random.Random, max_gap: float) -> None:
-    print(f"soak: sim run --cycles {cycles}, interrupted at random moments (up to "
-          f"{max_gap:.0f} s apart) and resumed until complete")
+    print(
+        f"soak: sim run --cycles {cycles}, interrupted at random moments (up to "
+        f"{max_gap:.0f} s apart) and resumed until complete"
+    )
     with tempfile.TemporaryDirectory(prefix="trust-soak-") as tmp:
         out = Path(tmp) / "run"
-        argv = [*PHOTONDBG, "sim", "run", "--variant", "none", "--cycles", str(cycles),
-                "--seed", "11", *FAST, "--json", "--out", str(out)]
+        argv = [
+            *PHOTONDBG,
+            "sim",
+            "run",
+            "--variant",
+            "none",
+            "--cycles",
+            str(cycles),
+            "--seed",
+            "11",
+            *FAST,
+            "--json",
+            "--out",
+            str(out),
+        ]
         sigs = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
         interruptions, t0, rounds = 0, time.monotonic(), 0
         while True:
             rounds += 1
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                    cwd=tmp, text=True)
+            proc = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=tmp, text=True
+            )
             try:
                 proc.wait(timeout=rng.uniform(5, max_gap))
             except subprocess.TimeoutExpired:
@@ -129,30 +167,53 @@ def soak(cycles: int, rng: random.Random, max_gap: float) -> None:
                 break
             left_after(tmp)
             argv = [*PHOTONDBG, "sim", "run", "--resume", str(out), "--json"]
-        lines = [json.loads(x) for x in (out / "cycles.jsonl").read_text().splitlines()
-                 if x.strip()]
+        lines = [
+            json.loads(x) for x in (out / "cycles.jsonl").read_text().splitlines() if x.strip()
+        ]
         idx = [r["cycle"]["index"] for r in lines if r.get("kind") == "cycle"]
         lost = sorted(set(range(1, cycles + 1)) - set(idx))
         dup = len(idx) - len(set(idx))
-        print(f"  {cycles} cycles in {time.monotonic() - t0:.0f} s, {rounds} runs, "
-              f"{interruptions} interruptions")
-        print(f"  reported cycles {summary['cycles']}, lost {len(lost)} [goal 0], duplicated "
-              f"{dup} [goal 0], outcomes {summary['outcomes']}")
+        print(
+            f"  {cycles} cycles in {time.monotonic() - t0:.0f} s, {rounds} runs, "
+            f"{interruptions} interruptions"
+        )
+        print(
+            f"  reported cycles {summary['cycles']}, lost {len(lost)} [goal 0], duplicated "
+            f"{dup} [goal 0], outcomes {summary['outcomes']}"
+        )
 
 
 def cpu(cycles: int) -> None:
     with tempfile.TemporaryDirectory(prefix="trust-cpu-") as tmp:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.monotonic()
-        subprocess.run([*PHOTONDBG, "sim", "run", "--variant", "none", "--cycles", str(cycles),
-                        "--seed", "2", "--json", "--out", str(Path(tmp) / "run")],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp,
-                       check=True)
+        subprocess.run(
+            [
+                *PHOTONDBG,
+                "sim",
+                "run",
+                "--variant",
+                "none",
+                "--cycles",
+                str(cycles),
+                "--seed",
+                "2",
+                "--json",
+                "--out",
+                str(Path(tmp) / "run"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=tmp,
+            check=True,
+        )
         wall = time.monotonic() - t0
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(f"cpu: sim run --cycles {cycles}: {used:.1f} s CPU over {wall:.1f} s wall = "
-          f"{used / wall:.2f} cores [goal <= 1.5] (photondbg, QEMU and every child, waited)")
+    print(
+        f"cpu: sim run --cycles {cycles}: {used:.1f} s CPU over {wall:.1f} s wall = "
+        f"{used / wall:.2f} cores [goal <= 1.5] (photondbg, QEMU and every child, waited)"
+    )
 
 
 def main() -> None:

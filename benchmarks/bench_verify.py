@@ -46,7 +46,7 @@ def descendants(pid: int) -> dict[int, str]:
                 stat = f.read()
         except OSError:
             continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat.rsplit(")", 1)[1].split()
         parents[int(entry)] = int(fields[1])
         names[int(entry)] = name
@@ -99,8 +99,13 @@ class QemuMeter:
 def run(args: list[str], label: str) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    proc = subprocess.Popen([*PHOTONDBG, *args, "--json"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*PHOTONDBG, *args, "--json"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     meter = QemuMeter(proc.pid)
     out, err = proc.communicate()
     wall = time.monotonic() - t0
@@ -111,43 +116,81 @@ def run(args: list[str], label: str) -> dict:
         return {}
     summary = json.loads(out.strip().splitlines()[-1])
     tree_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    summary.update(wall=wall, qemu_cpu=qemu_cpu, qemus=qemus, tree_cpu=tree_cpu,
-                   mean_boards=mean_boards)
+    summary.update(
+        wall=wall, qemu_cpu=qemu_cpu, qemus=qemus, tree_cpu=tree_cpu, mean_boards=mean_boards
+    )
     return summary
 
 
 def verdict(base: str, cand: str, a, tmp: Path) -> None:
-    s = run(["verify-fix", "--baseline", base, "--candidate", cand, "--max-cycles",
-             str(a.max_cycles), "--alpha", str(a.alpha), "--seed", str(a.seed),
-             "--cut", a.cut, "--out", str(tmp / f"verdict-{base}-{cand}")], f"{base}->{cand}")
+    s = run(
+        [
+            "verify-fix",
+            "--baseline",
+            base,
+            "--candidate",
+            cand,
+            "--max-cycles",
+            str(a.max_cycles),
+            "--alpha",
+            str(a.alpha),
+            "--seed",
+            str(a.seed),
+            "--cut",
+            a.cut,
+            "--out",
+            str(tmp / f"verdict-{base}-{cand}"),
+        ],
+        f"{base}->{cand}",
+    )
     if not s:
         return
-    print(f"{base} -> {cand} (--cut {a.cut}): {s['verdict']} after {s.get('stopped_at')} "
-          f"paired cycles in {s['wall']:.0f} s wall (jobs {s['jobs']}), "
-          f"anytime p = {s['p_value']:.2g}; "
-          f"cycles run: baseline {s['baseline']['cycles']}, candidate "
-          f"{s['candidate']['cycles']}; outcomes {s['baseline']['outcomes']} / "
-          f"{s['candidate']['outcomes']}")
+    print(
+        f"{base} -> {cand} (--cut {a.cut}): {s['verdict']} after {s.get('stopped_at')} "
+        f"paired cycles in {s['wall']:.0f} s wall (jobs {s['jobs']}), "
+        f"anytime p = {s['p_value']:.2g}; "
+        f"cycles run: baseline {s['baseline']['cycles']}, candidate "
+        f"{s['candidate']['cycles']}; outcomes {s['baseline']['outcomes']} / "
+        f"{s['candidate']['outcomes']}"
+    )
     print(f"  stop: {s.get('stop_reason')}")
 
 
 def throughput(jobs: int, a, tmp: Path) -> dict:
     out = tmp / f"jobs{jobs}"
-    s = run(["verify-fix", "--baseline", "none", "--candidate", "all", "--cycles",
-             str(a.cycles), "--jobs", str(jobs), "--seed", str(a.seed), "--cut", a.cut,
-             "--out", str(out)],
-            f"jobs {jobs}")
+    s = run(
+        [
+            "verify-fix",
+            "--baseline",
+            "none",
+            "--candidate",
+            "all",
+            "--cycles",
+            str(a.cycles),
+            "--jobs",
+            str(jobs),
+            "--seed",
+            str(a.seed),
+            "--cut",
+            a.cut,
+            "--out",
+            str(out),
+        ],
+        f"jobs {jobs}",
+    )
     if not s:
         return {}
     total = s["baseline"]["cycles"] + s["candidate"]["cycles"]
     s["cpm"] = 60 * total / s["wall"]
     s["runs"] = json.loads((out / "verify.json").read_text())["runs"]
-    print(f"--jobs {jobs}: {total} cycles in {s['wall']:.0f} s = {s['cpm']:.1f} cycles/min; "
-          f"QEMU CPU {s['qemu_cpu']:.0f} s over {s['qemus']} QEMU processes, "
-          f"{s['mean_boards']:.2f} boards running on average -> "
-          f"{s['qemu_cpu'] / s['wall'] / max(s['mean_boards'], 1e-9):.2f} CPU per board "
-          f"(QEMU only); whole process tree {s['tree_cpu'] / s['wall']:.2f} CPU "
-          f"({s['tree_cpu'] / s['wall'] / max(s['mean_boards'], 1e-9):.2f} per board)")
+    print(
+        f"--jobs {jobs}: {total} cycles in {s['wall']:.0f} s = {s['cpm']:.1f} cycles/min; "
+        f"QEMU CPU {s['qemu_cpu']:.0f} s over {s['qemus']} QEMU processes, "
+        f"{s['mean_boards']:.2f} boards running on average -> "
+        f"{s['qemu_cpu'] / s['wall'] / max(s['mean_boards'], 1e-9):.2f} CPU per board "
+        f"(QEMU only); whole process tree {s['tree_cpu'] / s['wall']:.2f} CPU "
+        f"({s['tree_cpu'] / s['wall'] / max(s['mean_boards'], 1e-9):.2f} per board)"
+    )
     return s
 
 
@@ -159,8 +202,10 @@ def nondeterminism(one: dict, two: dict) -> None:
         for i in set(a) & set(b):
             same += a[i] == b[i]
             diff += a[i] != b[i]
-    print(f"same seed, --jobs 1 vs --jobs 2: {diff} of {diff + same} cycles crashed in one run "
-          f"and not in the other (the sim's own nondeterminism: QEMU timing, thread scheduling)")
+    print(
+        f"same seed, --jobs 1 vs --jobs 2: {diff} of {diff + same} cycles crashed in one run "
+        f"and not in the other (the sim's own nondeterminism: QEMU timing, thread scheduling)"
+    )
 
 
 def main() -> None:

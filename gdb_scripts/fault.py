@@ -97,13 +97,18 @@ def _mrs_stub(frame):
         if _reg(gdb.newest_frame(), "pc") != regs["pc"]:
             gdb.execute("set $pc = 0x%x" % regs["pc"], to_string=True)
     after = gdb.newest_frame()
-    if any(_reg(after, n) != regs[n] for n in names) or \
-            bytes(inferior.read_memory(scratch, len(code))) != saved:
+    if (
+        any(_reg(after, n) != regs[n] for n in names)
+        or bytes(inferior.read_memory(scratch, len(code))) != saved
+    ):
         print("fault: WARNING: the MRS stub could not restore the core exactly")
     if got is None or None in got:
         return None
-    return {"msp": got[0], "psp": got[1],
-            "how": "read by an MRS stub stepped below $sp; core restored"}
+    return {
+        "msp": got[0],
+        "psp": got[1],
+        "how": "read by an MRS stub stepped below $sp; core restored",
+    }
 
 
 class FaultCommand(gdb.Command):
@@ -127,11 +132,15 @@ class FaultCommand(gdb.Command):
         lr = _reg(frame, "lr")
         exc = faults.decode_exc_return(lr or 0)
         if not exc["valid"]:
-            print("LR = 0x%08x is not an EXC_RETURN value: stop at the first instruction of the "
-                  "handler to see the stacked frame" % (lr or 0))
+            print(
+                "LR = 0x%08x is not an EXC_RETURN value: stop at the first instruction of the "
+                "handler to see the stacked frame" % (lr or 0)
+            )
             return
-        print("EXC_RETURN 0x%08x: %s, %s frame, return to %s mode"
-              % (lr, exc["stack"].upper(), exc["frame"], exc["mode"]))
+        print(
+            "EXC_RETURN 0x%08x: %s, %s frame, return to %s mode"
+            % (lr, exc["stack"].upper(), exc["frame"], exc["mode"])
+        )
         sp = _reg(frame, exc["stack"])  # OpenOCD exposes msp/psp; QEMU does not
         if sp is None and exc["stack"] == "msp":
             sp = _reg(frame, "sp")  # in a handler the current SP is MSP
@@ -155,8 +164,10 @@ class FaultCommand(gdb.Command):
         print("Faulting PC 0x%08x  %s" % (stacked["pc"], _where(stacked["pc"])))
         lr = stacked["lr"]
         print("Called from 0x%08x  %s" % (lr, _where((lr & ~1) - 2 if lr & 1 else lr)))
-        print("Backtrace hint: 'bt' unwinds through the exception frame "
-              "(the frame after <signal handler called> is the faulting code).")
+        print(
+            "Backtrace hint: 'bt' unwinds through the exception frame "
+            "(the frame after <signal handler called> is the faulting code)."
+        )
 
 
 FaultCommand()

@@ -20,7 +20,7 @@ import json
 
 import gdb
 
-ALLOCATORS = (   # (function, argument register, op)
+ALLOCATORS = (  # (function, argument register, op)
     ("_malloc_r", "r1", "malloc"),
     ("_free_r", "r1", "free"),
     ("pvPortMalloc", "r0", "malloc"),
@@ -50,8 +50,8 @@ class _Tracker:
         self.depth = depth
         self.n = 0
         self.breakpoints = []
-        self.returns = {}    # return address -> _ReturnSite
-        self.pending = {}    # (return address, sp) -> malloc event awaiting its result
+        self.returns = {}  # return address -> _ReturnSite
+        self.pending = {}  # (return address, sp) -> malloc event awaiting its result
 
     def emit(self, event):
         self.n += 1
@@ -109,8 +109,11 @@ class _Entry(gdb.Breakpoint):
     def stop(self):
         frame = gdb.newest_frame()
         arg = _reg(frame, self.reg)
-        event = {"op": self.op, "pc": _reg(frame, "lr") & ~1,
-                 "backtrace": _backtrace(self.tracker.depth)}
+        event = {
+            "op": self.op,
+            "pc": _reg(frame, "lr") & ~1,
+            "backtrace": _backtrace(self.tracker.depth),
+        }
         if self.op == "free":
             if arg:
                 event["ptr"] = arg
@@ -159,8 +162,10 @@ class HeapTrack(gdb.Command):
             tracker.breakpoints.append(bp)
         if not tracker.breakpoints:
             tracker.close()
-            raise gdb.GdbError("heaptrack: no allocator entry point found "
-                               "(_malloc_r/_free_r or pvPortMalloc/vPortFree)")
+            raise gdb.GdbError(
+                "heaptrack: no allocator entry point found "
+                "(_malloc_r/_free_r or pvPortMalloc/vPortFree)"
+            )
         self.tracker = tracker
         gdb.write(f"heaptrack: on ({', '.join(b.function for b in tracker.breakpoints)})\n")
 

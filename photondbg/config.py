@@ -31,8 +31,16 @@ from photondbg.errors import UsageError
 
 PROJECT_FILE = "photondbg.toml"
 #: [bench] keys: the bench's facts, given to every verb that has an option of that name
-BENCH_KEYS = ("probe", "serial", "host", "port", "baud", "netcut_cmd", "netrestore_cmd",
-              "reset_cmd")
+BENCH_KEYS = (
+    "probe",
+    "serial",
+    "host",
+    "port",
+    "baud",
+    "netcut_cmd",
+    "netrestore_cmd",
+    "reset_cmd",
+)
 
 
 def user_file() -> Path:
@@ -75,8 +83,9 @@ def _read(path: Path) -> dict:
         raise UsageError(f"{path}: [bench] must be a table")
     unknown = sorted(set(bench) - set(BENCH_KEYS))
     if unknown:
-        raise UsageError(f"{path}: unknown [bench] key {unknown[0]!r} "
-                         f"(known: {', '.join(BENCH_KEYS)})")
+        raise UsageError(
+            f"{path}: unknown [bench] key {unknown[0]!r} (known: {', '.join(BENCH_KEYS)})"
+        )
     for verb, table in data.items():
         if not isinstance(table, dict):
             raise UsageError(f"{path}: {verb!r} must be a table ([{verb}])")

@@ -48,8 +48,9 @@ class Dut:
         now = [t for _, t in self.console.lines] if self.console else []
         return [*self.past, *now]
 
-    def wait_for(self, pattern: str | re.Pattern, timeout: float = 10.0,
-                 start: int = 0) -> re.Match | None:
+    def wait_for(
+        self, pattern: str | re.Pattern, timeout: float = 10.0, start: int = 0
+    ) -> re.Match | None:
         """A console line matching ``pattern`` among lines[start:] (``start`` from
         ``len(lines)`` earlier), or None after ``timeout``."""
         if self.console is None:
@@ -96,8 +97,16 @@ class SimDut(Dut):
 
     kind = "sim"
 
-    def __init__(self, elf: Path, app: str, owner: ProcessOwner, logdir: Path, *,
-                 debug: bool = False, host_port: int | None = None):
+    def __init__(
+        self,
+        elf: Path,
+        app: str,
+        owner: ProcessOwner,
+        logdir: Path,
+        *,
+        debug: bool = False,
+        host_port: int | None = None,
+    ):
         super().__init__(owner, logdir)
         self.elf = Path(elf)
         self.app = app
@@ -114,9 +123,11 @@ class SimDut(Dut):
 
         self.device_port = app_port(self.app)
         self._boot()
-        self.bridge = Bridge(self.target.link, logdir=self.logdir,
-                             host_ports={self.device_port: self.host_port}
-                             if self.host_port else None)
+        self.bridge = Bridge(
+            self.target.link,
+            logdir=self.logdir,
+            host_ports={self.device_port: self.host_port} if self.host_port else None,
+        )
         self.owner.add_cleanup(self.bridge.close)
         self._wait_listening(timeout)
         self.wait_serving(timeout)
@@ -152,8 +163,10 @@ class SimDut(Dut):
     def _wait_listening(self, timeout: float) -> None:
         port = self.bridge.wait_host_port(self.device_port, timeout)
         if port is None:
-            raise ToolFailure(f"the simulated board never listened on port {self.device_port}; "
-                              f"see {self.logdir}/serial.log")
+            raise ToolFailure(
+                f"the simulated board never listened on port {self.device_port}; "
+                f"see {self.logdir}/serial.log"
+            )
         self.url = f"http://{LOOPBACK}:{port}/"
 
     def netcut(self, kind: str = "down") -> None:
@@ -187,9 +200,18 @@ class LanDut(Dut):
 
     kind = "photon"
 
-    def __init__(self, owner: ProcessOwner, logdir: Path, *, host: str, port: int,
-                 netcut, serial: str | None = None, baudrate: int = 9600,
-                 reset_cmd: str | None = None):
+    def __init__(
+        self,
+        owner: ProcessOwner,
+        logdir: Path,
+        *,
+        host: str,
+        port: int,
+        netcut,
+        serial: str | None = None,
+        baudrate: int = 9600,
+        reset_cmd: str | None = None,
+    ):
         super().__init__(owner, logdir)
         self.host, self.port = host, port
         self.cutter = netcut

@@ -79,11 +79,15 @@ class PowerNetCut:
         try:
             fn()
         except Exception as e:  # noqa: BLE001 - labgrid raises many kinds; one line for us
-            self.events.append(NetCutEvent(action, f"labgrid {self.driver}", wall,
-                                           round(time.monotonic() - t0, 3), 1))
+            self.events.append(
+                NetCutEvent(
+                    action, f"labgrid {self.driver}", wall, round(time.monotonic() - t0, 3), 1
+                )
+            )
             raise ToolFailure(f"labgrid {action} through {self.driver} failed: {e}") from None
-        self.events.append(NetCutEvent(action, f"labgrid {self.driver}", wall,
-                                       round(time.monotonic() - t0, 3), 0))
+        self.events.append(
+            NetCutEvent(action, f"labgrid {self.driver}", wall, round(time.monotonic() - t0, 3), 0)
+        )
 
     def cut(self) -> None:
         self._do("cut", self.driver.off)
@@ -131,10 +135,16 @@ class PhotonPlace:
     """Open with :meth:`open` (acquire, drivers), then ``host``/``port``, ``stream()``,
     ``netcut`` and ``reset``; :meth:`close` deactivates and releases. A context manager."""
 
-    def __init__(self, place: str, *, env_file: str | None = None,
-                 coordinator: str | None = None, netcut_cmd: str | None = None,
-                 netrestore_cmd: str | None = None,
-                 needs: tuple[str, ...] = ("http", "uplink")):
+    def __init__(
+        self,
+        place: str,
+        *,
+        env_file: str | None = None,
+        coordinator: str | None = None,
+        netcut_cmd: str | None = None,
+        netrestore_cmd: str | None = None,
+        needs: tuple[str, ...] = ("http", "uplink"),
+    ):
         self.place = place
         self.needs = needs  # what the caller cannot do without (capture-fault: neither)
         self.env_file = env_file
@@ -185,19 +195,30 @@ class PhotonPlace:
         # and Python code run between fork and exec could wait forever on a lock they held
         argv = client_argv(self.coordinator, self.place, *args)
         try:
-            res = subprocess.run(argv, capture_output=True, text=True, timeout=60.0,
-                                 check=False, stdin=subprocess.DEVNULL)
+            res = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=60.0,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
         except FileNotFoundError:
             raise ToolMissing("labgrid-client", INSTALL_HINT) from None
         except subprocess.TimeoutExpired:
-            raise ToolFailure(f"labgrid-client {' '.join(args)} on place {self.place} "
-                              f"({self.coordinator}) did not answer within 60 s") from None
+            raise ToolFailure(
+                f"labgrid-client {' '.join(args)} on place {self.place} "
+                f"({self.coordinator}) did not answer within 60 s"
+            ) from None
         output = res.stdout + res.stderr
         if check and res.returncode != 0:
             last = [ln for ln in output.splitlines() if ln.strip()][-1:] or [
-                f"exit status {res.returncode}"]
-            raise ToolFailure(f"labgrid-client {' '.join(args)} on place {self.place} "
-                              f"({self.coordinator}): {last[0].strip()}")
+                f"exit status {res.returncode}"
+            ]
+            raise ToolFailure(
+                f"labgrid-client {' '.join(args)} on place {self.place} "
+                f"({self.coordinator}): {last[0].strip()}"
+            )
         return output
 
     def _acquire(self) -> None:
@@ -205,8 +226,10 @@ class PhotonPlace:
         if "matches nothing" in shown or "does not exist" in shown:
             raise UsageError(f"labgrid place {self.place!r} not found on {self.coordinator}")
         if "Place '" not in shown:
-            raise ToolFailure(f"labgrid coordinator {self.coordinator}: "
-                              f"{shown.strip().splitlines()[-1:] or 'no answer'}")
+            raise ToolFailure(
+                f"labgrid coordinator {self.coordinator}: "
+                f"{shown.strip().splitlines()[-1:] or 'no answer'}"
+            )
         if "acquired: None" in shown:
             self._client("acquire")
             self.acquired_here = True
@@ -234,22 +257,29 @@ class PhotonPlace:
             self.host, self.port = svc.address, int(svc.port)
         except Exception:  # noqa: BLE001 - labgrid's NoResourceFoundError and kin
             if "http" in self.needs:
-                raise UsageError(f"labgrid place {self.place}: no NetworkService 'http' (the "
-                                 f"Photon's HTTP address and port)") from None
+                raise UsageError(
+                    f"labgrid place {self.place}: no NetworkService 'http' (the "
+                    f"Photon's HTTP address and port)"
+                ) from None
         self.console_driver = self._driver("ConsoleProtocol", None, self._serial_driver)
         uplink = self._driver("PowerProtocol", "uplink", self._uplink_driver)
         if uplink is None and "uplink" in self.needs:
-            raise UsageError(f"labgrid place {self.place}: nothing cuts the AP uplink (a "
-                             f"PowerProtocol driver 'uplink' in the environment, a "
-                             f"NetworkPowerPort 'uplink', or --netcut-cmd/--netrestore-cmd)")
+            raise UsageError(
+                f"labgrid place {self.place}: nothing cuts the AP uplink (a "
+                f"PowerProtocol driver 'uplink' in the environment, a "
+                f"NetworkPowerPort 'uplink', or --netcut-cmd/--netrestore-cmd)"
+            )
         self.netcut = PowerNetCut(uplink) if uplink is not None else None
         self.power = self._driver("PowerProtocol", "power", self._power_driver)
 
     def _driver(self, protocol: str, name: str | None, make):
         t = self.target
         try:
-            drv = t.get_driver(protocol, name=name, activate=False) if name else \
-                t.get_driver(protocol, activate=False)
+            drv = (
+                t.get_driver(protocol, name=name, activate=False)
+                if name
+                else t.get_driver(protocol, activate=False)
+            )
         except Exception:  # noqa: BLE001 - not in the environment: make it from resources
             drv = make()
         if drv is not None:
@@ -308,9 +338,11 @@ class PhotonPlace:
         try:
             drv = self.target.get_driver("BootstrapProtocol")
         except Exception:  # noqa: BLE001
-            raise UsageError(f"labgrid place {self.place}: no BootstrapProtocol driver to "
-                             f"flash with (an OpenOCDDriver or DFUDriver in --labgrid-env), "
-                             f"or pass --flash-method") from None
+            raise UsageError(
+                f"labgrid place {self.place}: no BootstrapProtocol driver to "
+                f"flash with (an OpenOCDDriver or DFUDriver in --labgrid-env), "
+                f"or pass --flash-method"
+            ) from None
         try:
             drv.load(str(elf))
         except Exception as e:  # noqa: BLE001
@@ -333,5 +365,8 @@ class PhotonPlace:
             try:
                 self._client("release")
             except PhotondbgError as e:  # the run's own outcome stands; say what is left
-                print(f"photondbg: warning: {e} (release it with labgrid-client -p "
-                      f"{self.place} release)", file=sys.stderr)
+                print(
+                    f"photondbg: warning: {e} (release it with labgrid-client -p "
+                    f"{self.place} release)",
+                    file=sys.stderr,
+                )

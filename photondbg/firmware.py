@@ -28,22 +28,38 @@ VARIANTS = ("none", "clients", "all")
 VARIANT_DEFINES = {
     "none": (),
     "clients": ("FIX_CLIENTS",),
-    "all": ("FIX_CLIENTS", "FIX_CLOSE_ALL", "FIX_SERVER_STOP", "FIX_WLAN_KEEPS_SOCKETS",
-            "FIX_SOCKET_LOCK"),
+    "all": (
+        "FIX_CLIENTS",
+        "FIX_CLOSE_ALL",
+        "FIX_SERVER_STOP",
+        "FIX_WLAN_KEEPS_SOCKETS",
+        "FIX_SOCKET_LOCK",
+    ),
 }
 
 COMPILER = "arm-none-eabi-gcc"
 _ERROR_RE = re.compile(r"(^.*\berror\b.*$)", re.MULTILINE)
 
 
-def output_dir(app: str, variant: str, *, debug: bool = False, build_dir: Path | None = None,
-               heap_trace: bool = False) -> Path:
+def output_dir(
+    app: str,
+    variant: str,
+    *,
+    debug: bool = False,
+    build_dir: Path | None = None,
+    heap_trace: bool = False,
+) -> Path:
     base = Path(build_dir) if build_dir is not None else paths.build_dir()
     return base / f"{app}-{variant}{'-debug' if debug else ''}{'-htrace' if heap_trace else ''}"
 
 
-def elf_path(app: str = "multi-server", variant: str = "none", *, debug: bool = False,
-             build_dir: Path | None = None) -> Path:
+def elf_path(
+    app: str = "multi-server",
+    variant: str = "none",
+    *,
+    debug: bool = False,
+    build_dir: Path | None = None,
+) -> Path:
     return output_dir(app, variant, debug=debug, build_dir=build_dir) / f"{app}.elf"
 
 
@@ -66,9 +82,17 @@ def check(app: str, variant: str) -> None:
         raise UsageError(f"unknown variant {variant!r} (choose from {', '.join(VARIANTS)})")
 
 
-def build(app: str = "multi-server", variant: str = "none", *, debug: bool = False,
-          build_dir: Path | None = None, appdir: Path | None = None, jobs: int | None = None,
-          timeout: float = 600.0, heap_trace: bool = False) -> Path:
+def build(
+    app: str = "multi-server",
+    variant: str = "none",
+    *,
+    debug: bool = False,
+    build_dir: Path | None = None,
+    appdir: Path | None = None,
+    jobs: int | None = None,
+    timeout: float = 600.0,
+    heap_trace: bool = False,
+) -> Path:
     """Build (incrementally) and return the ELF.
 
     UsageError for an unknown app/variant, ToolMissing without arm-none-eabi-gcc or make,
@@ -82,15 +106,24 @@ def build(app: str = "multi-server", variant: str = "none", *, debug: bool = Fal
         raise UsageError(f"unknown variant {variant!r} (choose from {', '.join(VARIANTS)})")
     if shutil.which(COMPILER) is None:
         from photondbg.tools import BY_NAME
+
         raise ToolMissing(COMPILER, BY_NAME[COMPILER].package)
     make = shutil.which("make")
     if make is None:
         raise ToolMissing("make", "apt-get install make")
     base = Path(build_dir) if build_dir is not None else paths.build_dir()
     base = base.resolve()
-    argv = [make, "-C", str(paths.FIRMWARE), f"-j{jobs or os.cpu_count() or 1}",
-            f"APP={app}", f"VARIANT={variant}", f"BUILD={base}",
-            f"DEBUG_BUILD={1 if debug else 0}", f"HEAP_TRACE={1 if heap_trace else 0}"]
+    argv = [
+        make,
+        "-C",
+        str(paths.FIRMWARE),
+        f"-j{jobs or os.cpu_count() or 1}",
+        f"APP={app}",
+        f"VARIANT={variant}",
+        f"BUILD={base}",
+        f"DEBUG_BUILD={1 if debug else 0}",
+        f"HEAP_TRACE={1 if heap_trace else 0}",
+    ]
     if appdir is not None:
         argv.append(f"APPDIR={Path(appdir).resolve()}")
     out_dir = output_dir(app, variant, debug=debug, build_dir=base, heap_trace=heap_trace)
@@ -104,8 +137,9 @@ def build(app: str = "multi-server", variant: str = "none", *, debug: bool = Fal
         except subprocess.TimeoutExpired:
             raise ToolFailure(f"firmware build of {app}-{variant} took longer than {timeout:.0f} s")
     if out.returncode != 0:
-        raise ToolFailure(f"firmware build of {app}-{variant} failed: "
-                          f"{first_error(out.stderr + out.stdout)}")
+        raise ToolFailure(
+            f"firmware build of {app}-{variant} failed: {first_error(out.stderr + out.stdout)}"
+        )
     elf = out_dir / f"{app}.elf"
     if not elf.is_file():
         raise ToolFailure(f"firmware build of {app}-{variant} produced no {elf}")

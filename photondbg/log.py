@@ -26,8 +26,9 @@ def setup(verbosity: int = 0) -> None:
         _console = logging.StreamHandler()
         _console.setFormatter(logging.Formatter("photondbg: %(levelname)s: %(message)s"))
         root.addHandler(_console)
-    _console.setLevel(logging.WARNING if verbosity <= 0 else
-                      logging.INFO if verbosity == 1 else logging.DEBUG)
+    _console.setLevel(
+        logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    )
 
 
 @contextlib.contextmanager

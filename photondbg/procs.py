@@ -41,8 +41,11 @@ _ATEXIT_REGISTERED = False
 CLEANUP_WINDOW = 15.0  # s after a first signal during which further signals are ignored
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
-SIGNAL_NAMES: dict[int, str] = {int(signal.SIGINT): "SIGINT", int(signal.SIGTERM): "SIGTERM",
-                                int(signal.SIGHUP): "SIGHUP"}
+SIGNAL_NAMES: dict[int, str] = {
+    int(signal.SIGINT): "SIGINT",
+    int(signal.SIGTERM): "SIGTERM",
+    int(signal.SIGHUP): "SIGHUP",
+}
 
 
 class Interrupted(KeyboardInterrupt):
@@ -59,8 +62,11 @@ class Interrupted(KeyboardInterrupt):
 
     @property
     def reason(self) -> str:
-        return "interrupted (Ctrl-C)" if self.signum == signal.SIGINT \
+        return (
+            "interrupted (Ctrl-C)"
+            if self.signum == signal.SIGINT
             else f"interrupted by {self.signame}"
+        )
 
     @property
     def exit_code(self) -> int:
@@ -84,8 +90,16 @@ def prctl(option: int, arg: int) -> bool:
     """``prctl(option, arg)``; False where it is not available or fails."""
     if _prctl is None:
         return False
-    return _prctl(ctypes.c_int(option), ctypes.c_ulong(arg), ctypes.c_ulong(0),
-                  ctypes.c_ulong(0), ctypes.c_ulong(0)) == 0
+    return (
+        _prctl(
+            ctypes.c_int(option),
+            ctypes.c_ulong(arg),
+            ctypes.c_ulong(0),
+            ctypes.c_ulong(0),
+            ctypes.c_ulong(0),
+        )
+        == 0
+    )
 
 
 def _pdeathsig_preexec(parent: int) -> Callable[[], None]:
@@ -93,6 +107,7 @@ def _pdeathsig_preexec(parent: int) -> Callable[[], None]:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # the parent died before prctl: die now
             os._exit(1)
+
     return preexec
 
 
@@ -103,9 +118,13 @@ class _Keeper:
         r, w = os.pipe()  # non-inheritable (PEP 446): only the keeper gets the read end
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "photondbg.keeper"], stdin=r,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+                [sys.executable, "-m", "photondbg.keeper"],
+                stdin=r,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+            )
         finally:
             os.close(r)
         self._w = w
@@ -275,8 +294,11 @@ class ProcessOwner:
                 logf = open(log_path, "wb")
             sink = logf if logf is not None else subprocess.DEVNULL
             stdout = sink if stdout is None else stdout
-            stderr = subprocess.STDOUT if stderr is None and logf is not None else (
-                subprocess.DEVNULL if stderr is None else stderr)
+            stderr = (
+                subprocess.STDOUT
+                if stderr is None and logf is not None
+                else (subprocess.DEVNULL if stderr is None else stderr)
+            )
         proc = popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=cwd)
         child = Child(role, list(argv), proc, log_path, quit, logf)
         self._children.append(child)

@@ -21,8 +21,14 @@ PREFIX = "photondbg:"
 class Progress:
     """Callable with a stage name (what the capture engine calls); ``status`` for counters."""
 
-    def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None,
-                 every: float = 5.0, quiet: bool = False):
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        tty: bool | None = None,
+        every: float = 5.0,
+        quiet: bool = False,
+    ):
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.every = every

@@ -67,8 +67,10 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "photon(**options): photondbg board options for this test (app, variant, "
-                   "elf, debug, target, ...), over the command line and ini file")
+        "markers",
+        "photon(**options): photondbg board options for this test (app, variant, "
+        "elf, debug, target, ...), over the command line and ini file",
+    )
 
 
 def option(request, name: str):
@@ -113,8 +115,9 @@ def _sim(request, owner, logdir):
             from photondbg import firmware
 
             elf = firmware.build(app=app, variant=option(request, "variant"))
-        return SimDut(Path(elf), app, owner, logdir, debug=_truthy(option(request, "debug"))) \
-            .start()
+        return SimDut(
+            Path(elf), app, owner, logdir, debug=_truthy(option(request, "debug"))
+        ).start()
     except PhotondbgError as e:
         pytest.fail(f"photon fixture: {e}", pytrace=False)
 
@@ -129,19 +132,27 @@ def _lan(request, owner, logdir):
         pytest.fail("--photon-target photon needs --photon-host and --photon-port", pytrace=False)
     cut, restore = option(request, "netcut_cmd"), option(request, "netrestore_cmd")
     try:
-        netcut = netcut_from_options(cut, restore, ask=_no_prompt) if (cut or restore) \
-            else _NoNetCut()
-        return LanDut(owner, logdir, host=host, port=int(port), netcut=netcut,
-                      serial=option(request, "serial"),
-                      reset_cmd=option(request, "reset_cmd")).start()
+        netcut = (
+            netcut_from_options(cut, restore, ask=_no_prompt) if (cut or restore) else _NoNetCut()
+        )
+        return LanDut(
+            owner,
+            logdir,
+            host=host,
+            port=int(port),
+            netcut=netcut,
+            serial=option(request, "serial"),
+            reset_cmd=option(request, "reset_cmd"),
+        ).start()
     except PhotondbgError as e:
         pytest.fail(f"photon fixture: {e}", pytrace=False)
 
 
 class _NoNetCut:
     def cut(self):
-        pytest.fail("no --photon-netcut-cmd / --photon-netrestore-cmd for this board",
-                    pytrace=False)
+        pytest.fail(
+            "no --photon-netcut-cmd / --photon-netrestore-cmd for this board", pytrace=False
+        )
 
     restore = cut
 
@@ -187,13 +198,17 @@ def _summary(capdir: Path) -> str:
     lines = [f"capture: {capdir}", f"outcome: {r.get('outcome')}"]
     f = r.get("fault")
     if f:
-        lines.append(f"fault: {f.get('vector')} at {f.get('faulting_symbol') or '??'} "
-                     f"({f.get('faulting_location') or 'no line'})")
+        lines.append(
+            f"fault: {f.get('vector')} at {f.get('faulting_symbol') or '??'} "
+            f"({f.get('faulting_location') or 'no line'})"
+        )
         lines += [f"  why {why}" for why in f.get("reasons", [])]
     stop = r.get("stop") or {}
     if stop and not f:
         lines.append(f"stopped at 0x{stop.get('pc', 0):08x} {stop.get('symbol') or '??'}")
     for fr in r.get("backtrace", [])[:8]:
-        lines.append(f"  0x{fr['pc']:08x} {fr.get('function') or '??'} "
-                     f"{fr.get('file') or ''}:{fr.get('line') or ''}")
+        lines.append(
+            f"  0x{fr['pc']:08x} {fr.get('function') or '??'} "
+            f"{fr.get('file') or ''}:{fr.get('line') or ''}"
+        )
     return "\n".join(lines)

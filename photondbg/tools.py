@@ -11,26 +11,43 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Tool:
-    name: str          # program on PATH
-    package: str       # how to get it on Debian
+    name: str  # program on PATH
+    package: str  # how to get it on Debian
     purpose: str
     targets: tuple[str, ...]  # which targets need it: sim, photon
     version_args: tuple[str, ...] = ("--version",)
 
 
 TOOLS = [
-    Tool("arm-none-eabi-gcc", "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi "
-         "libstdc++-arm-none-eabi-newlib", "builds the firmware", ("sim", "photon")),
-    Tool("gdb-multiarch", "apt-get install gdb-multiarch", "the debugger photondbg drives over MI",
-         ("sim", "photon")),
-    Tool("qemu-system-arm", "apt-get install qemu-system-arm", "runs the simulated Photon",
-         ("sim",)),
+    Tool(
+        "arm-none-eabi-gcc",
+        "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib",
+        "builds the firmware",
+        ("sim", "photon"),
+    ),
+    Tool(
+        "gdb-multiarch",
+        "apt-get install gdb-multiarch",
+        "the debugger photondbg drives over MI",
+        ("sim", "photon"),
+    ),
+    Tool(
+        "qemu-system-arm", "apt-get install qemu-system-arm", "runs the simulated Photon", ("sim",)
+    ),
     Tool("openocd", "apt-get install openocd", "talks to the debug probe (SWD)", ("photon",)),
     Tool("dfu-util", "apt-get install dfu-util", "flashes over USB DFU", ("photon",)),
-    Tool("particle", "npm install -g particle-cli@3.40.0 execa@5 (scripts/bootstrap.sh does it)",
-         "Particle's CLI: compile, flash, serial", ("photon",)),
-    Tool("udevadm", "apt-get install udev", "lets `particle serial list` find the USB serial port",
-         ("photon",)),
+    Tool(
+        "particle",
+        "npm install -g particle-cli@3.40.0 execa@5 (scripts/bootstrap.sh does it)",
+        "Particle's CLI: compile, flash, serial",
+        ("photon",),
+    ),
+    Tool(
+        "udevadm",
+        "apt-get install udev",
+        "lets `particle serial list` find the USB serial port",
+        ("photon",),
+    ),
     Tool("make", "apt-get install make", "runs the Device OS build", ("photon",)),
     Tool("git", "apt-get install git", "checks out Device OS refs into work trees", ("photon",)),
 ]
@@ -62,8 +79,9 @@ def version(tool: Tool, timeout: float = 10.0) -> str | None:
     if path is None:
         return None
     try:
-        out = subprocess.run([path, *tool.version_args], capture_output=True, text=True,
-                             timeout=timeout)
+        out = subprocess.run(
+            [path, *tool.version_args], capture_output=True, text=True, timeout=timeout
+        )
     except (OSError, subprocess.TimeoutExpired):
         return "?"
     text = (out.stdout or out.stderr).strip().splitlines()

@@ -51,8 +51,9 @@ def _kill(left: list[tuple[int, str]]) -> None:
             pass
 
 
-def wait_no_orphans(before: set[int], grace: float = ORPHAN_GRACE, *,
-                    skip_owned: bool) -> list[tuple[int, str]]:
+def wait_no_orphans(
+    before: set[int], grace: float = ORPHAN_GRACE, *, skip_owned: bool
+) -> list[tuple[int, str]]:
     """Watched descendants not in ``before`` (nor owned, with skip_owned), after waiting up to
     ``grace`` s for them to go: [] when none is left."""
     end = time.monotonic() + grace

@@ -13,8 +13,10 @@ import pytest
 
 # what photondbg starts (and photondbg itself, run by the CLI tests); not the keeper, which
 # stops on its own once its photondbg has gone
-WATCHED = re.compile(r"qemu-system-arm|gdb-multiarch|openocd|dfu-util|particle|fake_openocd"
-                     r"|labgrid-|arm-none-eabi|\bmake\b|bin/photondbg\b|-m photondbg(?!\.keeper)\b")
+WATCHED = re.compile(
+    r"qemu-system-arm|gdb-multiarch|openocd|dfu-util|particle|fake_openocd"
+    r"|labgrid-|arm-none-eabi|\bmake\b|bin/photondbg\b|-m photondbg(?!\.keeper)\b"
+)
 
 
 def child_processes(pid: int | None = None) -> list[tuple[int, str]]:
@@ -123,8 +125,9 @@ class StderrLines:
         return "\n".join(x for x in self.lines if x is not None)
 
 
-def cycles_for_fixed(crashed: int, of: int, *, alpha: float = 0.05, power: float = 0.99,
-                     confidence: float = 0.95) -> int:
+def cycles_for_fixed(
+    crashed: int, of: int, *, alpha: float = 0.05, power: float = 0.99, confidence: float = 0.95
+) -> int:
     """Cycles per arm for an end-to-end verify-fix to reach FIXED with probability ``power``
     when the candidate never crashes and the baseline crashed ``crashed`` times in ``of``
     measured cycles. The rate used is the lower one-sided Clopper-Pearson bound at

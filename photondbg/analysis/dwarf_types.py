@@ -8,23 +8,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-STRUCT_TAGS = {"DW_TAG_structure_type": "struct", "DW_TAG_class_type": "class",
-               "DW_TAG_union_type": "union"}
-QUALIFIERS = ("DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_restrict_type",
-              "DW_TAG_atomic_type", "DW_TAG_typedef")
+STRUCT_TAGS = {
+    "DW_TAG_structure_type": "struct",
+    "DW_TAG_class_type": "class",
+    "DW_TAG_union_type": "union",
+}
+QUALIFIERS = (
+    "DW_TAG_const_type",
+    "DW_TAG_volatile_type",
+    "DW_TAG_restrict_type",
+    "DW_TAG_atomic_type",
+    "DW_TAG_typedef",
+)
 POINTER_TAGS = ("DW_TAG_pointer_type", "DW_TAG_reference_type", "DW_TAG_rvalue_reference_type")
 MAX_ARRAY = 4096
 
 
 @dataclass(eq=False)
 class CType:
-    kind: str          # base | enum | pointer | struct | class | union | array | function | void
+    kind: str  # base | enum | pointer | struct | class | union | array | function | void
     name: str
     size: int
-    target: CType | None = None              # pointee / array element
-    count: int | None = None                 # array elements
+    target: CType | None = None  # pointee / array element
+    count: int | None = None  # array elements
     members: list[tuple[str, int, CType]] = field(default_factory=list)
-    encoding: str | None = None              # base types: DW_ATE_*
+    encoding: str | None = None  # base types: DW_ATE_*
     _has_ptr: bool | None = None
 
     @property
@@ -33,8 +41,7 @@ class CType:
 
     @property
     def is_function_pointer(self) -> bool:
-        return self.kind == "pointer" and self.target is not None \
-            and self.target.kind == "function"
+        return self.kind == "pointer" and self.target is not None and self.target.kind == "function"
 
     def has_pointers(self) -> bool:
         """Does a value of this type hold any pointer (worth walking)?"""
@@ -69,9 +76,9 @@ class DwarfTypes:
     def __init__(self, elffile):
         self.dwarf = elffile.get_dwarf_info() if elffile.has_dwarf_info() else None
         self._cache: dict[int, CType] = {}
-        self._defs: dict[str, object] = {}   # struct/class name -> defining DIE
+        self._defs: dict[str, object] = {}  # struct/class name -> defining DIE
         self.variables: list[Variable] = []
-        self.methods: list[tuple[int, int, str, CType]] = []   # (lo, hi, name, class of this)
+        self.methods: list[tuple[int, int, str, CType]] = []  # (lo, hi, name, class of this)
         if self.dwarf is not None:
             self._scan()
 
@@ -172,9 +179,16 @@ class DwarfTypes:
         if tag in QUALIFIERS:
             inner = self.type_of(die)
             if tag == "DW_TAG_typedef" and name and inner.kind not in ("pointer", "array"):
-                t = CType(inner.kind, name, inner.size, inner.target, inner.count, inner.members,
-                          inner.encoding)
-                if inner.is_record:   # share members lazily filled below
+                t = CType(
+                    inner.kind,
+                    name,
+                    inner.size,
+                    inner.target,
+                    inner.count,
+                    inner.members,
+                    inner.encoding,
+                )
+                if inner.is_record:  # share members lazily filled below
                     t = inner
                 self._cache[key] = t
                 return t
@@ -228,8 +242,16 @@ class DwarfTypes:
         return t
 
 
-_ENCODINGS = {0x1: "address", 0x2: "boolean", 0x4: "float", 0x5: "signed", 0x6: "signed_char",
-              0x7: "unsigned", 0x8: "unsigned_char", 0x10: "UTF"}
+_ENCODINGS = {
+    0x1: "address",
+    0x2: "boolean",
+    0x4: "float",
+    0x5: "signed",
+    0x6: "signed_char",
+    0x7: "unsigned",
+    0x8: "unsigned_char",
+    0x10: "UTF",
+}
 
 
 def _attr(die, name):
@@ -246,7 +268,7 @@ def _static_address(die) -> int | None:
     if loc.form not in ("DW_FORM_exprloc", "DW_FORM_block1", "DW_FORM_block"):
         return None
     expr = loc.value
-    if len(expr) == 5 and expr[0] == 0x03:   # DW_OP_addr, 32-bit target
+    if len(expr) == 5 and expr[0] == 0x03:  # DW_OP_addr, 32-bit target
         return int.from_bytes(bytes(expr[1:5]), "little")
     return None
 
@@ -254,11 +276,11 @@ def _static_address(die) -> int | None:
 def _member_offset(die) -> int | None:
     a = die.attributes.get("DW_AT_data_member_location")
     if a is None:
-        return 0   # union members
+        return 0  # union members
     if isinstance(a.value, int):
         return a.value
     expr = list(a.value)
-    if expr and expr[0] == 0x23:   # DW_OP_plus_uconst ULEB128
+    if expr and expr[0] == 0x23:  # DW_OP_plus_uconst ULEB128
         v, shift = 0, 0
         for b in expr[1:]:
             v |= (b & 0x7F) << shift

@@ -34,10 +34,10 @@ MAX_BLOCKS = 20000
 
 @dataclass
 class Block:
-    addr: int        # chunk / block header address
-    size: int        # whole block, header included
-    user: int        # first byte handed to the program
-    state: str       # "used" | "free"
+    addr: int  # chunk / block header address
+    size: int  # whole block, header included
+    user: int  # first byte handed to the program
+    state: str  # "used" | "free"
 
     @property
     def end(self) -> int:
@@ -48,20 +48,25 @@ class Block:
         return self.end - self.user
 
     def as_dict(self) -> dict:
-        return {"addr": self.user, "size": self.user_size, "state": self.state,
-                "chunk": self.addr, "chunk_size": self.size}
+        return {
+            "addr": self.user,
+            "size": self.user_size,
+            "state": self.state,
+            "chunk": self.addr,
+            "chunk_size": self.size,
+        }
 
 
 @dataclass
 class HeapWalk:
-    allocator: str                       # "newlib-nano" | "heap_4"
-    arena: tuple[int, int] | None        # [lo, hi) as far as known
-    end_source: str = ""                 # how the arena's end was found
+    allocator: str  # "newlib-nano" | "heap_4"
+    arena: tuple[int, int] | None  # [lo, hi) as far as known
+    end_source: str = ""  # how the arena's end was found
     blocks: list[Block] = field(default_factory=list)
     free_list: list[int] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    variables: tuple[str, ...] = ()      # the allocator's own globals (not program pointers)
+    variables: tuple[str, ...] = ()  # the allocator's own globals (not program pointers)
 
     @property
     def corrupt(self) -> bool:
@@ -82,13 +87,20 @@ class HeapWalk:
     def summary(self) -> dict:
         used = [b for b in self.blocks if b.state == "used"]
         free = [b for b in self.blocks if b.state == "free"]
-        return {"allocator": self.allocator,
-                "arena": list(self.arena) if self.arena else None,
-                "end_source": self.end_source,
-                "blocks": len(self.blocks), "used": len(used), "free": len(free),
-                "used_bytes": sum(b.size for b in used), "free_bytes": sum(b.size for b in free),
-                "free_list": len(self.free_list), "corrupt": self.corrupt,
-                "problems": list(self.problems), "notes": list(self.notes)}
+        return {
+            "allocator": self.allocator,
+            "arena": list(self.arena) if self.arena else None,
+            "end_source": self.end_source,
+            "blocks": len(self.blocks),
+            "used": len(used),
+            "free": len(free),
+            "used_bytes": sum(b.size for b in used),
+            "free_bytes": sum(b.size for b in free),
+            "free_list": len(self.free_list),
+            "corrupt": self.corrupt,
+            "problems": list(self.problems),
+            "notes": list(self.notes),
+        }
 
 
 def _sym(elf, *names):
@@ -104,20 +116,27 @@ def _s32(v: int) -> int:
 
 
 # -- newlib-nano ----------------------------------------------------------------------------
-NANO_HEADER = 4       # offsetof(chunk, next)
-NANO_MIN = 8          # sizeof(chunk)
-NANO_ALIGN = 8        # MALLOC_ALIGN
-BREAK_NAMES = ("heap_brk", "brk_", "__heap_brk", "heap_end", "__brkval", "sbrk_heap_end",
-               "_ZZ5_sbrkE8heap_end", "_ZZ5_sbrkiE8heap_end")
-HEAP_LIMIT_NAMES = ("__heap_end__", "_heap_end", "__HeapLimit", "link_heap_location_end",
-                    "_estack")
+NANO_HEADER = 4  # offsetof(chunk, next)
+NANO_MIN = 8  # sizeof(chunk)
+NANO_ALIGN = 8  # MALLOC_ALIGN
+BREAK_NAMES = (
+    "heap_brk",
+    "brk_",
+    "__heap_brk",
+    "heap_end",
+    "__brkval",
+    "sbrk_heap_end",
+    "_ZZ5_sbrkE8heap_end",
+    "_ZZ5_sbrkiE8heap_end",
+)
+HEAP_LIMIT_NAMES = ("__heap_end__", "_heap_end", "__HeapLimit", "link_heap_location_end", "_estack")
 
 
 def _break_symbol(elf):
     s = _sym(elf, *BREAK_NAMES)
     if s is not None:
         return s
-    for name, sym in getattr(elf, "by_name", {}).items():   # function-local statics
+    for name, sym in getattr(elf, "by_name", {}).items():  # function-local statics
         if re.fullmatch(r"heap_end(\.\d+)?", name) and sym.size == 4:
             return sym
     return None
@@ -164,9 +183,11 @@ def walk_newlib_nano(elf, mem: MemoryImage) -> HeapWalk | None:
         if brk is None and size == 0:
             break
         if size < NANO_MIN or size % 4 or addr + size > limit:
-            w.problems.append(f"chunk at 0x{addr:08x}: size {size} (0x{size & 0xffffffff:x}) "
-                              f"is impossible (min {NANO_MIN}, multiple of 4, heap ends "
-                              f"0x{limit:08x}); the chunks after it are not walked")
+            w.problems.append(
+                f"chunk at 0x{addr:08x}: size {size} (0x{size & 0xFFFFFFFF:x}) "
+                f"is impossible (min {NANO_MIN}, multiple of 4, heap ends "
+                f"0x{limit:08x}); the chunks after it are not walked"
+            )
             break
         state = "free" if addr in free_set else "used"
         # the address malloc handed out (free chunks keep their link at chunk + 4)
@@ -186,8 +207,10 @@ def _nano_free_list(w: HeapWalk, mem: MemoryImage, head: int, lo: int, hi: int) 
     p, prev, where = head, None, "__malloc_free_list"
     while p:
         if not (lo <= p < hi) or p % 4 or not mem.in_ram(p, 8):
-            w.problems.append(f"free-list link in {where} = 0x{p:08x} points outside the heap "
-                              f"[0x{lo:08x}, 0x{hi:08x}) or is misaligned; not followed")
+            w.problems.append(
+                f"free-list link in {where} = 0x{p:08x} points outside the heap "
+                f"[0x{lo:08x}, 0x{hi:08x}) or is misaligned; not followed"
+            )
             break
         if p in seen:
             w.problems.append(f"free list loops back to 0x{p:08x}")
@@ -219,8 +242,11 @@ HEAP4_NAMES = (("ucHeap", "xStart", "pxEnd", "xFreeBytesRemaining", "heap_4"),)
 
 def walk_heap4(elf, mem: MemoryImage) -> HeapWalk | None:
     for heap_name, start_name, end_name, free_name, label in HEAP4_NAMES:
-        heap, start_sym, end_sym = (_sym(elf, heap_name), _sym(elf, start_name),
-                                    _sym(elf, end_name))
+        heap, start_sym, end_sym = (
+            _sym(elf, heap_name),
+            _sym(elf, start_name),
+            _sym(elf, end_name),
+        )
         if heap is not None and start_sym is not None and end_sym is not None:
             break
     else:
@@ -240,8 +266,10 @@ def walk_heap4(elf, mem: MemoryImage) -> HeapWalk | None:
     lo = _align(heap.address, H4_ALIGN)
     hi_max = heap.address + (heap.size or (mem.end - heap.address))
     if not (lo < pxend <= hi_max - H4_HEADER) or pxend % H4_ALIGN:
-        w.problems.append(f"pxEnd 0x{pxend:08x} is not at the top of ucHeap "
-                          f"[0x{heap.address:08x}, 0x{hi_max:08x})")
+        w.problems.append(
+            f"pxEnd 0x{pxend:08x} is not at the top of ucHeap "
+            f"[0x{heap.address:08x}, 0x{hi_max:08x})"
+        )
         return w
     w.arena, w.end_source = (lo, pxend), "pxEnd (heap_4's end marker)"
     free_set = _heap4_free_list(w, mem, start_sym.address, lo, pxend, bit)
@@ -251,11 +279,13 @@ def walk_heap4(elf, mem: MemoryImage) -> HeapWalk | None:
         if raw is None:
             w.problems.append(f"block at 0x{addr:08x}: not captured (RAM gap)")
             break
-        size, used = raw & ~bit & 0xffffffff, bool(raw & bit)
+        size, used = raw & ~bit & 0xFFFFFFFF, bool(raw & bit)
         if size < 2 * H4_HEADER or size % H4_ALIGN or addr + size > pxend:
-            w.problems.append(f"block at 0x{addr:08x}: size 0x{raw:08x} is impossible "
-                              f"(min {2 * H4_HEADER}, multiple of {H4_ALIGN}, arena ends "
-                              f"0x{pxend:08x}); the blocks after it are not walked")
+            w.problems.append(
+                f"block at 0x{addr:08x}: size 0x{raw:08x} is impossible "
+                f"(min {2 * H4_HEADER}, multiple of {H4_ALIGN}, arena ends "
+                f"0x{pxend:08x}); the blocks after it are not walked"
+            )
             break
         if used and nxt:
             w.problems.append(f"allocated block 0x{addr:08x} has a free-list link 0x{nxt:08x}")
@@ -270,20 +300,24 @@ def walk_heap4(elf, mem: MemoryImage) -> HeapWalk | None:
     fb_sym = _sym(elf, free_name)
     fb = mem.u32(fb_sym.address) if fb_sym else None
     if fb is not None and not w.problems and fb != free_bytes:
-        w.problems.append(f"xFreeBytesRemaining says {fb} bytes free, the blocks add up to "
-                          f"{free_bytes}")
+        w.problems.append(
+            f"xFreeBytesRemaining says {fb} bytes free, the blocks add up to {free_bytes}"
+        )
     return w
 
 
-def _heap4_free_list(w: HeapWalk, mem: MemoryImage, xstart: int, lo: int, hi: int,
-                     bit: int) -> set[int]:
+def _heap4_free_list(
+    w: HeapWalk, mem: MemoryImage, xstart: int, lo: int, hi: int, bit: int
+) -> set[int]:
     seen: set[int] = set()
     p, prev, where = mem.u32(xstart), None, "xStart"
     while p != hi:
         if p is None or not (lo <= p < hi) or p % H4_ALIGN:
             shown = "unreadable" if p is None else f"0x{p:08x}"
-            w.problems.append(f"free-list link in {where} = {shown} points outside the heap "
-                              f"[0x{lo:08x}, 0x{hi:08x}] or is misaligned; not followed")
+            w.problems.append(
+                f"free-list link in {where} = {shown} points outside the heap "
+                f"[0x{lo:08x}, 0x{hi:08x}] or is misaligned; not followed"
+            )
             break
         if p in seen:
             w.problems.append(f"free list loops back to 0x{p:08x}")

@@ -19,16 +19,36 @@ from pathlib import Path
 from photondbg.paths import GDB_SCRIPTS
 
 LOG_NAME = "heap-track.jsonl"
-DEPTH = 6                     # frames kept per call by the GDB tracker
-ALLOCATOR_FRAMES = {"__wrap__malloc_r", "__wrap__free_r", "record", "keep_free",
-                    "malloc", "free", "calloc", "realloc", "_malloc_r", "_free_r", "_calloc_r",
-                    "_realloc_r", "pvPortMalloc", "vPortFree", "_Znwj", "_Znaj", "_ZdlPv",
-                    "_ZdlPvj", "_ZdaPv", "_ZdaPvj", "operator new", "operator delete"}
+DEPTH = 6  # frames kept per call by the GDB tracker
+ALLOCATOR_FRAMES = {
+    "__wrap__malloc_r",
+    "__wrap__free_r",
+    "record",
+    "keep_free",
+    "malloc",
+    "free",
+    "calloc",
+    "realloc",
+    "_malloc_r",
+    "_free_r",
+    "_calloc_r",
+    "_realloc_r",
+    "pvPortMalloc",
+    "vPortFree",
+    "_Znwj",
+    "_Znaj",
+    "_ZdlPv",
+    "_ZdlPvj",
+    "_ZdaPv",
+    "_ZdaPvj",
+    "operator new",
+    "operator delete",
+}
 
 
-RING = "heap_trace"           # the sim's instrumented build (firmware/platform/heap_trace.c)
+RING = "heap_trace"  # the sim's instrumented build (firmware/platform/heap_trace.c)
 RING_SEQ = "heap_trace_seq"
-RING_WORDS = 5                # seq, op_size, ptr, caller, caller2
+RING_WORDS = 5  # seq, op_size, ptr, caller, caller2
 RING_FREE = 0x80000000
 
 
@@ -38,15 +58,24 @@ def start(gdb, capdir: Path, elf=None, depth: int = DEPTH) -> dict:
     breakpoints on the allocator (gdb_scripts/heaptrack.py; slows the target a lot)."""
     if elf is not None and elf.symbol(RING) is not None and elf.symbol(RING_SEQ) is not None:
         n = elf.symbol(RING).size // (RING_WORDS * 4)
-        return {"enabled": True, "method": "ring", "entries": n,
-                "detail": f"sim-only instrumented build (HEAP_TRACE=1): the last {n} "
-                          "malloc/free calls are kept in RAM (heap_trace)"}
+        return {
+            "enabled": True,
+            "method": "ring",
+            "entries": n,
+            "detail": f"sim-only instrumented build (HEAP_TRACE=1): the last {n} "
+            "malloc/free calls are kept in RAM (heap_trace)",
+        }
     path = Path(capdir) / LOG_NAME
     gdb.cli(f"source {GDB_SCRIPTS / 'heaptrack.py'}", timeout=10.0)
     text = gdb.cli(f"heaptrack start {path} {depth}", timeout=10.0, check=False)
     ok = "heaptrack: on" in text
-    return {"enabled": ok, "method": "gdb", "log": LOG_NAME if ok else None, "depth": depth,
-            "detail": text.strip().splitlines()[-1] if text.strip() else ""}
+    return {
+        "enabled": ok,
+        "method": "gdb",
+        "log": LOG_NAME if ok else None,
+        "depth": depth,
+        "detail": text.strip().splitlines()[-1] if text.strip() else "",
+    }
 
 
 def ring_events(elf, mem) -> tuple[list[dict], str] | None:
@@ -65,12 +94,21 @@ def ring_events(elf, mem) -> tuple[list[dict], str] | None:
             continue
         seq, op_size, ptr, caller, above = words
         free = bool(op_size & RING_FREE)
-        events.append({"n": seq, "op": "free" if free else "malloc", "ptr": ptr,
-                       "size": None if free else op_size & ~RING_FREE, "pc": caller & ~1,
-                       "backtrace": [above & ~1] if above & 1 and elf.in_code(above) else []})
+        events.append(
+            {
+                "n": seq,
+                "op": "free" if free else "malloc",
+                "ptr": ptr,
+                "size": None if free else op_size & ~RING_FREE,
+                "pc": caller & ~1,
+                "backtrace": [above & ~1] if above & 1 and elf.in_code(above) else [],
+            }
+        )
     events.sort(key=lambda e: e["n"])
-    return events, (f"trace ring (sim-only instrumentation): calls {max(1, last - n + 1)}.."
-                    f"{last} kept of {last}")
+    return events, (
+        f"trace ring (sim-only instrumentation): calls {max(1, last - n + 1)}.."
+        f"{last} kept of {last}"
+    )
 
 
 def stop(gdb) -> None:
@@ -102,7 +140,7 @@ def history(events: list[dict], value: int, type_size: int | None = None) -> dic
     same-sized one: that later lifetime is the reuse); its reuse is the next malloc that
     overlaps it."""
     out = {"allocated_by": None, "freed_by": None, "reused_by": None, "reuses": 0}
-    lifetimes, open_ = [], None      # [(malloc index | None, free index)]
+    lifetimes, open_ = [], None  # [(malloc index | None, free index)]
     for i, e in enumerate(events):
         if e.get("ptr") != value:
             continue
@@ -111,19 +149,22 @@ def history(events: list[dict], value: int, type_size: int | None = None) -> dic
         else:
             lifetimes.append((open_, i))
             open_ = None
-    typed = [lt for lt in lifetimes if lt[0] is not None
-             and (not type_size or events[lt[0]].get("size") == type_size)]
+    typed = [
+        lt
+        for lt in lifetimes
+        if lt[0] is not None and (not type_size or events[lt[0]].get("size") == type_size)
+    ]
     if typed:
         a, f = typed[-1]
     elif lifetimes and not type_size:
         a, f = lifetimes[-1]
     else:
-        return out     # the object's malloc and free are older than the log
+        return out  # the object's malloc and free are older than the log
     out["allocated_by"] = events[a] if a is not None else None
     out["freed_by"] = events[f]
     size = type_size or (out["allocated_by"] or {}).get("size") or 1
     old = (value, value + size)
-    for ev in events[f + 1:]:
+    for ev in events[f + 1 :]:
         p, n = ev.get("ptr"), ev.get("size") or 1
         if ev["op"] == "malloc" and p is not None and p < old[1] and old[0] < p + n:
             out["reuses"] += 1
@@ -135,8 +176,13 @@ def history(events: list[dict], value: int, type_size: int | None = None) -> dic
 def _reuse_after(events: list[dict], seq: int, value: int, size: int) -> dict | None:
     for ev in events:
         p, n = ev.get("ptr"), ev.get("size") or 1
-        if ev["n"] > seq and ev["op"] == "malloc" and p is not None and p < value + size \
-                and value < p + n:
+        if (
+            ev["n"] > seq
+            and ev["op"] == "malloc"
+            and p is not None
+            and p < value + size
+            and value < p + n
+        ):
             return ev
     return None
 
@@ -151,22 +197,31 @@ def symbolize(elf, ev: dict | None) -> dict | None:
     for pc in pcs:
         if pc is None:
             continue
-        loc = elf.locate((pc & ~1) - 2)   # the call, just before the return address
+        loc = elf.locate((pc & ~1) - 2)  # the call, just before the return address
         name = demangle(elf, loc.function)
-        frames.append({"pc": pc, "function": name, "raw": loc.function,
-                       "file": loc.file, "line": loc.line})
+        frames.append(
+            {"pc": pc, "function": name, "raw": loc.function, "file": loc.file, "line": loc.line}
+        )
     # the allocator's own frames are noise (and GDB unwinds its tail calls poorly)
     frames = [f for f in frames if not _allocator(f)] or frames
     head = frames[0] if frames else {}
     for f in frames:
         f.pop("raw", None)
-    return {"op": ev["op"], "n": ev.get("n"), "ptr": ev.get("ptr"), "size": ev.get("size"),
-            "pc": head.get("pc"), "function": head.get("function"), "file": head.get("file"),
-            "line": head.get("line"), "backtrace": frames}
+    return {
+        "op": ev["op"],
+        "n": ev.get("n"),
+        "ptr": ev.get("ptr"),
+        "size": ev.get("size"),
+        "pc": head.get("pc"),
+        "function": head.get("function"),
+        "file": head.get("file"),
+        "line": head.get("line"),
+        "backtrace": frames,
+    }
 
 
-FREES = "heap_trace_frees"      # every free by address, beside the ring (heap_trace.c)
-FREES_WORDS = 5                 # seq, ptr, chunk_size, caller, caller2
+FREES = "heap_trace_frees"  # every free by address, beside the ring (heap_trace.c)
+FREES_WORDS = 5  # seq, ptr, chunk_size, caller, caller2
 
 
 def kept_frees(elf, mem) -> list[dict]:
@@ -180,9 +235,17 @@ def kept_frees(elf, mem) -> list[dict]:
         if None in words or not words[0]:
             continue
         seq, ptr, chunk, caller, above = words
-        out.append({"n": seq, "op": "free", "ptr": ptr, "chunk_size": chunk,
-                    "pc": caller & ~1, "source": "frees table",
-                    "backtrace": [above & ~1] if above & 1 and elf.in_code(above) else []})
+        out.append(
+            {
+                "n": seq,
+                "op": "free",
+                "ptr": ptr,
+                "chunk_size": chunk,
+                "pc": caller & ~1,
+                "source": "frees table",
+                "backtrace": [above & ~1] if above & 1 and elf.in_code(above) else [],
+            }
+        )
     return out
 
 
@@ -207,7 +270,8 @@ def attach(section: dict, elf, capdir: Path, mem=None) -> None:
     n_malloc = sum(1 for e in events if e["op"] == "malloc")
     section.setdefault("checked", []).append(
         f"heap track: {len(events)} calls ({n_malloc} malloc, {len(events) - n_malloc} free) "
-        f"up to the fault, from the {source}")
+        f"up to the fault, from the {source}"
+    )
     section["heap_track_source"] = source
     culprit = (section.get("culprit") or {}).get("path")
     for d in section.get("dangling") or []:
@@ -218,8 +282,11 @@ def attach(section: dict, elf, capdir: Path, mem=None) -> None:
         d["reuses"] = h["reuses"]
         if h["freed_by"] is None and ring is not None and d.get("type_size"):
             lo, hi = _nano_chunk_range(d["type_size"])
-            kept = [f for f in kept_frees(elf, mem)
-                    if f["ptr"] == d["value"] and lo <= f["chunk_size"] < hi]
+            kept = [
+                f
+                for f in kept_frees(elf, mem)
+                if f["ptr"] == d["value"] and lo <= f["chunk_size"] < hi
+            ]
             if kept:
                 freed = max(kept, key=lambda f: f["n"])
                 d["freed_by"] = symbolize(elf, freed)
@@ -229,11 +296,15 @@ def attach(section: dict, elf, capdir: Path, mem=None) -> None:
                     h2 = _reuse_after(events, freed["n"], d["value"], d["type_size"])
                     d["reused_by"] = symbolize(elf, h2)
                 else:
-                    d["reused_by_note"] = ("the reuse is older than the calls the ring keeps; "
-                                           f"the memory now holds {d['block']['contents_hint']}")
+                    d["reused_by_note"] = (
+                        "the reuse is older than the calls the ring keeps; "
+                        f"the memory now holds {d['block']['contents_hint']}"
+                    )
         if d.get("freed_by") is None:
-            d["freed_by_note"] = (f"the allocation of this {d.get('type_size') or '?'}-byte "
-                                  "object and its free() are not among the calls logged")
+            d["freed_by_note"] = (
+                f"the allocation of this {d.get('type_size') or '?'}-byte "
+                "object and its free() are not among the calls logged"
+            )
         if section.get("freed_by") is None and (culprit is None or d["path"] == culprit):
             section["freed_by"] = d["freed_by"]
             section["reused_by"] = d["reused_by"]
@@ -244,14 +315,18 @@ def attach(section: dict, elf, capdir: Path, mem=None) -> None:
     if fb:
         section["summary"] += f"; freed by `{fb['function']}`" + _at(fb)
         if rb:
-            section["summary"] += (f", reused by `{rb['function']}`" + _at(rb)
-                                   + f" (malloc of {rb['size']} bytes)")
+            section["summary"] += (
+                f", reused by `{rb['function']}`" + _at(rb) + f" (malloc of {rb['size']} bytes)"
+            )
 
 
 def _allocator(frame: dict) -> bool:
     raw = frame["raw"] or ""
-    return raw in ALLOCATOR_FRAMES or raw.startswith(("_Znwj", "_Znaj", "_ZdlPv", "_ZdaPv")) \
+    return (
+        raw in ALLOCATOR_FRAMES
+        or raw.startswith(("_Znwj", "_Znaj", "_ZdlPv", "_ZdaPv"))
         or (frame["function"] or "").split("(")[0] in ALLOCATOR_FRAMES
+    )
 
 
 _DEMANGLED: dict[str, str] = {}
@@ -273,8 +348,9 @@ def demangle(elf, name: str | None) -> str | None:
         text = name
         if tool:
             try:
-                out = subprocess.run([tool, name], capture_output=True, text=True, timeout=10,
-                                     check=False)
+                out = subprocess.run(
+                    [tool, name], capture_output=True, text=True, timeout=10, check=False
+                )
                 text = strip_params(out.stdout.strip()) or name
             except (OSError, subprocess.TimeoutExpired):
                 pass

@@ -14,8 +14,8 @@ from photondbg.errors import UsageError
 class MemoryImage:
     base: int
     data: bytes
-    gaps: list[tuple[int, int]] = field(default_factory=list)   # (address, length) unreadable
-    elf: object | None = None     # an ElfInfo: flash contents for addresses outside the dump
+    gaps: list[tuple[int, int]] = field(default_factory=list)  # (address, length) unreadable
+    elf: object | None = None  # an ElfInfo: flash contents for addresses outside the dump
 
     @property
     def end(self) -> int:
@@ -31,7 +31,7 @@ class MemoryImage:
         if length < 0:
             return None
         if self.in_ram(addr, length):
-            return self.data[addr - self.base: addr - self.base + length]
+            return self.data[addr - self.base : addr - self.base + length]
         if self.elf is not None:
             return self.elf.read(addr, length)
         return None
@@ -67,8 +67,10 @@ def load_capture_ram(capdir: Path, report: dict | None = None, elf=None) -> Memo
         raise UsageError(f"{capdir / name}: cannot read the RAM dump ({e.strerror})") from None
     length = info.get("length")
     if not isinstance(length, int) or len(data) != length:
-        raise UsageError(f"{capdir / name}: {len(data)} bytes, the report says {length} "
-                         "(truncated or not this capture's dump)")
+        raise UsageError(
+            f"{capdir / name}: {len(data)} bytes, the report says {length} "
+            "(truncated or not this capture's dump)"
+        )
     gaps = []
     for g in info.get("gaps") or []:
         try:

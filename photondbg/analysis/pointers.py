@@ -20,32 +20,51 @@ from photondbg.analysis.heap import Block, HeapWalk
 from photondbg.analysis.memory import MemoryImage
 
 MAX_NODES = 200_000
-MAX_DEPTH = 64      # type nesting inside one object (pointer chains are walked breadth-first)
+MAX_DEPTH = 64  # type nesting inside one object (pointer chains are walked breadth-first)
 TEXT_MIN = 4
-IDENTITY = {"port", "id", "fd", "sock", "socket", "handle", "slot", "index", "type", "state",
-            "listener", "local_port"}
+IDENTITY = {
+    "port",
+    "id",
+    "fd",
+    "sock",
+    "socket",
+    "handle",
+    "slot",
+    "index",
+    "type",
+    "state",
+    "listener",
+    "local_port",
+}
 
 
 @dataclass
 class Dangling:
     path: str
     value: int
-    slot: int                  # address of the pointer itself
-    type: str                  # declared pointee type
+    slot: int  # address of the pointer itself
+    type: str  # declared pointee type
     block: Block
     reason: str
     contents_hint: str
-    certain: bool = True       # False: reached through a union member
+    certain: bool = True  # False: reached through a union member
     owner: dict | None = None  # the object holding the pointer: {path, type, address, fields}
     type_size: int | None = None
 
     def as_dict(self) -> dict:
         b = self.block.as_dict()
         b["contents_hint"] = self.contents_hint
-        return {"path": self.path, "value": self.value, "slot": self.slot, "type": self.type,
-                "type_size": self.type_size,
-                "reason": self.reason, "certain": self.certain, "owner": self.owner,
-                "block": b}
+        return {
+            "path": self.path,
+            "value": self.value,
+            "slot": self.slot,
+            "type": self.type,
+            "type_size": self.type_size,
+            "reason": self.reason,
+            "certain": self.certain,
+            "owner": self.owner,
+            "block": b,
+        }
 
 
 @dataclass
@@ -56,12 +75,13 @@ class PointerWalk:
     pointers_checked: int = 0
     heap_objects: int = 0
     truncated: bool = False
-    slots: dict[int, str] = field(default_factory=dict)   # pointer slot address -> path
+    slots: dict[int, str] = field(default_factory=dict)  # pointer slot address -> path
 
 
 class Walker:
-    def __init__(self, mem: MemoryImage, heaps: list[HeapWalk], elf,
-                 skip: set[str] | frozenset = frozenset()):
+    def __init__(
+        self, mem: MemoryImage, heaps: list[HeapWalk], elf, skip: set[str] | frozenset = frozenset()
+    ):
         self.mem, self.heaps, self.elf, self.skip = mem, heaps, elf, skip
         self.out = PointerWalk()
         self._seen: set[tuple[int, int]] = set()
@@ -69,8 +89,9 @@ class Walker:
         self._flagged: set[int] = set()
         self._union_choices: list[str] = []
 
-    def run(self, variables: list[Variable], roots: list[tuple[str, int, CType]] = ()
-            ) -> PointerWalk:
+    def run(
+        self, variables: list[Variable], roots: list[tuple[str, int, CType]] = ()
+    ) -> PointerWalk:
         """Globals first, then the objects they point to, breadth-first: each object is named
         by its shortest path from a global. ``roots`` (path, address, record type) are objects
         known otherwise (``this`` of the faulting method, held in a register), walked after
@@ -93,8 +114,16 @@ class Walker:
         return self.out
 
     # -- the walk ------------------------------------------------------------------------
-    def _visit(self, path: str, addr: int, t: CType, depth: int, certain: bool,
-               arrow: bool = False, owner: tuple | None = None) -> None:
+    def _visit(
+        self,
+        path: str,
+        addr: int,
+        t: CType,
+        depth: int,
+        certain: bool,
+        arrow: bool = False,
+        owner: tuple | None = None,
+    ) -> None:
         self._nodes += 1
         if self._nodes > MAX_NODES or depth > MAX_DEPTH:
             self.out.truncated = True
@@ -103,8 +132,9 @@ class Walker:
             self._pointer(path, addr, t, depth, certain, owner)
         elif t.kind == "array" and t.target is not None and t.target.has_pointers():
             for i in range(t.count or 0):
-                self._visit(f"{path}[{i}]", addr + i * t.target.size, t.target, depth, certain,
-                            owner=owner)
+                self._visit(
+                    f"{path}[{i}]", addr + i * t.target.size, t.target, depth, certain, owner=owner
+                )
         elif t.is_record:
             owner = (path, addr, t)
             sep = "->" if arrow else "."
@@ -115,9 +145,15 @@ class Walker:
                 mpath = f"{path}{sep}{name}" if not name.startswith("<") else path
                 if name == live:
                     self._union_choices.append(mpath)
-                self._visit(mpath, addr + off, mt, depth,
-                            certain and (t.kind != "union" or name == live),
-                            arrow and name.startswith("<"), owner)
+                self._visit(
+                    mpath,
+                    addr + off,
+                    mt,
+                    depth,
+                    certain and (t.kind != "union" or name == live),
+                    arrow and name.startswith("<"),
+                    owner,
+                )
 
     def _live_member(self, addr: int, t: CType) -> str | None:
         """Which member of a union of pointers is live: the one whose pointee type fits the
@@ -137,8 +173,9 @@ class Walker:
             return None
         return scored[0][1]
 
-    def _pointer(self, path: str, slot: int, t: CType, depth: int, certain: bool,
-                 owner: tuple | None = None) -> None:
+    def _pointer(
+        self, path: str, slot: int, t: CType, depth: int, certain: bool, owner: tuple | None = None
+    ) -> None:
         v = self.mem.u32(slot)
         if not v:
             return
@@ -148,25 +185,42 @@ class Walker:
         _, block = self._block(v)
         if block is None:
             if target is not None and target.is_record and self.mem.in_ram(v, max(target.size, 1)):
-                self._follow(path, v, target, depth, certain)   # a static object
+                self._follow(path, v, target, depth, certain)  # a static object
             return
         if block.state == "free":
-            self._flag(path, v, slot, target, block, "points into a free heap block", certain,
-                       owner)
+            self._flag(
+                path, v, slot, target, block, "points into a free heap block", certain, owner
+            )
             return
         if not certain or target is None or target.kind in ("void", "base", "function"):
             return
         if target.size and v + target.size > block.end:
-            self._flag(path, v, slot, target, block,
-                       f"the block holds {block.end - v} bytes from here, a `{target.display()}` "
-                       f"needs {target.size}: the memory was reused", certain, owner)
+            self._flag(
+                path,
+                v,
+                slot,
+                target,
+                block,
+                f"the block holds {block.end - v} bytes from here, a `{target.display()}` "
+                f"needs {target.size}: the memory was reused",
+                certain,
+                owner,
+            )
             return
         if target.is_record:
             bad = self._misfit(v, target)
             if bad:
-                self._flag(path, v, slot, target, block,
-                           f"the block's contents do not fit `{target.display()}` ({bad}): "
-                           "the memory was reused", certain, owner)
+                self._flag(
+                    path,
+                    v,
+                    slot,
+                    target,
+                    block,
+                    f"the block's contents do not fit `{target.display()}` ({bad}): "
+                    "the memory was reused",
+                    certain,
+                    owner,
+                )
                 return
             if (v, id(target)) not in self._seen:
                 self.out.heap_objects += 1
@@ -211,8 +265,12 @@ class Walker:
         return None
 
     def _plausible(self, v: int) -> bool:
-        return self.mem.in_ram(v) or self.elf.read(v, 1) is not None \
-            or 0x40000000 <= v < 0x60000000 or v >= 0xE0000000   # peripherals, system
+        return (
+            self.mem.in_ram(v)
+            or self.elf.read(v, 1) is not None
+            or 0x40000000 <= v < 0x60000000
+            or v >= 0xE0000000
+        )  # peripherals, system
 
     def _flag(self, path, v, slot, target, block, reason, certain, owner=None) -> None:
         if slot in self._flagged:
@@ -224,12 +282,24 @@ class Walker:
         else:
             chosen = [u for u in self._union_choices if path.startswith(u)]
             if chosen:
-                reason += (f" (reached through union member `{chosen[-1]}`, taken as live "
-                           "because its type fits the block it points to)")
-        self.out.dangling.append(Dangling(
-            compact_path(path), v, slot, target.display() if target else "void", block, reason,
-            hint, certain, self._describe(owner) if owner else None,
-            type_size=target.size if target is not None and target.size else None))
+                reason += (
+                    f" (reached through union member `{chosen[-1]}`, taken as live "
+                    "because its type fits the block it points to)"
+                )
+        self.out.dangling.append(
+            Dangling(
+                compact_path(path),
+                v,
+                slot,
+                target.display() if target else "void",
+                block,
+                reason,
+                hint,
+                certain,
+                self._describe(owner) if owner else None,
+                type_size=target.size if target is not None and target.size else None,
+            )
+        )
 
     def _describe(self, owner: tuple) -> dict:
         """The object holding a dangling pointer, with the scalar fields that identify it."""
@@ -245,8 +315,7 @@ class Walker:
 
 def compact_path(path: str) -> str:
     """``a->next->next->next->next`` -> ``a(->next)×4``: long chains stay readable."""
-    return _RUN.sub(lambda m: f"(->{m.group(1)})×{len(m.group(0)) // (len(m.group(1)) + 2)}",
-                    path)
+    return _RUN.sub(lambda m: f"(->{m.group(1)})×{len(m.group(0)) // (len(m.group(1)) + 2)}", path)
 
 
 _RUN = re.compile(r"(?:->([A-Za-z_]\w*))(?:->\1){2,}(?![\w\[])")
@@ -266,5 +335,5 @@ def contents_hint(mem: MemoryImage, block: Block, at: int | None = None) -> str:
     if run >= TEXT_MIN:
         text = data[:run].decode("ascii").replace("\r", "\\r").replace("\n", "\\n")
         return f"text `{text[:40]}`"
-    words = [int.from_bytes(data[i:i + 4], "little") for i in range(0, min(len(data), 16) - 3, 4)]
+    words = [int.from_bytes(data[i : i + 4], "little") for i in range(0, min(len(data), 16) - 3, 4)]
     return "words " + " ".join(f"0x{w:08x}" for w in words) if words else "unreadable"

@@ -22,21 +22,21 @@ from photondbg.analysis.heaptrack import demangle
 from photondbg.analysis.memory import MemoryImage
 
 MAX_LEVELS = 4
-MAX_SCAN = 4096   # bytes of a function scanned before the use
+MAX_SCAN = 4096  # bytes of a function scanned before the use
 
 
 @dataclass
 class Step:
     register: str
     value: int | None
-    loaded_by: dict | None = None    # {pc, instruction}
-    address: int | None = None       # where the value was loaded from
+    loaded_by: dict | None = None  # {pc, instruction}
+    address: int | None = None  # where the value was loaded from
     base: str | None = None
     base_value: int | None = None
     offset: int | None = None
-    confirmed: bool | None = None    # the dump still holds ``value`` at ``address``
+    confirmed: bool | None = None  # the dump still holds ``value`` at ``address``
     note: str | None = None
-    function: str | None = None      # the function this step is in (callers: arguments)
+    function: str | None = None  # the function this step is in (callers: arguments)
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -44,17 +44,22 @@ class Step:
 
 @dataclass
 class Provenance:
-    kind: str                      # "data-access" | "bad-branch" | "return" | "unknown"
-    site: dict | None = None       # {pc, instruction, function}
+    kind: str  # "data-access" | "bad-branch" | "return" | "unknown"
+    site: dict | None = None  # {pc, instruction, function}
     register: str | None = None
     value: int | None = None
     chain: list[Step] = field(default_factory=list)
     text: str = ""
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "site": self.site, "register": self.register,
-                "value": self.value, "chain": [s.as_dict() for s in self.chain],
-                "text": self.text}
+        return {
+            "kind": self.kind,
+            "site": self.site,
+            "register": self.register,
+            "value": self.value,
+            "chain": [s.as_dict() for s in self.chain],
+            "text": self.text,
+        }
 
 
 def _md():
@@ -119,41 +124,60 @@ def trace(elf, mem: MemoryImage, fault: dict) -> Provenance:
         site = insns[-1]
         mems = [o for o in site.operands if o.type == carm.ARM_OP_MEM]
         if not mems:
-            return Provenance("unknown", site=_site(elf, site),
-                              text=f"the faulting instruction `{_insn_text(site)}` does not "
-                                   "access memory through a register")
+            return Provenance(
+                "unknown",
+                site=_site(elf, site),
+                text=f"the faulting instruction `{_insn_text(site)}` does not "
+                "access memory through a register",
+            )
         base = _reg_name(md, mems[0].mem.base)
         p = Provenance("data-access", site=_site(elf, site), register=base, value=regs.get(base))
         p.chain = _chain(md, mem, insns[:-1], base, regs)
         _into_callers(elf, md, mem, p, insns[:-1], regs, fault.get("backtrace_pcs") or [])
-        p.text = (f"`{_insn_text(site)}` at 0x{fpc:08x} used {base} = {_hx(regs.get(base))} "
-                  f"+ {mems[0].mem.disp} as its address")
+        p.text = (
+            f"`{_insn_text(site)}` at 0x{fpc:08x} used {base} = {_hx(regs.get(base))} "
+            f"+ {mems[0].mem.disp} as its address"
+        )
         return p
     # the PC is garbage: the caller branched or returned there
     lr = (fault.get("frame") or {}).get("lr")
     if lr is None or not elf.in_code(lr):
-        return Provenance("unknown", value=fpc,
-                          text=f"PC 0x{fpc:08x} is outside the code and the stacked LR "
-                               f"{_hx(lr)} is not a code address either")
+        return Provenance(
+            "unknown",
+            value=fpc,
+            text=f"PC 0x{fpc:08x} is outside the code and the stacked LR "
+            f"{_hx(lr)} is not a code address either",
+        )
     ret = lr & ~1
     for width in (2, 4):
         code = elf.read(ret - width, width)
         call = next(md.disasm(code, ret - width), None) if code else None
-        if call is not None and call.size == width and call.mnemonic in ("blx", "bx") \
-                and call.operands and call.operands[0].type == carm.ARM_OP_REG:
+        if (
+            call is not None
+            and call.size == width
+            and call.mnemonic in ("blx", "bx")
+            and call.operands
+            and call.operands[0].type == carm.ARM_OP_REG
+        ):
             reg = _reg_name(md, call.operands[0].reg)
             insns, _ = _function_insns(elf, md, call.address)
-            p = Provenance("bad-branch", site=_site(elf, call), register=reg,
-                           value=regs.get(reg, fpc | 1))
+            p = Provenance(
+                "bad-branch", site=_site(elf, call), register=reg, value=regs.get(reg, fpc | 1)
+            )
             p.chain = _chain(md, mem, insns[:-1], reg, regs)
             _into_callers(elf, md, mem, p, insns[:-1], regs, fault.get("backtrace_pcs") or [])
-            p.text = (f"`{_insn_text(call)}` at 0x{call.address:08x} branched to "
-                      f"{_hx(p.value)} (PC 0x{fpc:08x})")
+            p.text = (
+                f"`{_insn_text(call)}` at 0x{call.address:08x} branched to "
+                f"{_hx(p.value)} (PC 0x{fpc:08x})"
+            )
             return p
-    return Provenance("return", value=fpc,
-                      text=f"PC 0x{fpc:08x} is outside the code; the instruction before the "
-                           f"stacked LR {_hx(lr)} is not a register branch: probably a return "
-                           "through a corrupted stack (not traced)")
+    return Provenance(
+        "return",
+        value=fpc,
+        text=f"PC 0x{fpc:08x} is outside the code; the instruction before the "
+        f"stacked LR {_hx(lr)} is not a register branch: probably a return "
+        "through a corrupted stack (not traced)",
+    )
 
 
 class _Flow:
@@ -166,8 +190,9 @@ class _Flow:
 
     def last_write(self, reg: str, end: int) -> int | None:
         """Index of the last instruction before ``end`` that writes ``reg``."""
-        return next((k for k in range(end - 1, -1, -1) if _writes(self.md, self.before[k], reg)),
-                    None)
+        return next(
+            (k for k in range(end - 1, -1, -1) if _writes(self.md, self.before[k], reg)), None
+        )
 
     def value_before(self, reg: str, end: int, depth: int = 0) -> tuple[int | None, str]:
         """(value of ``reg`` just before instruction ``end``, where that value comes from)."""
@@ -176,8 +201,9 @@ class _Flow:
         last = self.last_write(reg, len(self.before))
         if last is None or last < end:
             return self.regs.get(reg), "register at the fault"
-        first = next(k for k in range(end, len(self.before))
-                     if _writes(self.md, self.before[k], reg))
+        first = next(
+            k for k in range(end, len(self.before)) if _writes(self.md, self.before[k], reg)
+        )
         delta = self.writeback(first, reg)
         if first == last and delta is not None and self.regs.get(reg) is not None:
             # only written since by a load's base writeback: undo the increment
@@ -212,12 +238,15 @@ class _Flow:
         ins = self.before[j]
         mnem = ins.mnemonic.split(".")[0].rstrip("s") if ins.mnemonic != "adds" else "add"
         mnem = {"adds": "add", "subs": "sub"}.get(ins.mnemonic.split(".")[0], mnem)
-        if mnem not in ("add", "sub") or not ins.operands \
-                or ins.operands[0].type != carm.ARM_OP_REG \
-                or _reg_name(self.md, ins.operands[0].reg) != reg:
+        if (
+            mnem not in ("add", "sub")
+            or not ins.operands
+            or ins.operands[0].type != carm.ARM_OP_REG
+            or _reg_name(self.md, ins.operands[0].reg) != reg
+        ):
             return None
         ops = list(ins.operands)
-        if len(ops) == 2:          # add rd, #imm / add rd, rm: rd is also a source
+        if len(ops) == 2:  # add rd, #imm / add rd, rm: rd is also a source
             ops = [ops[0], ops[0], ops[1]]
         terms, imm = [], 0
         for k, o in enumerate(ops[1:]):
@@ -243,9 +272,13 @@ class _Flow:
         post-indexed); None otherwise."""
         ins = self.before[j]
         mems = [o for o in ins.operands if o.type == carm.ARM_OP_MEM]
-        if not ins.mnemonic.startswith("ldr") or not mems or len(ins.operands) < 2 \
-                or ins.operands[0].type != carm.ARM_OP_REG \
-                or _reg_name(self.md, ins.operands[0].reg) != reg:
+        if (
+            not ins.mnemonic.startswith("ldr")
+            or not mems
+            or len(ins.operands) < 2
+            or ins.operands[0].type != carm.ARM_OP_REG
+            or _reg_name(self.md, ins.operands[0].reg) != reg
+        ):
             return None
         m = mems[0].mem
         base = _reg_name(self.md, m.base)
@@ -272,8 +305,11 @@ class _Flow:
 
     def copy_source(self, j: int, reg: str) -> str | None:
         ins = self.before[j]
-        if ins.mnemonic in ("mov", "movs") and len(ins.operands) == 2 \
-                and ins.operands[1].type == carm.ARM_OP_REG:
+        if (
+            ins.mnemonic in ("mov", "movs")
+            and len(ins.operands) == 2
+            and ins.operands[1].type == carm.ARM_OP_REG
+        ):
             return _reg_name(self.md, ins.operands[1].reg)
         return None
 
@@ -289,7 +325,7 @@ def _chain(md, mem: MemoryImage, before: list, reg: str, regs: dict[str, int]) -
     idx, carried = len(before), None
     for _ in range(MAX_LEVELS):
         value, source = flow.value_before(reg, idx)
-        if value is None and carried is not None:   # a copy: same value as its destination
+        if value is None and carried is not None:  # a copy: same value as its destination
             value, source, carried = carried, "the register it was copied to", None
         step = Step(reg, value)
         steps.append(step)
@@ -308,9 +344,11 @@ def _chain(md, mem: MemoryImage, before: list, reg: str, regs: dict[str, int]) -
                 step.note = f"copied from {src}"
                 reg, idx, carried = src, j, value
                 continue
-            step.note = ("computed by this instruction from registers" if flow.arithmetic(j, reg)
-                         is not None else
-                         "computed, not loaded (or a PC-relative / indexed load, not traced)")
+            step.note = (
+                "computed by this instruction from registers"
+                if flow.arithmetic(j, reg) is not None
+                else "computed, not loaded (or a PC-relative / indexed load, not traced)"
+            )
             break
         base, disp, mode = load
         step.base, step.offset = base, disp
@@ -319,8 +357,10 @@ def _chain(md, mem: MemoryImage, before: list, reg: str, regs: dict[str, int]) -
         if bval is None:
             step.note = f"{base} then: {bsrc}"
             if flow.last_write(base, j) is None and base in ("r0", "r1", "r2", "r3"):
-                step.note = (f"{base} then: the function's argument {base} as it was passed "
-                             "(its value is not known here)")
+                step.note = (
+                    f"{base} then: the function's argument {base} as it was passed "
+                    "(its value is not known here)"
+                )
             break
         step.address = _address(bval, disp, mode)
         now = mem.u32(step.address)
@@ -334,8 +374,9 @@ CALLEE_SAVED = tuple(f"r{i}" for i in range(4, 12))
 MAX_CALLERS = 6
 
 
-def _into_callers(elf, md, mem: MemoryImage, p: Provenance, before: list, regs: dict,
-                  backtrace_pcs: list[int]) -> None:
+def _into_callers(
+    elf, md, mem: MemoryImage, p: Provenance, before: list, regs: dict, backtrace_pcs: list[int]
+) -> None:
     """When the chain ends at an argument register that the function did not write, follow it
     into the caller (the backtrace's next return address): the value was set up there before
     the call. Callee-saved registers keep their fault values only while no deeper function
@@ -348,15 +389,20 @@ def _into_callers(elf, md, mem: MemoryImage, p: Provenance, before: list, regs: 
     clobbered = {r for ins in before for r in CALLEE_SAVED if _writes(md, ins, r)}
     known = {r: v for r, v in regs.items() if r in ARGUMENT_REGS or r in CALLEE_SAVED}
     # the frames above the one holding the site
-    start = next((i for i, pc in enumerate(backtrace_pcs)
-                  if fn and elf.function_at(pc) and elf.function_at(pc)[0] == fn[0]), None)
+    start = next(
+        (
+            i
+            for i, pc in enumerate(backtrace_pcs)
+            if fn and elf.function_at(pc) and elf.function_at(pc)[0] == fn[0]
+        ),
+        None,
+    )
     if start is None:
         return
     callee_before = before
-    for ret in backtrace_pcs[start + 1:start + 1 + MAX_CALLERS]:
+    for ret in backtrace_pcs[start + 1 : start + 1 + MAX_CALLERS]:
         last = p.chain[-1]
-        if last.register not in ARGUMENT_REGS or last.loaded_by is not None \
-                or last.value is None:
+        if last.register not in ARGUMENT_REGS or last.loaded_by is not None or last.value is None:
             return
         call = None
         for width in (4, 2):
@@ -372,8 +418,11 @@ def _into_callers(elf, md, mem: MemoryImage, p: Provenance, before: list, regs: 
             return
         caller_before = insns[:-1]
         # argument registers at the call: the callee's entry values, where the callee kept them
-        entry = {r: known.get(r) for r in ARGUMENT_REGS
-                 if not any(_writes(md, ins, r) for ins in callee_before)}
+        entry = {
+            r: known.get(r)
+            for r in ARGUMENT_REGS
+            if not any(_writes(md, ins, r) for ins in callee_before)
+        }
         entry[last.register] = last.value
         caller_regs = {r: v for r, v in known.items() if r in CALLEE_SAVED and r not in clobbered}
         caller_regs.update({r: v for r, v in entry.items() if v is not None})
@@ -390,9 +439,13 @@ def _into_callers(elf, md, mem: MemoryImage, p: Provenance, before: list, regs: 
 
 def _site(elf, insn) -> dict:
     loc = elf.locate(insn.address)
-    return {"pc": insn.address, "instruction": _insn_text(insn),
-            "function": demangle(elf, loc.function),
-            "file": loc.file, "line": loc.line}
+    return {
+        "pc": insn.address,
+        "instruction": _insn_text(insn),
+        "function": demangle(elf, loc.function),
+        "file": loc.file,
+        "line": loc.line,
+    }
 
 
 def _hx(v) -> str:

@@ -20,8 +20,14 @@ from photondbg.analysis.memory import MemoryImage
 from photondbg.analysis.pointers import Dangling, Walker
 from photondbg.analysis.provenance import Provenance, trace
 
-ALLOCATOR_VARIABLES = {"__malloc_free_list", "__malloc_sbrk_start", "xStart", "pxEnd",
-                       "heap_brk", "__malloc_current_mallinfo"}
+ALLOCATOR_VARIABLES = {
+    "__malloc_free_list",
+    "__malloc_sbrk_start",
+    "xStart",
+    "pxEnd",
+    "heap_brk",
+    "__malloc_current_mallinfo",
+}
 MAX_DANGLING = 32
 
 
@@ -31,28 +37,33 @@ def analyze(elf, mem: MemoryImage, report: dict) -> dict:
     checked: list[str] = []
     heaps = find_heaps(elf, mem)
     if not heaps:
-        checked.append("heap: no allocator found by its symbols (newlib-nano "
-                       "__malloc_free_list/__malloc_sbrk_start, FreeRTOS heap_4 "
-                       "ucHeap/xStart/pxEnd)")
+        checked.append(
+            "heap: no allocator found by its symbols (newlib-nano "
+            "__malloc_free_list/__malloc_sbrk_start, FreeRTOS heap_4 "
+            "ucHeap/xStart/pxEnd)"
+        )
     for h in heaps:
         s = h.summary()
         state = "CORRUPT" if h.corrupt else "consistent"
-        checked.append(f"heap {h.allocator}: {s['blocks']} blocks ({s['used']} used, {s['free']} "
-                       f"free, {s['free_bytes']} bytes free), free list {s['free_list']} "
-                       f"entries: {state}")
+        checked.append(
+            f"heap {h.allocator}: {s['blocks']} blocks ({s['used']} used, {s['free']} "
+            f"free, {s['free_bytes']} bytes free), free list {s['free_list']} "
+            f"entries: {state}"
+        )
     types = DwarfTypes(elf.elf)
     if not types.variables:
         checked.append("pointers: the ELF has no DWARF variables to walk")
-    walker = Walker(mem, heaps, elf, ALLOCATOR_VARIABLES | {
-        n for h in heaps for n in h.variables})
+    walker = Walker(mem, heaps, elf, ALLOCATOR_VARIABLES | {n for h in heaps for n in h.variables})
     fault = report.get("fault") or None
     roots = _this_roots(types, walker, report, elf) if fault else []
     walk = walker.run(types.variables, roots)
-    checked.append(f"pointers: {walk.globals_walked} globals holding pointers"
-                   + (f", {walk.roots_walked} `this` objects held in registers" if roots else "")
-                   + ", "
-                   f"{walk.heap_objects} heap objects reached, {walk.pointers_checked} non-NULL "
-                   f"pointers checked" + (" (walk truncated)" if walk.truncated else ""))
+    checked.append(
+        f"pointers: {walk.globals_walked} globals holding pointers"
+        + (f", {walk.roots_walked} `this` objects held in registers" if roots else "")
+        + ", "
+        f"{walk.heap_objects} heap objects reached, {walk.pointers_checked} non-NULL "
+        f"pointers checked" + (" (walk truncated)" if walk.truncated else "")
+    )
     pcs = [f["pc"] for f in report.get("backtrace") or [] if isinstance(f.get("pc"), int)]
     prov = trace(elf, mem, {**fault, "backtrace_pcs": pcs}) if fault else None
     if prov is not None:
@@ -108,8 +119,13 @@ def _this_roots(types: DwarfTypes, walker: Walker, report: dict, elf) -> list:
         for reg in sorted(regs, key=lambda r: int(r[1:]) if r[1:].isdigit() else 99):
             v = regs[reg]
             _, block = walker._block(v)
-            if block is None or block.state != "used" or v != block.user \
-                    or cls.size > block.user_size or walker._misfit(v, cls) is not None:
+            if (
+                block is None
+                or block.state != "used"
+                or v != block.user
+                or cls.size > block.user_size
+                or walker._misfit(v, cls) is not None
+            ):
                 continue
             roots.append((f"{name}: this", v, cls))
             break
@@ -124,9 +140,13 @@ def _tie(prov: Provenance, dangling: list[Dangling], mem: MemoryImage) -> dict |
     for i, step in enumerate(prov.chain):
         for d in dangling:
             if step.address is not None and step.address == d.slot:
-                return {"path": d.path, "step": i, "candidates": [d.path],
-                        "how": f"{step.register} was loaded from the pointer `{d.path}` itself",
-                        "confirmed": bool(step.confirmed)}
+                return {
+                    "path": d.path,
+                    "step": i,
+                    "candidates": [d.path],
+                    "how": f"{step.register} was loaded from the pointer `{d.path}` itself",
+                    "confirmed": bool(step.confirmed),
+                }
     for i, step in enumerate(prov.chain):
         for d in dangling:
             b = d.block
@@ -134,30 +154,52 @@ def _tie(prov: Provenance, dangling: list[Dangling], mem: MemoryImage) -> dict |
             if step.value is not None and step.value == d.value and i > 0:
                 how = f"{step.register} held the stale pointer value 0x{d.value:08x}"
             elif step.address is not None and b.addr <= step.address < b.end:
-                how = (f"{step.register} was loaded from offset {step.address - d.value:+d} of "
-                       f"the block 0x{d.value:08x} points to")
+                how = (
+                    f"{step.register} was loaded from offset {step.address - d.value:+d} of "
+                    f"the block 0x{d.value:08x} points to"
+                )
             if how:
                 same = [x.path for x in dangling if x.value == d.value]
                 if len(same) > 1:
-                    how += (f"; {len(same)} stale pointers hold that address and the code does "
-                            "not say which one was used")
-                return {"path": d.path, "step": i, "candidates": same, "how": how,
-                        "confirmed": bool(step.confirmed) or step.address is None}
+                    how += (
+                        f"; {len(same)} stale pointers hold that address and the code does "
+                        "not say which one was used"
+                    )
+                return {
+                    "path": d.path,
+                    "step": i,
+                    "candidates": same,
+                    "how": how,
+                    "confirmed": bool(step.confirmed) or step.address is None,
+                }
     # weakest: a value loaded through an object whose address the code does not show, equal
     # to the word a stale pointer's memory holds at that offset
     for i, step in enumerate(prov.chain):
-        if step.loaded_by is None or step.offset is None or step.address is not None \
-                or step.value is None or step.value < 0x10000:
+        if (
+            step.loaded_by is None
+            or step.offset is None
+            or step.address is not None
+            or step.value is None
+            or step.value < 0x10000
+        ):
             continue
         same = [d for d in dangling if mem.u32(d.value + step.offset) == step.value]
         if same:
             d = same[0]
-            how = (f"{step.register} = 0x{step.value:08x} was loaded from offset "
-                   f"{step.offset:+d} of an object whose address the code does not show here; "
-                   f"the memory `{d.path}` points to holds exactly that word there "
-                   "(matched by content)")
-            return {"path": d.path, "step": i, "candidates": [x.path for x in same],
-                    "how": how, "confirmed": False, "by": "content"}
+            how = (
+                f"{step.register} = 0x{step.value:08x} was loaded from offset "
+                f"{step.offset:+d} of an object whose address the code does not show here; "
+                f"the memory `{d.path}` points to holds exactly that word there "
+                "(matched by content)"
+            )
+            return {
+                "path": d.path,
+                "step": i,
+                "candidates": [x.path for x in same],
+                "how": how,
+                "confirmed": False,
+                "by": "content",
+            }
     return None
 
 
@@ -171,17 +213,27 @@ def _owner_text(d: Dangling) -> str:
 def _summary(kind, tie, dangling, corrupt) -> str:
     if kind == "use-after-free":
         d = next(x for x in dangling if x.path == tie["path"])
-        state = "a free block" if d.block.state == "free" else \
-            f"a block now in use, holding {d.contents_hint}"
-        who = f"`{d.path}`" if len(tie["candidates"]) == 1 else \
-            "one of " + ", ".join(f"`{p}`" for p in tie["candidates"])
-        return (f"{who}{_owner_text(d)} = 0x{d.value:08x} points to "
-                f"{state} ({d.block.user_size} bytes at 0x{d.block.user:08x}); the faulting "
-                f"value came through it: {tie['how']}")
+        state = (
+            "a free block"
+            if d.block.state == "free"
+            else f"a block now in use, holding {d.contents_hint}"
+        )
+        who = (
+            f"`{d.path}`"
+            if len(tie["candidates"]) == 1
+            else "one of " + ", ".join(f"`{p}`" for p in tie["candidates"])
+        )
+        return (
+            f"{who}{_owner_text(d)} = 0x{d.value:08x} points to "
+            f"{state} ({d.block.user_size} bytes at 0x{d.block.user:08x}); the faulting "
+            f"value came through it: {tie['how']}"
+        )
     if kind == "dangling-pointer":
         names = ", ".join(f"`{d.path}`" for d in dangling[:4] if d.certain)
-        return (f"dangling pointers found ({names}), but the fault's provenance does not lead "
-                "through one: not stated as the cause")
+        return (
+            f"dangling pointers found ({names}), but the fault's provenance does not lead "
+            "through one: not stated as the cause"
+        )
     if kind == "heap-corrupt":
         return "; ".join(p for h in corrupt for p in h.problems[:2])
     if kind == "not-analysed":
@@ -198,8 +250,10 @@ def render_markdown(rc: dict | None) -> list[str]:
     out = ["## Root cause", "", f"**{rc.get('kind')}**: {rc.get('summary')}", ""]
     for d in rc.get("dangling") or []:
         b = d["block"]
-        out.append(f"- `{d['path']}` = 0x{d['value']:08x} (`{d['type']}`): {d['reason']}; block "
-                   f"0x{b['addr']:08x}, {b['size']} bytes, {b['state']}, now {b['contents_hint']}")
+        out.append(
+            f"- `{d['path']}` = 0x{d['value']:08x} (`{d['type']}`): {d['reason']}; block "
+            f"0x{b['addr']:08x}, {b['size']} bytes, {b['state']}, now {b['contents_hint']}"
+        )
     if rc.get("dangling"):
         out.append("")
     prov = rc.get("provenance")
@@ -213,8 +267,11 @@ def render_markdown(rc: dict | None) -> list[str]:
                 by = s["loaded_by"]
                 line += f", written by `{by['instruction']}` at {_hx(by['pc'])}"
             if s.get("address") is not None:
-                ok = {True: "the dump still holds it", False: "the dump now holds another value",
-                      None: "not in the dump"}[s.get("confirmed")]
+                ok = {
+                    True: "the dump still holds it",
+                    False: "the dump now holds another value",
+                    None: "not in the dump",
+                }[s.get("confirmed")]
                 line += f", loaded from {_hx(s['address'])} ({ok})"
             if s.get("note"):
                 line += f"; {s['note']}"
@@ -225,11 +282,15 @@ def render_markdown(rc: dict | None) -> list[str]:
         if rc.get(f"{key}_note"):
             out += [f"{title}: not known: {rc[f'{key}_note']}", ""]
         if ev:
-            out.append(f"{title}: `{ev.get('function')}` at {_hx(ev.get('pc'))}"
-                       + (f" ({ev['file']}:{ev['line']})" if ev.get("file") else ""))
+            out.append(
+                f"{title}: `{ev.get('function')}` at {_hx(ev.get('pc'))}"
+                + (f" ({ev['file']}:{ev['line']})" if ev.get("file") else "")
+            )
             for fr in ev.get("backtrace") or []:
-                out.append(f"    {_hx(fr.get('pc'))} {fr.get('function') or '??'}"
-                           + (f" at {fr['file']}:{fr['line']}" if fr.get("file") else ""))
+                out.append(
+                    f"    {_hx(fr.get('pc'))} {fr.get('function') or '??'}"
+                    + (f" at {fr['file']}:{fr['line']}" if fr.get("file") else "")
+                )
             out.append("")
     out += ["Checked:", ""] + [f"- {c}" for c in rc.get("checked") or []] + [""]
     for h in rc.get("heaps") or []:
@@ -264,5 +325,9 @@ def for_capture(capdir, report: dict, elf) -> dict:
     except PhotondbgError as e:
         return {"kind": "not-analysed", "summary": str(e), "dangling": [], "checked": []}
     except Exception as e:  # noqa: BLE001 - the analysis must never lose a capture
-        return {"kind": "error", "summary": f"analysis failed: {type(e).__name__}: {e}",
-                "dangling": [], "checked": []}
+        return {
+            "kind": "error",
+            "summary": f"analysis failed: {type(e).__name__}: {e}",
+            "dangling": [],
+            "checked": [],
+        }

@@ -38,9 +38,9 @@ from photondbg.targets.photon import SerialStream
 # notice the cloud is gone (its keep-alive is about 15-25 s on a Photon)
 BOARD_HOLD = (20.0, 40.0)
 BOARD_RECOVERY = 30.0  # s after the restore for the server to answer again
-BOARD_BOOT = 30.0      # s from a reset until the server answers
-CONSOLE_QUIET = 0.5    # s of console silence that ends a run's serial log
-CONSOLE_DRAIN = 2.0    # s at most spent reading that tail
+BOARD_BOOT = 30.0  # s from a reset until the server answers
+CONSOLE_QUIET = 0.5  # s of console silence that ends a run's serial log
+CONSOLE_DRAIN = 2.0  # s at most spent reading that tail
 
 
 class UrlSerialStream(SerialStream):
@@ -67,10 +67,10 @@ class Board:
     host: str
     port: int
     netcut: CommandNetCut | PromptNetCut
-    serial: str | None = None        # pyserial port or URL of the console
+    serial: str | None = None  # pyserial port or URL of the console
     baudrate: int = 9600
-    probe: str | None = None         # cmsis-dap | stlink: OpenOCD for lock-ups and resets
-    reset_cmd: str | None = None     # e.g. "particle usb reset", "ssh pi ./power-cycle.sh"
+    probe: str | None = None  # cmsis-dap | stlink: OpenOCD for lock-ups and resets
+    reset_cmd: str | None = None  # e.g. "particle usb reset", "ssh pi ./power-cycle.sh"
     ask: Callable[[str], str] | None = None  # a person to ask for a reset (None: nobody)
     openocd_bin: str | list[str] | None = None
     resets: list[dict] = field(default_factory=list)
@@ -132,8 +132,14 @@ class BoardCampaign(CycleRunner):
         if b.probe:
             from photondbg.targets.photon import PhotonTarget
 
-            target = PhotonTarget(None, self.owner, logdir=self.logdir, interface=b.probe,
-                                  openocd_bin=b.openocd_bin, reset_on_attach=False)
+            target = PhotonTarget(
+                None,
+                self.owner,
+                logdir=self.logdir,
+                interface=b.probe,
+                openocd_bin=b.openocd_bin,
+                reset_on_attach=False,
+            )
             # no vector catch: the board must fault, panic and reset as in the field; OpenOCD
             # is there to see a lock-up and to reset a hung board
             target.session.vector_catch = False
@@ -160,8 +166,10 @@ class BoardCampaign(CycleRunner):
 
     def serving_note(self, took: float) -> str:
         n = len(self.result.boot_to_serving)
-        return (f"boot {n}: {self.board.url} answered {took:.2f}s after "
-                f"{'the start' if n == 1 else 'its reset'}")
+        return (
+            f"boot {n}: {self.board.url} answered {took:.2f}s after "
+            f"{'the start' if n == 1 else 'its reset'}"
+        )
 
     def crashed(self, since: float):
         if self.probe is not None:
@@ -169,13 +177,19 @@ class BoardCampaign(CycleRunner):
             if event is not None and event.time >= since:
                 dump = self.probe.lockup()
                 pc = dump.pc if dump is not None else None
-                return (Outcome.LOCKUP.value, event.time,
-                        event.line.strip() + (f" pc=0x{pc:08x}" if pc is not None else ""))
+                return (
+                    Outcome.LOCKUP.value,
+                    event.time,
+                    event.line.strip() + (f" pc=0x{pc:08x}" if pc is not None else ""),
+                )
         if self.stream is not None:
             drops = [t for t in self.stream.drops if t >= since]
             if drops:
-                return (Outcome.CRASH.value, drops[0],
-                        f"serial port {self.board.serial} dropped (the board reset)")
+                return (
+                    Outcome.CRASH.value,
+                    drops[0],
+                    f"serial port {self.board.serial} dropped (the board reset)",
+                )
         events = self.watch.since(since, "panic", "boot")
         if events:
             return (Outcome.CRASH.value, events[0].t, events[0].text)
@@ -227,21 +241,26 @@ class BoardCampaign(CycleRunner):
         else:
             raise ToolFailure("the board needs a reset and there is no way to do it")
         self.boots += 1
-        self.board.resets.append({"how": how, "started": wall,
-                                  "seconds": round(time.monotonic() - t0, 3)})
+        self.board.resets.append(
+            {"how": how, "started": wall, "seconds": round(time.monotonic() - t0, 3)}
+        )
         self._boot_started = time.monotonic()
 
     def serve_again(self, since: float) -> None:
         if self.wait_serving(since, self.cfg.boot_timeout):
             return
         if self.reset_means() is None:
-            raise ToolFailure(f"the board at {self.board.url} did not answer HTTP within "
-                              f"{self.cfg.boot_timeout:g} s (and there is no --probe or "
-                              f"--reset-cmd to reset it)")
+            raise ToolFailure(
+                f"the board at {self.board.url} did not answer HTTP within "
+                f"{self.cfg.boot_timeout:g} s (and there is no --probe or "
+                f"--reset-cmd to reset it)"
+            )
         self.reboot()
         if not self.wait_serving(self._boot_started, self.cfg.boot_timeout):
-            raise ToolFailure(f"the board at {self.board.url} did not answer HTTP within "
-                              f"{self.cfg.boot_timeout:g} s of a reset")
+            raise ToolFailure(
+                f"the board at {self.board.url} did not answer HTTP within "
+                f"{self.cfg.boot_timeout:g} s of a reset"
+            )
 
     @stage("outcome")
     def bring_back(self, r: CycleResult) -> None:
@@ -260,8 +279,9 @@ class BoardCampaign(CycleRunner):
                     self.on_note(self.serving_note(took))
                 return
         if self.reset_means() is None:
-            self.result.stopped_early = (f"{r.outcome}: the board needs a reset "
-                                         f"(give --probe or --reset-cmd)")
+            self.result.stopped_early = (
+                f"{r.outcome}: the board needs a reset (give --probe or --reset-cmd)"
+            )
             return
         r.reboots += 1
         self.reboot()
@@ -287,21 +307,34 @@ class BoardCampaign(CycleRunner):
         if self.probe is not None:
             self.probe.stop()
         b = self.board
-        device = {"url": b.url,
-                  "netcut": [asdict(e) for e in b.netcut.events[self._netcut_from:]],
-                  "resets": b.resets[self._resets_from:]}
+        device = {
+            "url": b.url,
+            "netcut": [asdict(e) for e in b.netcut.events[self._netcut_from :]],
+            "resets": b.resets[self._resets_from :],
+        }
         if self.stream is not None:
-            device["serial"] = {"port": b.serial, "drops": len(self.stream.drops),
-                                "reopens": self.stream.reopens}
+            device["serial"] = {
+                "port": b.serial,
+                "drops": len(self.stream.drops),
+                "reopens": self.stream.reopens,
+            }
         if self.probe is not None:
             event, _ = self.probe.session.lockup_events()
             device["probe"] = {"interface": b.probe, "lockup": event.line if event else None}
         self.result.device = device
 
 
-def verify_on_board(board: Board, baseline: CampaignConfig, candidate: CampaignConfig,
-                    outdir: Path, *, flash: Callable[[Path], object], alpha: float = 0.05,
-                    on_cycle=None, on_note: Callable[[str], None] | None = None):
+def verify_on_board(
+    board: Board,
+    baseline: CampaignConfig,
+    candidate: CampaignConfig,
+    outdir: Path,
+    *,
+    flash: Callable[[Path], object],
+    alpha: float = 0.05,
+    on_cycle=None,
+    on_note: Callable[[str], None] | None = None,
+):
     """verify-fix on the real board: flash the baseline ELF, run the campaign, flash the
     candidate, run the same schedule, decide (:func:`photondbg.campaign.verify.run_verify`).
     ``flash(elf)`` writes one image to the board and returns once it runs it."""
@@ -318,5 +351,13 @@ def verify_on_board(board: Board, baseline: CampaignConfig, candidate: CampaignC
     def make(cfg, owner, **kw):
         return BoardCampaign(cfg, board, owner, **kw)
 
-    return run_verify(baseline, candidate, outdir, alpha=alpha, on_cycle=on_cycle,
-                      on_note=on_note, make_campaign=make, before=before)
+    return run_verify(
+        baseline,
+        candidate,
+        outdir,
+        alpha=alpha,
+        on_cycle=on_cycle,
+        on_note=on_note,
+        make_campaign=make,
+        before=before,
+    )

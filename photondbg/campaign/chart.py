@@ -15,8 +15,9 @@ COLOURS = {  # outcome -> colour
 MISSING = "#e6e6e6"  # a run with fewer cycles
 
 
-def outcome_chart(path: Path, rows: list[list[str]], labels: list[str] | None = None,
-                  title: str | None = None) -> None:
+def outcome_chart(
+    path: Path, rows: list[list[str]], labels: list[str] | None = None, title: str | None = None
+) -> None:
     """``rows``: per run, the outcome of each cycle; ``labels``: the runs' names."""
     import matplotlib
 
@@ -43,8 +44,13 @@ def outcome_chart(path: Path, rows: list[list[str]], labels: list[str] | None = 
         ax.spines[side].set_visible(False)
     ax.tick_params(axis="y", length=0)
     seen = [o for o in COLOURS if any(o in r for r in rows)]
-    ax.legend(handles=[Patch(color=COLOURS[o], label=o) for o in seen], loc="center left",
-              bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
+    ax.legend(
+        handles=[Patch(color=COLOURS[o], label=o) for o in seen],
+        loc="center left",
+        bbox_to_anchor=(1.01, 0.5),
+        frameon=False,
+        fontsize=8,
+    )
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()

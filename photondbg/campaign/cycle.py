@@ -58,11 +58,17 @@ class CycleRunner(abc.ABC):
     def check_config(self) -> None:
         """Bad configuration raises UsageError before anything starts."""
 
-    def __init__(self, config: CampaignConfig, owner: ProcessOwner, *, logdir: Path,
-                 on_cycle: Callable[[CycleResult], None] | None = None,
-                 on_note: Callable[[str], None] | None = None,
-                 on_phase: Callable[[int, Phase], None] | None = None,
-                 stop: Callable[[], bool] | None = None):
+    def __init__(
+        self,
+        config: CampaignConfig,
+        owner: ProcessOwner,
+        *,
+        logdir: Path,
+        on_cycle: Callable[[CycleResult], None] | None = None,
+        on_note: Callable[[str], None] | None = None,
+        on_phase: Callable[[int, Phase], None] | None = None,
+        stop: Callable[[], bool] | None = None,
+    ):
         self.cfg = config
         self.stop = stop or (lambda: False)  # asked before each cycle (a verdict was reached)
         self.owner = owner
@@ -109,9 +115,13 @@ class CycleRunner(abc.ABC):
         self.owner.add_cleanup(self._shutdown)
         try:
             since = self.setup()
-            self.tester = HttpTester(self.http_port, period=self.cfg.period,
-                                     timeout=self.cfg.http_timeout, clients=self.cfg.clients,
-                                     host=self.cfg.http_host)
+            self.tester = HttpTester(
+                self.http_port,
+                period=self.cfg.period,
+                timeout=self.cfg.http_timeout,
+                clients=self.cfg.clients,
+                host=self.cfg.http_host,
+            )
             self.tester.start()
             self.serve_again(since)
             for n, i in enumerate(self.indexes, 1):
@@ -165,8 +175,7 @@ class CycleRunner(abc.ABC):
             t_restore = time.monotonic()
             self.transition(Phase.RECOVER)
             if crash is None:
-                crash = self.watch_for(window, since,
-                                       until=lambda: self.tester.ok_since(t_restore))
+                crash = self.watch_for(window, since, until=lambda: self.tester.ok_since(t_restore))
             if crash is None and self.tester.ok_since(t_restore):
                 r.recovery_time = round(self.tester.last_ok - t_restore, 3)
         self.transition(Phase.CLASSIFY)
@@ -182,8 +191,10 @@ class CycleRunner(abc.ABC):
             r.detail = f"no {what} since boot" if pong is None else f"no {what} for {pong:.1f} s"
         else:
             r.outcome = Outcome.NO_RECOVERY.value
-            r.detail = (f"device alive ({self.alive_name} {pong:.1f} s ago), server silent for "
-                        f"{window:.0f} s")
+            r.detail = (
+                f"device alive ({self.alive_name} {pong:.1f} s ago), server silent for "
+                f"{window:.0f} s"
+            )
         r.duration = round(time.monotonic() - t_start, 3)
         http1, con1 = self.tester.snapshot(), self.watch.snapshot()
         r.http = {k: http1[k] - http0.get(k, 0) for k in http1}

@@ -36,8 +36,13 @@ class Journal:
             if header.get("verb") != verb:
                 raise UsageError(f"{outdir} holds a {header.get('verb')!r} run, not {verb!r}")
             return
-        head = {"kind": "start", "schema": SCHEMA, "verb": verb, "options": options,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        head = {
+            "kind": "start",
+            "schema": SCHEMA,
+            "verb": verb,
+            "options": options,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         with open(self.path, "x") as f:
             f.write(json.dumps(head) + "\n")
             f.flush()
@@ -52,10 +57,12 @@ class Journal:
 
     def hook(self, run: str, then=None):
         """An ``on_cycle`` callback that records the cycle, then calls ``then``."""
+
         def on_cycle(result: CycleResult) -> None:
             self.append(run, result)
             if then is not None:
                 then(result)
+
         return on_cycle
 
 

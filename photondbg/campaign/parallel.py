@@ -31,7 +31,7 @@ ROLES = ("baseline", "candidate")
 @dataclass
 class Chunk:
     role: str
-    number: int               # 1, 2, ... within the role
+    number: int  # 1, 2, ... within the role
     indexes: tuple[int, ...]  # cycle indexes, consecutive
 
 
@@ -57,11 +57,18 @@ def chunk_size(cycles: int, jobs: int, sequential: bool) -> int:
 class ParallelRun:
     """Run ``configs[role]`` (cycles 1..N each) as chunks on ``jobs`` boards at once."""
 
-    def __init__(self, configs: dict[str, CampaignConfig], outdir: Path, *, jobs: int,
-                 size: int, make_campaign: Callable[..., object],
-                 on_result: Callable[[str, CycleResult], bool] | None = None,
-                 on_note: Callable[[str], None] | None = None,
-                 done: dict[str, dict[int, CycleResult]] | None = None):
+    def __init__(
+        self,
+        configs: dict[str, CampaignConfig],
+        outdir: Path,
+        *,
+        jobs: int,
+        size: int,
+        make_campaign: Callable[..., object],
+        on_result: Callable[[str, CycleResult], bool] | None = None,
+        on_note: Callable[[str], None] | None = None,
+        done: dict[str, dict[int, CycleResult]] | None = None,
+    ):
         self.configs = configs
         self.done = done or {}  # a resumed run's finished cycles, by role and index
         self.outdir = Path(outdir)
@@ -70,9 +77,16 @@ class ParallelRun:
         self.on_result = on_result or (lambda role, r: False)
         self.on_note = on_note or (lambda text: None)
         cycles = max(c.cycles for c in configs.values())
-        self.queue = [c for c in (dataclasses.replace(
-            c, indexes=tuple(i for i in c.indexes if i not in self.done.get(c.role, {})))
-            for c in chunk_plan(cycles, size)) if c.indexes]
+        self.queue = [
+            c
+            for c in (
+                dataclasses.replace(
+                    c, indexes=tuple(i for i in c.indexes if i not in self.done.get(c.role, {}))
+                )
+                for c in chunk_plan(cycles, size)
+            )
+            if c.indexes
+        ]
         self.single = len(self.queue) == 2  # one chunk per role: logs where they always were
         self.results: dict[str, list[CampaignResult]] = {r: [] for r in ROLES}
         self.decided = threading.Event()
@@ -82,8 +96,10 @@ class ParallelRun:
         self.chunks_run = 0
 
     def run(self) -> dict[str, CampaignResult]:
-        workers = [threading.Thread(target=self._work, name=f"board-{n}", daemon=True)
-                   for n in range(min(self.jobs, len(self.queue)))]
+        workers = [
+            threading.Thread(target=self._work, name=f"board-{n}", daemon=True)
+            for n in range(min(self.jobs, len(self.queue)))
+        ]
         for w in workers:
             w.start()
         try:
@@ -103,9 +119,15 @@ class ParallelRun:
             raise self.errors[0]
         for role, cycles in self.done.items():  # what the interrupted run had finished
             cfg = self.configs[role]
-            self.results[role].append(CampaignResult(cfg.variant, cfg.app, cfg.seed, cfg.cycles,
-                                                     cycles=sorted(cycles.values(),
-                                                                   key=lambda c: c.index)))
+            self.results[role].append(
+                CampaignResult(
+                    cfg.variant,
+                    cfg.app,
+                    cfg.seed,
+                    cfg.cycles,
+                    cycles=sorted(cycles.values(), key=lambda c: c.index),
+                )
+            )
         return {role: merge(self.configs[role], self.results[role]) for role in ROLES}
 
     def _next(self) -> Chunk | None:
@@ -133,9 +155,14 @@ class ParallelRun:
             with self.lock:
                 self.owners.append(owner)
                 self.chunks_run += 1
-            camp = self.make_campaign(cfg, owner, logdir=logdir, on_note=self.on_note,
-                                      on_cycle=lambda r: self._cycle(chunk.role, r),
-                                      stop=self.decided.is_set)
+            camp = self.make_campaign(
+                cfg,
+                owner,
+                logdir=logdir,
+                on_note=self.on_note,
+                on_cycle=lambda r: self._cycle(chunk.role, r),
+                stop=self.decided.is_set,
+            )
             res = camp.run()
         with self.lock:
             self.owners.remove(owner)
@@ -158,8 +185,7 @@ def merge(cfg: CampaignConfig, parts: list[CampaignResult]) -> CampaignResult:
         out.phases += p.phases
         out.duration = max(out.duration, p.duration)
         out.target = p.target
-        for mine, theirs in ((out.http, p.http), (out.console, p.console),
-                             (out.bridge, p.bridge)):
+        for mine, theirs in ((out.http, p.http), (out.console, p.console), (out.bridge, p.bridge)):
             for k, v in theirs.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
                     mine[k] = mine.get(k, 0) + v

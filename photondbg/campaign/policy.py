@@ -35,8 +35,13 @@ class CutSchedule:
     """Draws each cycle's cut from ``random.Random(seed)``: the kind (from ``cuts``), the hold
     (``hold`` MIN:MAX, or :data:`HOLDS` for the kind), then the load before it."""
 
-    def __init__(self, seed: int | None, cuts: tuple[str, ...] = CUT_KINDS,
-                 hold: tuple[float, float] | None = None, load: tuple[float, float] = LOAD):
+    def __init__(
+        self,
+        seed: int | None,
+        cuts: tuple[str, ...] = CUT_KINDS,
+        hold: tuple[float, float] | None = None,
+        load: tuple[float, float] = LOAD,
+    ):
         self.rng = random.Random(seed)
         self.cuts = list(cuts)
         self.hold = hold

@@ -100,19 +100,29 @@ class CampaignResult:
 
     def summary(self) -> dict:
         """The one-line JSON contract of ``photondbg sim run --json``."""
-        return {"variant": self.variant, "cycles": len(self.cycles), "outcomes": self.outcomes,
-                "http": self.http, "app": self.app, "seed": self.seed,
-                "requested": self.requested, "duration": round(self.duration, 3),
-                "stopped_early": self.stopped_early}
+        return {
+            "variant": self.variant,
+            "cycles": len(self.cycles),
+            "outcomes": self.outcomes,
+            "http": self.http,
+            "app": self.app,
+            "seed": self.seed,
+            "requested": self.requested,
+            "duration": round(self.duration, 3),
+            "stopped_early": self.stopped_early,
+        }
 
     def as_dict(self) -> dict:
         out = self.summary()
-        out.update(console=self.console, bridge=self.bridge,
-                   boot_to_serving=[round(x, 3) for x in self.boot_to_serving],
-                   per_cycle=[asdict(c) for c in self.cycles], steps=self.steps,
-                   phases=self.phases, target=self.target)
+        out.update(
+            console=self.console,
+            bridge=self.bridge,
+            boot_to_serving=[round(x, 3) for x in self.boot_to_serving],
+            per_cycle=[asdict(c) for c in self.cycles],
+            steps=self.steps,
+            phases=self.phases,
+            target=self.target,
+        )
         if self.device:
             out["device"] = self.device
         return out
-
-

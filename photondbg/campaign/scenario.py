@@ -29,18 +29,33 @@ class ScenarioEvent:
     detail: str = ""
 
     def as_dict(self) -> dict:
-        return {"wall": round(self.wall, 3), "t": round(self.t, 3), "name": self.name,
-                "detail": self.detail}
+        return {
+            "wall": round(self.wall, 3),
+            "t": round(self.t, 3),
+            "name": self.name,
+            "detail": self.detail,
+        }
 
 
 class WifiLossScenario:
     """Cut and restore the simulated WiFi under HTTP load, on a seeded schedule."""
 
-    def __init__(self, target, owner: ProcessOwner, *, app: str = "multi-server", seed: int = 0,
-                 logdir: Path | str | None = None, cuts: tuple[str, ...] = CUT_KINDS,
-                 load: tuple[float, float] = LOAD, hold: tuple[float, float] | None = None,
-                 settle: float = 3.0, period: float = 1.0, http_timeout: float = 5.0,
-                 clients: int = 1):
+    def __init__(
+        self,
+        target,
+        owner: ProcessOwner,
+        *,
+        app: str = "multi-server",
+        seed: int = 0,
+        logdir: Path | str | None = None,
+        cuts: tuple[str, ...] = CUT_KINDS,
+        load: tuple[float, float] = LOAD,
+        hold: tuple[float, float] | None = None,
+        settle: float = 3.0,
+        period: float = 1.0,
+        http_timeout: float = 5.0,
+        clients: int = 1,
+    ):
         self.target = target
         self.owner = owner
         self.app = app
@@ -72,14 +87,18 @@ class WifiLossScenario:
         if self._thread is not None:
             raise RuntimeError("scenario already started")
         self._t0 = time.monotonic()
-        self.bridge = Bridge(self.target.link, logdir=self.logdir, seed=self.seed,
-                             delays=Delays(self.seed))
+        self.bridge = Bridge(
+            self.target.link, logdir=self.logdir, seed=self.seed, delays=Delays(self.seed)
+        )
         self.owner.add_cleanup(self.stop)
         if getattr(self.target, "console", None) is not None:
             self.watch.attach(self.target.console)
-        self.tester = HttpTester(lambda: self.bridge.host_port(self.device_port),
-                                 period=self.period, timeout=self.http_timeout,
-                                 clients=self.clients).start()
+        self.tester = HttpTester(
+            lambda: self.bridge.host_port(self.device_port),
+            period=self.period,
+            timeout=self.http_timeout,
+            clients=self.clients,
+        ).start()
         self._thread = threading.Thread(target=self._run, name="wifi-loss", daemon=True)
         self._thread.start()
         self._event("start", f"app={self.app} seed={self.seed} cuts={','.join(self.cuts)}")
@@ -122,8 +141,9 @@ class WifiLossScenario:
     # ------------------------------------------------------------------ the schedule
     def _event(self, name: str, detail: str = "") -> None:
         with self._lock:
-            self.events.append(ScenarioEvent(time.time(), time.monotonic() - self._t0, name,
-                                             detail))
+            self.events.append(
+                ScenarioEvent(time.time(), time.monotonic() - self._t0, name, detail)
+            )
 
     def _sleep(self, seconds: float) -> bool:
         """False when stopped meanwhile."""

@@ -93,22 +93,28 @@ class Design:
         return -math.log(1.0 / self.error_not_fixed)
 
     def as_dict(self) -> dict:
-        return {"method": "SPRT on discordant paired cycles", "max_cycles": self.max_cycles,
-                "alpha": self.alpha, "beta": self.error_not_fixed,
-                "odds_ratio": self.odds_ratio, "theta1": self.theta1,
-                "upper": self.upper, "lower": self.lower}
+        return {
+            "method": "SPRT on discordant paired cycles",
+            "max_cycles": self.max_cycles,
+            "alpha": self.alpha,
+            "beta": self.error_not_fixed,
+            "odds_ratio": self.odds_ratio,
+            "theta1": self.theta1,
+            "upper": self.upper,
+            "lower": self.lower,
+        }
 
 
 @dataclass
 class Decision:
-    verdict: str          # FIXED | NOT FIXED | INCONCLUSIVE
-    cycle: int            # the number of paired cycles looked at when it stopped
+    verdict: str  # FIXED | NOT FIXED | INCONCLUSIVE
+    cycle: int  # the number of paired cycles looked at when it stopped
     reason: str
     llr: float
     baseline_only: int
     candidate_only: int
     both: int
-    p_value: float        # anytime-valid: 1 / the largest likelihood ratio seen
+    p_value: float  # anytime-valid: 1 / the largest likelihood ratio seen
     design: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -150,15 +156,24 @@ class SequentialTest:
         # a hair of tolerance so that exactly k steps reaching a boundary count as reaching it
         eps = 1e-9
         if self.llr >= d.upper - eps:
-            self._stop(FIXED, f"the log likelihood ratio {self.llr:.2f} reached the FIXED "
-                       f"boundary log(1/alpha) = {d.upper:.2f}")
+            self._stop(
+                FIXED,
+                f"the log likelihood ratio {self.llr:.2f} reached the FIXED "
+                f"boundary log(1/alpha) = {d.upper:.2f}",
+            )
         elif self.llr <= d.lower + eps:
-            self._stop(NOT_FIXED, f"the log likelihood ratio {self.llr:.2f} reached the NOT "
-                       f"FIXED boundary -log(1/beta) = {d.lower:.2f}")
+            self._stop(
+                NOT_FIXED,
+                f"the log likelihood ratio {self.llr:.2f} reached the NOT "
+                f"FIXED boundary -log(1/beta) = {d.lower:.2f}",
+            )
         elif self.cycles >= d.max_cycles:
-            self._stop(INCONCLUSIVE, f"--max-cycles {d.max_cycles} reached with the log "
-                       f"likelihood ratio {self.llr:.2f} between the boundaries "
-                       f"{d.lower:.2f} and {d.upper:.2f}")
+            self._stop(
+                INCONCLUSIVE,
+                f"--max-cycles {d.max_cycles} reached with the log "
+                f"likelihood ratio {self.llr:.2f} between the boundaries "
+                f"{d.lower:.2f} and {d.upper:.2f}",
+            )
         return self.decision
 
     def finish(self, why: str) -> Decision:
@@ -168,14 +183,21 @@ class SequentialTest:
         return self.decision
 
     def _stop(self, verdict: str, reason: str) -> None:
-        counts = (f"{self.baseline_only} baseline-only and {self.candidate_only} "
-                  f"candidate-only crashes, {self.both} in both")
+        counts = (
+            f"{self.baseline_only} baseline-only and {self.candidate_only} "
+            f"candidate-only crashes, {self.both} in both"
+        )
         self.decision = Decision(
-            verdict=verdict, cycle=self.cycles,
+            verdict=verdict,
+            cycle=self.cycles,
             reason=f"stopped after cycle {self.cycles}: {reason} ({counts})",
-            llr=self.llr, baseline_only=self.baseline_only,
-            candidate_only=self.candidate_only, both=self.both,
-            p_value=min(1.0, math.exp(-self.max_llr)), design=self.design.as_dict())
+            llr=self.llr,
+            baseline_only=self.baseline_only,
+            candidate_only=self.candidate_only,
+            both=self.both,
+            p_value=min(1.0, math.exp(-self.max_llr)),
+            design=self.design.as_dict(),
+        )
 
 
 def crashed(outcome: str) -> bool:
@@ -188,8 +210,10 @@ def run_pairs(design: Design, pairs) -> Decision:
     for b, c in pairs:
         if test.add(bool(b), bool(c)) is not None:
             return test.decision
-    return test.finish(f"the runs ended after {test.cycles} paired cycles, before a "
-                       f"boundary or --max-cycles {design.max_cycles}")
+    return test.finish(
+        f"the runs ended after {test.cycles} paired cycles, before a "
+        f"boundary or --max-cycles {design.max_cycles}"
+    )
 
 
 def cycles_to_fixed(design: Design) -> int:

@@ -32,10 +32,13 @@ class SimCampaign(CycleRunner):
             parse_cut(kind)
 
     def setup(self) -> float:
-        self.bridge = Bridge(None, logdir=self.logdir, seed=self.cfg.seed,
-                             delays=Delays(self.cfg.seed),
-                             host_ports={self.device_port: self.cfg.host_port}
-                             if self.cfg.host_port else None)
+        self.bridge = Bridge(
+            None,
+            logdir=self.logdir,
+            seed=self.cfg.seed,
+            delays=Delays(self.cfg.seed),
+            host_ports={self.device_port: self.cfg.host_port} if self.cfg.host_port else None,
+        )
         self.boot()
         return self._boot_started
 
@@ -58,9 +61,11 @@ class SimCampaign(CycleRunner):
 
     def serving_note(self, took: float) -> str:
         how = "QEMU start" if self._qemu_boot else "its own reset"
-        return (f"boot {len(self.result.boot_to_serving)}: serving device port "
-                f"{self.device_port} on http://127.0.0.1:"
-                f"{self.bridge.host_port(self.device_port)}/ {took:.2f}s after {how}")
+        return (
+            f"boot {len(self.result.boot_to_serving)}: serving device port "
+            f"{self.device_port} on http://127.0.0.1:"
+            f"{self.bridge.host_port(self.device_port)}/ {took:.2f}s after {how}"
+        )
 
     def crashed(self, since: float):
         if not self.target.running:
@@ -68,8 +73,11 @@ class SimCampaign(CycleRunner):
             dump = self.target.lockup()
             if dump is not None:
                 pc = dump.pc
-                return (Outcome.LOCKUP.value, t,
-                        f"lockup: {dump.message} pc=0x{pc:08x}" if pc is not None else dump.message)
+                return (
+                    Outcome.LOCKUP.value,
+                    t,
+                    f"lockup: {dump.message} pc=0x{pc:08x}" if pc is not None else dump.message,
+                )
             return (Outcome.CRASH.value, t, f"qemu exited with {self.target.returncode}")
         events = self.watch.since(since, "panic", "boot")
         if events:
@@ -86,8 +94,12 @@ class SimCampaign(CycleRunner):
         self.boots += 1
         self._boot_started = time.monotonic()
         self._qemu_boot = True
-        target = SimTarget(self.cfg.elf, self.owner, logdir=self.logdir / f"boot-{self.boots:02d}",
-                           machine=self.cfg.machine)
+        target = SimTarget(
+            self.cfg.elf,
+            self.owner,
+            logdir=self.logdir / f"boot-{self.boots:02d}",
+            machine=self.cfg.machine,
+        )
         target.start()
         self.target = target
         self.watch.attach(target.console)
@@ -107,8 +119,10 @@ class SimCampaign(CycleRunner):
             return
         self.reboot()
         if not self.wait_serving(self._boot_started, self.cfg.boot_timeout):
-            raise ToolFailure(f"the simulated board never served HTTP after boot "
-                              f"{self.boots}; see {self.logdir}/boot-{self.boots:02d}/serial.log")
+            raise ToolFailure(
+                f"the simulated board never served HTTP after boot "
+                f"{self.boots}; see {self.logdir}/boot-{self.boots:02d}/serial.log"
+            )
 
     @stage("outcome")
     def bring_back(self, r: CycleResult) -> None:

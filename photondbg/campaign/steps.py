@@ -24,10 +24,11 @@ def stage(*argnames: str):
     def deco(fn):
         @functools.wraps(fn)
         def wrapper(self, *args, **kwargs):
-            names = fn.__code__.co_varnames[1:fn.__code__.co_argcount]
+            names = fn.__code__.co_varnames[1 : fn.__code__.co_argcount]
             bound = dict(zip(names, args), **kwargs)
-            step = Step(fn.__name__, {k: _plain(bound[k]) for k in argnames if k in bound},
-                        self._clock())
+            step = Step(
+                fn.__name__, {k: _plain(bound[k]) for k in argnames if k in bound}, self._clock()
+            )
             self.steps.append(step)
             t0 = time.monotonic()
             try:

@@ -25,9 +25,9 @@ CRASHED = (Outcome.CRASH.value, Outcome.LOCKUP.value, Outcome.HANG.value)
 
 @dataclass
 class Verdict:
-    verdict: str            # FIXED | NOT FIXED | INCONCLUSIVE
-    recovery: str           # PASS | FAIL
-    p_value: float | None   # one-sided Fisher exact, candidate < baseline
+    verdict: str  # FIXED | NOT FIXED | INCONCLUSIVE
+    recovery: str  # PASS | FAIL
+    p_value: float | None  # one-sided Fisher exact, candidate < baseline
     baseline_rate: float
     candidate_rate: float
     candidate_upper_bound: float | None  # when the candidate had zero crashes
@@ -75,9 +75,15 @@ def decide(baseline: dict[str, int], candidate: dict[str, int], alpha: float = 0
         verdict = "INCONCLUSIVE"
     recovery = "FAIL" if candidate.get("NO_RECOVERY", 0) else "PASS"
     return Verdict(
-        verdict=verdict, recovery=recovery, p_value=p_fixed, baseline_rate=rb, candidate_rate=rc,
+        verdict=verdict,
+        recovery=recovery,
+        p_value=p_fixed,
+        baseline_rate=rb,
+        candidate_rate=rc,
         candidate_upper_bound=zero_event_upper_bound(nc, alpha) if cc == 0 else None,
         alpha=alpha,
-        table={"baseline": {"crashed": cb, "survived": nb - cb},
-               "candidate": {"crashed": cc, "survived": nc - cc}},
+        table={
+            "baseline": {"crashed": cb, "survived": nb - cb},
+            "candidate": {"crashed": cc, "survived": nc - cc},
+        },
     )

@@ -15,7 +15,7 @@ class Armed:
     """What was armed: handler address -> vector names, breakpoint numbers, panic entry."""
 
     handlers: dict[int, list[str]] = field(default_factory=dict)
-    breakpoints: dict[int, int] = field(default_factory=dict)   # address -> bkpt number
+    breakpoints: dict[int, int] = field(default_factory=dict)  # address -> bkpt number
     panic: int | None = None
     panic_symbol: str | None = None
     vtor: int | None = None
@@ -32,9 +32,13 @@ class Armed:
 
     def as_dict(self) -> dict:
         return {
-            "handlers": [{"address": a, "vectors": v, "from": self.sources.get(a, [])}
-                         for a, v in sorted(self.handlers.items())],
-            "panic": self.panic, "panic_symbol": self.panic_symbol, "vtor": self.vtor,
+            "handlers": [
+                {"address": a, "vectors": v, "from": self.sources.get(a, [])}
+                for a, v in sorted(self.handlers.items())
+            ],
+            "panic": self.panic,
+            "panic_symbol": self.panic_symbol,
+            "vtor": self.vtor,
             "vector_catch": self.vector_catch,
         }
 
@@ -77,8 +81,9 @@ def target_table(gdb: GdbSession) -> tuple[int | None, dict[int, list[str]]]:
     return vtor, handlers_from_table(words)
 
 
-def arm(gdb: GdbSession, elf: ElfInfo, *, vector_catch: bool = False,
-        armed: Armed | None = None) -> Armed:
+def arm(
+    gdb: GdbSession, elf: ElfInfo, *, vector_catch: bool = False, armed: Armed | None = None
+) -> Armed:
     """Break on every fault handler (ELF table + the target's VTOR table) and the panic entry."""
     armed = armed or Armed()
     vt = elf.vector_table()

@@ -12,7 +12,7 @@ from photondbg.gdb.session import GdbError, GdbSession, MemoryRead
 from photondbg.targets.base import Region
 
 CORE_REGS = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xpsr"]
-SCAN_BYTES = 4096          # stack words scanned for return addresses
+SCAN_BYTES = 4096  # stack words scanned for return addresses
 STACK_DUMP_MAX = 64 * 1024
 RAM_DUMP_MAX = 512 * 1024  # bigger RAMs (mps2-an385: 4 MiB) are dumped up to this much
 BACKTRACE_MAX = 64
@@ -53,6 +53,7 @@ def locate(elf: ElfInfo, addr: int | None, gdb: GdbSession | None = None) -> dic
         try:
             text = gdb.cli(f"info line *0x{addr & ~1:x}", timeout=2.0)
             import re
+
             m = re.search(r'Line (\d+) of "([^"]+)"', text)
             if m:
                 where = f"{m.group(2)}:{m.group(1)}"
@@ -85,16 +86,19 @@ def stacked_frame(gdb: GdbSession, sp: int | None, ram: Region) -> tuple[dict | 
     if sp is None:
         return None, "the stack pointer of the interrupted code is not known"
     if not ram.contains(sp, faults.BASIC_FRAME_BYTES):
-        return None, (f"stacked frame unreadable: SP 0x{sp:08x} is outside RAM "
-                      f"(0x{ram.base:08x}-0x{ram.end - 1:08x})")
+        return None, (
+            f"stacked frame unreadable: SP 0x{sp:08x} is outside RAM "
+            f"(0x{ram.base:08x}-0x{ram.end - 1:08x})"
+        )
     words = gdb.read_words(sp, len(faults.BASIC_FRAME))
     if words is None:
         return None, f"stacked frame unreadable: memory at SP 0x{sp:08x} cannot be read"
     return faults.unpack_frame(words), None
 
 
-def find_stacked_frame(gdb: GdbSession, regs: dict[str, int],
-                       ram: Region) -> tuple[int | None, str]:
+def find_stacked_frame(
+    gdb: GdbSession, regs: dict[str, int], ram: Region
+) -> tuple[int | None, str]:
     """Where the hardware stacked the frame, when the stack pointer is not exposed (PSP on
     QEMU). At a handler's first instruction r0-r3 and r12 still hold the values the core just
     stacked, so the frame is the one place in RAM holding those five words followed by an
@@ -102,8 +106,9 @@ def find_stacked_frame(gdb: GdbSession, regs: dict[str, int],
     import struct
 
     try:
-        needle = struct.pack("<5I", *(regs[n] & 0xFFFFFFFF
-                                      for n in ("r0", "r1", "r2", "r3", "r12")))
+        needle = struct.pack(
+            "<5I", *(regs[n] & 0xFFFFFFFF for n in ("r0", "r1", "r2", "r3", "r12"))
+        )
     except KeyError:
         return None, "registers r0-r3/r12 not available"
     mem = gdb.read_memory(ram.base, min(ram.size, RAM_DUMP_MAX))
@@ -137,8 +142,14 @@ def backtrace(gdb: GdbSession, elf: ElfInfo, frame: dict | None) -> tuple[list[d
     gdb_frames = raw[after:] if after is not None else []
     for fr in gdb_frames:
         pc = int(fr.get("addr", "0"), 16)
-        frames.append({"pc": pc, "function": fr.get("func") if fr.get("func") != "??" else None,
-                       "file": fr.get("file"), "line": int(fr["line"]) if fr.get("line") else None})
+        frames.append(
+            {
+                "pc": pc,
+                "function": fr.get("func") if fr.get("func") != "??" else None,
+                "file": fr.get("file"),
+                "line": int(fr["line"]) if fr.get("line") else None,
+            }
+        )
     how = "gdb"
     reached_main = any(f["function"] in ("main", "loop", "setup") for f in frames)
     if frame is not None and (not frames or (not reached_main and len(frames) < 2)):
@@ -146,8 +157,9 @@ def backtrace(gdb: GdbSession, elf: ElfInfo, frame: dict | None) -> tuple[list[d
         frames = []
         for addr in (frame["pc"], frame["lr"]):
             loc = elf.locate(addr & ~1 if addr == frame["pc"] else (addr & ~1) - 2)
-            frames.append({"pc": addr & ~1, "function": loc.function,
-                           "file": loc.file, "line": loc.line})
+            frames.append(
+                {"pc": addr & ~1, "function": loc.function, "file": loc.file, "line": loc.line}
+            )
     for f in frames:  # fill file/line from the ELF where GDB had none
         if f["function"] is None or f["file"] is None:
             loc = elf.locate(f["pc"])
@@ -161,11 +173,18 @@ def scan_stack(data: bytes, base: int, elf: ElfInfo) -> list[dict]:
     """Stack words that look like return addresses: odd, inside the ELF's code."""
     out = []
     for off in range(0, len(data) - 3, 4):
-        w = int.from_bytes(data[off:off + 4], "little")
+        w = int.from_bytes(data[off : off + 4], "little")
         if w & 1 and elf.in_code(w):
             loc = elf.locate((w & ~1) - 2)  # the call is just before the return address
-            out.append({"address": base + off, "value": w, "symbol": loc.function,
-                        "file": loc.file, "line": loc.line})
+            out.append(
+                {
+                    "address": base + off,
+                    "value": w,
+                    "symbol": loc.function,
+                    "file": loc.file,
+                    "line": loc.line,
+                }
+            )
     return out
 
 

@@ -24,7 +24,7 @@ SHF_ALLOC = 0x2
 @dataclass(frozen=True)
 class Symbol:
     name: str
-    address: int   # without the Thumb bit
+    address: int  # without the Thumb bit
     size: int
 
 
@@ -41,8 +41,13 @@ class Location:
         return f"{self.file}:{self.line}" if self.file and self.line else None
 
     def as_dict(self) -> dict:
-        return {"address": self.address, "function": self.function, "offset": self.offset,
-                "file": self.file, "line": self.line}
+        return {
+            "address": self.address,
+            "function": self.function,
+            "offset": self.offset,
+            "file": self.file,
+            "line": self.line,
+        }
 
 
 class ElfInfo:
@@ -66,13 +71,17 @@ class ElfInfo:
             self.elf = ELFFile(self._file)
             machine = self.elf["e_machine"]
             if machine != EM_ARM or self.elf.elfclass != 32:
-                raise UsageError(f"{self.path} is a {machine} ({self.elf.elfclass}-bit) ELF, "
-                                 f"not 32-bit ARM Cortex-M firmware")
+                raise UsageError(
+                    f"{self.path} is a {machine} ({self.elf.elfclass}-bit) ELF, "
+                    f"not 32-bit ARM Cortex-M firmware"
+                )
             self._check_bare_metal_m()
             symtab = self.elf.get_section_by_name(".symtab")
             if symtab is None or symtab.num_symbols() == 0:
-                raise UsageError(f"{self.path} is stripped (no symbol table): capture needs an "
-                                 f"unstripped ELF built with -g")
+                raise UsageError(
+                    f"{self.path} is stripped (no symbol table): capture needs an "
+                    f"unstripped ELF built with -g"
+                )
             self._load_symbols(symtab)
             self._load_sections()
         except ELFError as e:
@@ -94,9 +103,12 @@ class ElfInfo:
         """A Linux ARM program or an A/R-profile image is the wrong architecture for a
         Cortex-M target: say so before QEMU runs it into the weeds."""
         if self.elf["e_type"] != "ET_EXEC" or any(
-                seg["p_type"] == "PT_INTERP" for seg in self.elf.iter_segments()):
-            raise UsageError(f"{self.path} is an ARM {self.elf['e_type']} program for an "
-                             f"operating system, not bare-metal Cortex-M firmware")
+            seg["p_type"] == "PT_INTERP" for seg in self.elf.iter_segments()
+        ):
+            raise UsageError(
+                f"{self.path} is an ARM {self.elf['e_type']} program for an "
+                f"operating system, not bare-metal Cortex-M firmware"
+            )
         attrs = self.elf.get_section_by_name(".ARM.attributes")
         profile = None
         try:
@@ -108,8 +120,10 @@ class ElfInfo:
         except Exception:
             profile = None
         if profile in (ord("A"), ord("R")):
-            raise UsageError(f"{self.path} is built for an ARM {chr(profile)}-profile CPU, "
-                             f"not a Cortex-M (M-profile)")
+            raise UsageError(
+                f"{self.path} is built for an ARM {chr(profile)}-profile CPU, "
+                f"not a Cortex-M (M-profile)"
+            )
 
     # -- symbols -------------------------------------------------------------------
     def _load_symbols(self, symtab) -> None:
@@ -168,10 +182,13 @@ class ElfInfo:
         """Bytes at ``address`` from a PROGBITS section of the file (None if not in the file)."""
         for sec in self.sections:
             lo = sec["sh_addr"]
-            if sec["sh_type"] == "SHT_PROGBITS" and lo <= address \
-                    and address + length <= lo + sec["sh_size"]:
+            if (
+                sec["sh_type"] == "SHT_PROGBITS"
+                and lo <= address
+                and address + length <= lo + sec["sh_size"]
+            ):
                 data = sec.data()
-                return data[address - lo: address - lo + length]
+                return data[address - lo : address - lo + length]
         return None
 
     def vector_table(self, slots: int = 16) -> tuple[int, list[int]] | None:
@@ -184,18 +201,22 @@ class ElfInfo:
                 break
             sec = None
         if sec is None:
-            loads = [s for s in self.elf.iter_segments()
-                     if s["p_type"] == "PT_LOAD" and s["p_filesz"] > 0]
+            loads = [
+                s
+                for s in self.elf.iter_segments()
+                if s["p_type"] == "PT_LOAD" and s["p_filesz"] > 0
+            ]
             if not loads:
                 return None
             base = min(s["p_vaddr"] for s in loads)
-            cands = [s for s in self.sections
-                     if s["sh_type"] == "SHT_PROGBITS" and s["sh_addr"] == base]
+            cands = [
+                s for s in self.sections if s["sh_type"] == "SHT_PROGBITS" and s["sh_addr"] == base
+            ]
             if not cands:
                 return None
             sec = cands[0]
         data = sec.data()[: 4 * slots]
-        words = [int.from_bytes(data[i:i + 4], "little") for i in range(0, len(data) - 3, 4)]
+        words = [int.from_bytes(data[i : i + 4], "little") for i in range(0, len(data) - 3, 4)]
         return sec["sh_addr"], words
 
     def panic_entry(self) -> Symbol | None:
@@ -262,16 +283,23 @@ class ElfInfo:
         if fn is not None:
             fn = (Symbol(self.pretty(fn[0].name), fn[0].address, fn[0].size), fn[1])
         ln = self.line_at(address) if fn is not None or self.in_code(address) else None
-        return Location(address, fn[0].name if fn else None, fn[1] if fn else None,
-                        ln[0] if ln else None, ln[1] if ln else None)
+        return Location(
+            address,
+            fn[0].name if fn else None,
+            fn[1] if fn else None,
+            ln[0] if ln else None,
+            ln[1] if ln else None,
+        )
 
 
 def _file_names(lp, cu) -> dict[int, str]:
     """File index -> path for a line program (DWARF 2..5)."""
     hdr = lp.header
     version = hdr["version"]
-    dirs = [d.decode(errors="replace") if isinstance(d, bytes) else str(d)
-            for d in hdr.get("include_directory", [])]
+    dirs = [
+        d.decode(errors="replace") if isinstance(d, bytes) else str(d)
+        for d in hdr.get("include_directory", [])
+    ]
     out = {}
     for i, fe in enumerate(hdr.get("file_entry", [])):
         name = fe.name.decode(errors="replace") if isinstance(fe.name, bytes) else str(fe.name)

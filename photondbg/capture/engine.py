@@ -49,11 +49,11 @@ class CaptureRequest:
     out: Path = Path("captures")
     machine: str | None = None
     seed: int | None = None
-    follow: float = 5.0           # after the first fault: run on this long (lock-up? reset?)
+    follow: float = 5.0  # after the first fault: run on this long (lock-up? reset?)
     gdb_bin: str = "gdb-multiarch"
-    probe: str | None = None       # photon: cmsis-dap | stlink (default: $PHOTONDBG_PROBE)
+    probe: str | None = None  # photon: cmsis-dap | stlink (default: $PHOTONDBG_PROBE)
     serial_port: str | None = None  # photon: the Photon's USB serial (default: $PHOTONDBG_SERIAL)
-    track_heap: bool = False       # log every malloc/free from GDB (who freed it, who reused it)
+    track_heap: bool = False  # log every malloc/free from GDB (who freed it, who reused it)
 
 
 @dataclass
@@ -102,9 +102,12 @@ class Capture:
         self.elf: ElfInfo | None = ElfInfo(req.elf) if req.elf else None
         check_gdb(req.gdb_bin)
         self.capdir = new_capdir(req.out, req.target)
-        self.report = new_report(req.target, str(self.elf.path) if self.elf else None,
-                                 self.elf.sha256 if self.elf else None,
-                                 None if req.elf and req.variant is None else req.variant)
+        self.report = new_report(
+            req.target,
+            str(self.elf.path) if self.elf else None,
+            self.elf.sha256 if self.elf else None,
+            None if req.elf and req.variant is None else req.variant,
+        )
         self.report["target"]["machine"] = req.machine
         self.report["scenario"] = {"name": req.scenario, "seed": req.seed, "events": []}
         self.writer = ReportWriter(self.capdir, self.report)
@@ -123,7 +126,6 @@ class Capture:
     # -- bookkeeping ---------------------------------------------------------------
 
     @contextlib.contextmanager
-
     def stage(self, name: str):
         self.report["stage"] = name
         t0 = time.monotonic()
@@ -185,8 +187,9 @@ class Capture:
                 self.writer.write()
                 if self.elf is not None:
                     self.elf.close()
-        return CaptureResult(self.report["outcome"], self.writer.json_path, self.capdir,
-                             self.report)
+        return CaptureResult(
+            self.report["outcome"], self.writer.json_path, self.capdir, self.report
+        )
 
     def _run(self, owner: ProcessOwner) -> None:
         req = self.req
@@ -195,13 +198,20 @@ class Capture:
                 self.elf = ElfInfo(self._build())
                 self.report["target"].update(elf=str(self.elf.path), elf_sha256=self.elf.sha256)
         with self.stage("boot"):
-            self.target = make_target(req.target, self.elf.path, owner, logdir=self.capdir,
-                                      machine=req.machine, probe=req.probe,
-                                      serial_port=req.serial_port)
+            self.target = make_target(
+                req.target,
+                self.elf.path,
+                owner,
+                logdir=self.capdir,
+                machine=req.machine,
+                probe=req.probe,
+                serial_port=req.serial_port,
+            )
             self.target.start()
             self.report["target"]["machine"] = self.target.machine
-            self.report["sim_artefacts"] = sim_artefacts(self.elf.by_name, self.target.kind,
-                                                         self.target.machine)
+            self.report["sim_artefacts"] = sim_artefacts(
+                self.elf.by_name, self.target.kind, self.target.machine
+            )
             self.write()
         with self.stage("connect"):
             self.gdb = GdbSession(self.elf.path, owner, logdir=self.capdir, gdb_bin=req.gdb_bin)
@@ -212,22 +222,26 @@ class Capture:
                 self.gdb.cli(cmd, timeout=10.0)
             # the same `fault` command users get in their own GDB (gdb_scripts/fault.py)
             self.fault_command = "Python" not in self.gdb.cli(
-                f"source {GDB_SCRIPTS / 'fault.py'}", timeout=10.0, check=False)
+                f"source {GDB_SCRIPTS / 'fault.py'}", timeout=10.0, check=False
+            )
             if req.track_heap:
                 self.report["heap_track"] = heaptrack.start(self.gdb, self.capdir, self.elf)
         with self.stage("arm"):
-            self.armed = arm(self.gdb, self.elf,
-                             vector_catch=self.target.supports_vector_catch)
+            self.armed = arm(self.gdb, self.elf, vector_catch=self.target.supports_vector_catch)
             main = self.elf.symbol("main")
-            if main is not None and self.elf.in_code(main.address) \
-                    and main.address not in self.armed.breakpoints:
+            if (
+                main is not None
+                and self.elf.in_code(main.address)
+                and main.address not in self.armed.breakpoints
+            ):
                 self.main_addr = main.address
                 self.main_bkpt = self.gdb.break_at(main.address, temporary=True)
             self.report["armed"] = self.armed.as_dict()
             if not self.armed.handlers and not self.armed.vector_catch:
                 self.report.setdefault("warnings", []).append(
                     "no fault handler could be armed (no Thumb handler address in the fault "
-                    "slots of the vector table): only a lock-up or a panic can be caught")
+                    "slots of the vector table): only a lock-up or a panic can be caught"
+                )
             self.elf.load_lines()  # the slow part of symbolizing, done before the fault
             threads.unwinder_for(self.elf)  # and of unwinding thread stacks (CFI index)
             self.write()
@@ -251,19 +265,23 @@ class Capture:
     def _build(self) -> Path:
         from photondbg import firmware
 
-        return firmware.build(self.req.app, self.req.variant or "none",
-                              heap_trace=self.req.track_heap)
+        return firmware.build(
+            self.req.app, self.req.variant or "none", heap_trace=self.req.track_heap
+        )
 
     def _start_scenario(self, owner: ProcessOwner) -> None:
         from photondbg.campaign.scenario import WifiLossScenario
 
         if self.target.link is None:
-            raise UsageError(f"the wifi-loss scenario drives a simulated network link; the "
-                             f"{self.target.kind} target has none (use --scenario none)")
+            raise UsageError(
+                f"the wifi-loss scenario drives a simulated network link; the "
+                f"{self.target.kind} target has none (use --scenario none)"
+            )
         seed = self.req.seed if self.req.seed is not None else random.randrange(1 << 31)
         self.report["scenario"]["seed"] = seed
-        self.scenario = WifiLossScenario(self.target, owner, app=self.req.app, seed=seed,
-                                         logdir=self.capdir)
+        self.scenario = WifiLossScenario(
+            self.target, owner, app=self.req.app, seed=seed, logdir=self.capdir
+        )
         self.scenario.start()
 
     def _stop_scenario(self) -> None:

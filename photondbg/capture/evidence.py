@@ -88,11 +88,13 @@ class Evidence(CapturePart):
             sp, how = collect.find_stacked_frame(gdb, core, ram)  # labelled fallback only
             sp_source = "ram-scan" if sp is not None else None
             if sp is not None:
-                sps = dataclasses.replace(sps, method="ram-scan", detail=f"{sps.detail}; {how}",
-                                          **{exc["stack"]: sp})
+                sps = dataclasses.replace(
+                    sps, method="ram-scan", detail=f"{sps.detail}; {how}", **{exc["stack"]: sp}
+                )
             if sp is None:
-                self.cap.report["stack_pointer_note"] = (f"{exc['stack']} not exposed by the "
-                                                         f"target; {how}")
+                self.cap.report["stack_pointer_note"] = (
+                    f"{exc['stack']} not exposed by the target; {how}"
+                )
         frame, frame_error = collect.stacked_frame(gdb, sp, ram)
         if frame is None and sp is None and self.cap.report.get("stack_pointer_note"):
             frame_error = f"stacked frame unknown: {self.cap.report['stack_pointer_note']}"
@@ -131,10 +133,16 @@ class Evidence(CapturePart):
         }
         if frame:
             lr_loc = collect.locate(elf, (frame["lr"] & ~1) - 2 if frame["lr"] & 1 else frame["lr"])
-            fault["caller"] = {"lr": frame["lr"], "symbol": lr_loc["symbol"],
-                               "location": lr_loc["location"]}
-        fault["_stack_sp"] = sp if sp is not None and ram.contains(sp) else (
-            core.get("sp") if ram.contains(core.get("sp", 0)) else None)
+            fault["caller"] = {
+                "lr": frame["lr"],
+                "symbol": lr_loc["symbol"],
+                "location": lr_loc["location"],
+            }
+        fault["_stack_sp"] = (
+            sp
+            if sp is not None and ram.contains(sp)
+            else (core.get("sp") if ram.contains(core.get("sp", 0)) else None)
+        )
         return fault, frame
 
     def dumps(self, sp: int | None) -> None:
@@ -153,7 +161,8 @@ class Evidence(CapturePart):
                 self.cap.writer.artifact("stack.bin", path)
                 dumps["stack"] = {"address": sp, "length": length, "gaps": collect.gaps_json(mem)}
                 self.cap.report["stack_scan"] = collect.scan_stack(
-                    mem.data[:collect.SCAN_BYTES], sp, elf)
+                    mem.data[: collect.SCAN_BYTES], sp, elf
+                )
             path = self.cap.capdir / "ram.bin"
             length = min(ram.size, collect.RAM_DUMP_MAX)
             mem = collect.dump(gdb, path, ram.base, length)
@@ -165,11 +174,12 @@ class Evidence(CapturePart):
             self.cap.report["threads"], note = threads.for_capture(elf, self.cap.report, snap)
             if note:
                 self.cap.report["threads_note"] = note
-        with self.cap.stage("analysis"):   # heap walk, dangling pointers, provenance
+        with self.cap.stage("analysis"):  # heap walk, dangling pointers, provenance
             if (self.cap.report.get("heap_track") or {}).get("method") == "gdb":
                 heaptrack.stop(self.gdb)
-            self.cap.report["root_cause"] = root_cause.for_capture(self.cap.capdir,
-                                                                   self.cap.report, self.elf)
+            self.cap.report["root_cause"] = root_cause.for_capture(
+                self.cap.capdir, self.cap.report, self.elf
+            )
 
     def follow(self) -> None:
         """Let the core run on for ``follow`` seconds after the first fault: does it escalate?
@@ -228,8 +238,10 @@ class Evidence(CapturePart):
             first = (self.cap.report.get("fault") or {}).get("registers") or {}
             if collect.core_registers(regs) == first:
                 # same handler, same state: the handler is a tight loop at its entry
-                after.update(kind="spin", detail="the fault handler loops forever "
-                             "(no reset, no panic, no lock-up)")
+                after.update(
+                    kind="spin",
+                    detail="the fault handler loops forever (no reset, no panic, no lock-up)",
+                )
                 return after
             after["vector"] = faults.exception_name(faults.exception_number(regs.get("xpsr", 0)))
             after["detail"] = f"second fault: {after['vector']}"
@@ -251,9 +263,13 @@ class Evidence(CapturePart):
             caller = collect.locate(elf, (lr & ~1) - 2)
             self.cap.report["outcome"] = "panic"
             self.cap.report["panic"] = {
-                "code": code, "name": faults.PANIC_NAMES.get(code),
-                "entry": self.armed.panic_symbol, "pc": core.get("pc"), "registers": core,
-                "caller": lr & ~1, "caller_symbol": caller["symbol"],
+                "code": code,
+                "name": faults.PANIC_NAMES.get(code),
+                "entry": self.armed.panic_symbol,
+                "pc": core.get("pc"),
+                "registers": core,
+                "caller": lr & ~1,
+                "caller_symbol": caller["symbol"],
                 "caller_location": caller["location"],
                 "stack_pointers": self.target.read_stack_pointers(gdb, regs).as_dict(),
             }
@@ -263,9 +279,14 @@ class Evidence(CapturePart):
             except GdbError:
                 raw = []
             frames = [
-                {"pc": int(f.get("addr", "0"), 16), "function": f.get("func"),
-                 "file": f.get("file"), "line": int(f["line"]) if f.get("line") else None}
-                for f in raw]
+                {
+                    "pc": int(f.get("addr", "0"), 16),
+                    "function": f.get("func"),
+                    "file": f.get("file"),
+                    "line": int(f["line"]) if f.get("line") else None,
+                }
+                for f in raw
+            ]
             if faults.exception_number(core.get("xpsr", 0)) == 0 and threads.thread_layout(elf)[0]:
                 frames = threads.trim_at_thread_exit(elf, core, frames, gdb.read_u32)
             self.cap.report["backtrace"] = frames
@@ -285,20 +306,27 @@ class Evidence(CapturePart):
             if dump is None:
                 lines = target.stderr_text().strip().splitlines()
                 tail = f": {lines[-1]}" if lines else ""
-                raise ToolFailure(f"target died during the capture (exit status "
-                                  f"{target.returncode}){tail}")
+                raise ToolFailure(
+                    f"target died during the capture (exit status {target.returncode}){tail}"
+                )
             regs = dict(dump.registers)
             loc = collect.locate(self.elf, dump.pc)
             self.cap.report["lockup"] = {
-                "pc": dump.pc, "registers": regs,
+                "pc": dump.pc,
+                "registers": regs,
                 "source": target.lockup_source,
-                "message": dump.message, "symbol": loc["symbol"], "location": loc["location"],
+                "message": dump.message,
+                "symbol": loc["symbol"],
+                "location": loc["location"],
             }
             self.cap.report["outcome"] = "lockup"
             if not first:
-                self.cap.report["after_fault"] = {"kind": "lockup", "pc": dump.pc,
-                                              "symbol": loc["symbol"],
-                                              "detail": "the core locked up after the fault"}
+                self.cap.report["after_fault"] = {
+                    "kind": "lockup",
+                    "pc": dump.pc,
+                    "symbol": loc["symbol"],
+                    "detail": "the core locked up after the fault",
+                }
 
     def timeout(self) -> None:
         with self.cap.stage("timeout"):
@@ -307,8 +335,11 @@ class Evidence(CapturePart):
                 if self.gdb.interrupt(timeout=2.0) is not None:
                     regs = collect.core_registers(self.gdb.registers())
                     loc = collect.locate(self.elf, regs.get("pc"))
-                    self.cap.report["stopped_at"] = {"pc": regs.get("pc"), "symbol": loc["symbol"],
-                                                 "location": loc["location"]}
+                    self.cap.report["stopped_at"] = {
+                        "pc": regs.get("pc"),
+                        "symbol": loc["symbol"],
+                        "location": loc["location"],
+                    }
                     self.threads_at_halt()
             except (PhotondbgError, KeyError):
                 pass

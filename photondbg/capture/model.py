@@ -30,7 +30,7 @@ OUTCOMES = ("fault", "lockup", "panic", "none")
 @dataclass
 class TargetInfo(Section):
     REQUIRED = ("kind", "elf", "elf_sha256", "variant")
-    kind: str | None = None        # sim | photon
+    kind: str | None = None  # sim | photon
     elf: str | None = None
     elf_sha256: str | None = None
     variant: str | None = None
@@ -76,26 +76,37 @@ class StackPointers(Section):
     msp: int | None = None
     psp: int | None = None
     method: str | None = None
-    control: int | None = None      # CONTROL as the core reported it (stub / registers)
-    scratch: int | None = None      # mrs-stub: where the stub ran
-    restored: bool | None = None    # mrs-stub: registers and scratch memory read back identical
-    detail: str | None = None       # why a value is missing or doubtful
+    control: int | None = None  # CONTROL as the core reported it (stub / registers)
+    scratch: int | None = None  # mrs-stub: where the stub ran
+    restored: bool | None = None  # mrs-stub: registers and scratch memory read back identical
+    detail: str | None = None  # why a value is missing or doubtful
 
 
 @dataclass
 class Fault(Section):
     NESTED = {"caller": Caller, "stack_pointers": StackPointers}
-    REQUIRED = ("vector", "registers", "exc_return", "stack", "frame", "scb", "reasons",
-                "fault_address", "faulting_pc", "faulting_symbol", "faulting_location",
-                "instruction")
+    REQUIRED = (
+        "vector",
+        "registers",
+        "exc_return",
+        "stack",
+        "frame",
+        "scb",
+        "reasons",
+        "fault_address",
+        "faulting_pc",
+        "faulting_symbol",
+        "faulting_location",
+        "instruction",
+    )
     vector: str | None = None
     vector_number: int | None = None
     kind: str | None = None
     registers: dict[str, int] | None = None
     exc_return: int | None = None
     exc_return_decoded: dict | None = None
-    stack: str | None = None                  # msp | psp
-    frame: dict[str, int] | None = None       # the stacked r0-r3, r12, lr, pc, xpsr
+    stack: str | None = None  # msp | psp
+    frame: dict[str, int] | None = None  # the stacked r0-r3, r12, lr, pc, xpsr
     frame_error: str | None = None
     stack_pointer: int | None = None
     stack_pointer_source: str | None = None
@@ -117,7 +128,7 @@ class Lockup(Section):
     REQUIRED = ("pc", "registers", "source")
     pc: int | None = None
     registers: dict[str, int] | None = None
-    source: str | None = None       # qemu | openocd
+    source: str | None = None  # qemu | openocd
     message: str | None = None
     symbol: str | None = None
     location: str | None = None
@@ -145,8 +156,8 @@ class AfterFault(Section):
     pc: int | None = None
     symbol: str | None = None
     detail: str | None = None
-    code: int | None = None         # panic: its code
-    vector: str | None = None       # fault: the second fault's vector
+    code: int | None = None  # panic: its code
+    vector: str | None = None  # fault: the second fault's vector
 
 
 @dataclass
@@ -155,20 +166,20 @@ class Thread(Section):
 
     NESTED = {"backtrace": Frame}
     name: str | None = None
-    state: str | None = None                # ready | running | blocked | suspended | deleted
+    state: str | None = None  # ready | running | blocked | suspended | deleted
     priority: int | None = None
-    tcb: int | None = None                  # address of its struct os_thread
+    tcb: int | None = None  # address of its struct os_thread
     stack_lo: int | None = None
     stack_hi: int | None = None
-    saved_sp: int | None = None             # as its control block holds it
-    sp: int | None = None                   # saved SP, or the live PSP for the running thread
-    high_water: int | None = None           # most stack bytes ever used
-    unused: int | None = None               # bytes still holding the 0xA5 fill
-    stack_overflow: bool | None = None      # fill used up, or an SP outside the stack
-    current: bool | None = None             # os_current
-    context: str | None = None              # where its registers came from
+    saved_sp: int | None = None  # as its control block holds it
+    sp: int | None = None  # saved SP, or the live PSP for the running thread
+    high_water: int | None = None  # most stack bytes ever used
+    unused: int | None = None  # bytes still holding the 0xA5 fill
+    stack_overflow: bool | None = None  # fill used up, or an SP outside the stack
+    current: bool | None = None  # os_current
+    context: str | None = None  # where its registers came from
     backtrace: list[Frame] | None = None
-    backtrace_stop: str | None = None       # why the unwind ended
+    backtrace_stop: str | None = None  # why the unwind ended
 
 
 @dataclass
@@ -176,7 +187,7 @@ class SimArtefact(Section):
     """Where the simulated board differs from the real one (photondbg/sim/facts.py)."""
 
     id: str | None = None
-    text: str | None = None         # one line, "sim: ..."
+    text: str | None = None  # one line, "sim: ..."
     detail: str | None = None
 
 
@@ -197,22 +208,22 @@ class Reproduce(Section):
     argv: list[str] | None = None
     command_line: str | None = None
     cwd: str | None = None
-    rerun: str | None = None           # capture-fault with the firmware copy, same seed
-    rebuild: str | None = None         # the same from the app sources (when it was built)
+    rerun: str | None = None  # capture-fault with the firmware copy, same seed
+    rebuild: str | None = None  # the same from the app sources (when it was built)
     seed: int | None = None
-    elf_copy: str | None = None        # the firmware inside the capture (firmware.elf)
+    elf_copy: str | None = None  # the firmware inside the capture (firmware.elf)
     elf_sha256: str | None = None
-    tools: dict[str, str | None] | None = None      # program -> first line of --version
-    photondbg: dict | None = None      # version, commit, python
+    tools: dict[str, str | None] | None = None  # program -> first line of --version
+    photondbg: dict | None = None  # version, commit, python
     note: str | None = None
-    error: str | None = None           # when the section could not be made
+    error: str | None = None  # when the section could not be made
 
 
 @dataclass
 class TimelineEvent(Section):
-    t: float | None = None             # seconds since the device started running; None: after
-    wall: float | None = None          # time.time()
-    event: str | None = None           # start, served, cut, restore, stop, fault, panic, ...
+    t: float | None = None  # seconds since the device started running; None: after
+    wall: float | None = None  # time.time()
+    event: str | None = None  # start, served, cut, restore, stop, fault, panic, ...
     detail: str | None = None
 
 
@@ -230,12 +241,12 @@ class Timeline(Section):
 class HeapBlock(Section):
     """A heap block as the analysis found it (photondbg.analysis.heap)."""
 
-    addr: int | None = None             # the address malloc handed out
-    size: int | None = None             # usable bytes from there
-    state: str | None = None            # used | free
-    chunk: int | None = None            # the allocator's own block start (header)
+    addr: int | None = None  # the address malloc handed out
+    size: int | None = None  # usable bytes from there
+    state: str | None = None  # used | free
+    chunk: int | None = None  # the allocator's own block start (header)
     chunk_size: int | None = None
-    contents_hint: str | None = None    # what the memory the pointer aims at holds now
+    contents_hint: str | None = None  # what the memory the pointer aims at holds now
 
 
 @dataclass
@@ -243,30 +254,34 @@ class HeapEvent(Section):
     """One malloc/free call (trace ring or GDB log), symbolized: who freed / reused / allocated."""
 
     NESTED = {"backtrace": Frame}
-    op: str | None = None               # malloc | free
-    n: int | None = None                # sequence number of the call
+    op: str | None = None  # malloc | free
+    n: int | None = None  # sequence number of the call
     ptr: int | None = None
-    size: int | None = None             # malloc: bytes asked for
-    pc: int | None = None               # the caller (the allocator's return address)
+    size: int | None = None  # malloc: bytes asked for
+    pc: int | None = None  # the caller (the allocator's return address)
     function: str | None = None
     file: str | None = None
     line: int | None = None
-    source: str | None = None           # where a free came from when not the ring
+    source: str | None = None  # where a free came from when not the ring
     backtrace: list[Frame] | None = None
 
 
 @dataclass
 class DanglingPointer(Section):
-    NESTED = {"block": HeapBlock, "allocated_by": HeapEvent, "freed_by": HeapEvent,
-              "reused_by": HeapEvent}
-    path: str | None = None             # e.g. listeners[0]->clients[3]
+    NESTED = {
+        "block": HeapBlock,
+        "allocated_by": HeapEvent,
+        "freed_by": HeapEvent,
+        "reused_by": HeapEvent,
+    }
+    path: str | None = None  # e.g. listeners[0]->clients[3]
     value: int | None = None
-    slot: int | None = None             # address of the pointer itself
-    type: str | None = None             # declared pointee type
+    slot: int | None = None  # address of the pointer itself
+    type: str | None = None  # declared pointee type
     type_size: int | None = None
     reason: str | None = None
-    certain: bool | None = None         # False: reached through a union member
-    owner: dict | None = None           # {path, type, address, fields}
+    certain: bool | None = None  # False: reached through a union member
+    owner: dict | None = None  # {path, type, address, fields}
     block: HeapBlock | None = None
     allocated_by: HeapEvent | None = None
     freed_by: HeapEvent | None = None
@@ -278,12 +293,12 @@ class DanglingPointer(Section):
 class ProvenanceStep(Section):
     register: str | None = None
     value: int | None = None
-    loaded_by: dict | None = None       # {pc, instruction}
-    address: int | None = None          # where the value was loaded from
+    loaded_by: dict | None = None  # {pc, instruction}
+    address: int | None = None  # where the value was loaded from
     base: str | None = None
     base_value: int | None = None
     offset: int | None = None
-    confirmed: bool | None = None       # the dump still holds the value there
+    confirmed: bool | None = None  # the dump still holds the value there
     note: str | None = None
     function: str | None = None
 
@@ -291,8 +306,8 @@ class ProvenanceStep(Section):
 @dataclass
 class Provenance(Section):
     NESTED = {"chain": ProvenanceStep}
-    kind: str | None = None             # data-access | bad-branch | return | unknown
-    site: dict | None = None            # {pc, instruction, function, file, line}
+    kind: str | None = None  # data-access | bad-branch | return | unknown
+    site: dict | None = None  # {pc, instruction, function, file, line}
     register: str | None = None
     value: int | None = None
     chain: list[ProvenanceStep] | None = None
@@ -301,7 +316,7 @@ class Provenance(Section):
 
 @dataclass
 class HeapSummary(Section):
-    allocator: str | None = None        # newlib-nano | heap_4 | ...
+    allocator: str | None = None  # newlib-nano | heap_4 | ...
     arena: list[int] | None = None
     end_source: str | None = None
     blocks: int | None = None
@@ -319,13 +334,18 @@ class HeapSummary(Section):
 class RootCause(Section):
     """``root_cause`` (photondbg.analysis.rootcause, DESIGN §5.1)."""
 
-    NESTED = {"dangling": DanglingPointer, "provenance": Provenance, "heaps": HeapSummary,
-              "freed_by": HeapEvent, "reused_by": HeapEvent}
-    kind: str | None = None     # use-after-free | dangling-pointer | heap-corrupt | none-found
+    NESTED = {
+        "dangling": DanglingPointer,
+        "provenance": Provenance,
+        "heaps": HeapSummary,
+        "freed_by": HeapEvent,
+        "reused_by": HeapEvent,
+    }
+    kind: str | None = None  # use-after-free | dangling-pointer | heap-corrupt | none-found
     summary: str | None = None
     dangling: list[DanglingPointer] | None = None
     provenance: Provenance | None = None
-    culprit: dict | None = None         # {path, candidates, how, confirmed, step}
+    culprit: dict | None = None  # {path, candidates, how, confirmed, step}
     heaps: list[HeapSummary] | None = None
     freed_by: HeapEvent | None = None
     reused_by: HeapEvent | None = None
@@ -335,35 +355,58 @@ class RootCause(Section):
 
 @dataclass
 class CaptureReport(Section):
-    NESTED = {"target": TargetInfo, "fault": Fault, "lockup": Lockup, "backtrace": Frame,
-              "stages": Stage, "panic": Panic, "after_fault": AfterFault, "threads": Thread,
-              "after_fault_events": AfterFault,
-              "stopped_at": StoppedAt, "reproduce": Reproduce, "timeline": Timeline,
-              "sim_artefacts": SimArtefact, "root_cause": RootCause}
-    REQUIRED = ("schema", "status", "created", "target", "outcome", "fault", "lockup",
-                "backtrace", "artifacts", "stage", "stages", "error")
+    NESTED = {
+        "target": TargetInfo,
+        "fault": Fault,
+        "lockup": Lockup,
+        "backtrace": Frame,
+        "stages": Stage,
+        "panic": Panic,
+        "after_fault": AfterFault,
+        "threads": Thread,
+        "after_fault_events": AfterFault,
+        "stopped_at": StoppedAt,
+        "reproduce": Reproduce,
+        "timeline": Timeline,
+        "sim_artefacts": SimArtefact,
+        "root_cause": RootCause,
+    }
+    REQUIRED = (
+        "schema",
+        "status",
+        "created",
+        "target",
+        "outcome",
+        "fault",
+        "lockup",
+        "backtrace",
+        "artifacts",
+        "stage",
+        "stages",
+        "error",
+    )
     schema: str = SCHEMA
-    status: str = "partial"                 # complete | partial
+    status: str = "partial"  # complete | partial
     created: str | None = None
     target: TargetInfo = field(default_factory=TargetInfo)
-    outcome: str = "none"                   # fault | lockup | panic | none
+    outcome: str = "none"  # fault | lockup | panic | none
     fault: Fault | None = None
     lockup: Lockup | None = None
     backtrace: list[Frame] = field(default_factory=list)
     artifacts: dict[str, str] = field(default_factory=dict)
-    stage: str | None = None                # the stage reached (a partial report stops here)
+    stage: str | None = None  # the stage reached (a partial report stops here)
     stages: list[Stage] = field(default_factory=list)
     error: str | None = None
     panic: Panic | None = None
     after_fault: AfterFault | None = None
     stopped_at: StoppedAt | None = None
-    threads: list[Thread] | None = None     # when a scheduler was found (capture)
-    sim_artefacts: list[SimArtefact] | None = None   # sim target: what is the simulator's
-    threads_note: str | None = None         # why no thread (or not every thread) is listed
+    threads: list[Thread] | None = None  # when a scheduler was found (capture)
+    sim_artefacts: list[SimArtefact] | None = None  # sim target: what is the simulator's
+    threads_note: str | None = None  # why no thread (or not every thread) is listed
     after_fault_events: list[AfterFault] | None = None  # every stop after the first fault
-    root_cause: RootCause | None = None     # analysis (photondbg.analysis.rootcause)
-    reproduce: Reproduce | None = None      # replay (photondbg.replay.reproduce)
-    timeline: Timeline | None = None        # replay
+    root_cause: RootCause | None = None  # analysis (photondbg.analysis.rootcause)
+    reproduce: Reproduce | None = None  # replay (photondbg.replay.reproduce)
+    timeline: Timeline | None = None  # replay
 
     @classmethod
     def load(cls, path: Path | str) -> "CaptureReport":

@@ -17,8 +17,16 @@ from photondbg.capture.model import OUTCOMES, SCHEMA, CaptureReport, TargetInfo
 from photondbg.capture.threads import threads_markdown
 from photondbg.render.markdown import reproduce_markdown, timeline_markdown
 
-__all__ = ["OUTCOMES", "SCHEMA", "ReportWriter", "atomic_write", "new_report", "render_markdown",
-           "summary", "utc_stamp"]
+__all__ = [
+    "OUTCOMES",
+    "SCHEMA",
+    "ReportWriter",
+    "atomic_write",
+    "new_report",
+    "render_markdown",
+    "summary",
+    "utc_stamp",
+]
 
 
 def utc_stamp(now: float | None = None) -> str:
@@ -27,12 +35,14 @@ def utc_stamp(now: float | None = None) -> str:
     return when.strftime("%Y%m%dT%H%M%S%fZ")[:-7] + "Z"
 
 
-def new_report(target_kind: str, elf: str | None, elf_sha256: str | None,
-               variant: str | None) -> dict:
+def new_report(
+    target_kind: str, elf: str | None, elf_sha256: str | None, variant: str | None
+) -> dict:
     """A fresh report (status partial, outcome none) in its JSON form."""
     created = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return CaptureReport(created=created, stage="start",
-                         target=TargetInfo(target_kind, elf, elf_sha256, variant)).to_dict()
+    return CaptureReport(
+        created=created, stage="start", target=TargetInfo(target_kind, elf, elf_sha256, variant)
+    ).to_dict()
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -65,8 +75,17 @@ class ReportWriter:
         self.report["artifacts"][name] = os.path.relpath(path, self.capdir)
 
     def write(self) -> Path:
-        for name in ("report.json", "report.md", "gdb-mi.log", "serial.log", "qemu-stderr.log",
-                     "gdb-stderr.log", "bridge.log", "openocd.log", "photondbg.log"):
+        for name in (
+            "report.json",
+            "report.md",
+            "gdb-mi.log",
+            "serial.log",
+            "qemu-stderr.log",
+            "gdb-stderr.log",
+            "bridge.log",
+            "openocd.log",
+            "photondbg.log",
+        ):
             path = self.capdir / name
             if name.startswith("report.") or (path.exists() and path.stat().st_size > 0):
                 self.report["artifacts"].setdefault(name, name)
@@ -90,10 +109,12 @@ def render_markdown(report: CaptureReport | dict) -> str:
     r = report if isinstance(report, CaptureReport) else CaptureReport.from_dict(report)
     out = [f"# photondbg capture: {r.outcome}", ""]
     t = r.target
-    out += [f"- status: **{r.status}** (stage `{r.stage}`)",
-            f"- created: {r.created}",
-            f"- target: {t.kind}" + (f" ({t.machine})" if t.machine else ""),
-            f"- firmware: `{t.elf}` variant `{t.variant}` sha256 `{(t.elf_sha256 or '')[:16]}`"]
+    out += [
+        f"- status: **{r.status}** (stage `{r.stage}`)",
+        f"- created: {r.created}",
+        f"- target: {t.kind}" + (f" ({t.machine})" if t.machine else ""),
+        f"- firmware: `{t.elf}` variant `{t.variant}` sha256 `{(t.elf_sha256 or '')[:16]}`",
+    ]
     if r.error:
         out.append(f"- error: {r.error}")
     out += [f"- {a.text}" for a in r.sim_artefacts or []]
@@ -102,22 +123,29 @@ def render_markdown(report: CaptureReport | dict) -> str:
     if f:
         out += [f"## Fault: {f.kind or f.vector}", ""]
         loc = f.faulting_location
-        out.append(f"Faulting PC {hx(f.faulting_pc)} in `{f.faulting_symbol or '??'}`"
-                   + (f" at {loc}" if loc else ""))
+        out.append(
+            f"Faulting PC {hx(f.faulting_pc)} in `{f.faulting_symbol or '??'}`"
+            + (f" at {loc}" if loc else "")
+        )
         if f.caller and f.caller.symbol:
             c = f.caller
             out.append(f"\nCalled from {hx(c.lr)} `{c.symbol}` {c.location or ''}")
         if f.pc_in_code is False:
-            out.append("\nThe PC is outside the firmware's code: a call or return through a bad "
-                       "pointer.")
+            out.append(
+                "\nThe PC is outside the firmware's code: a call or return through a bad pointer."
+            )
         if f.instruction:
             out.append(f"\nInstruction: `{f.instruction}`")
         out += ["", "Reasons:", ""]
         out += [f"- {why}" for why in f.reasons or []] or ["- (no fault status bits set)"]
         if f.fault_address is not None:
             out += ["", f"Fault address: {hx(f.fault_address)}"]
-        out += ["", f"EXC_RETURN {hx(f.exc_return)}: stack {f.stack}, "
-                    f"{(f.exc_return_decoded or {}).get('frame')} frame", ""]
+        out += [
+            "",
+            f"EXC_RETURN {hx(f.exc_return)}: stack {f.stack}, "
+            f"{(f.exc_return_decoded or {}).get('frame')} frame",
+            "",
+        ]
         sps = f.stack_pointers
         if sps:
             check = "" if sps.get("restored") is not False else ", RESTORE CHECK FAILED"
@@ -135,23 +163,36 @@ def render_markdown(report: CaptureReport | dict) -> str:
         out += ["Registers at the handler:", "", "```"]
         names = list(regs)
         for i in range(0, len(names), 4):
-            out.append("  ".join(f"{n:>4}={hx(regs[n])}" for n in names[i:i + 4]))
+            out.append("  ".join(f"{n:>4}={hx(regs[n])}" for n in names[i : i + 4]))
         out += ["```", ""]
     p = r.panic
     if p:
-        out += [f"## Panic: code {p.code} ({p.name})", "",
-                f"Called from {hx(p.caller)} `{p.caller_symbol}` {p.caller_location or ''}", ""]
+        out += [
+            f"## Panic: code {p.code} ({p.name})",
+            "",
+            f"Called from {hx(p.caller)} `{p.caller_symbol}` {p.caller_location or ''}",
+            "",
+        ]
     lk = r.lockup
     if lk:
-        out += ["## Lock-up", "", f"Source: {lk.source}: {lk.message or ''}",
-                f"PC {hx(lk.pc)} `{lk.symbol or '??'}` {lk.location or ''}", ""]
+        out += [
+            "## Lock-up",
+            "",
+            f"Source: {lk.source}: {lk.message or ''}",
+            f"PC {hx(lk.pc)} `{lk.symbol or '??'}` {lk.location or ''}",
+            "",
+        ]
     after = r.after_fault
     if after:
         out += [f"After the fault: **{after.kind}** {after.detail or ''}", ""]
         events = r.get("after_fault_events") or []
         if len(events) > 1:
-            out += [" -> ".join(f"{e.get('kind')} ({e.get('symbol') or hx(e.get('pc'))})"
-                                for e in events), ""]
+            out += [
+                " -> ".join(
+                    f"{e.get('kind')} ({e.get('symbol') or hx(e.get('pc'))})" for e in events
+                ),
+                "",
+            ]
     out += rootcause_markdown(r.root_cause)
     if r.backtrace:
         out += ["## Backtrace", ""]
@@ -163,10 +204,15 @@ def render_markdown(report: CaptureReport | dict) -> str:
     out += threads_markdown(plain)
     scan = r.get("stack_scan") or []
     if scan:
-        out += ["## Stack words that look like return addresses", "",
-                "| address | value | symbol |", "|---|---|---|"]
-        out += [f"| {hx(s['address'])} | {hx(s['value'])} | {s.get('symbol') or ''} |"
-                for s in scan]
+        out += [
+            "## Stack words that look like return addresses",
+            "",
+            "| address | value | symbol |",
+            "|---|---|---|",
+        ]
+        out += [
+            f"| {hx(s['address'])} | {hx(s['value'])} | {s.get('symbol') or ''} |" for s in scan
+        ]
         out.append("")
     out += timeline_markdown(r) + reproduce_markdown(r)
     if r.artifacts:
@@ -182,8 +228,7 @@ def sim_fault_notes(r: CaptureReport) -> list[str]:
     if not f or not r.sim_artefacts:
         return []
     kinds = {w.split(":")[0] for w in f.reasons or []}
-    made_by_mpu = "DACCVIOL" in kinds or (
-        "IACCVIOL" in kinds and (f.faulting_pc or 0) < 0xA0000000)
+    made_by_mpu = "DACCVIOL" in kinds or ("IACCVIOL" in kinds and (f.faulting_pc or 0) < 0xA0000000)
     return [a.text for a in r.sim_artefacts if a.id == "unmapped-access-mpu" and made_by_mpu]
 
 
@@ -209,15 +254,19 @@ def summary(report: CaptureReport | dict, path: Path) -> str:
         sps = f.stack_pointers
         if f.stack and sps and sps.get(f.stack) is not None:
             running = next((t.name for t in r.threads or [] if t.current), None)
-            lines.append(f"  on   {f.stack.upper()} {_hx(sps.get(f.stack))}"
-                         + (f", thread {running}" if running and f.stack == "psp" else "")
-                         + f" (read by {sps.method})")
+            lines.append(
+                f"  on   {f.stack.upper()} {_hx(sps.get(f.stack))}"
+                + (f", thread {running}" if running and f.stack == "psp" else "")
+                + f" (read by {sps.method})"
+            )
         if f.caller and f.caller.symbol:
             c = f.caller
             lines.append(f"  from {c.symbol}" + (f" ({c.location})" if c.location else ""))
             if f.pc_in_code is False:
-                lines.append(f"  note the PC is outside the firmware's code: {c.symbol} "
-                             f"called or returned through a bad pointer")
+                lines.append(
+                    f"  note the PC is outside the firmware's code: {c.symbol} "
+                    f"called or returned through a bad pointer"
+                )
     if p:
         lines.append(f"PANIC  code {p.code} ({p.name}) via {p.entry}")
         lines.append(f"  from {p.caller_symbol or '??'} ({p.caller_location or '?'})")

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 class Section:
     """A JSON object with typed, declared fields (see the module text)."""
 
-    NESTED: ClassVar[dict[str, type[Section]]] = {}   # field -> section type (lists: each item)
-    REQUIRED: ClassVar[tuple[str, ...]] = ()          # written even when None
+    NESTED: ClassVar[dict[str, type[Section]]] = {}  # field -> section type (lists: each item)
+    REQUIRED: ClassVar[tuple[str, ...]] = ()  # written even when None
 
     extra: dict[str, Any] = field(default_factory=dict, repr=False, kw_only=True)
     _keys: tuple[str, ...] = field(default=(), repr=False, compare=False, kw_only=True)
@@ -47,8 +47,11 @@ class Section:
             if key in known:
                 value = getattr(self, key)
                 # a report read from JSON keeps its keys; a new one has every required key
-                if value is None and key not in self._keys \
-                        and (self._keys or key not in self.REQUIRED):
+                if (
+                    value is None
+                    and key not in self._keys
+                    and (self._keys or key not in self.REQUIRED)
+                ):
                     continue
                 out[key] = _dump(value)
             elif key in self.extra:

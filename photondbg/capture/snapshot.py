@@ -39,8 +39,11 @@ def snapshot(dut, out: Path, *, why: str = "") -> Path:
         regs = gdb.registers()
         core = collect.core_registers(regs)
         pc = core.get("pc", 0) & ~1
-        report["stop"] = {"reason": (stopped or {}).get("reason"), "pc": pc,
-                          "symbol": collect.locate(elf, pc)["symbol"]}
+        report["stop"] = {
+            "reason": (stopped or {}).get("reason"),
+            "pc": pc,
+            "symbol": collect.locate(elf, pc)["symbol"],
+        }
         scb = collect.read_scb(gdb)
         frame = None
         sps = dut.target.read_stack_pointers(gdb, regs)  # exact MSP/PSP (MRS stub on QEMU)
@@ -51,14 +54,21 @@ def snapshot(dut, out: Path, *, why: str = "") -> Path:
             where = collect.locate(elf, frame["pc"] if frame else None, gdb)
             report["outcome"] = "fault"
             report["fault"] = {
-                "vector": armed.handlers[pc][0], "registers": core,
-                "exc_return": core.get("lr"), "stack": exc["stack"], "frame": frame,
+                "vector": armed.handlers[pc][0],
+                "registers": core,
+                "exc_return": core.get("lr"),
+                "stack": exc["stack"],
+                "frame": frame,
                 "exc_return_decoded": {k: v for k, v in exc.items() if k != "value"},
-                "stack_pointer": sp, "stack_pointers": sps.as_dict(),
-                "frame_error": frame_error, "scb": scb,
-                "reasons": faults.reasons(scb), "fault_address": faults.fault_address(scb),
+                "stack_pointer": sp,
+                "stack_pointers": sps.as_dict(),
+                "frame_error": frame_error,
+                "scb": scb,
+                "reasons": faults.reasons(scb),
+                "fault_address": faults.fault_address(scb),
                 "faulting_pc": frame["pc"] if frame else None,
-                "faulting_symbol": where["symbol"], "faulting_location": where["location"],
+                "faulting_symbol": where["symbol"],
+                "faulting_location": where["location"],
                 "instruction": None,
             }
         else:
@@ -77,11 +87,15 @@ def snapshot(dut, out: Path, *, why: str = "") -> Path:
         path = capdir / "ram.bin"
         mem = collect.dump(gdb, path, ram.base, min(ram.size, collect.RAM_DUMP_MAX))
         writer.artifact("ram.bin", path)
-        report["dumps"] = {"ram": {"address": ram.base, "length": ram.size,
-                                   "gaps": collect.gaps_json(mem)}}
-        snap = Snapshot(mem.start, mem.data, mem.gaps)   # every thread, where it stopped
-        report["threads"], note = (threads.for_capture(elf, report, snap) if report["fault"]
-                                   else threads.for_halt(elf, regs, sps.psp, snap))
+        report["dumps"] = {
+            "ram": {"address": ram.base, "length": ram.size, "gaps": collect.gaps_json(mem)}
+        }
+        snap = Snapshot(mem.start, mem.data, mem.gaps)  # every thread, where it stopped
+        report["threads"], note = (
+            threads.for_capture(elf, report, snap)
+            if report["fault"]
+            else threads.for_halt(elf, regs, sps.psp, snap)
+        )
         if note:
             report["threads_note"] = note
         report["status"] = "complete"
@@ -100,10 +114,15 @@ def _frames(gdb) -> list[dict]:
         res = gdb.command(f"-stack-list-frames 0 {collect.BACKTRACE_MAX - 1}", timeout=5.0)
     except PhotondbgError:
         return []
-    return [{"pc": int(f.get("addr", "0"), 16),
-             "function": f.get("func") if f.get("func") != "??" else None,
-             "file": f.get("file"), "line": int(f["line"]) if f.get("line") else None}
-            for f in (res.payload or {}).get("stack", [])]
+    return [
+        {
+            "pc": int(f.get("addr", "0"), 16),
+            "function": f.get("func") if f.get("func") != "??" else None,
+            "file": f.get("file"),
+            "line": int(f["line"]) if f.get("line") else None,
+        }
+        for f in (res.payload or {}).get("stack", [])
+    ]
 
 
 def _ram(dut) -> collect.Region:

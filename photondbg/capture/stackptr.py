@@ -42,10 +42,10 @@ class StubFailed(ToolFailure):
 class StackPointers:
     msp: int | None
     psp: int | None
-    method: str                     # registers | mrs-stub | ram-scan | none
-    control: int | None = None      # CONTROL as the core reported it (stub/registers)
-    scratch: int | None = None      # where the stub ran
-    restored: bool | None = None    # stub: memory and registers read back identical
+    method: str  # registers | mrs-stub | ram-scan | none
+    control: int | None = None  # CONTROL as the core reported it (stub/registers)
+    scratch: int | None = None  # where the stub ran
+    restored: bool | None = None  # stub: memory and registers read back identical
     detail: str | None = None
 
     def get(self, which: str | None) -> int | None:
@@ -59,8 +59,9 @@ class StackPointers:
         return out
 
 
-def read_stack_pointers(gdb: GdbSession, ram: Region, regs: dict[str, int] | None = None, *,
-                        stub: bool = True) -> StackPointers:
+def read_stack_pointers(
+    gdb: GdbSession, ram: Region, regs: dict[str, int] | None = None, *, stub: bool = True
+) -> StackPointers:
     """MSP and PSP of the halted core (see the module text). ``regs`` are the registers as
     GDB reads them now (read here when not given). Never leaves the core changed."""
     regs = regs if regs is not None else gdb.registers()
@@ -109,8 +110,11 @@ def run_mrs_stub(gdb: GdbSession, ram: Region, regs: dict[str, int]) -> StackPoi
         # step home: GDB must see the core stop at its own PC (a PC written back by hand
         # would make GDB hit the breakpoint there again instead of stepping over it)
         _step(gdb, expect=regs["pc"], what=faults.STUB_RETURN[1])
-        got = {name: after[f"r{i}"] for i, (name, _, _) in enumerate(faults.MRS_STUB)
-               if f"r{i}" in after}
+        got = {
+            name: after[f"r{i}"]
+            for i, (name, _, _) in enumerate(faults.MRS_STUB)
+            if f"r{i}" in after
+        }
     finally:
         restored, why = _restore(gdb, scratch, saved, regs, mpu if mpu_on else None)
     if set(got) != {"msp", "psp", "control"}:
@@ -125,19 +129,25 @@ def run_mrs_stub(gdb: GdbSession, ram: Region, regs: dict[str, int]) -> StackPoi
     else:
         active = "psp" if ipsr == 0 and control & 2 else "msp"
         if {"msp": msp, "psp": psp}[active] != regs["sp"] & ~3:
-            detail = (f"$sp 0x{regs['sp']:08x} differs from the {active.upper()} the core "
-                      f"reported: {detail or 'check the target'}")
-    return StackPointers(msp, psp, "mrs-stub", control=control, scratch=scratch,
-                         restored=restored, detail=detail)
+            detail = (
+                f"$sp 0x{regs['sp']:08x} differs from the {active.upper()} the core "
+                f"reported: {detail or 'check the target'}"
+            )
+    return StackPointers(
+        msp, psp, "mrs-stub", control=control, scratch=scratch, restored=restored, detail=detail
+    )
 
 
-def _restore(gdb: GdbSession, scratch: int, saved: bytes, regs: dict[str, int],
-             mpu: int | None) -> tuple[bool, str]:
+def _restore(
+    gdb: GdbSession, scratch: int, saved: bytes, regs: dict[str, int], mpu: int | None
+) -> tuple[bool, str]:
     """Put back the scratch memory, the registers (and MPU_CTRL); read all back to compare."""
     write_memory(gdb, scratch, saved)
     now_pc = gdb.registers(only=["pc"]).get("pc")
-    write_registers(gdb, {n: regs[n] for n in ("r0", "r1", "r2", "r3")
-                          + (("pc",) if now_pc != regs["pc"] else ())})
+    write_registers(
+        gdb,
+        {n: regs[n] for n in ("r0", "r1", "r2", "r3") + (("pc",) if now_pc != regs["pc"] else ())},
+    )
     if mpu is not None:
         write_memory(gdb, faults.MPU_CTRL, mpu.to_bytes(4, "little"))
     gdb.cli("maintenance flush register-cache", timeout=5.0, check=False)
@@ -153,8 +163,9 @@ def _restore(gdb: GdbSession, scratch: int, saved: bytes, regs: dict[str, int],
 
 
 def _step(gdb: GdbSession, expect: int, what: str) -> None:
-    gdb.pending = [r for r in gdb.pending
-                   if not (r.get("type") == "notify" and r.get("message") == "stopped")]
+    gdb.pending = [
+        r for r in gdb.pending if not (r.get("type") == "notify" and r.get("message") == "stopped")
+    ]
     gdb.command("-exec-step-instruction", STEP_TIMEOUT)
     payload = gdb.wait_stopped(Deadline(STEP_TIMEOUT))
     if payload is None:

@@ -30,7 +30,7 @@ CURRENT_SYMBOL = "os_current"
 STRUCT_NAME = "os_thread"
 FIELDS = ("saved_sp", "next", "stack_lo", "stack_size", "state", "priority", "name")
 MAX_THREADS = 64
-MAX_STACK = 256 * 1024   # a stack_size beyond this is not believed
+MAX_STACK = 256 * 1024  # a stack_size beyond this is not believed
 
 
 @dataclass(frozen=True)
@@ -38,16 +38,16 @@ class ThreadLayout:
     """Where Contract A's fields sit in ``struct os_thread`` (from DWARF)."""
 
     byte_size: int
-    fields: dict[str, tuple[int, int]]      # name -> (offset, size)
+    fields: dict[str, tuple[int, int]]  # name -> (offset, size)
     states: dict[int, str] = field(default_factory=dict)
 
     def get(self, raw: bytes, name: str) -> int:
         off, size = self.fields[name]
-        return int.from_bytes(raw[off:off + size], "little")
+        return int.from_bytes(raw[off : off + size], "little")
 
     def text(self, raw: bytes, name: str) -> str:
         off, size = self.fields[name]
-        return raw[off:off + size].split(b"\0", 1)[0].decode("utf-8", "replace")
+        return raw[off : off + size].split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
 def thread_layout(elf: ElfInfo) -> tuple[ThreadLayout | None, str]:
@@ -59,8 +59,11 @@ def thread_layout(elf: ElfInfo) -> tuple[ThreadLayout | None, str]:
     dwarf = elf.elf.get_dwarf_info()
     for cu in dwarf.iter_CUs():
         for die in cu.get_top_DIE().iter_children():
-            if die.tag == "DW_TAG_structure_type" and _name(die) == STRUCT_NAME \
-                    and "DW_AT_byte_size" in die.attributes:
+            if (
+                die.tag == "DW_TAG_structure_type"
+                and _name(die) == STRUCT_NAME
+                and "DW_AT_byte_size" in die.attributes
+            ):
                 layout = _layout(die)
                 missing = [f for f in FIELDS if f not in layout.fields]
                 if missing:
@@ -91,13 +94,16 @@ def _layout(struct) -> ThreadLayout:
                 if e.tag == "DW_TAG_enumerator":
                     label = _name(e) or "?"
                     states[e.attributes["DW_AT_const_value"].value] = label.removeprefix(
-                        "OS_THREAD_").lower()
+                        "OS_THREAD_"
+                    ).lower()
     return ThreadLayout(struct.attributes["DW_AT_byte_size"].value, fields, states)
 
 
 def _strip(die):
-    while die.tag in ("DW_TAG_typedef", "DW_TAG_volatile_type", "DW_TAG_const_type") \
-            and "DW_AT_type" in die.attributes:
+    while (
+        die.tag in ("DW_TAG_typedef", "DW_TAG_volatile_type", "DW_TAG_const_type")
+        and "DW_AT_type" in die.attributes
+    ):
         die = die.get_DIE_from_attribute("DW_AT_type")
     return die
 
@@ -126,17 +132,23 @@ def saved_context(mem: Snapshot, saved_sp: int) -> dict[str, int] | None:
         if any(w is None for w in words):
             return None
     else:
-        words = [int.from_bytes(raw[i:i + 4], "little") for i in range(0, len(raw), 4)]
+        words = [int.from_bytes(raw[i : i + 4], "little") for i in range(0, len(raw), 4)]
     regs = dict(zip(faults.SAVED_CONTEXT, words))
     frame_at = saved_sp + 4 * (len(faults.SAVED_CONTEXT) - len(faults.BASIC_FRAME))
-    regs["sp"] = faults.frame_caller_sp(frame_at, {"frame_bytes": faults.BASIC_FRAME_BYTES},
-                                        regs["xpsr"])
+    regs["sp"] = faults.frame_caller_sp(
+        frame_at, {"frame_bytes": faults.BASIC_FRAME_BYTES}, regs["xpsr"]
+    )
     return regs
 
 
-def list_threads(elf: ElfInfo, mem: Snapshot, *, running: dict[str, int] | None = None,
-                 psp: int | None = None, running_context: str = "its registers when halted"
-                 ) -> tuple[list[dict], str]:
+def list_threads(
+    elf: ElfInfo,
+    mem: Snapshot,
+    *,
+    running: dict[str, int] | None = None,
+    psp: int | None = None,
+    running_context: str = "its registers when halted",
+) -> tuple[list[dict], str]:
     """Every thread, in list order, and a note ('' when all is well). ``running`` = the
     registers of the running thread as it was interrupted (r0..r12, sp, lr, pc), and ``psp``
     the core's PSP, when known."""
@@ -163,8 +175,9 @@ def list_threads(elf: ElfInfo, mem: Snapshot, *, running: dict[str, int] | None 
         if raw is None:
             note = f"thread control block at 0x{tcb:08x} is not readable"
             break
-        out.append(_thread(layout, raw, tcb, tcb == current, mem, running, psp, unwinder,
-                           running_context))
+        out.append(
+            _thread(layout, raw, tcb, tcb == current, mem, running, psp, unwinder, running_context)
+        )
         tcb = layout.get(raw, "next")
     return out, note
 
@@ -176,9 +189,17 @@ def _read_words(mem: Snapshot, addr: int, length: int) -> bytes | None:
     return b"".join(w.to_bytes(4, "little") for w in words)[:length]
 
 
-def _thread(layout: ThreadLayout, raw: bytes, tcb: int, current: bool, mem: Snapshot,
-            running: dict[str, int] | None, psp: int | None, unwinder: CfiUnwinder,
-            running_context: str) -> dict:
+def _thread(
+    layout: ThreadLayout,
+    raw: bytes,
+    tcb: int,
+    current: bool,
+    mem: Snapshot,
+    running: dict[str, int] | None,
+    psp: int | None,
+    unwinder: CfiUnwinder,
+    running_context: str,
+) -> dict:
     state_value = layout.get(raw, "state")
     lo, size = layout.get(raw, "stack_lo"), layout.get(raw, "stack_size")
     hi = lo + size if 0 < size <= MAX_STACK else None
@@ -187,9 +208,18 @@ def _thread(layout: ThreadLayout, raw: bytes, tcb: int, current: bool, mem: Snap
         "name": layout.text(raw, "name"),
         "state": layout.states.get(state_value, str(state_value)),
         "priority": layout.get(raw, "priority"),
-        "tcb": tcb, "stack_lo": lo, "stack_hi": hi, "saved_sp": saved_sp,
-        "sp": saved_sp, "high_water": None, "unused": None, "stack_overflow": None,
-        "current": current, "context": None, "backtrace": [], "backtrace_stop": None,
+        "tcb": tcb,
+        "stack_lo": lo,
+        "stack_hi": hi,
+        "saved_sp": saved_sp,
+        "sp": saved_sp,
+        "high_water": None,
+        "unused": None,
+        "stack_overflow": None,
+        "current": current,
+        "context": None,
+        "backtrace": [],
+        "backtrace_stop": None,
     }
     if current:  # its saved_sp is stale: it runs on the PSP
         t["sp"] = psp
@@ -208,8 +238,11 @@ def _thread(layout: ThreadLayout, raw: bytes, tcb: int, current: bool, mem: Snap
         regs = saved_context(mem, saved_sp)
         t["context"] = "saved by the context switch"
     if regs is None:
-        t["backtrace_stop"] = ("the running thread's registers are not known" if current
-                               else f"saved context at 0x{saved_sp:08x} is not readable")
+        t["backtrace_stop"] = (
+            "the running thread's registers are not known"
+            if current
+            else f"saved context at 0x{saved_sp:08x} is not readable"
+        )
         return t
     res = unwinder.unwind(regs, mem.word, stack=(lo, hi) if hi is not None else None)
     t["backtrace"] = [{k: f[k] for k in ("pc", "function", "file", "line")} for f in res.frames]
@@ -252,8 +285,9 @@ def stack_window(gdb, sp: int | None, ram) -> Snapshot:
     return Snapshot(mem.start, mem.data, mem.gaps, fallback=gdb.read_u32)
 
 
-def psp_backtrace(elf: ElfInfo, fault: dict, read_word: Callable[[int], int | None]
-                  ) -> list[dict] | None:
+def psp_backtrace(
+    elf: ElfInfo, fault: dict, read_word: Callable[[int], int | None]
+) -> list[dict] | None:
     """The faulting thread's frames through its PSP exception frame (GDB cannot see the PSP on
     QEMU, so it cannot unwind there): unwound from the stacked registers by CFI."""
     regs = interrupted_registers(fault) if fault.get("stack") == "psp" else None
@@ -271,19 +305,19 @@ def _frame_at(mem: Snapshot, sp: int, core: dict[str, int] | None) -> dict[str, 
     regs = {n: (core or {}).get(n) for n in faults.SAVED_CONTEXT[:8]}
     regs = {n: v for n, v in regs.items() if v is not None}
     regs.update(faults.unpack_frame(words))
-    regs["sp"] = faults.frame_caller_sp(sp, {"frame_bytes": faults.BASIC_FRAME_BYTES},
-                                        regs["xpsr"])
+    regs["sp"] = faults.frame_caller_sp(sp, {"frame_bytes": faults.BASIC_FRAME_BYTES}, regs["xpsr"])
     return regs
 
 
-def trim_at_thread_exit(elf: ElfInfo, regs: dict[str, int], frames: list[dict],
-                        read_word: Callable[[int], int | None]) -> list[dict]:
+def trim_at_thread_exit(
+    elf: ElfInfo, regs: dict[str, int], frames: list[dict], read_word: Callable[[int], int | None]
+) -> list[dict]:
     """GDB's frames of thread code, cut where the thread began: GDB unwinds on past the
     thread's entry into the LR the scheduler planted (its exit function) and beyond."""
     res = unwinder_for(elf).unwind(regs, Snapshot(0, b"", fallback=read_word).word)
     ours = [f["function"] for f in res.frames]
-    if "thread's exit" in res.stop and [f.get("function") for f in frames[:len(ours)]] == ours:
-        return frames[:len(ours)]
+    if "thread's exit" in res.stop and [f.get("function") for f in frames[: len(ours)]] == ours:
+        return frames[: len(ours)]
     return frames
 
 
@@ -307,8 +341,9 @@ def for_capture(elf: ElfInfo, report: dict, mem: Snapshot) -> tuple[list[dict], 
     return list_threads(elf, mem, running=running, psp=psp, running_context=how)
 
 
-def for_halt(elf: ElfInfo, regs: dict[str, int], psp: int | None, mem: Snapshot
-             ) -> tuple[list[dict], str]:
+def for_halt(
+    elf: ElfInfo, regs: dict[str, int], psp: int | None, mem: Snapshot
+) -> tuple[list[dict], str]:
     """Threads of a core stopped anywhere (no fault within the time-out: where is each thread
     stuck?). The running thread's registers are the core's in Thread mode; in a handler, the
     hardware frame the handler's entry pushed on the PSP."""
@@ -326,18 +361,28 @@ def threads_markdown(report: dict) -> list[str]:
     if not threads:
         note = report.get("threads_note")
         return [f"Threads: none listed ({note}).", ""] if note else []
-    out = ["## Threads", "", "| thread | state | prio | stack | sp | high water / size |",
-           "|---|---|---|---|---|---|"]
+    out = [
+        "## Threads",
+        "",
+        "| thread | state | prio | stack | sp | high water / size |",
+        "|---|---|---|---|---|---|",
+    ]
     for t in threads:
         size = (t["stack_hi"] - t["stack_lo"]) if t.get("stack_hi") else None
-        out.append(f"| {t['name']}{' (current)' if t.get('current') else ''} | {t['state']} | "
-                   f"{t.get('priority')} | {_hx(t.get('stack_lo'))}-{_hx(t.get('stack_hi'))} | "
-                   f"{_hx(t.get('sp'))} | {t.get('high_water')} / {size} |")
+        out.append(
+            f"| {t['name']}{' (current)' if t.get('current') else ''} | {t['state']} | "
+            f"{t.get('priority')} | {_hx(t.get('stack_lo'))}-{_hx(t.get('stack_hi'))} | "
+            f"{_hx(t.get('sp'))} | {t.get('high_water')} / {size} |"
+        )
     out.append("")
     for t in threads:
-        out.append(f"{t['name']}: " + " <- ".join(
-            f"`{b.get('function') or _hx(b.get('pc'))}`" for b in t.get("backtrace") or [])
-            + (f" ({t['backtrace_stop']})" if t.get("backtrace_stop") else ""))
+        out.append(
+            f"{t['name']}: "
+            + " <- ".join(
+                f"`{b.get('function') or _hx(b.get('pc'))}`" for b in t.get("backtrace") or []
+            )
+            + (f" ({t['backtrace_stop']})" if t.get("backtrace_stop") else "")
+        )
     return out + [""]
 
 

@@ -23,7 +23,7 @@ from elftools.common.exceptions import DWARFError, ELFError
 
 from photondbg.capture.elfinfo import ElfInfo
 
-REG_NAMES = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc"]   # DWARF numbers 0..15
+REG_NAMES = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc"]  # DWARF numbers 0..15
 MAX_FRAMES = 32
 CFI_ERRORS = (DWARFError, ELFError, KeyError, ValueError, IndexError, AttributeError)
 
@@ -32,8 +32,8 @@ ReadWord = Callable[[int], "int | None"]
 
 @dataclass(frozen=True)
 class Unwound:
-    frames: list[dict]      # [{pc, function, file, line, sp}]
-    stop: str               # why the walk ended
+    frames: list[dict]  # [{pc, function, file, line, sp}]
+    stop: str  # why the walk ended
 
 
 class CfiUnwinder:
@@ -48,8 +48,11 @@ class CfiUnwinder:
             return
         dwarf = elf.elf.get_dwarf_info()
         try:
-            entries = dwarf.CFI_entries() if dwarf.has_CFI() else (
-                dwarf.EH_CFI_entries() if dwarf.has_EH_CFI() else [])
+            entries = (
+                dwarf.CFI_entries()
+                if dwarf.has_CFI()
+                else (dwarf.EH_CFI_entries() if dwarf.has_EH_CFI() else [])
+            )
         except CFI_ERRORS:
             entries = []
         for e in entries:
@@ -84,8 +87,14 @@ class CfiUnwinder:
                 best = r
         return best
 
-    def unwind(self, regs: dict[str, int], read_word: ReadWord, *,
-               stack: tuple[int, int] | None = None, max_frames: int = MAX_FRAMES) -> Unwound:
+    def unwind(
+        self,
+        regs: dict[str, int],
+        read_word: ReadWord,
+        *,
+        stack: tuple[int, int] | None = None,
+        max_frames: int = MAX_FRAMES,
+    ) -> Unwound:
         """Frames from ``regs`` (r0..r12, sp, lr, pc) to the outermost the rules allow.
         ``stack`` = (low, high) bounds of the stack being walked, when known."""
         regs = {n: regs[n] & 0xFFFFFFFF for n in REG_NAMES if n in regs}
@@ -101,7 +110,7 @@ class CfiUnwinder:
             if row is None:
                 if depth > 0:
                     return Unwound(frames, f"no call-frame information at 0x{pc:08x}")
-                cfa, ra = sp, regs.get("lr")            # a leaf (or a jump into garbage)
+                cfa, ra = sp, regs.get("lr")  # a leaf (or a jump into garbage)
                 new = dict(regs)
             else:
                 rule = row["cfa"]
@@ -131,8 +140,11 @@ class CfiUnwinder:
             if entry is not None and entry[1] == 0 and not self._after_call(ra & ~1):
                 # a function's first instruction, and no call just before it (a noreturn call
                 # at the end of the previous function would be): a scheduler set this LR
-                return Unwound(frames, f"returns into {self.elf.pretty(entry[0].name)} "
-                                       f"(the thread's exit, set up by the scheduler)")
+                return Unwound(
+                    frames,
+                    f"returns into {self.elf.pretty(entry[0].name)} "
+                    f"(the thread's exit, set up by the scheduler)",
+                )
             if cfa < sp:
                 return Unwound(frames, "stack pointer goes down")
             if stack and not stack[0] <= cfa <= stack[1]:
@@ -174,16 +186,24 @@ def _apply(rule, cfa: int, regs: dict[str, int], read_word: ReadWord):
 class Snapshot:
     """Word reads from a RAM dump (bytes at ``base``), else through ``fallback`` (GDB)."""
 
-    def __init__(self, base: int, data: bytes, gaps: list[tuple[int, int]] | None = None,
-                 fallback: ReadWord | None = None):
+    def __init__(
+        self,
+        base: int,
+        data: bytes,
+        gaps: list[tuple[int, int]] | None = None,
+        fallback: ReadWord | None = None,
+    ):
         self.base, self.data, self.gaps = base, data, gaps or []
         self.fallback = fallback
 
     def read(self, addr: int, length: int) -> bytes | None:
         off = addr - self.base
-        if 0 <= off and off + length <= len(self.data) and not any(
-                a < addr + length and addr < a + n for a, n in self.gaps):
-            return self.data[off:off + length]
+        if (
+            0 <= off
+            and off + length <= len(self.data)
+            and not any(a < addr + length and addr < a + n for a, n in self.gaps)
+        ):
+            return self.data[off : off + length]
         return None
 
     def word(self, addr: int) -> int | None:

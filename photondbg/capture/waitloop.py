@@ -36,7 +36,7 @@ class WaitLoop(CapturePart):
         """Reset the device under the debugger (breakpoints stay armed). Returns the stop
         payload if the device stopped at something else meanwhile."""
         gdb = self.gdb
-        for _ in range(3):   # GDB can drop an interrupt that lands in a --track-heap stop
+        for _ in range(3):  # GDB can drop an interrupt that lands in a --track-heap stop
             gdb.command("-exec-interrupt", 5.0, check=False)
             payload = gdb.wait_stopped(Deadline(5.0))
             if payload is not None:
@@ -56,8 +56,12 @@ class WaitLoop(CapturePart):
                 self.cap.status(scenario_counters(time.monotonic() - t0, self.cap.scenario))
             try:
                 payload = gdb.wait_stopped(Deadline(deadline.cap(0.5)))
-                if payload is None and self.cap.scenario is not None and not deadline.expired \
-                        and self.cap.scenario.deaf():
+                if (
+                    payload is None
+                    and self.cap.scenario is not None
+                    and not deadline.expired
+                    and self.cap.scenario.deaf()
+                ):
                     payload = self.reset_target()
             except TargetDied:
                 return "died", None

@@ -14,23 +14,47 @@ from photondbg.errors import PhotondbgError
 VERBS = {
     "doctor": ("photondbg.cli.doctor", "doctor", "Check the external tools a target needs."),
     "build": ("photondbg.cli.build", "build", "Build firmware for the sim or a real Photon."),
-    "sim": ("photondbg.cli.sim", "sim",
-            "Run the simulated Photon: boot it, load it, cut its WiFi."),
-    "capture-fault": ("photondbg.cli.capture_fault", "capture_fault",
-                      "Run until the first fault and write a full fault report."),
-    "flash": ("photondbg.cli.flash", "flash",
-              "Flash a real Photon (particle-cli, dfu-util, OpenOCD)."),
+    "sim": (
+        "photondbg.cli.sim",
+        "sim",
+        "Run the simulated Photon: boot it, load it, cut its WiFi.",
+    ),
+    "capture-fault": (
+        "photondbg.cli.capture_fault",
+        "capture_fault",
+        "Run until the first fault and write a full fault report.",
+    ),
+    "flash": (
+        "photondbg.cli.flash",
+        "flash",
+        "Flash a real Photon (particle-cli, dfu-util, OpenOCD).",
+    ),
     "openocd": ("photondbg.cli.openocd", "openocd", "Run an OpenOCD session for a real Photon."),
-    "campaign": ("photondbg.cli.campaign", "campaign",
-                 "Cut a real Photon's WiFi again and again under HTTP load; classify each cycle."),
-    "analyze": ("photondbg.cli.analyze", "analyze",
-                "Name the use-after-free behind a capture (heap walk, dangling pointers)."),
-    "verify-fix": ("photondbg.cli.verify_fix", "verify_fix",
-                   "Compare two firmware variants over many WiFi cuts, with statistics."),
-    "replay": ("photondbg.cli.replay", "replay",
-               "Serve a capture to GDB as the halted board (GDB remote protocol, 127.0.0.1)."),
-    "report": ("photondbg.cli.report", "report",
-               "Re-render a capture as Markdown, JSON or one self-contained HTML page."),
+    "campaign": (
+        "photondbg.cli.campaign",
+        "campaign",
+        "Cut a real Photon's WiFi again and again under HTTP load; classify each cycle.",
+    ),
+    "analyze": (
+        "photondbg.cli.analyze",
+        "analyze",
+        "Name the use-after-free behind a capture (heap walk, dangling pointers).",
+    ),
+    "verify-fix": (
+        "photondbg.cli.verify_fix",
+        "verify_fix",
+        "Compare two firmware variants over many WiFi cuts, with statistics.",
+    ),
+    "replay": (
+        "photondbg.cli.replay",
+        "replay",
+        "Serve a capture to GDB as the halted board (GDB remote protocol, 127.0.0.1).",
+    ),
+    "report": (
+        "photondbg.cli.report",
+        "report",
+        "Re-render a capture as Markdown, JSON or one self-contained HTML page.",
+    ),
 }
 
 
@@ -67,10 +91,15 @@ def _verbosity(ctx, param, value) -> None:
 
 
 def _verbose_option() -> click.Option:
-    return click.Option(["-v", "--verbose"], count=True, expose_value=False, is_eager=True,
-                        callback=_verbosity,
-                        help="Log progress on stderr (-vv: debug). Every run directory gets "
-                             "the full log in photondbg.log anyway.")
+    return click.Option(
+        ["-v", "--verbose"],
+        count=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_verbosity,
+        help="Log progress on stderr (-vv: debug). Every run directory gets "
+        "the full log in photondbg.log anyway.",
+    )
 
 
 def _add_verbose(command: click.Command) -> None:
@@ -82,11 +111,19 @@ def _add_verbose(command: click.Command) -> None:
             _add_verbose(sub)
 
 
-@click.group(cls=LazyGroup, no_args_is_help=True,
-             context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(package_name="photondbg")
-@click.option("-v", "--verbose", count=True, expose_value=False, is_eager=True,
-              callback=_verbosity, help="Log progress on stderr (-vv: debug).")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_verbosity,
+    help="Log progress on stderr (-vv: debug).",
+)
 def cli():
     """photondbg: catch the first fault of a Particle Photon that crashes after WiFi loss.
 
@@ -136,8 +173,9 @@ def main(argv=None) -> None:
         _say(f"photondbg: error: {e.format_message()}")
         sys.exit(2 if e.exit_code in (1, 2) else e.exit_code)
     except click.exceptions.Abort as e:  # click wraps a KeyboardInterrupt (or EOF at a prompt)
-        _interrupted(e.__cause__ if isinstance(e.__cause__, KeyboardInterrupt)
-                     else KeyboardInterrupt())
+        _interrupted(
+            e.__cause__ if isinstance(e.__cause__, KeyboardInterrupt) else KeyboardInterrupt()
+        )
     except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM, SIGHUP (photondbg.procs.Interrupted)
         _interrupted(e)
     sys.exit(0)

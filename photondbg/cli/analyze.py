@@ -16,8 +16,12 @@ import click
 
 @click.command("analyze")
 @click.argument("capdir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--elf", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="The firmware ELF (default: the one report.json names).")
+@click.option(
+    "--elf",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The firmware ELF (default: the one report.json names).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the root_cause section as JSON.")
 @click.option("--write", is_flag=True, help="Store the section in the capture's report.")
 @click.option("--heaps", is_flag=True, help="Also list every heap block.")
@@ -63,8 +67,9 @@ def analyze(capdir, elf, as_json, write, heaps):
         section = analyze_capture(capdir, report, info)
         if heaps:
             mem = load_capture_ram(capdir, report, elf=info)
-            section["blocks"] = {h.allocator: [b.as_dict() for b in h.blocks]
-                                 for h in find_heaps(info, mem)}
+            section["blocks"] = {
+                h.allocator: [b.as_dict() for b in h.blocks] for h in find_heaps(info, mem)
+            }
     finally:
         info.close()
     if write:

@@ -19,14 +19,20 @@ CUT_CHOICES = ("mixed", "down", "uplink")
 def variant_option(default: str | None = "none", **kw):
     """``--variant`` of the simulated firmware (none = the bug; clients = PR #1250; all)."""
     kw.setdefault("help", "none = the bug; clients = PR #1250 fix; all = both fixes.")
-    return click.option("--variant", type=click.Choice(VARIANTS), default=default,
-                        show_default=default is not None, **kw)
+    return click.option(
+        "--variant",
+        type=click.Choice(VARIANTS),
+        default=default,
+        show_default=default is not None,
+        **kw,
+    )
 
 
 def app_option(**kw):
     """``--app``: which test app is built and served."""
-    return click.option("--app", type=click.Choice(APPS), default="multi-server",
-                        show_default=True, **kw)
+    return click.option(
+        "--app", type=click.Choice(APPS), default="multi-server", show_default=True, **kw
+    )
 
 
 def hold_range(ctx, param, value):

@@ -7,8 +7,13 @@ from photondbg.errors import EXIT_USAGE
 
 
 @click.command("doctor")
-@click.option("--target", type=click.Choice(["sim", "photon", "all"]), default="all",
-              show_default=True, help="Only check what this target needs.")
+@click.option(
+    "--target",
+    type=click.Choice(["sim", "photon", "all"]),
+    default="all",
+    show_default=True,
+    help="Only check what this target needs.",
+)
 def doctor(target):
     """Check every external tool photondbg drives and say how to install what is missing.
 
@@ -41,6 +46,9 @@ def _photon_hardware() -> None:
     from photondbg.photon.survey import survey
 
     click.echo("photon hardware (information; a machine without a board is fine for --target sim):")
-    for f in survey(tools.which("openocd"), with_particle=tools.which("particle") is not None,
-                    with_dfu=tools.which("dfu-util") is not None):
+    for f in survey(
+        tools.which("openocd"),
+        with_particle=tools.which("particle") is not None,
+        with_dfu=tools.which("dfu-util") is not None,
+    ):
         click.echo(f"  {'found' if f.found else 'none':<8} {f.check:<21} {f.detail}")

@@ -23,14 +23,27 @@ def _address(ctx, param, value):
 
 @click.command("flash")
 @click.option("--target", type=click.Choice(["photon"]), default="photon", show_default=True)
-@click.option("--method", type=click.Choice(METHODS), default="particle", show_default=True,
-              help="particle: particle flash --usb; dfu: dfu-util (Photon in DFU mode); "
-                   "openocd: program ... verify reset through a debug probe.")
-@click.option("--probe", type=click.Choice(sorted(board.INTERFACES)), default=None,
-              help="openocd: the debug probe [default: $PHOTONDBG_PROBE, else cmsis-dap].")
-@click.option("--address", callback=_address, default=None,
-              help="dfu/openocd with a .bin: flash address (default: from the image; "
-                   "0x080A0000 user part, 0x08020000 monolithic).")
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default="particle",
+    show_default=True,
+    help="particle: particle flash --usb; dfu: dfu-util (Photon in DFU mode); "
+    "openocd: program ... verify reset through a debug probe.",
+)
+@click.option(
+    "--probe",
+    type=click.Choice(sorted(board.INTERFACES)),
+    default=None,
+    help="openocd: the debug probe [default: $PHOTONDBG_PROBE, else cmsis-dap].",
+)
+@click.option(
+    "--address",
+    callback=_address,
+    default=None,
+    help="dfu/openocd with a .bin: flash address (default: from the image; "
+    "0x080A0000 user part, 0x08020000 monolithic).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON line.")
 @click.argument("file", type=click.Path(path_type=Path))
 def flash(target, method, probe, address, as_json, file):
@@ -46,11 +59,17 @@ def flash(target, method, probe, address, as_json, file):
     from photondbg.photon.flash import flash as do_flash
 
     res = do_flash(file, method, interface=default_probe(probe), address=address)
-    info = {"method": res.method, "image": str(res.image),
-            "address": res.address, "verified": res.verified, "detail": res.detail}
+    info = {
+        "method": res.method,
+        "image": str(res.image),
+        "address": res.address,
+        "verified": res.verified,
+        "detail": res.detail,
+    }
     if as_json:
         click.echo(json.dumps(info))
     else:
         where = f" at 0x{res.address:08X}" if res.address is not None else ""
-        click.echo(f"flashed {res.image}{where} by {res.method}"
-                   + (" (verified)" if res.verified else ""))
+        click.echo(
+            f"flashed {res.image}{where} by {res.method}" + (" (verified)" if res.verified else "")
+        )

@@ -40,9 +40,14 @@ def _set_build_dir(ctx, param, value):
 
 
 build_dir_option = click.option(
-    "--build-dir", type=click.Path(file_okay=False), default=None, expose_value=False,
-    is_eager=True, callback=_set_build_dir,
-    help="Build the firmware here [default: $PHOTONDBG_BUILD, else ~/.cache/photondbg/build].")
+    "--build-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_build_dir,
+    help="Build the firmware here [default: $PHOTONDBG_BUILD, else ~/.cache/photondbg/build].",
+)
 
 
 def default_probe(probe: str | None) -> str:

@@ -16,17 +16,19 @@ def vscode_config(image, port: int) -> dict:
     """A Cortex-Debug launch configuration that attaches to this replay server."""
     return {
         "version": "0.2.0",
-        "configurations": [{
-            "name": f"photondbg replay {image.capdir.name}",
-            "type": "cortex-debug",
-            "request": "attach",
-            "servertype": "external",
-            "gdbTarget": f"{LOOPBACK}:{port}",
-            "gdbPath": "gdb-multiarch",
-            "executable": str(image.elf.resolve()),
-            "cwd": "${workspaceFolder}",
-            "showDevDebugOutput": "none",
-        }],
+        "configurations": [
+            {
+                "name": f"photondbg replay {image.capdir.name}",
+                "type": "cortex-debug",
+                "request": "attach",
+                "servertype": "external",
+                "gdbTarget": f"{LOOPBACK}:{port}",
+                "gdbPath": "gdb-multiarch",
+                "executable": str(image.elf.resolve()),
+                "cwd": "${workspaceFolder}",
+                "showDevDebugOutput": "none",
+            }
+        ],
     }
 
 
@@ -40,14 +42,26 @@ def write_vscode(image, port: int) -> Path:
 
 @click.command("replay")
 @click.argument("capture_dir", type=click.Path(path_type=Path))
-@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
-              help="TCP port on 127.0.0.1 (0: the system picks a free one).")
-@click.option("--elf", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="The firmware ELF, if the capture holds no copy and its recorded path is gone "
-                   "(its sha256 must match the capture).")
-@click.option("--vscode", is_flag=True,
-              help="Write CAPTURE_DIR/.vscode/launch.json: a Cortex-Debug configuration "
-                   "(servertype external) that attaches to this server.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="TCP port on 127.0.0.1 (0: the system picks a free one).",
+)
+@click.option(
+    "--elf",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The firmware ELF, if the capture holds no copy and its recorded path is gone "
+    "(its sha256 must match the capture).",
+)
+@click.option(
+    "--vscode",
+    is_flag=True,
+    help="Write CAPTURE_DIR/.vscode/launch.json: a Cortex-Debug configuration "
+    "(servertype external) that attaches to this server.",
+)
 @click.option("--once", is_flag=True, help="Exit when the first GDB client disconnects.")
 def replay(capture_dir, port, elf, vscode, once):
     """Serve a capture to GDB: registers at the fault, captured RAM/stack, flash from the ELF.
@@ -69,8 +83,9 @@ def replay(capture_dir, port, elf, vscode, once):
     from photondbg.replay.server import ReplayServer
 
     img = image_mod.load(capture_dir, elf)
-    server = ReplayServer(img, port, log=lambda msg: click.echo(f"photondbg: replay: {msg}",
-                                                                err=True))
+    server = ReplayServer(
+        img, port, log=lambda msg: click.echo(f"photondbg: replay: {msg}", err=True)
+    )
 
     def _term(signum, frame):
         raise SystemExit(0)

@@ -14,15 +14,32 @@ FORMATS = ("md", "json", "html")
 
 @click.command("report")
 @click.argument("capture_dir", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True,
-              help="md and json go to stdout; html is written to CAPTURE_DIR/report.html.")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Write here instead (atomically; '-' for stdout).")
-@click.option("--check", is_flag=True,
-              help="Only check that the ELF (--elf, else the capture's copy, else the recorded "
-                   "path) has the captured sha256: exit 0 it matches, 3 it does not.")
-@click.option("--elf", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="The ELF to check (with --check).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="md",
+    show_default=True,
+    help="md and json go to stdout; html is written to CAPTURE_DIR/report.html.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write here instead (atomically; '-' for stdout).",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Only check that the ELF (--elf, else the capture's copy, else the recorded "
+    "path) has the captured sha256: exit 0 it matches, 3 it does not.",
+)
+@click.option(
+    "--elf",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The ELF to check (with --check).",
+)
 def report(capture_dir, fmt, out, check, elf):
     """Re-render a capture directory, or check the ELF against it.
 

@@ -37,34 +37,81 @@ def sim():
 
 @sim.command("run")
 @variant_option()
-@click.option("--cycles", type=click.IntRange(min=1), default=5, show_default=True,
-              help="WiFi cuts to run.")
+@click.option(
+    "--cycles", type=click.IntRange(min=1), default=5, show_default=True, help="WiFi cuts to run."
+)
 @app_option()
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seeds the cut kinds, hold times and WiFi delays.")
-@click.option("--hold", callback=hold_range, metavar="MIN:MAX",
-              help="Seconds each cut is held [default: 1:3 for down, 4:6 for uplink].")
-@click.option("--cut", "cut", type=click.Choice(CUT_CHOICES), default="mixed", show_default=True,
-              help="down = AP power off; uplink = AP cable pulled; mixed = seeded choice.")
-@click.option("--period", type=Seconds(min=0.05, min_open=False), default=1.0,
-              show_default=True,
-              help="Seconds between the tester's GET / requests (per client).")
-@click.option("--clients", type=click.IntRange(1, 8), default=1, show_default=True,
-              help="Parallel HTTP clients.")
-@click.option("--timeout", type=Seconds(min=1, min_open=False), default=None,
-              help="Stop starting cycles after this many seconds.")
-@click.option("--port", type=click.IntRange(1, 65535), default=None,
-              help="Serve the app on this 127.0.0.1 port [default: a free one].")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON summary as the last stdout line (progress goes to stderr).")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Directory for serial.log, bridge.log, campaign.json, cycles.jsonl "
-                   "[default: ./photondbg-runs/...].")
-@click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None,
-              metavar="DIR", help="Continue the interrupted run in DIR (its cycles.jsonl): only "
-                                  "the cycles it has not finished run, with its options.")
-def run(variant, cycles, app, seed, hold, cut, period, clients, port, timeout, as_json, out,
-        resume):
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seeds the cut kinds, hold times and WiFi delays.",
+)
+@click.option(
+    "--hold",
+    callback=hold_range,
+    metavar="MIN:MAX",
+    help="Seconds each cut is held [default: 1:3 for down, 4:6 for uplink].",
+)
+@click.option(
+    "--cut",
+    "cut",
+    type=click.Choice(CUT_CHOICES),
+    default="mixed",
+    show_default=True,
+    help="down = AP power off; uplink = AP cable pulled; mixed = seeded choice.",
+)
+@click.option(
+    "--period",
+    type=Seconds(min=0.05, min_open=False),
+    default=1.0,
+    show_default=True,
+    help="Seconds between the tester's GET / requests (per client).",
+)
+@click.option(
+    "--clients",
+    type=click.IntRange(1, 8),
+    default=1,
+    show_default=True,
+    help="Parallel HTTP clients.",
+)
+@click.option(
+    "--timeout",
+    type=Seconds(min=1, min_open=False),
+    default=None,
+    help="Stop starting cycles after this many seconds.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve the app on this 127.0.0.1 port [default: a free one].",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON summary as the last stdout line (progress goes to stderr).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Directory for serial.log, bridge.log, campaign.json, cycles.jsonl "
+    "[default: ./photondbg-runs/...].",
+)
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    metavar="DIR",
+    help="Continue the interrupted run in DIR (its cycles.jsonl): only "
+    "the cycles it has not finished run, with its options.",
+)
+def run(
+    variant, cycles, app, seed, hold, cut, period, clients, port, timeout, as_json, out, resume
+):
     """Boot the simulated board, run HTTP load, cut and restore its WiFi CYCLES times and
     classify each cycle: OK, CRASH, LOCKUP, HANG or NO_RECOVERY.
 
@@ -83,17 +130,26 @@ def run(variant, cycles, app, seed, hold, cut, period, clients, port, timeout, a
     from photondbg.ports import port_is_free
     from photondbg.sim.wifi import CUT_KINDS
 
-    opts = {"variant": variant, "cycles": cycles, "app": app, "seed": seed,
-            "hold": list(hold) if hold else None, "cut": cut, "period": period,
-            "clients": clients, "port": port, "timeout": timeout}
+    opts = {
+        "variant": variant,
+        "cycles": cycles,
+        "app": app,
+        "seed": seed,
+        "hold": list(hold) if hold else None,
+        "cut": cut,
+        "period": period,
+        "clients": clients,
+        "port": port,
+        "timeout": timeout,
+    }
     done: dict = {}
     if resume:
         opts, done = resume_options(resume, "sim run", opts)
-        variant, cycles, app, seed, cut = (opts[k] for k in ("variant", "cycles", "app", "seed",
-                                                             "cut"))
+        variant, cycles, app, seed, cut = (
+            opts[k] for k in ("variant", "cycles", "app", "seed", "cut")
+        )
         hold = tuple(opts["hold"]) if opts["hold"] else None
-        period, clients, port, timeout = (opts[k] for k in ("period", "clients", "port",
-                                                            "timeout"))
+        period, clients, port, timeout = (opts[k] for k in ("period", "clients", "port", "timeout"))
         done = done.get("sim", {})
         outdir = Path(resume)
     else:
@@ -102,17 +158,35 @@ def run(variant, cycles, app, seed, hold, cut, period, clients, port, timeout, a
         raise UsageError(f"port {port} on 127.0.0.1 is already in use")
     record = journal.Journal(outdir, "sim run", opts, resume=bool(resume))
     elf = firmware.build(app=app, variant=variant)
-    cfg = CampaignConfig(elf=Path(elf), app=app, variant=variant, cycles=cycles, seed=seed,
-                         cuts=CUT_KINDS if cut == "mixed" else (cut,), hold=hold, period=period,
-                         clients=clients, host_port=port, timeout=timeout,
-                         indexes=journal.remaining(done, cycles) if resume else None)
+    cfg = CampaignConfig(
+        elf=Path(elf),
+        app=app,
+        variant=variant,
+        cycles=cycles,
+        seed=seed,
+        cuts=CUT_KINDS if cut == "mixed" else (cut,),
+        hold=hold,
+        period=period,
+        clients=clients,
+        host_port=port,
+        timeout=timeout,
+        indexes=journal.remaining(done, cycles) if resume else None,
+    )
     header = f"sim run: {app} variant={variant} cycles={cycles} seed={seed} elf={elf} logs={outdir}"
     if done:
         header += f" (resumed: {len(done)} of {cycles} cycles already done)"
-    run_campaign(lambda owner, **hooks: SimCampaign(cfg, owner, logdir=outdir, **hooks),
-                 header=header, cycles=cycles, outdir=outdir, as_json=as_json,
-                 journal=record, label="sim", done=done,
-                 resume_cmd=f"photondbg sim run --resume {outdir}", journal_meta=opts)
+    run_campaign(
+        lambda owner, **hooks: SimCampaign(cfg, owner, logdir=outdir, **hooks),
+        header=header,
+        cycles=cycles,
+        outdir=outdir,
+        as_json=as_json,
+        journal=record,
+        label="sim",
+        done=done,
+        resume_cmd=f"photondbg sim run --resume {outdir}",
+        journal_meta=opts,
+    )
 
 
 def resume_options(resume: str, verb: str, given: dict) -> tuple[dict, dict]:
@@ -121,20 +195,32 @@ def resume_options(resume: str, verb: str, given: dict) -> tuple[dict, dict]:
     from photondbg.campaign import journal
 
     ctx = click.get_current_context()
-    repeated = [k for k in given
-                if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE]
+    repeated = [
+        k for k in given if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE
+    ]
     if repeated:
-        raise UsageError(f"--resume continues {resume} with the options it began with: "
-                         f"drop --{repeated[0]}")
+        raise UsageError(
+            f"--resume continues {resume} with the options it began with: drop --{repeated[0]}"
+        )
     header, runs = journal.read(Path(resume))
     if header.get("verb") != verb:
         raise UsageError(f"{resume} holds a {header.get('verb')!r} run, not {verb!r}")
     return header["options"], runs
 
 
-def run_campaign(make, *, header: str, cycles: int, outdir: Path, as_json: bool,
-                 journal=None, label: str = "sim", done: dict | None = None,
-                 resume_cmd: str | None = None, journal_meta: dict | None = None) -> None:
+def run_campaign(
+    make,
+    *,
+    header: str,
+    cycles: int,
+    outdir: Path,
+    as_json: bool,
+    journal=None,
+    label: str = "sim",
+    done: dict | None = None,
+    resume_cmd: str | None = None,
+    journal_meta: dict | None = None,
+) -> None:
     """Run a campaign (sim or real board) with progress, campaign.json, the outcome table and
     the ``--json`` last line. ``make(owner, on_cycle=, on_note=, on_phase=)`` builds the runner.
     With a ``journal`` every finished cycle is recorded at once (cycles.jsonl); ``done`` are the
@@ -154,22 +240,29 @@ def run_campaign(make, *, header: str, cycles: int, outdir: Path, as_json: bool,
         if done and len(done) >= cycles:
             result = _from_journal(done, cycles, journal_meta or {})
         else:
-            with ProcessOwner(logdir=outdir) as owner, run_log(outdir), \
-                    _status(tty, progress) as status:
+            with (
+                ProcessOwner(logdir=outdir) as owner,
+                run_log(outdir),
+                _status(tty, progress) as status,
+            ):
+
                 def on_phase(index, phase):
                     status(f"cycle {index}/{cycles}: {phase.value}" if index else phase.value)
 
                 def on_cycle(r):
                     echo(cycle_line(r, cycles))
 
-                runner = make(owner, on_note=echo, on_phase=on_phase,
-                              on_cycle=journal.hook(label, on_cycle) if journal else on_cycle)
+                runner = make(
+                    owner,
+                    on_note=echo,
+                    on_phase=on_phase,
+                    on_cycle=journal.hook(label, on_cycle) if journal else on_cycle,
+                )
                 result = runner.run()
     except KeyboardInterrupt as e:  # the journal has every finished cycle: say how to go on
         intr = interruption(e)
         if journal is not None:
-            intr.partial = f"{journal.path}" + (f" (continue: {resume_cmd})" if resume_cmd
-                                                else "")
+            intr.partial = f"{journal.path}" + (f" (continue: {resume_cmd})" if resume_cmd else "")
         if intr is not e:
             raise intr from None
         raise
@@ -203,8 +296,12 @@ def _from_journal(done: dict, cycles: int, meta: dict):
     """Nothing left to run: the result from the recorded cycles alone."""
     from photondbg.campaign.records import CampaignResult
 
-    return CampaignResult(variant=meta.get("variant", "?"), app=meta.get("app", "?"),
-                          seed=meta.get("seed", 0), requested=cycles)
+    return CampaignResult(
+        variant=meta.get("variant", "?"),
+        app=meta.get("app", "?"),
+        seed=meta.get("seed", 0),
+        requested=cycles,
+    )
 
 
 def cycle_line(r, cycles: int) -> str:
@@ -212,8 +309,10 @@ def cycle_line(r, cycles: int) -> str:
     extra = f"  cut->crash {r.cut_to_crash:.2f}s" if r.cut_to_crash is not None else ""
     rec = f"  recovered in {r.recovery_time:.2f}s" if r.recovery_time is not None else ""
     http = " ".join(f"{k}={v}" for k, v in r.http.items() if v and k != "requests")
-    return (f"cycle {r.index}/{cycles}  {r.outcome:<11}  cut={r.cut:<6} hold={r.hold:.2f}s"
-            f"{extra}{rec}  http[{http}]" + (f"  {r.detail}" if r.detail else ""))
+    return (
+        f"cycle {r.index}/{cycles}  {r.outcome:<11}  cut={r.cut:<6} hold={r.hold:.2f}s"
+        f"{extra}{rec}  http[{http}]" + (f"  {r.detail}" if r.detail else "")
+    )
 
 
 @contextlib.contextmanager
@@ -238,12 +337,16 @@ def _table(result, stream) -> None:
     table.add_column("detail", overflow="fold")
     style = {"OK": "green", "NO_RECOVERY": "yellow"}
     for r in result.cycles:
-        table.add_row(str(r.index), r.cut, f"{r.hold:.2f}s",
-                      f"[{style.get(r.outcome, 'red')}]{r.outcome}[/]",
-                      "" if r.cut_to_crash is None else f"{r.cut_to_crash:.2f}s",
-                      "" if r.recovery_time is None else f"{r.recovery_time:.2f}s",
-                      f"{r.http.get('ok', 0)}/{r.http.get('timeout', 0)}/"
-                      f"{r.http.get('conn_error', 0)}", r.detail)
+        table.add_row(
+            str(r.index),
+            r.cut,
+            f"{r.hold:.2f}s",
+            f"[{style.get(r.outcome, 'red')}]{r.outcome}[/]",
+            "" if r.cut_to_crash is None else f"{r.cut_to_crash:.2f}s",
+            "" if r.recovery_time is None else f"{r.recovery_time:.2f}s",
+            f"{r.http.get('ok', 0)}/{r.http.get('timeout', 0)}/{r.http.get('conn_error', 0)}",
+            r.detail,
+        )
     con = Console(file=stream)
     con.print(table)
     con.print("outcomes: " + "  ".join(f"{k} {v}" for k, v in result.outcomes.items()))
@@ -252,21 +355,44 @@ def _table(result, stream) -> None:
 @sim.command("boot")
 @app_option()
 @variant_option()
-@click.option("--port", type=click.IntRange(1, 65535), default=None,
-              help="Serve the app on this 127.0.0.1 port [default: a free one].")
-@click.option("--seconds", type=Seconds(min=0, min_open=False), default=None,
-              help="Stop after this many seconds [default: run until Ctrl-C].")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Directory for serial.log and bridge.log.")
-@click.option("--console-port", type=click.IntRange(0, 65535), default=None,
-              help="Also relay the console to this 127.0.0.1 TCP port (0: a free one), "
-                   "readable as --serial socket://127.0.0.1:N.")
-@click.option("--control-port", type=click.IntRange(0, 65535), default=None,
-              help="Accept `cut down|uplink`, `restore`, `status` lines on this 127.0.0.1 port "
-                   "(0: a free one); see `photondbg sim netcut`.")
-@click.option("--console-usb", is_flag=True,
-              help="Drop the --console-port readers at each reset, as the Photon's USB serial "
-                   "disappears and re-enumerates.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve the app on this 127.0.0.1 port [default: a free one].",
+)
+@click.option(
+    "--seconds",
+    type=Seconds(min=0, min_open=False),
+    default=None,
+    help="Stop after this many seconds [default: run until Ctrl-C].",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Directory for serial.log and bridge.log.",
+)
+@click.option(
+    "--console-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Also relay the console to this 127.0.0.1 TCP port (0: a free one), "
+    "readable as --serial socket://127.0.0.1:N.",
+)
+@click.option(
+    "--control-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Accept `cut down|uplink`, `restore`, `status` lines on this 127.0.0.1 port "
+    "(0: a free one); see `photondbg sim netcut`.",
+)
+@click.option(
+    "--console-usb",
+    is_flag=True,
+    help="Drop the --console-port readers at each reset, as the Photon's USB serial "
+    "disappears and re-enumerates.",
+)
 def boot(app, variant, port, seconds, out, console_port, control_port, console_usb):
     """Boot the simulated board and serve until Ctrl-C, printing its host port and console.
 
@@ -285,16 +411,20 @@ def boot(app, variant, port, seconds, out, console_port, control_port, console_u
     from photondbg.sim.bridge import Bridge
     from photondbg.targets.sim import SimTarget
 
-    for name, value in (("--port", port), ("--console-port", console_port),
-                        ("--control-port", control_port)):
+    for name, value in (
+        ("--port", port),
+        ("--console-port", console_port),
+        ("--control-port", control_port),
+    ):
         # bound the way the servers bind (SO_REUSEADDR): a port whose last connections are
         # in TIME_WAIT, as after a quick restart of the board, is free for them
         if value:
             try:
                 listen(value).close()
             except UsageError:
-                raise UsageError(f"{name} {value}: port {value} on 127.0.0.1 is already in use") \
-                    from None
+                raise UsageError(
+                    f"{name} {value}: port {value} on 127.0.0.1 is already in use"
+                ) from None
     given = [v for v in (port, console_port, control_port) if v]
     if console_usb and console_port is None:
         raise UsageError("--console-usb needs --console-port")
@@ -321,8 +451,9 @@ def boot(app, variant, port, seconds, out, console_port, control_port, console_u
 
         boots = 1
         target = start_board(boots)
-        bridge = Bridge(target.link, logdir=outdir,
-                        host_ports={device_port: port} if port else None)
+        bridge = Bridge(
+            target.link, logdir=outdir, host_ports={device_port: port} if port else None
+        )
         owner.add_cleanup(bridge.close)
         if relay is not None:
             click.echo(f"console: socket://127.0.0.1:{relay.port}")
@@ -332,14 +463,17 @@ def boot(app, variant, port, seconds, out, console_port, control_port, console_u
 
             control = ControlServer(bridge, control_port, on_reset=reset.set)
             owner.add_cleanup(control.close)
-            click.echo(f"control: 127.0.0.1:{control.port} "
-                       f"(cut down|uplink, restore, reset, status)")
+            click.echo(
+                f"control: 127.0.0.1:{control.port} (cut down|uplink, restore, reset, status)"
+            )
         port = bridge.wait_host_port(device_port, 15)
         if port is None:
-            raise ToolFailure(f"the board never listened on port {device_port}; "
-                              f"see {outdir}/serial.log")
-        click.echo(f"serving: device port {device_port} -> http://127.0.0.1:{port}/ "
-                   f"(Ctrl-C to stop)")
+            raise ToolFailure(
+                f"the board never listened on port {device_port}; see {outdir}/serial.log"
+            )
+        click.echo(
+            f"serving: device port {device_port} -> http://127.0.0.1:{port}/ (Ctrl-C to stop)"
+        )
         end = None if seconds is None else time.monotonic() + seconds
         dead = False
         while end is None or time.monotonic() < end:
@@ -362,10 +496,19 @@ def boot(app, variant, port, seconds, out, console_port, control_port, console_u
 
 
 @sim.command("netcut")
-@click.option("--control", required=True, metavar="127.0.0.1:PORT",
-              help="The --control-port of a running `photondbg sim boot`.")
-@click.option("--kind", type=click.Choice(("down", "uplink")), default="down", show_default=True,
-              help="down = AP power off; uplink = AP cable pulled (for `cut`).")
+@click.option(
+    "--control",
+    required=True,
+    metavar="127.0.0.1:PORT",
+    help="The --control-port of a running `photondbg sim boot`.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(("down", "uplink")),
+    default="down",
+    show_default=True,
+    help="down = AP power off; uplink = AP cable pulled (for `cut`).",
+)
 @click.argument("action", type=click.Choice(("cut", "restore", "reset", "status")))
 def netcut(control, kind, action):
     """Cut or restore the WiFi of a running `photondbg sim boot`, like a relay on a real AP

@@ -19,46 +19,123 @@ from photondbg.photon.flash import METHODS
 
 
 @click.command("verify-fix")
-@click.option("--baseline", type=click.Choice(VARIANTS), default="none", show_default=True,
-              help="The build that shows the bug.")
-@click.option("--candidate", type=click.Choice(VARIANTS), default="all", show_default=True,
-              help="The build with the fix to verify.")
-@click.option("--cycles", type=click.IntRange(min=1), default=None,
-              help="Fixed-N: exactly this many WiFi cuts per build (the same schedule for "
-                   "both), then Fisher's exact test [default: 10].")
-@click.option("--max-cycles", type=click.IntRange(min=1), default=None,
-              help="Sequential: stop as soon as FIXED / NOT FIXED is decided at --alpha "
-                   "(Wald's SPRT on the paired cycles), after at most this many cycles.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="sim: simulated boards at once, baseline and candidate interleaved, each "
-                   "with its own QEMU and bridge [default: the number of cores].")
-@click.option("--target", type=click.Choice(["sim", "photon"]), default="sim", show_default=True,
-              help="sim: the simulated board; photon: a real one (flash, campaign, twice).")
-@click.option("--baseline-elf", type=click.Path(path_type=Path), default=None,
-              help="photon: the build that shows the bug (ELF, .bin beside it for dfu/particle).")
-@click.option("--candidate-elf", type=click.Path(path_type=Path), default=None,
-              help="photon: the build with the fix.")
-@click.option("--flash-method", type=click.Choice(METHODS), default=None,
-              help="photon: how each build is written to the board.")
+@click.option(
+    "--baseline",
+    type=click.Choice(VARIANTS),
+    default="none",
+    show_default=True,
+    help="The build that shows the bug.",
+)
+@click.option(
+    "--candidate",
+    type=click.Choice(VARIANTS),
+    default="all",
+    show_default=True,
+    help="The build with the fix to verify.",
+)
+@click.option(
+    "--cycles",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Fixed-N: exactly this many WiFi cuts per build (the same schedule for "
+    "both), then Fisher's exact test [default: 10].",
+)
+@click.option(
+    "--max-cycles",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Sequential: stop as soon as FIXED / NOT FIXED is decided at --alpha "
+    "(Wald's SPRT on the paired cycles), after at most this many cycles.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="sim: simulated boards at once, baseline and candidate interleaved, each "
+    "with its own QEMU and bridge [default: the number of cores].",
+)
+@click.option(
+    "--target",
+    type=click.Choice(["sim", "photon"]),
+    default="sim",
+    show_default=True,
+    help="sim: the simulated board; photon: a real one (flash, campaign, twice).",
+)
+@click.option(
+    "--baseline-elf",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="photon: the build that shows the bug (ELF, .bin beside it for dfu/particle).",
+)
+@click.option(
+    "--candidate-elf",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="photon: the build with the fix.",
+)
+@click.option(
+    "--flash-method",
+    type=click.Choice(METHODS),
+    default=None,
+    help="photon: how each build is written to the board.",
+)
 @board_options
 @app_option()
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--cut", type=click.Choice(CUT_CHOICES), default="mixed", show_default=True)
-@click.option("--hold", callback=hold_range, metavar="MIN:MAX",
-              help="Seconds each cut is held [default: 1:3 for down, 4:6 for uplink].")
-@click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=0.05, show_default=True,
-              help="Significance level.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the verdict as one JSON line on stdout (progress goes to stderr).")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Directory for verify.json, verify.md, outcomes.png, cycles.jsonl and the "
-                   "logs.")
-@click.option("--resume", type=click.Path(file_okay=False, exists=True), default=None,
-              metavar="DIR", help="sim: continue the interrupted verify-fix in DIR (its "
-                                  "cycles.jsonl) with its options; only missing cycles run.")
-def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_elf,
-               candidate_elf, flash_method, bench: BoardOptions, app, seed, cut, hold, alpha,
-               as_json, out, resume):
+@click.option(
+    "--hold",
+    callback=hold_range,
+    metavar="MIN:MAX",
+    help="Seconds each cut is held [default: 1:3 for down, 4:6 for uplink].",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0.0001, 0.5),
+    default=0.05,
+    show_default=True,
+    help="Significance level.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the verdict as one JSON line on stdout (progress goes to stderr).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Directory for verify.json, verify.md, outcomes.png, cycles.jsonl and the logs.",
+)
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    metavar="DIR",
+    help="sim: continue the interrupted verify-fix in DIR (its "
+    "cycles.jsonl) with its options; only missing cycles run.",
+)
+def verify_fix(
+    baseline,
+    candidate,
+    cycles,
+    max_cycles,
+    jobs,
+    target,
+    baseline_elf,
+    candidate_elf,
+    flash_method,
+    bench: BoardOptions,
+    app,
+    seed,
+    cut,
+    hold,
+    alpha,
+    as_json,
+    out,
+    resume,
+):
     """Run the same WiFi-loss campaign on two builds and decide whether the fix works:
     FIXED / NOT FIXED / INCONCLUSIVE (Fisher exact test, or an exact bound when the candidate
     never crashed), plus RECOVERY PASS/FAIL (did the server always answer again).
@@ -78,8 +155,11 @@ def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_e
     from photondbg.campaign.verify import run_verify
     from photondbg.sim.wifi import CUT_KINDS
 
-    photon_only = {"--baseline-elf": baseline_elf, "--candidate-elf": candidate_elf,
-                   "--flash-method": flash_method}
+    photon_only = {
+        "--baseline-elf": baseline_elf,
+        "--candidate-elf": candidate_elf,
+        "--flash-method": flash_method,
+    }
     progress = sys.stderr if as_json else sys.stdout
     done: dict = {}
     if resume:
@@ -87,13 +167,24 @@ def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_e
 
         if target != "sim":
             raise UsageError("--resume continues a verify-fix on the sim (--target sim)")
-        opts, done = resume_options(resume, "verify-fix", {
-            "baseline": baseline, "candidate": candidate, "cycles": cycles,
-            "max_cycles": max_cycles, "app": app, "seed": seed, "cut": cut, "hold": hold,
-            "alpha": alpha})
+        opts, done = resume_options(
+            resume,
+            "verify-fix",
+            {
+                "baseline": baseline,
+                "candidate": candidate,
+                "cycles": cycles,
+                "max_cycles": max_cycles,
+                "app": app,
+                "seed": seed,
+                "cut": cut,
+                "hold": hold,
+                "alpha": alpha,
+            },
+        )
         baseline, candidate, max_cycles, app, seed, cut, alpha = (
-            opts[k] for k in ("baseline", "candidate", "max_cycles", "app", "seed", "cut",
-                              "alpha"))
+            opts[k] for k in ("baseline", "candidate", "max_cycles", "app", "seed", "cut", "alpha")
+        )
         cycles = None if max_cycles is not None else opts["cycles"]
         hold = tuple(opts["hold"]) if opts["hold"] else None
     if cycles is not None and max_cycles is not None:
@@ -108,10 +199,22 @@ def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_e
         cycles = 10
     if target == "photon":
         if design is not None or (jobs or 1) > 1:
-            raise UsageError("--max-cycles and --jobs need --target sim (one real board "
-                             "runs one build at a time)")
-        res, outdir = _verify_photon(baseline_elf, candidate_elf, flash_method, bench, cycles,
-                                     seed, hold, alpha, out, progress)
+            raise UsageError(
+                "--max-cycles and --jobs need --target sim (one real board "
+                "runs one build at a time)"
+            )
+        res, outdir = _verify_photon(
+            baseline_elf,
+            candidate_elf,
+            flash_method,
+            bench,
+            cycles,
+            seed,
+            hold,
+            alpha,
+            out,
+            progress,
+        )
         _report(res, outdir, cycles, alpha, as_json, progress)
         return
     extra = [name for name, value in photon_only.items() if value is not None] + bench.given()
@@ -125,21 +228,43 @@ def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_e
     cuts = CUT_KINDS if cut == "mixed" else (cut,)
 
     def config(variant):
-        return CampaignConfig(elf=elfs[variant], app=app, variant=variant, cycles=cycles,
-                              seed=seed, cuts=cuts, hold=hold)
-
+        return CampaignConfig(
+            elf=elfs[variant],
+            app=app,
+            variant=variant,
+            cycles=cycles,
+            seed=seed,
+            cuts=cuts,
+            hold=hold,
+        )
 
     jobs = jobs or os.cpu_count() or 1
     from photondbg.campaign.journal import Journal
 
-    record = Journal(outdir, "verify-fix", {
-        "baseline": baseline, "candidate": candidate, "cycles": cycles, "max_cycles": max_cycles,
-        "app": app, "seed": seed, "cut": cut, "hold": list(hold) if hold else None,
-        "alpha": alpha, "jobs": jobs}, resume=bool(resume))
+    record = Journal(
+        outdir,
+        "verify-fix",
+        {
+            "baseline": baseline,
+            "candidate": candidate,
+            "cycles": cycles,
+            "max_cycles": max_cycles,
+            "app": app,
+            "seed": seed,
+            "cut": cut,
+            "hold": list(hold) if hold else None,
+            "alpha": alpha,
+            "jobs": jobs,
+        },
+        resume=bool(resume),
+    )
     if done:
-        click.echo(f"verify-fix: resumed {outdir}: "
-                   + ", ".join(f"{role} {len(c)} of {cycles}" for role, c in sorted(done.items()))
-                   + " cycles already done", file=progress)
+        click.echo(
+            f"verify-fix: resumed {outdir}: "
+            + ", ".join(f"{role} {len(c)} of {cycles}" for role, c in sorted(done.items()))
+            + " cycles already done",
+            file=progress,
+        )
     show = _on_cycle(cycles, progress)
 
     def on_cycle(role, r):  # on disk (cycles.jsonl) the moment the cycle ends
@@ -148,8 +273,16 @@ def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_e
 
     try:
         with run_log(outdir):
-            res = run_verify(config(baseline), config(candidate), outdir, alpha=alpha,
-                             on_cycle=on_cycle, jobs=jobs, design=design, done=done)
+            res = run_verify(
+                config(baseline),
+                config(candidate),
+                outdir,
+                alpha=alpha,
+                on_cycle=on_cycle,
+                jobs=jobs,
+                design=design,
+                done=done,
+            )
     except KeyboardInterrupt as e:  # every finished cycle is in cycles.jsonl: say how to go on
         from photondbg.procs import interruption
 
@@ -164,14 +297,27 @@ def verify_fix(baseline, candidate, cycles, max_cycles, jobs, target, baseline_e
 def _on_cycle(cycles, progress):
     def on_cycle(role, r):
         extra = f"  cut->crash {r.cut_to_crash:.2f}s" if r.cut_to_crash is not None else ""
-        click.echo(f"{role:<9} {r.index}/{cycles}  {r.outcome:<11}  cut={r.cut:<6} "
-                   f"hold={r.hold:.2f}s{extra}", file=progress)
+        click.echo(
+            f"{role:<9} {r.index}/{cycles}  {r.outcome:<11}  cut={r.cut:<6} "
+            f"hold={r.hold:.2f}s{extra}",
+            file=progress,
+        )
 
     return on_cycle
 
 
-def _verify_photon(baseline_elf, candidate_elf, flash_method, options: BoardOptions, cycles,
-                   seed, hold, alpha, out, progress):
+def _verify_photon(
+    baseline_elf,
+    candidate_elf,
+    flash_method,
+    options: BoardOptions,
+    cycles,
+    seed,
+    hold,
+    alpha,
+    out,
+    progress,
+):
     """Flash, campaign, flash, campaign on the real board; the same verdict and outputs."""
     from photondbg.campaign.board import verify_on_board
     from photondbg.photon.flash import flash
@@ -185,19 +331,29 @@ def _verify_photon(baseline_elf, candidate_elf, flash_method, options: BoardOpti
 
     on_farm = place_from(options.labgrid_place, options.labgrid_env)[0] is not None
     if flash_method is None and not on_farm:
-        raise UsageError("--flash-method is required with --target photon "
-                         "(openocd, dfu or particle)")
+        raise UsageError(
+            "--flash-method is required with --target photon (openocd, dfu or particle)"
+        )
     if baseline_elf.resolve() == candidate_elf.resolve():
-        raise UsageError("--baseline-elf and --candidate-elf are the same file: "
-                         "nothing to compare")
+        raise UsageError("--baseline-elf and --candidate-elf are the same file: nothing to compare")
     with open_board(options) as board:
         labels = [baseline_elf.stem, candidate_elf.stem]
         if labels[0] == labels[1]:  # two Device OS refs often build the same file name
             labels = [f"baseline-{labels[0]}", f"candidate-{labels[1]}"]
-        configs = [board_config(variant=label, cycles=cycles, seed=seed, hold=hold, period=0.5,
-                                recovery=options.recovery,
-                                boot_timeout=options.boot_timeout, elf=elf, netcut=board.netcut)
-                   for label, elf in zip(labels, (baseline_elf, candidate_elf))]
+        configs = [
+            board_config(
+                variant=label,
+                cycles=cycles,
+                seed=seed,
+                hold=hold,
+                period=0.5,
+                recovery=options.recovery,
+                boot_timeout=options.boot_timeout,
+                elf=elf,
+                netcut=board.netcut,
+            )
+            for label, elf in zip(labels, (baseline_elf, candidate_elf))
+        ]
         outdir = out_dir(out, f"verify-photon-{labels[0]}-vs-{labels[1]}")
 
         def do_flash(elf):
@@ -207,31 +363,49 @@ def _verify_photon(baseline_elf, candidate_elf, flash_method, options: BoardOpti
             if not res.verified:
                 from photondbg.errors import ToolFailure
 
-                raise ToolFailure(f"flashing {elf} by {flash_method} was not verified: "
-                                  f"{res.detail}")
+                raise ToolFailure(
+                    f"flashing {elf} by {flash_method} was not verified: {res.detail}"
+                )
             return res
 
         with run_log(outdir):
-            res = verify_on_board(board, configs[0], configs[1], outdir, flash=do_flash,
-                                  alpha=alpha, on_cycle=_on_cycle(cycles, progress),
-                                  on_note=lambda text: click.echo(text, file=progress))
+            res = verify_on_board(
+                board,
+                configs[0],
+                configs[1],
+                outdir,
+                flash=do_flash,
+                alpha=alpha,
+                on_cycle=_on_cycle(cycles, progress),
+                on_note=lambda text: click.echo(text, file=progress),
+            )
     return res, outdir
 
 
 def _report(res, outdir, cycles, alpha, as_json, progress):
     s = res.summary()
     b, c = s["baseline"], s["candidate"]
-    click.echo(f"baseline  {b['variant']:<8} {b['outcomes']}  crash rate {b['crash_rate']:.2f}",
-               file=progress)
-    click.echo(f"candidate {c['variant']:<8} {c['outcomes']}  crash rate {c['crash_rate']:.2f}",
-               file=progress)
-    bound = (f", candidate crash rate < {s['candidate_upper_bound']:.3f}"
-             if s["candidate_upper_bound"] is not None else "")
+    click.echo(
+        f"baseline  {b['variant']:<8} {b['outcomes']}  crash rate {b['crash_rate']:.2f}",
+        file=progress,
+    )
+    click.echo(
+        f"candidate {c['variant']:<8} {c['outcomes']}  crash rate {c['crash_rate']:.2f}",
+        file=progress,
+    )
+    bound = (
+        f", candidate crash rate < {s['candidate_upper_bound']:.3f}"
+        if s["candidate_upper_bound"] is not None
+        else ""
+    )
     if s.get("stop_reason"):
         click.echo(s["stop_reason"], file=progress)
     p_kind = "anytime-valid p" if s["mode"] == "sequential" else "p"
-    click.echo(f"verdict: {s['verdict']} ({p_kind}={s['p_value']:.4g}, alpha {alpha}{bound}); "
-               f"recovery: {s['recovery']}; report: {outdir / 'verify.md'}", file=progress)
+    click.echo(
+        f"verdict: {s['verdict']} ({p_kind}={s['p_value']:.4g}, alpha {alpha}{bound}); "
+        f"recovery: {s['recovery']}; report: {outdir / 'verify.md'}",
+        file=progress,
+    )
     if as_json:
         s["out"] = str(outdir)
         click.echo(json.dumps(s, separators=(",", ":")))

@@ -8,11 +8,11 @@ Particle Device OS ``services/inc/panic_codes.h`` (codes only).
 """
 
 # -- System Control Block addresses -------------------------------------------------------
-ICSR = 0xE000ED04   # VECTACTIVE in bits 0..8
-VTOR = 0xE000ED08   # vector table offset
-CCR = 0xE000ED14    # configuration and control
+ICSR = 0xE000ED04  # VECTACTIVE in bits 0..8
+VTOR = 0xE000ED08  # vector table offset
+CCR = 0xE000ED14  # configuration and control
 SHCSR = 0xE000ED24  # system handler control and state
-CFSR = 0xE000ED28   # MMFSR (byte 0) | BFSR (byte 1) | UFSR (half-word 1)
+CFSR = 0xE000ED28  # MMFSR (byte 0) | BFSR (byte 1) | UFSR (half-word 1)
 HFSR = 0xE000ED2C
 DFSR = 0xE000ED30
 MMFAR = 0xE000ED34
@@ -52,8 +52,12 @@ FAULT_BITS = [
     ("cfsr", "BFARVALID", 15, "BFAR holds the faulting data address"),
     # UsageFault (UFSR)
     ("cfsr", "UNDEFINSTR", 16, "undefined instruction"),
-    ("cfsr", "INVSTATE", 17,
-     "invalid state: branch to an address without the Thumb bit (EPSR.T=0)"),
+    (
+        "cfsr",
+        "INVSTATE",
+        17,
+        "invalid state: branch to an address without the Thumb bit (EPSR.T=0)",
+    ),
     ("cfsr", "INVPC", 18, "invalid PC load on exception return (bad EXC_RETURN)"),
     ("cfsr", "NOCP", 19, "coprocessor instruction with no coprocessor enabled"),
     ("cfsr", "UNALIGNED", 24, "unaligned memory access with CCR.UNALIGN_TRP set"),
@@ -79,8 +83,8 @@ CFSR_GROUPS = [
 
 # Fault address registers and the bit that says they are valid: (register, gate register, bit)
 ADDRESS_GATES = [
-    ("mmfar", "cfsr", 7),   # MMARVALID
-    ("bfar", "cfsr", 15),   # BFARVALID
+    ("mmfar", "cfsr", 7),  # MMARVALID
+    ("bfar", "cfsr", 15),  # BFARVALID
 ]
 
 # Bits that are status only and carry no reason of their own in a summary.
@@ -122,7 +126,7 @@ FAULT_VECTORS = [(n, name) for n, name, fault in EXCEPTIONS if fault]
 EXCEPTION_NAMES = {n: name for n, name, _ in EXCEPTIONS}
 
 # -- EXC_RETURN ----------------------------------------------------------------------------
-EXC_RETURN_PREFIX = 0xFFFFFFE0   # bits 31..5 all ones on ARMv7-M
+EXC_RETURN_PREFIX = 0xFFFFFFE0  # bits 31..5 all ones on ARMv7-M
 EXC_RETURN_BITS = [
     # field        bit  meaning when 1               meaning when 0
     ("SPSEL", 2, "process stack (PSP)", "main stack (MSP)"),
@@ -137,9 +141,9 @@ EXTENDED_FRAME_BYTES = 104
 # A debugger that has no $msp/$psp (QEMU 7.2's gdbstub) can step these in scratch RAM.
 MRS_STUB = [
     # register  Thumb-2 encoding (little-endian bytes)   instruction
-    ("msp",     bytes.fromhex("eff30880"),               "mrs r0, msp"),
-    ("psp",     bytes.fromhex("eff30981"),               "mrs r1, psp"),
-    ("control", bytes.fromhex("eff31482"),               "mrs r2, control"),
+    ("msp", bytes.fromhex("eff30880"), "mrs r0, msp"),
+    ("psp", bytes.fromhex("eff30981"), "mrs r1, psp"),
+    ("control", bytes.fromhex("eff31482"), "mrs r2, control"),
 ]
 # ...then back to where the core was halted (r3 = that PC | 1): the debugger then sees the
 # core stopped at its own PC again, so a breakpoint there is stepped over on resume.
@@ -202,8 +206,11 @@ def fault_addresses(registers):
     out = {}
     for reg, gate, bit in ADDRESS_GATES:
         gate_value = registers.get(gate)
-        if gate_value is not None and registers.get(reg) is not None \
-                and (int(gate_value) >> bit) & 1:
+        if (
+            gate_value is not None
+            and registers.get(reg) is not None
+            and (int(gate_value) >> bit) & 1
+        ):
             out[reg] = int(registers[reg]) & MASK32
     return out
 
@@ -243,8 +250,14 @@ def decode_exc_return(value):
     value = int(value) & MASK32
     valid = (value & EXC_RETURN_PREFIX) == EXC_RETURN_PREFIX and (value & 0x3) == 0x1
     if not valid:
-        return {"valid": False, "value": value, "stack": None, "mode": None, "frame": None,
-                "frame_bytes": None}
+        return {
+            "valid": False,
+            "value": value,
+            "stack": None,
+            "mode": None,
+            "frame": None,
+            "frame_bytes": None,
+        }
     psp = bool(value >> 2 & 1)
     thread = bool(value >> 3 & 1)
     basic = bool(value >> 4 & 1)

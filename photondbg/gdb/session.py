@@ -25,9 +25,12 @@ from photondbg.procs import Child, ProcessOwner
 
 GDB_BIN = "gdb-multiarch"
 GDB_ARGS = ["--nx", "--quiet", "--interpreter=mi3"]
-CONNECTION_LOST = re.compile(r"Remote connection closed|Remote communication error|"
-                             r"Connection reset by peer|The program is not being run|"
-                             r"Remote target disconnected|Ending remote debugging", re.I)
+CONNECTION_LOST = re.compile(
+    r"Remote connection closed|Remote communication error|"
+    r"Connection reset by peer|The program is not being run|"
+    r"Remote target disconnected|Ending remote debugging",
+    re.I,
+)
 MEMORY_ERROR = re.compile(r"Cannot access memory|Unable to read memory", re.I)
 
 
@@ -47,13 +50,16 @@ class GdbError(ToolFailure):
 @dataclass
 class MiResult:
     command: str
-    message: str                      # done, running, connected, error
+    message: str  # done, running, connected, error
     payload: dict | None
     records: list[dict] = field(default_factory=list)
 
     def console_text(self) -> str:
-        return "".join(r["payload"] for r in self.records
-                       if r["type"] in ("console", "target") and isinstance(r["payload"], str))
+        return "".join(
+            r["payload"]
+            for r in self.records
+            if r["type"] in ("console", "target") and isinstance(r["payload"], str)
+        )
 
 
 @dataclass
@@ -69,9 +75,11 @@ class MemoryRead:
         return len(self.data) - sum(n for _, n in self.gaps)
 
 
-_MEMORY_RESULT = re.compile(r'^(\d+)\^done,memory=\[(.*)\]\s*$')
-_MEMORY_BLOCK = re.compile(r'\{begin="(0x[0-9a-f]+)",offset="(0x[0-9a-f]+)",end="(0x[0-9a-f]+)",'
-                           r'contents="([0-9a-f]*)"\}')
+_MEMORY_RESULT = re.compile(r"^(\d+)\^done,memory=\[(.*)\]\s*$")
+_MEMORY_BLOCK = re.compile(
+    r'\{begin="(0x[0-9a-f]+)",offset="(0x[0-9a-f]+)",end="(0x[0-9a-f]+)",'
+    r'contents="([0-9a-f]*)"\}'
+)
 
 
 class _Io(IoManager):
@@ -84,7 +92,8 @@ class _Io(IoManager):
         from pygdbmi.IoManager import _buffer_incomplete_responses
 
         new, self._incomplete_output[stream] = _buffer_incomplete_responses(
-            raw_output, self._incomplete_output.get(stream))
+            raw_output, self._incomplete_output.get(stream)
+        )
         if not new:
             return []
         out = []
@@ -93,10 +102,16 @@ class _Io(IoManager):
                 continue
             m = _MEMORY_RESULT.match(line) if len(line) > 256 else None
             if m:
-                blocks = [{"begin": b, "offset": o, "end": e, "contents": c}
-                          for b, o, e, c in _MEMORY_BLOCK.findall(m.group(2))]
-                rec = {"type": "result", "message": "done", "payload": {"memory": blocks},
-                       "token": int(m.group(1))}
+                blocks = [
+                    {"begin": b, "offset": o, "end": e, "contents": c}
+                    for b, o, e, c in _MEMORY_BLOCK.findall(m.group(2))
+                ]
+                rec = {
+                    "type": "result",
+                    "message": "done",
+                    "payload": {"memory": blocks},
+                    "token": int(m.group(1)),
+                }
             else:
                 rec = gdbmiparser.parse_response(line)
             rec["stream"] = stream
@@ -130,8 +145,14 @@ class GdbSession:
 
     ROLE = "gdb"
 
-    def __init__(self, elf: Path | str | None, owner: ProcessOwner, *, logdir: Path | None = None,
-                 gdb_bin: str = GDB_BIN):
+    def __init__(
+        self,
+        elf: Path | str | None,
+        owner: ProcessOwner,
+        *,
+        logdir: Path | None = None,
+        gdb_bin: str = GDB_BIN,
+    ):
         self.elf = Path(elf) if elf else None
         self.owner = owner
         self.logdir = Path(logdir) if logdir else owner.logdir
@@ -141,7 +162,7 @@ class GdbSession:
         self.transcript: Path | None = None
         self._log = None
         self._tokens = itertools.count(100)
-        self.pending: list[dict] = []   # records not yet claimed (async notifications)
+        self.pending: list[dict] = []  # records not yet claimed (async notifications)
         self.connection_lost = False
         self.lost_message = ""
 
@@ -160,15 +181,25 @@ class GdbSession:
         # stderr to a file: nobody reads a stderr pipe, and a full pipe would block GDB
         err = open(self.logdir / "gdb-stderr.log", "ab") if self.logdir else subprocess.DEVNULL
         try:
-            self.child = self.owner.spawn(self.ROLE, argv, stdin=subprocess.PIPE,
-                                          stdout=subprocess.PIPE, stderr=err,
-                                          quit=self._quit, env={**os.environ, "LC_ALL": "C"})
+            self.child = self.owner.spawn(
+                self.ROLE,
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                quit=self._quit,
+                env={**os.environ, "LC_ALL": "C"},
+            )
         finally:
             if err is not subprocess.DEVNULL:
                 err.close()
         self.owner.add_cleanup(self._close_log)
-        self.io = _Io(self.child.proc.stdin, _TeeReader(self.child.proc.stdout, self._log),
-                      None, time_to_check_for_additional_output_sec=0.002)
+        self.io = _Io(
+            self.child.proc.stdin,
+            _TeeReader(self.child.proc.stdout, self._log),
+            None,
+            time_to_check_for_additional_output_sec=0.002,
+        )
         # GDB prints its banner/prompt first; a harmless command proves it is alive.
         res = self.command("-gdb-set confirm off", timeout=timeout)
         if res.message != "done":
@@ -245,8 +276,9 @@ class GdbSession:
             raise TargetDied(f"gdb is gone ({e})") from None
         return token
 
-    def command(self, command: str, timeout: float | Deadline = 5.0, *,
-                check: bool = True) -> MiResult:
+    def command(
+        self, command: str, timeout: float | Deadline = 5.0, *, check: bool = True
+    ) -> MiResult:
         """Send ``command`` and wait for its result record (token-matched)."""
         deadline = timeout if isinstance(timeout, Deadline) else Deadline(timeout)
         token = self.send(command)
@@ -255,7 +287,7 @@ class GdbSession:
             batch = self._read(deadline.cap(0.25))
             for i, r in enumerate(batch):
                 if r.get("token") == token and r["type"] == "result":
-                    self.pending.extend(batch[i + 1:])  # e.g. *stopped right after ^done
+                    self.pending.extend(batch[i + 1 :])  # e.g. *stopped right after ^done
                     res = MiResult(command, r["message"], r.get("payload"), mine)
                     if check and res.message == "error":
                         msg = (res.payload or {}).get("msg", "error")
@@ -271,8 +303,9 @@ class GdbSession:
             if deadline.expired:
                 if not self.alive:
                     raise TargetDied("gdb exited unexpectedly")
-                raise TargetTimeout(f"gdb did not answer {command.split()[0]!r} within "
-                                    f"{deadline.seconds:g} s")
+                raise TargetTimeout(
+                    f"gdb did not answer {command.split()[0]!r} within {deadline.seconds:g} s"
+                )
 
     def cli(self, text: str, timeout: float | Deadline = 5.0, *, check: bool = True) -> str:
         """Run a CLI command through MI; returns what it printed."""
@@ -281,8 +314,9 @@ class GdbSession:
         return res.console_text()
 
     # -- target control --------------------------------------------------------------
-    def connect(self, host: str, port: int, *, extended: bool = False,
-                timeout: float = 10.0) -> MiResult:
+    def connect(
+        self, host: str, port: int, *, extended: bool = False, timeout: float = 10.0
+    ) -> MiResult:
         kind = "extended-remote" if extended else "remote"
         # a refused connection is an answer: don't let GDB retry it for 15 s
         self.command("-gdb-set tcp auto-retry off", timeout, check=False)
@@ -317,8 +351,9 @@ class GdbSession:
         self.command("-exec-interrupt", timeout, check=False)
         return self.wait_stopped(Deadline(timeout))
 
-    def break_at(self, address: int, *, hardware: bool = False, temporary: bool = False,
-                 timeout: float = 5.0) -> int:
+    def break_at(
+        self, address: int, *, hardware: bool = False, temporary: bool = False, timeout: float = 5.0
+    ) -> int:
         opts = ("-h " if hardware else "") + ("-t " if temporary else "")
         res = self.command(f"-break-insert {opts}*0x{address:x}", timeout)
         return int(res.payload["bkpt"]["number"].split(".")[0])
@@ -331,8 +366,9 @@ class GdbSession:
             self._reg_names = list(res.payload.get("register-names", []))
         return self._reg_names
 
-    def registers(self, names: list[str] | None = None, *,
-                  only: list[str] | None = None) -> dict[str, int]:
+    def registers(
+        self, names: list[str] | None = None, *, only: list[str] | None = None
+    ) -> dict[str, int]:
         """Register values by (lower-case) name; ``only`` asks GDB for just those."""
         names = names if names is not None else self.register_names()
         which = ""
@@ -350,8 +386,9 @@ class GdbSession:
                     pass
         return out
 
-    def read_chunk(self, address: int, length: int,
-                   timeout: float = 5.0) -> list[tuple[int, bytes]]:
+    def read_chunk(
+        self, address: int, length: int, timeout: float = 5.0
+    ) -> list[tuple[int, bytes]]:
         """One ``-data-read-memory-bytes``: the readable blocks [(address, bytes)]."""
         try:
             res = self.command(f"-data-read-memory-bytes 0x{address:x} {length}", timeout)
@@ -365,8 +402,15 @@ class GdbSession:
             blocks.append((begin, bytes.fromhex(blk["contents"])))
         return blocks
 
-    def read_memory(self, address: int, length: int, *, chunk: int = 0x20000,
-                    timeout: float = 10.0, granule: int = 256) -> MemoryRead:
+    def read_memory(
+        self,
+        address: int,
+        length: int,
+        *,
+        chunk: int = 0x20000,
+        timeout: float = 10.0,
+        granule: int = 256,
+    ) -> MemoryRead:
         """Read [address, address+length) in chunks, keeping what is readable.
 
         A chunk that does not come back whole is split in halves down to ``granule`` bytes
@@ -380,8 +424,8 @@ class GdbSession:
             blocks = self.read_chunk(address + off, n, timeout=max(0.5, deadline.cap(5.0)))
             whole = len(blocks) == 1 and blocks[0][0] == address + off and len(blocks[0][1]) == n
             if whole:
-                buf[off:off + n] = blocks[0][1]
-                have[off:off + n] = b"\x01" * n
+                buf[off : off + n] = blocks[0][1]
+                have[off : off + n] = b"\x01" * n
                 return
             if not blocks and n <= granule:
                 return
@@ -390,7 +434,7 @@ class GdbSession:
                     s = max(baddr - address, off)
                     e = min(baddr - address + len(data), off + n)
                     if e > s:
-                        buf[s:e] = data[s - (baddr - address): e - (baddr - address)]
+                        buf[s:e] = data[s - (baddr - address) : e - (baddr - address)]
                         have[s:e] = b"\x01" * (e - s)
                 return
             half = max(granule, (n // 2) // granule * granule)
@@ -414,11 +458,12 @@ class GdbSession:
         blocks = self.read_chunk(address, 4 * count)
         if len(blocks) == 1 and blocks[0][0] == address and len(blocks[0][1]) == 4 * count:
             data = blocks[0][1]
-            return [int.from_bytes(data[i:i + 4], "little") for i in range(0, len(data), 4)]
+            return [int.from_bytes(data[i : i + 4], "little") for i in range(0, len(data), 4)]
         return None
 
-    def dump_memory(self, path: Path, address: int, length: int, *, chunk: int = 0x20000,
-                    timeout: float = 20.0) -> MemoryRead:
+    def dump_memory(
+        self, path: Path, address: int, length: int, *, chunk: int = 0x20000, timeout: float = 20.0
+    ) -> MemoryRead:
         """Dump [address, address+length) to ``path``: GDB's own ``dump binary memory`` per
         chunk (its full speed); a chunk GDB cannot dump whole ("Cannot access memory") is read
         with :meth:`read_memory`, which keeps the readable parts and records the gaps."""

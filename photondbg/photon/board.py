@@ -8,12 +8,12 @@ from photondbg.cortexm import faults
 
 # USB identities (Device OS build/platform-id.mk, PLATFORM_ID 6 "photon").
 USB_VID = 0x2B04
-USB_PID_DFU = 0xD006       # bootloader in DFU mode (blinking yellow)
-USB_PID_CDC = 0xC006       # application running, USB serial
+USB_PID_DFU = 0xD006  # bootloader in DFU mode (blinking yellow)
+USB_PID_CDC = 0xC006  # application running, USB serial
 DFU_ID = f"{USB_VID:04x}:{USB_PID_DFU:04x}"
 # alt 0 "@Internal Flash /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg"
 DFU_ALT_INTERNAL_FLASH = 0
-DFU_ALT_DCT = 1             # alt 1 "@DCT Flash /0x00000000/01*016Kg"
+DFU_ALT_DCT = 1  # alt 1 "@DCT Flash /0x00000000/01*016Kg"
 
 # STM32F205RG memory map as Device OS lays it out on a Photon.
 FLASH_BASE, FLASH_SIZE, SRAM_BASE, SRAM_SIZE = faults.MEMORY_MAPS["stm32f205"]

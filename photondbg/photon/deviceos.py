@@ -53,8 +53,9 @@ def check_checkout(path: Path | str) -> Path:
         raise UsageError(f"Device OS checkout not found: {path}")
     res = run([git_bin(), "-C", str(path), "rev-parse", "--show-toplevel"], timeout=30)
     if not res.ok:
-        raise UsageError(f"{path} is not a git work tree (clone "
-                         f"https://github.com/particle-iot/device-os there)")
+        raise UsageError(
+            f"{path} is not a git work tree (clone https://github.com/particle-iot/device-os there)"
+        )
     top = Path(res.stdout.strip())
     if not (top / "main" / "makefile").is_file():
         raise UsageError(f"{top} is not a Device OS checkout: main/makefile is missing")
@@ -65,11 +66,12 @@ def resolve_ref(checkout: Path, ref: str) -> str:
     """The commit id of ``ref`` in ``checkout`` (branch, tag or hash)."""
     if not ref or ref.startswith("-"):
         raise UsageError(f"bad git ref {ref!r}")
-    res = run([git_bin(), "-C", str(checkout), "rev-parse", "--verify", "--quiet",
-               f"{ref}^{{commit}}"], timeout=30)
+    res = run(
+        [git_bin(), "-C", str(checkout), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        timeout=30,
+    )
     if not res.ok or not res.stdout.strip():
-        raise UsageError(f"ref {ref!r} is not a commit in {checkout} "
-                         f"(git fetch --tags? a typo?)")
+        raise UsageError(f"ref {ref!r} is not a commit in {checkout} (git fetch --tags? a typo?)")
     return res.stdout.strip()
 
 
@@ -93,10 +95,17 @@ def app_dir(app: str) -> Path:
 
 
 # -- argv (pure) ---------------------------------------------------------------------------
-def make_argv(make: str, worktree: Path | str, appdir: Path | str,
-              jobs: int | None = None) -> list[str]:
-    argv = [make, "-C", str(Path(worktree) / "main"), *MAKE_VARS[:1], f"APPDIR={appdir}",
-            *MAKE_VARS[1:]]
+def make_argv(
+    make: str, worktree: Path | str, appdir: Path | str, jobs: int | None = None
+) -> list[str]:
+    argv = [
+        make,
+        "-C",
+        str(Path(worktree) / "main"),
+        *MAKE_VARS[:1],
+        f"APPDIR={appdir}",
+        *MAKE_VARS[1:],
+    ]
     if jobs:
         argv.append(f"-j{jobs}")
     return argv
@@ -128,12 +137,21 @@ def submodules(worktree: Path) -> list[tuple[str, str]]:
     """(name, path) of every submodule the work tree's .gitmodules declares."""
     if not (worktree / ".gitmodules").is_file():
         return []
-    res = run([git_bin(), "config", "-f", str(worktree / ".gitmodules"), "--get-regexp",
-               r"^submodule\..*\.path$"], timeout=30)
+    res = run(
+        [
+            git_bin(),
+            "config",
+            "-f",
+            str(worktree / ".gitmodules"),
+            "--get-regexp",
+            r"^submodule\..*\.path$",
+        ],
+        timeout=30,
+    )
     found = []
     for line in res.stdout.splitlines():
         key, _, path = line.partition(" ")
-        found.append((key[len("submodule."):-len(".path")], path.strip()))
+        found.append((key[len("submodule.") : -len(".path")], path.strip()))
     return found
 
 
@@ -151,9 +169,23 @@ def fill_submodules(checkout: Path, worktree: Path) -> list[str]:
         if not (source / ".git").exists():
             missing.append(path)
             continue
-        res = run([git, "-C", str(worktree), "-c", "protocol.file.allow=always",
-                   "-c", f"submodule.{name}.url={source}", "submodule", "update", "--init",
-                   "--", path], timeout=600)
+        res = run(
+            [
+                git,
+                "-C",
+                str(worktree),
+                "-c",
+                "protocol.file.allow=always",
+                "-c",
+                f"submodule.{name}.url={source}",
+                "submodule",
+                "update",
+                "--init",
+                "--",
+                path,
+            ],
+            timeout=600,
+        )
         if not res.ok:
             missing.append(path)
     return missing
@@ -185,10 +217,17 @@ def find_elf(appdir: Path) -> Path | None:
     return elves[0] if len(elves) == 1 else None
 
 
-def build(checkout: Path | str, ref: str, *, app: str = "multi-server",
-          appdir: Path | str | None = None, out_root: Path | None = None,
-          jobs: int | None = None, timeout: float = 3600.0,
-          env: dict | None = None) -> DeviceOsBuild:
+def build(
+    checkout: Path | str,
+    ref: str,
+    *,
+    app: str = "multi-server",
+    appdir: Path | str | None = None,
+    out_root: Path | None = None,
+    jobs: int | None = None,
+    timeout: float = 3600.0,
+    env: dict | None = None,
+) -> DeviceOsBuild:
     top = check_checkout(checkout)
     commit = resolve_ref(top, ref)
     toolchain = check_toolchain(env)
@@ -201,17 +240,23 @@ def build(checkout: Path | str, ref: str, *, app: str = "multi-server",
     log = staged.parent / "make.log"
     unfilled = fill_submodules(top, wt)
     res = run(make_argv(toolchain["make"], wt, staged, jobs), timeout=timeout, env=env)
-    note = (f"photondbg: submodules not initialised in {top} (left empty): "
-            f"{', '.join(unfilled)}\n" if unfilled else "")
+    note = (
+        f"photondbg: submodules not initialised in {top} (left empty): {', '.join(unfilled)}\n"
+        if unfilled
+        else ""
+    )
     log.write_text(note + res.output)
     if not res.ok:
-        hint = (f"; submodules missing: {', '.join(unfilled)} (git submodule update --init "
-                f"in {top})" if unfilled else "")
-        raise ToolFailure(f"Device OS build of {ref} failed (log: {log}): {res.last_line()}"
-                          f"{hint}")
+        hint = (
+            f"; submodules missing: {', '.join(unfilled)} (git submodule update --init in {top})"
+            if unfilled
+            else ""
+        )
+        raise ToolFailure(f"Device OS build of {ref} failed (log: {log}): {res.last_line()}{hint}")
     elf = find_elf(staged)
     if elf is None:
-        raise ToolFailure(f"Device OS build of {ref} wrote no ELF under {staged / 'target'} "
-                          f"(log: {log})")
+        raise ToolFailure(
+            f"Device OS build of {ref} wrote no ELF under {staged / 'target'} (log: {log})"
+        )
     binary = elf.with_suffix(".bin")
     return DeviceOsBuild(elf, binary if binary.is_file() else None, ref, commit, wt, staged, log)

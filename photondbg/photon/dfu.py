@@ -27,17 +27,18 @@ from photondbg.photon.run import Result, run
 
 HINT = tools.BY_NAME["dfu-util"].package
 FOUND_RE = re.compile(
-    r'^Found (?P<kind>DFU|Runtime): \[(?P<vid>[0-9a-fA-F]{4}):(?P<pid>[0-9a-fA-F]{4})\] '
-    r'ver=(?P<ver>[0-9a-fA-F]+), devnum=(?P<devnum>\d+), cfg=(?P<cfg>\d+), intf=(?P<intf>\d+), '
+    r"^Found (?P<kind>DFU|Runtime): \[(?P<vid>[0-9a-fA-F]{4}):(?P<pid>[0-9a-fA-F]{4})\] "
+    r"ver=(?P<ver>[0-9a-fA-F]+), devnum=(?P<devnum>\d+), cfg=(?P<cfg>\d+), intf=(?P<intf>\d+), "
     r'(?:path="(?P<path>[^"]*)", )?alt=(?P<alt>\d+), name="(?P<name>[^"]*)", '
-    r'serial="(?P<serial>[^"]*)"')
+    r'serial="(?P<serial>[^"]*)"'
+)
 NO_DEVICE = "No DFU capable USB device available"
 DOWNLOAD_DONE_RE = re.compile(r"^(?:Download done\.|File downloaded successfully)", re.M)
 
 
 @dataclass(frozen=True)
 class DfuDevice:
-    kind: str        # "DFU" (bootloader, ready) or "Runtime" (app running, must detach first)
+    kind: str  # "DFU" (bootloader, ready) or "Runtime" (app running, must detach first)
     vid: int
     pid: int
     devnum: int
@@ -56,9 +57,16 @@ def list_argv(dfu_util: str) -> list[str]:
     return [dfu_util, "-l"]
 
 
-def download_argv(dfu_util: str, image: Path | str, address: int, *, leave: bool = True,
-                  device: str = board.DFU_ID, alt: int = board.DFU_ALT_INTERNAL_FLASH,
-                  serial: str | None = None) -> list[str]:
+def download_argv(
+    dfu_util: str,
+    image: Path | str,
+    address: int,
+    *,
+    leave: bool = True,
+    device: str = board.DFU_ID,
+    alt: int = board.DFU_ALT_INTERNAL_FLASH,
+    serial: str | None = None,
+) -> list[str]:
     """``dfu-util -d 2b04:d006 -a 0 -s 0x080A0000:leave -D image.bin`` (``:leave`` = run it)."""
     argv = [dfu_util, "-d", device, "-a", str(alt)]
     if serial:
@@ -73,9 +81,18 @@ def parse_list(text: str) -> list[DfuDevice]:
     for line in text.splitlines():
         m = FOUND_RE.match(line.strip())
         if m:
-            devices.append(DfuDevice(m["kind"], int(m["vid"], 16), int(m["pid"], 16),
-                                     int(m["devnum"]), m["path"], int(m["alt"]), m["name"],
-                                     m["serial"]))
+            devices.append(
+                DfuDevice(
+                    m["kind"],
+                    int(m["vid"], 16),
+                    int(m["pid"], 16),
+                    int(m["devnum"]),
+                    m["path"],
+                    int(m["alt"]),
+                    m["name"],
+                    m["serial"],
+                )
+            )
     return devices
 
 
@@ -85,22 +102,32 @@ def image_region(head: bytes) -> board.FlashRegion:
         raise UsageError("firmware image is too short to be a Photon image")
     first, second = struct.unpack_from("<II", head)
     for region in board.REGIONS.values():
-        if first == region.address and region.name not in ("bootloader", "monolithic") \
-                and first < second <= board.FLASH_BASE + board.FLASH_SIZE:
+        if (
+            first == region.address
+            and region.name not in ("bootloader", "monolithic")
+            and first < second <= board.FLASH_BASE + board.FLASH_SIZE
+        ):
             return region
     if board.SRAM_BASE < first <= board.SRAM_BASE + board.SRAM_SIZE:
         return board.REGIONS["monolithic"]
-    raise UsageError(f"cannot tell where this image goes (first word 0x{first:08x}: neither a "
-                     f"Particle module header nor a vector table); pass --address")
+    raise UsageError(
+        f"cannot tell where this image goes (first word 0x{first:08x}: neither a "
+        f"Particle module header nor a vector table); pass --address"
+    )
 
 
 def explain(result: Result) -> str:
     text = result.output
     if NO_DEVICE in text:
-        return ("dfu-util: no Photon in DFU mode (hold SETUP, tap RESET, release SETUP when "
-                "the LED blinks yellow)")
-    lines = [ln.removeprefix("dfu-util: ").strip() for ln in text.splitlines()
-             if ln.startswith("dfu-util: ") and "DFU suffix" not in ln]
+        return (
+            "dfu-util: no Photon in DFU mode (hold SETUP, tap RESET, release SETUP when "
+            "the LED blinks yellow)"
+        )
+    lines = [
+        ln.removeprefix("dfu-util: ").strip()
+        for ln in text.splitlines()
+        if ln.startswith("dfu-util: ") and "DFU suffix" not in ln
+    ]
     why = lines[-1] if lines else result.last_line()
     return f"dfu-util failed (exit {result.exit_code}): {why}"
 
@@ -120,8 +147,9 @@ def list_devices(*, timeout: float = 20.0) -> list[DfuDevice]:
     return parse_list(result.stdout)
 
 
-def download(image: Path, *, address: int | None = None, leave: bool = True,
-             timeout: float = 120.0) -> tuple[Result, int]:
+def download(
+    image: Path, *, address: int | None = None, leave: bool = True, timeout: float = 120.0
+) -> tuple[Result, int]:
     """Write ``image`` to the Photon; returns the dfu-util result and the address used.
 
     dfu-util itself verifies each DfuSe block with GETSTATUS; a non-zero exit is a failure.
@@ -134,8 +162,9 @@ def download(image: Path, *, address: int | None = None, leave: bool = True,
     if address is None:
         with open(image, "rb") as f:
             address = image_region(f.read(8)).address
-    result = run(download_argv(dfu_util_bin(), image, address, leave=leave), timeout=timeout,
-                 hint=HINT)
+    result = run(
+        download_argv(dfu_util_bin(), image, address, leave=leave), timeout=timeout, hint=HINT
+    )
     if not result.ok:
         if NO_DEVICE in result.output:
             raise UsageError(explain(result))

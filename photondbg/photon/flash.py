@@ -48,13 +48,21 @@ def binary_for(path: Path, method: str) -> Path:
     sibling = path.with_suffix(".bin")
     if sibling.is_file():
         return sibling
-    raise UsageError(f"{path} is an ELF and --method {method} needs a .bin: none next to it "
-                     f"(the Device OS build writes one; or use --method openocd)")
+    raise UsageError(
+        f"{path} is an ELF and --method {method} needs a .bin: none next to it "
+        f"(the Device OS build writes one; or use --method openocd)"
+    )
 
 
-def flash(image: Path | str, method: str, *, interface: str = "cmsis-dap",
-          address: int | None = None, openocd_bin: str | list[str] | None = None,
-          timeout: float = 300.0) -> FlashResult:
+def flash(
+    image: Path | str,
+    method: str,
+    *,
+    interface: str = "cmsis-dap",
+    address: int | None = None,
+    openocd_bin: str | list[str] | None = None,
+    timeout: float = 300.0,
+) -> FlashResult:
     image = Path(image)
     if method not in METHODS:
         raise UsageError(f"unknown flash method {method!r} (choose from {', '.join(METHODS)})")
@@ -71,13 +79,19 @@ def flash(image: Path | str, method: str, *, interface: str = "cmsis-dap",
         binary = binary_for(image, method)
         res, addr = dfu.download(binary, address=address, timeout=timeout)
         return FlashResult(method, binary, addr, res.ok, res.last_line())
-    return flash_openocd(image, interface=interface, address=address, openocd_bin=openocd_bin,
-                         timeout=timeout)
+    return flash_openocd(
+        image, interface=interface, address=address, openocd_bin=openocd_bin, timeout=timeout
+    )
 
 
-def flash_openocd(image: Path, *, interface: str, address: int | None = None,
-                  openocd_bin: str | list[str] | None = None,
-                  timeout: float = 300.0) -> FlashResult:
+def flash_openocd(
+    image: Path,
+    *,
+    interface: str,
+    address: int | None = None,
+    openocd_bin: str | list[str] | None = None,
+    timeout: float = 300.0,
+) -> FlashResult:
     if openocd_bin is None:
         openocd_bin = os.environ.get(openocd.ENV_OPENOCD) or tools.which("openocd")
         if openocd_bin is None:
@@ -85,8 +99,9 @@ def flash_openocd(image: Path, *, interface: str, address: int | None = None,
     if not is_elf(image) and address is None:
         with open(image, "rb") as f:
             address = dfu.image_region(f.read(8)).address
-    argv = openocd.program_argv(openocd_bin, image, interface=interface,
-                                address=None if is_elf(image) else address)
+    argv = openocd.program_argv(
+        openocd_bin, image, interface=interface, address=None if is_elf(image) else address
+    )
     res = run(argv, timeout=timeout)
     events = openocd.parse_log(res.output)
     if openocd.PROGRAM_OK_RE.search(res.output) and res.ok:

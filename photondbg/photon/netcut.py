@@ -21,9 +21,9 @@ from photondbg.photon.run import run
 
 @dataclass
 class NetCutEvent:
-    action: str          # "cut" | "restore"
-    how: str             # the command, or "prompt"
-    started: float       # time.time()
+    action: str  # "cut" | "restore"
+    how: str  # the command, or "prompt"
+    started: float  # time.time()
     seconds: float
     exit_code: int | None = None
 
@@ -52,11 +52,11 @@ class CommandNetCut:
     def _run(self, action: str, argv: list[str], text: str) -> None:
         t0, wall = time.monotonic(), time.time()
         res = run(argv, timeout=self.timeout)
-        self.events.append(NetCutEvent(action, text, wall, round(time.monotonic() - t0, 3),
-                                       res.exit_code))
+        self.events.append(
+            NetCutEvent(action, text, wall, round(time.monotonic() - t0, 3), res.exit_code)
+        )
         if not res.ok:
-            raise ToolFailure(f"{action} command failed (exit {res.exit_code}): "
-                              f"{res.last_line()}")
+            raise ToolFailure(f"{action} command failed (exit {res.exit_code}): {res.last_line()}")
 
     def cut(self) -> None:
         self._run("cut", self._cut, self.cut_cmd)
@@ -77,8 +77,9 @@ class PromptNetCut:
         try:
             self.ask(text)
         except EOFError:
-            raise UsageError("no terminal to ask on: pass --netcut-cmd and --netrestore-cmd") \
-                from None
+            raise UsageError(
+                "no terminal to ask on: pass --netcut-cmd and --netrestore-cmd"
+            ) from None
         self.events.append(NetCutEvent(action, "prompt", wall, round(time.monotonic() - t0, 3)))
 
     def cut(self) -> None:
@@ -88,9 +89,13 @@ class PromptNetCut:
         self._prompt("restore", "Plug the access point's uplink back in, then press Enter: ")
 
 
-def netcut_from_options(cut_cmd: str | None, restore_cmd: str | None, *,
-                        timeout: float = 60.0,
-                        ask: Callable[[str], str] = input) -> CommandNetCut | PromptNetCut:
+def netcut_from_options(
+    cut_cmd: str | None,
+    restore_cmd: str | None,
+    *,
+    timeout: float = 60.0,
+    ask: Callable[[str], str] = input,
+) -> CommandNetCut | PromptNetCut:
     """Both commands → CommandNetCut; neither → PromptNetCut; one alone is a usage error."""
     if (cut_cmd is None) != (restore_cmd is None):
         raise UsageError("--netcut-cmd and --netrestore-cmd go together")

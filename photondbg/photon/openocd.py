@@ -29,7 +29,7 @@ from photondbg.ports import LOOPBACK, free_port
 from photondbg.procs import Child, ProcessOwner
 
 HINT = tools.BY_NAME["openocd"].package
-ENV_OPENOCD = "PHOTONDBG_OPENOCD"   # another openocd program (tests: tests/fakes/fake_openocd.py)
+ENV_OPENOCD = "PHOTONDBG_OPENOCD"  # another openocd program (tests: tests/fakes/fake_openocd.py)
 RTOS_CHOICES = ("FreeRTOS", "auto")
 
 
@@ -44,21 +44,39 @@ class NoProbe(UsageError):
 LOG_PATTERNS = [
     ("gdb_listening", r"Listening on port (?P<port>\d+) for gdb connections"),
     ("telnet_listening", r"Listening on port (?P<port>\d+) for telnet connections"),
-    ("lockup", r"(?:(?P<cpu_old>[\w.]+) -- |\[(?P<cpu>[^\]]+)\] )"
-               r"clearing lockup after double fault"),
-    ("halted", r"(?:\[(?P<cpu>[^\]]+)\] |target )halted due to (?P<reason>[\w-]+), current mode: "
-               r"(?P<mode>\w+)\s*(?P<exception>.*?)\s*$"),
-    ("state", r"xPSR: (?P<xpsr>0x[0-9a-fA-F]+)\s+pc: (?P<pc>0x[0-9a-fA-F]+)\s+"
-              r"(?P<sp_name>[mp]sp): (?P<sp>0x[0-9a-fA-F]+)"),
-    ("no_probe", r"unable to find a matching CMSIS-DAP device|Error: open failed|"
-                 r"\bno device found\b|ST-LINK open failed|No J-Link device found"),
-    ("no_target", r"Error connecting DP: cannot read IDR|"
-                  r"init mode failed \(unable to connect to the target\)|Examination failed|"
-                  r"JTAG scan chain interrogation failed|IR capture error|"
-                  r"Invalid ACK \(\d+\) in DAP response"),
+    (
+        "lockup",
+        r"(?:(?P<cpu_old>[\w.]+) -- |\[(?P<cpu>[^\]]+)\] )"
+        r"clearing lockup after double fault",
+    ),
+    (
+        "halted",
+        r"(?:\[(?P<cpu>[^\]]+)\] |target )halted due to (?P<reason>[\w-]+), current mode: "
+        r"(?P<mode>\w+)\s*(?P<exception>.*?)\s*$",
+    ),
+    (
+        "state",
+        r"xPSR: (?P<xpsr>0x[0-9a-fA-F]+)\s+pc: (?P<pc>0x[0-9a-fA-F]+)\s+"
+        r"(?P<sp_name>[mp]sp): (?P<sp>0x[0-9a-fA-F]+)",
+    ),
+    (
+        "no_probe",
+        r"unable to find a matching CMSIS-DAP device|Error: open failed|"
+        r"\bno device found\b|ST-LINK open failed|No J-Link device found",
+    ),
+    (
+        "no_target",
+        r"Error connecting DP: cannot read IDR|"
+        r"init mode failed \(unable to connect to the target\)|Examination failed|"
+        r"JTAG scan chain interrogation failed|IR capture error|"
+        r"Invalid ACK \(\d+\) in DAP response",
+    ),
     ("port_in_use", r"couldn't bind (?P<server>\w+) to socket on port (?P<port>\d+)"),
-    ("adapter_error", r"LIBUSB_ERROR_\w+|libusb_open\(\) failed|adapter .* failed|"
-                      r"CMSIS-DAP command .* failed"),
+    (
+        "adapter_error",
+        r"LIBUSB_ERROR_\w+|libusb_open\(\) failed|adapter .* failed|"
+        r"CMSIS-DAP command .* failed",
+    ),
     ("config_error", r"Can't find (?P<file>\S+)|invalid command name \"(?P<command>[^\"]+)\""),
     ("gdb_connected", r"accepting 'gdb' connection on tcp/(?P<port>\d+)"),
     ("gdb_dropped", r"dropped 'gdb' connection"),
@@ -80,8 +98,7 @@ def parse_line(line: str, now: float = 0.0) -> LogEvent | None:
     for kind, rx in _COMPILED:
         m = rx.search(line)
         if m:
-            return LogEvent(kind, line.rstrip(), {k: v for k, v in m.groupdict().items() if v},
-                            now)
+            return LogEvent(kind, line.rstrip(), {k: v for k, v in m.groupdict().items() if v}, now)
     return None
 
 
@@ -94,22 +111,39 @@ def vector_catch_command() -> str:
     return "cortex_m vector_catch " + " ".join(name for name, _ in board.VECTOR_CATCH)
 
 
-def session_argv(openocd: str | list[str], *, interface: str, gdb_port: int, telnet_port: int,
-                 target_cfg: str = board.TARGET_CFG, rtos: str | None = None,
-                 vector_catch: bool = True, search: list[str] | tuple = (),
-                 extra_commands: list[str] | tuple = ()) -> list[str]:
+def session_argv(
+    openocd: str | list[str],
+    *,
+    interface: str,
+    gdb_port: int,
+    telnet_port: int,
+    target_cfg: str = board.TARGET_CFG,
+    rtos: str | None = None,
+    vector_catch: bool = True,
+    search: list[str] | tuple = (),
+    extra_commands: list[str] | tuple = (),
+) -> list[str]:
     """The full OpenOCD command line of a debug session (pure; tested exactly)."""
     if interface not in board.INTERFACES:
-        raise UsageError(f"unknown probe interface {interface!r} "
-                         f"(choose from {', '.join(board.INTERFACES)})")
+        raise UsageError(
+            f"unknown probe interface {interface!r} (choose from {', '.join(board.INTERFACES)})"
+        )
     if rtos is not None and rtos not in RTOS_CHOICES:
         raise UsageError(f"unknown RTOS {rtos!r} (choose from {', '.join(RTOS_CHOICES)})")
     argv = list(openocd) if isinstance(openocd, (list, tuple)) else [openocd]
     for d in search:
         argv += ["-s", str(d)]
     argv += ["-f", board.INTERFACES[interface][0], "-f", target_cfg]
-    argv += ["-c", f"bindto {LOOPBACK}", "-c", f"gdb_port {gdb_port}",
-             "-c", f"telnet_port {telnet_port}", "-c", "tcl_port disabled"]
+    argv += [
+        "-c",
+        f"bindto {LOOPBACK}",
+        "-c",
+        f"gdb_port {gdb_port}",
+        "-c",
+        f"telnet_port {telnet_port}",
+        "-c",
+        "tcl_port disabled",
+    ]
     if rtos:
         argv += ["-c", f"$_TARGETNAME configure -rtos {rtos}"]
     argv += ["-c", "init"]
@@ -120,24 +154,43 @@ def session_argv(openocd: str | list[str], *, interface: str, gdb_port: int, tel
     return argv
 
 
-def program_argv(openocd: str | list[str], image: Path | str, *, interface: str,
-                 target_cfg: str = board.TARGET_CFG, address: int | None = None) -> list[str]:
+def program_argv(
+    openocd: str | list[str],
+    image: Path | str,
+    *,
+    interface: str,
+    target_cfg: str = board.TARGET_CFG,
+    address: int | None = None,
+) -> list[str]:
     """One-shot flash: ``program FILE [ADDR] verify reset exit`` (an ELF carries its address;
     a .bin needs one). No servers are opened."""
     if interface not in board.INTERFACES:
-        raise UsageError(f"unknown probe interface {interface!r} "
-                         f"(choose from {', '.join(board.INTERFACES)})")
+        raise UsageError(
+            f"unknown probe interface {interface!r} (choose from {', '.join(board.INTERFACES)})"
+        )
     argv = list(openocd) if isinstance(openocd, (list, tuple)) else [openocd]
-    argv += ["-f", board.INTERFACES[interface][0], "-f", target_cfg,
-             "-c", "gdb_port disabled", "-c", "telnet_port disabled", "-c", "tcl_port disabled"]
+    argv += [
+        "-f",
+        board.INTERFACES[interface][0],
+        "-f",
+        target_cfg,
+        "-c",
+        "gdb_port disabled",
+        "-c",
+        "telnet_port disabled",
+        "-c",
+        "tcl_port disabled",
+    ]
     where = f" 0x{address:08x}" if address is not None else ""
     argv += ["-c", f"program {{{Path(image)}}}{where} verify reset exit"]
     return argv
 
 
 PROGRAM_OK_RE = re.compile(r"\*\* Verified OK \*\*")
-PROGRAM_FAIL_RE = re.compile(r"\*\* (Programming Failed|Verify Failed|OpenOCD init failed|"
-                             r"Unable to reset target) \*\*")
+PROGRAM_FAIL_RE = re.compile(
+    r"\*\* (Programming Failed|Verify Failed|OpenOCD init failed|"
+    r"Unable to reset target) \*\*"
+)
 
 
 def failure_message(events: list[LogEvent], interface: str, returncode: int | None) -> str:
@@ -145,21 +198,25 @@ def failure_message(events: list[LogEvent], interface: str, returncode: int | No
     kinds = {e.kind: e for e in events}
     probe = board.INTERFACES.get(interface, ("", interface, ""))[1]
     if "no_probe" in kinds:
-        return (f"no debug probe found: OpenOCD says \"{kinds['no_probe'].line}\" "
-                f"(connect the {probe} over USB, or choose the other probe: --probe or "
-                f"PHOTONDBG_PROBE)")
+        return (
+            f'no debug probe found: OpenOCD says "{kinds["no_probe"].line}" '
+            f"(connect the {probe} over USB, or choose the other probe: --probe or "
+            f"PHOTONDBG_PROBE)"
+        )
     if "no_target" in kinds:
-        return (f"the {probe} answers but the Photon does not: \"{kinds['no_target'].line}\" "
-                f"(check SWD wiring D7=SWDIO, D6=SWCLK, GND, 3V3 and that the Photon is powered)")
+        return (
+            f'the {probe} answers but the Photon does not: "{kinds["no_target"].line}" '
+            f"(check SWD wiring D7=SWDIO, D6=SWCLK, GND, 3V3 and that the Photon is powered)"
+        )
     if "adapter_error" in kinds:
-        return f"debug probe error: \"{kinds['adapter_error'].line}\" (USB permissions? udev rules)"
+        return f'debug probe error: "{kinds["adapter_error"].line}" (USB permissions? udev rules)'
     if "port_in_use" in kinds:
-        return f"OpenOCD could not listen: \"{kinds['port_in_use'].line}\""
+        return f'OpenOCD could not listen: "{kinds["port_in_use"].line}"'
     if "config_error" in kinds:
-        return f"OpenOCD configuration error: \"{kinds['config_error'].line}\""
+        return f'OpenOCD configuration error: "{kinds["config_error"].line}"'
     errors = [e for e in events if e.kind == "error"]
     last = errors[-1].line if errors else "no error message"
-    return f"OpenOCD exited (status {returncode}) before its GDB server was ready: \"{last}\""
+    return f'OpenOCD exited (status {returncode}) before its GDB server was ready: "{last}"'
 
 
 def port_listening(port: int) -> bool:
@@ -182,11 +239,20 @@ class OpenOcdSession:
 
     ROLE = "openocd"
 
-    def __init__(self, owner: ProcessOwner, interface: str = "cmsis-dap", *,
-                 target_cfg: str = board.TARGET_CFG, rtos: str | None = None,
-                 openocd_bin: str | list[str] | None = None, logdir: Path | None = None,
-                 vector_catch: bool = True, search: list[str] | tuple = (),
-                 extra_commands: list[str] | tuple = (), env: dict | None = None):
+    def __init__(
+        self,
+        owner: ProcessOwner,
+        interface: str = "cmsis-dap",
+        *,
+        target_cfg: str = board.TARGET_CFG,
+        rtos: str | None = None,
+        openocd_bin: str | list[str] | None = None,
+        logdir: Path | None = None,
+        vector_catch: bool = True,
+        search: list[str] | tuple = (),
+        extra_commands: list[str] | tuple = (),
+        env: dict | None = None,
+    ):
         # validate before touching anything
         session_argv(["openocd"], interface=interface, gdb_port=0, telnet_port=0, rtos=rtos)
         self.owner = owner
@@ -211,10 +277,17 @@ class OpenOcdSession:
 
     # -- lifecycle -------------------------------------------------------------------------
     def argv(self) -> list[str]:
-        return session_argv(self._bin(), interface=self.interface, gdb_port=self.gdb_port or 0,
-                            telnet_port=self.telnet_port or 0, target_cfg=self.target_cfg,
-                            rtos=self.rtos, vector_catch=self.vector_catch, search=self.search,
-                            extra_commands=self.extra_commands)
+        return session_argv(
+            self._bin(),
+            interface=self.interface,
+            gdb_port=self.gdb_port or 0,
+            telnet_port=self.telnet_port or 0,
+            target_cfg=self.target_cfg,
+            rtos=self.rtos,
+            vector_catch=self.vector_catch,
+            search=self.search,
+            extra_commands=self.extra_commands,
+        )
 
     def _bin(self) -> str | list[str]:
         if self.openocd_bin is not None:
@@ -232,8 +305,7 @@ class OpenOcdSession:
             try:
                 return self._start_once(timeout)
             except ToolFailure:
-                if attempt + 1 == attempts or not any(e.kind == "port_in_use"
-                                                      for e in self.events):
+                if attempt + 1 == attempts or not any(e.kind == "port_in_use" for e in self.events):
                     raise
                 self.child, self.events, self.lines = None, [], []
 
@@ -246,8 +318,14 @@ class OpenOcdSession:
         if self.logdir:
             self.logdir.mkdir(parents=True, exist_ok=True)
             self.log_path = self.logdir / "openocd.log"
-        self.child = self.owner.spawn(self.ROLE, argv, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, quit=self._quit, env=self.env)
+        self.child = self.owner.spawn(
+            self.ROLE,
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            quit=self._quit,
+            env=self.env,
+        )
         self._reader = threading.Thread(target=self._read, name="openocd-log", daemon=True)
         self._reader.start()
         self._wait_ready(timeout)
@@ -285,8 +363,10 @@ class OpenOcdSession:
         end = time.monotonic() + timeout
         while True:
             with self._cond:
-                ready = any(e.kind == "gdb_listening" and int(e.fields["port"]) == self.gdb_port
-                            for e in self.events)
+                ready = any(
+                    e.kind == "gdb_listening" and int(e.fields["port"]) == self.gdb_port
+                    for e in self.events
+                )
             if ready and port_listening(self.gdb_port):
                 return
             if not self.child.alive():
@@ -301,8 +381,10 @@ class OpenOcdSession:
                 raise ToolFailure(msg)
             if time.monotonic() >= end:
                 self.stop()
-                raise ToolFailure(f"OpenOCD's GDB server did not listen on {LOOPBACK}:"
-                                  f"{self.gdb_port} within {timeout:g} s")
+                raise ToolFailure(
+                    f"OpenOCD's GDB server did not listen on {LOOPBACK}:"
+                    f"{self.gdb_port} within {timeout:g} s"
+                )
             with self._cond:
                 self._cond.wait(timeout=0.05)
 
@@ -344,8 +426,11 @@ class OpenOcdSession:
                     if e.kind == kind:
                         return e
                 left = end - time.monotonic()
-                if left <= 0 or (self.child is not None and not self.child.alive()
-                                 and not (self._reader and self._reader.is_alive())):
+                if left <= 0 or (
+                    self.child is not None
+                    and not self.child.alive()
+                    and not (self._reader and self._reader.is_alive())
+                ):
                     return None
                 self._cond.wait(timeout=min(left, 0.1))
 
@@ -372,18 +457,24 @@ def lockup_from_events(events: list[LogEvent]) -> tuple[LogEvent | None, dict[st
     if lock is None:
         return None, {}
     regs: dict[str, int] = {}
-    for e in events[lock + 1:]:
+    for e in events[lock + 1 :]:
         if e.kind == "state":
-            regs = {"pc": int(e.fields["pc"], 16), "xpsr": int(e.fields["xpsr"], 16),
-                    "sp": int(e.fields["sp"], 16), e.fields["sp_name"]: int(e.fields["sp"], 16)}
+            regs = {
+                "pc": int(e.fields["pc"], 16),
+                "xpsr": int(e.fields["xpsr"], 16),
+                "sp": int(e.fields["sp"], 16),
+                e.fields["sp_name"]: int(e.fields["sp"], 16),
+            }
             break
         if e.kind == "lockup":
             continue
     return events[lock], regs
 
 
-REG_LINE_RE = re.compile(r"^(?:\(\d+\)\s+)?(?P<name>[A-Za-z]+\d*)\s+\(/32\):\s+"
-                         r"(?P<value>0x[0-9a-fA-F]+)")
+REG_LINE_RE = re.compile(
+    r"^(?:\(\d+\)\s+)?(?P<name>[A-Za-z]+\d*)\s+\(/32\):\s+"
+    r"(?P<value>0x[0-9a-fA-F]+)"
+)
 
 
 def parse_reg_output(text: str) -> dict[str, int]:

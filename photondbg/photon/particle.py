@@ -20,7 +20,7 @@ from photondbg.errors import ToolFailure, ToolMissing, UsageError
 from photondbg.photon.run import Result, run
 
 PLATFORM = "photon"
-DEVICE_OS = "0.6.0"   # the release the original crash was seen on
+DEVICE_OS = "0.6.0"  # the release the original crash was seen on
 HINT = tools.BY_NAME["particle"].package
 
 NOT_LOGGED_IN = "You're not logged in"
@@ -41,10 +41,24 @@ def particle_bin() -> str:
 
 
 # -- argv (pure) ---------------------------------------------------------------------------
-def compile_argv(particle: str, appdir: Path | str, save_to: Path | str, *,
-                 device_os: str = DEVICE_OS, platform: str = PLATFORM) -> list[str]:
-    return [particle, "compile", platform, str(appdir), "--target", device_os,
-            "--saveTo", str(save_to)]
+def compile_argv(
+    particle: str,
+    appdir: Path | str,
+    save_to: Path | str,
+    *,
+    device_os: str = DEVICE_OS,
+    platform: str = PLATFORM,
+) -> list[str]:
+    return [
+        particle,
+        "compile",
+        platform,
+        str(appdir),
+        "--target",
+        device_os,
+        "--saveTo",
+        str(save_to),
+    ]
 
 
 def flash_usb_argv(particle: str, binary: Path | str) -> list[str]:
@@ -64,7 +78,7 @@ def serial_list_argv(particle: str) -> list[str]:
 class UsbDevice:
     name: str
     id: str
-    type: str       # "Photon", "Photon, DFU", ...
+    type: str  # "Photon", "Photon, DFU", ...
 
     @property
     def in_dfu(self) -> bool:
@@ -99,15 +113,19 @@ def parse_usb_list(text: str) -> list[UsbDevice]:
 def parse_serial_list(text: str) -> list[SerialDevice]:
     """``/dev/ttyACM0 - Photon - <id>`` per device after ``Found N device(s) connected via
     serial:``; ``No devices available via serial`` means none."""
-    return [SerialDevice(m["port"], m["type"], m["id"])
-            for m in map(SERIAL_DEVICE_RE.match, (ln.strip() for ln in text.splitlines())) if m]
+    return [
+        SerialDevice(m["port"], m["type"], m["id"])
+        for m in map(SERIAL_DEVICE_RE.match, (ln.strip() for ln in text.splitlines()))
+        if m
+    ]
 
 
 def parse_compile(text: str, exit_code: int) -> CompileResult:
     saved = SAVED_RE.search(text)
     if exit_code == 0 and COMPILE_OK_RE.search(text):
-        return CompileResult(True, Path(saved["path"]) if saved else None, "Compile succeeded.",
-                             text)
+        return CompileResult(
+            True, Path(saved["path"]) if saved else None, "Compile succeeded.", text
+        )
     fail = COMPILE_FAIL_RE.search(text)
     if fail:
         why = fail["why"].strip() or "compile failed"
@@ -133,8 +151,10 @@ def explain(result: Result, action: str) -> str:
     """One line saying why a particle command failed, with the fix when we know it."""
     text = result.output
     if MISSING_EXECA in text:
-        return (f"particle {action}: particle-cli 3.40.0 needs execa@5 installed beside it "
-                f"(run scripts/bootstrap.sh)")
+        return (
+            f"particle {action}: particle-cli 3.40.0 needs execa@5 installed beside it "
+            f"(run scripts/bootstrap.sh)"
+        )
     if NOT_LOGGED_IN in text:
         return f"particle {action}: not logged in to the Particle cloud (run `particle login`)"
     for marker in NO_DEVICES:
@@ -144,14 +164,24 @@ def explain(result: Result, action: str) -> str:
 
 
 # -- commands --------------------------------------------------------------------------------
-def compile_app(appdir: Path, save_to: Path, *, device_os: str = DEVICE_OS,
-                timeout: float = 300.0, env: dict | None = None) -> CompileResult:
+def compile_app(
+    appdir: Path,
+    save_to: Path,
+    *,
+    device_os: str = DEVICE_OS,
+    timeout: float = 300.0,
+    env: dict | None = None,
+) -> CompileResult:
     """Cloud compile of ``appdir`` for a Photon on ``device_os``; the .bin lands in ``save_to``."""
     appdir = Path(appdir)
     if not appdir.is_dir():
         raise UsageError(f"application directory not found: {appdir}")
-    result = run(compile_argv(particle_bin(), appdir, save_to, device_os=device_os),
-                 timeout=timeout, env=env, hint=HINT)
+    result = run(
+        compile_argv(particle_bin(), appdir, save_to, device_os=device_os),
+        timeout=timeout,
+        env=env,
+        hint=HINT,
+    )
     parsed = parse_compile(result.output, result.exit_code)
     if not parsed.ok:
         if NOT_LOGGED_IN in parsed.message:

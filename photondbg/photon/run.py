@@ -29,8 +29,11 @@ class Result:
     @property
     def output(self) -> str:
         """stdout then stderr, for programs that mix them."""
-        return self.stdout + ("\n" if self.stdout and not self.stdout.endswith("\n") else "") \
+        return (
+            self.stdout
+            + ("\n" if self.stdout and not self.stdout.endswith("\n") else "")
             + self.stderr
+        )
 
     @property
     def ok(self) -> bool:
@@ -41,8 +44,14 @@ class Result:
         return lines[-1] if lines else f"exit status {self.exit_code}"
 
 
-def run(argv: list[str], *, timeout: float, env: dict | None = None,
-        cwd: str | os.PathLike | None = None, hint: str = "") -> Result:
+def run(
+    argv: list[str],
+    *,
+    timeout: float,
+    env: dict | None = None,
+    cwd: str | os.PathLike | None = None,
+    hint: str = "",
+) -> Result:
     """Run ``argv`` to completion; any exit status is returned, never raised.
 
     A program that is not installed → ToolMissing (exit 2); one that outlives ``timeout`` →
@@ -52,9 +61,18 @@ def run(argv: list[str], *, timeout: float, env: dict | None = None,
         cmd = sh.Command(argv[0])
     except sh.CommandNotFound:
         raise ToolMissing(Path(argv[0]).name, hint) from None
-    proc = cmd(*argv[1:], _bg=True, _bg_exc=False, _ok_code=list(range(256)), _env=env,
-               _cwd=str(cwd) if cwd else None, _new_session=True, _tty_out=False,
-               _in="", _decode_errors="replace")
+    proc = cmd(
+        *argv[1:],
+        _bg=True,
+        _bg_exc=False,
+        _ok_code=list(range(256)),
+        _env=env,
+        _cwd=str(cwd) if cwd else None,
+        _new_session=True,
+        _tty_out=False,
+        _in="",
+        _decode_errors="replace",
+    )
     watch_group(proc.pid)  # the keeper stops the group if photondbg is killed meanwhile
     # our own timer, not sh's `_timeout` (whose polling adds 0.1 s to every call): at the
     # time-out the program's whole process group is killed (node's children, make's compilers)

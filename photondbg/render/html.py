@@ -15,8 +15,8 @@ from photondbg.paths import FIRMWARE
 from photondbg.replay.image import captured_memory
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-MEMORY_VIEW_MAX = 256   # bytes shown per stale object
-MEMORY_VIEWS_MAX = 4    # stale objects shown
+MEMORY_VIEW_MAX = 256  # bytes shown per stale object
+MEMORY_VIEWS_MAX = 4  # stale objects shown
 ROW = 16
 
 
@@ -45,8 +45,9 @@ def source_line(file: str | None, line: int | None, roots: tuple[Path, ...]) -> 
     return None
 
 
-def hexdump(mem, address: int, length: int, mark: int | None = None,
-            mark_len: int = 4) -> list[dict]:
+def hexdump(
+    mem, address: int, length: int, mark: int | None = None, mark_len: int = 4
+) -> list[dict]:
     """Rows {address, cells [{hex, marked}], ascii}; bytes not captured show as '--'."""
     rows = []
     for row in range(address - address % ROW, address + length, ROW):
@@ -56,8 +57,12 @@ def hexdump(mem, address: int, length: int, mark: int | None = None,
             a = row + i
             inside = address <= a < address + length
             if i < len(data) and inside:
-                cells.append({"hex": f"{data[i]:02x}", "marked": mark is not None and
-                              mark <= a < mark + mark_len})
+                cells.append(
+                    {
+                        "hex": f"{data[i]:02x}",
+                        "marked": mark is not None and mark <= a < mark + mark_len,
+                    }
+                )
                 text += chr(data[i]) if 32 <= data[i] < 127 else "."
             else:
                 cells.append({"hex": "--" if inside else "  ", "marked": False})
@@ -86,13 +91,20 @@ def memory_views(capdir: Path, report: dict) -> list[dict]:
             if value is not None and addr <= value < addr + size:
                 start = max(addr, (int(value) - 64) & ~(ROW - 1))
             end = min(addr + size, start + MEMORY_VIEW_MAX)
-        views.append({"path": d.get("path"), "value": hx(value), "type": d.get("type"),
-                      "block": hx(addr), "size": size, "state": b.get("state"),
-                      "hint": b.get("contents_hint"),
-                      "window": f"+{start - addr}..+{end - addr}",
-                      "partial": end - start < size,
-                      "rows": hexdump(mem, start, end - start, mark=value,
-                                      mark_len=mark_len)})
+        views.append(
+            {
+                "path": d.get("path"),
+                "value": hx(value),
+                "type": d.get("type"),
+                "block": hx(addr),
+                "size": size,
+                "state": b.get("state"),
+                "hint": b.get("contents_hint"),
+                "window": f"+{start - addr}..+{end - addr}",
+                "partial": end - start < size,
+                "rows": hexdump(mem, start, end - start, mark=value, mark_len=mark_len),
+            }
+        )
     return views
 
 
@@ -100,25 +112,42 @@ def context(capdir: Path, report: CaptureReport) -> dict:
     roots = (FIRMWARE, Path(capdir), Path.cwd())
     bt = []
     for i, fr in enumerate(report.backtrace or []):
-        bt.append({"n": i, "pc": hx(fr.pc), "function": fr.function or "??", "where": fr.where,
-                   "source": source_line(fr.file, fr.line, roots)})
+        bt.append(
+            {
+                "n": i,
+                "pc": hx(fr.pc),
+                "function": fr.function or "??",
+                "where": fr.where,
+                "source": source_line(fr.file, fr.line, roots),
+            }
+        )
     threads = []
     for t in report.threads or []:
         d = t.to_dict()
         top = next((f for f in d.get("backtrace") or [] if f.get("function")), None)
-        threads.append({**d, "stack": f"{hx(t.stack_lo)}-{hx(t.stack_hi)}", "sp_hex": hx(t.sp),
-                        "top": top})
-    return {"r": report, "capdir": str(capdir), "backtrace": bt, "threads": threads,
-            "memory_views": memory_views(capdir, report.to_dict()), "hx": hx}
+        threads.append(
+            {**d, "stack": f"{hx(t.stack_lo)}-{hx(t.stack_hi)}", "sp_hex": hx(t.sp), "top": top}
+        )
+    return {
+        "r": report,
+        "capdir": str(capdir),
+        "backtrace": bt,
+        "threads": threads,
+        "memory_views": memory_views(capdir, report.to_dict()),
+        "hx": hx,
+    }
 
 
 def render_html(capdir: Path | str, report: CaptureReport | dict) -> str:
     """The page, from the typed report (a report dict is typed first)."""
     if not isinstance(report, CaptureReport):
         report = CaptureReport.from_dict(report)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]),
-                             undefined=jinja2.ChainableUndefined, trim_blocks=True,
-                             lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.ChainableUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["hx"] = hx
     return env.get_template("report.html.j2").render(**context(Path(capdir), report))

@@ -15,19 +15,30 @@ def reproduce_markdown(report: CaptureReport | dict) -> list[str]:
     rep = r.reproduce
     if rep is None or rep.error or not rep.rerun:
         return []
-    out = ["## Reproduce", "", "Run the same capture again (same firmware copy, scenario, seed):",
-           "", "```", rep.rerun, "```", ""]
+    out = [
+        "## Reproduce",
+        "",
+        "Run the same capture again (same firmware copy, scenario, seed):",
+        "",
+        "```",
+        rep.rerun,
+        "```",
+        "",
+    ]
     if rep.rebuild:
         out += ["or rebuild the firmware from the sources:", "", "```", rep.rebuild, "```", ""]
-    out += [f"- command line: `{rep.command_line}` (in `{rep.cwd}`)",
-            f"- seed: {rep.seed}",
-            (f"- firmware: `{rep.elf_copy or r.target.elf}` sha256 "
-             f"`{rep.elf_sha256}`")]
+    out += [
+        f"- command line: `{rep.command_line}` (in `{rep.cwd}`)",
+        f"- seed: {rep.seed}",
+        (f"- firmware: `{rep.elf_copy or r.target.elf}` sha256 `{rep.elf_sha256}`"),
+    ]
     for name, version in (rep.tools or {}).items():
         out.append(f"- {name}: {version or 'not found'}")
     pd = rep.photondbg or {}
-    out.append(f"- photondbg {pd.get('version')} (commit {(pd.get('commit') or '?')[:12]}), "
-               f"Python {pd.get('python')}")
+    out.append(
+        f"- photondbg {pd.get('version')} (commit {(pd.get('commit') or '?')[:12]}), "
+        f"Python {pd.get('python')}"
+    )
     if rep.note:
         out.append(f"- note: {rep.note}")
     return [*out, ""]
@@ -39,8 +50,12 @@ def timeline_markdown(report: CaptureReport | dict) -> list[str]:
         return []
     out = ["## Timeline", ""]
     if tl.events:
-        out += [f"{(tl.clock or 'seconds').capitalize()}.", "", "| t (s) | event | detail |",
-                "|---|---|---|"]
+        out += [
+            f"{(tl.clock or 'seconds').capitalize()}.",
+            "",
+            "| t (s) | event | detail |",
+            "|---|---|---|",
+        ]
         for e in tl.events:
             t = "after" if e.t is None else f"{e.t:.3f}"
             out.append(f"| {t} | {e.event} | {(e.detail or '').replace('|', '/')} |")

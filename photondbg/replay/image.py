@@ -58,7 +58,7 @@ class MemoryMap:
             pieces = nxt
         for lo, hi in pieces:
             if hi > lo:
-                self.segments.append(Segment(lo, data[lo - address:hi - address], source))
+                self.segments.append(Segment(lo, data[lo - address : hi - address], source))
         self.segments.sort(key=lambda s: s.address)
         self._starts = [s.address for s in self.segments]
 
@@ -73,7 +73,7 @@ class MemoryMap:
                 break
             seg = self.segments[i]
             take = min(length - len(out), seg.end - addr)
-            out += seg.data[addr - seg.address: addr - seg.address + take]
+            out += seg.data[addr - seg.address : addr - seg.address + take]
             addr += take
         return bytes(out)
 
@@ -90,7 +90,7 @@ class MemoryMap:
 
 @dataclass
 class Thread:
-    id: int                            # RSP thread id (1: the stopped context)
+    id: int  # RSP thread id (1: the stopped context)
     name: str
     registers: dict[str, int | None]
 
@@ -100,10 +100,10 @@ class CaptureImage:
     capdir: Path
     report: dict
     registers: dict[str, int | None]
-    state: str           # "fault" | "panic" | "lockup": whose registers these are
+    state: str  # "fault" | "panic" | "lockup": whose registers these are
     memory: MemoryMap
     elf: Path
-    signal: int          # for the stop reply: SIGSEGV for a fault, SIGABRT for panic/lock-up
+    signal: int  # for the stop reply: SIGSEGV for a fault, SIGABRT for panic/lock-up
     threads: list[Thread] = field(default_factory=list)
 
 
@@ -143,8 +143,10 @@ def typed(report: dict) -> CaptureReport:
         value = getattr(model, name)
         items = value if isinstance(value, list) else [value]
         if value is not None and not all(isinstance(v, Section) for v in items):
-            raise UsageError(f"report.json does not fit {SCHEMA}: {name!r} is not an object "
-                             f"(or a list of objects)")
+            raise UsageError(
+                f"report.json does not fit {SCHEMA}: {name!r} is not an object "
+                f"(or a list of objects)"
+            )
     return model
 
 
@@ -175,8 +177,7 @@ def _state(model: CaptureReport) -> tuple[str, dict, int]:
         sec = getattr(model, key)
         if sec is not None and isinstance(sec.registers, dict) and "pc" in sec.registers:
             return key, sec.registers, sig
-    raise UsageError(f"nothing to replay: the capture has no registers "
-                     f"(outcome {model.outcome!r})")
+    raise UsageError(f"nothing to replay: the capture has no registers (outcome {model.outcome!r})")
 
 
 def _dump(capdir: Path, report: dict, name: str, file: str) -> tuple[int, bytes, list] | None:
@@ -202,10 +203,10 @@ def _add_without_gaps(mem: MemoryMap, address: int, data: bytes, gaps: list, sou
     pos = address
     for g_addr, g_len in sorted(gaps):
         if g_addr > pos:
-            mem.add(pos, data[pos - address:g_addr - address], source)
+            mem.add(pos, data[pos - address : g_addr - address], source)
         pos = max(pos, g_addr + g_len)
     if pos < address + len(data):
-        mem.add(pos, data[pos - address:], source)
+        mem.add(pos, data[pos - address :], source)
 
 
 def _elf_segments(mem: MemoryMap, elf: Path, ram: tuple[int, int] | None) -> None:
@@ -218,7 +219,7 @@ def _elf_segments(mem: MemoryMap, elf: Path, ram: tuple[int, int] | None) -> Non
             for seg in ef.iter_segments():
                 if seg["p_type"] != "PT_LOAD" or seg["p_filesz"] == 0:
                     continue
-                data = seg.data()[:seg["p_filesz"]]
+                data = seg.data()[: seg["p_filesz"]]
                 if seg["p_flags"] & PF_W:
                     if seg["p_paddr"] == seg["p_vaddr"]:
                         continue  # initial values of RAM: not the state at the fault
@@ -264,18 +265,22 @@ def load(capdir: Path | str, elf: Path | str | None = None) -> CaptureImage:
     state, regs, sig = _state(model)
     elf_path, matches = check_elf(capdir, report, elf)
     if not matches:
-        raise UsageError(f"{elf_path} does not match the capture (sha256 differs); "
-                         f"give the captured firmware with --elf")
+        raise UsageError(
+            f"{elf_path} does not match the capture (sha256 differs); "
+            f"give the captured firmware with --elf"
+        )
     mem, ram = captured_memory(capdir, report)
     scb = _scb(report, report.get("fault"))
     if scb is not None:
         mem.add(faults.SCB_REGISTERS[0][1], scb, "scb")
     _elf_segments(mem, elf_path, ram)
-    values: dict[str, int | None] = {k: (int(v) if v is not None else None)
-                                     for k, v in regs.items()}
+    values: dict[str, int | None] = {
+        k: (int(v) if v is not None else None) for k, v in regs.items()
+    }
     values.update(_stack_pointers(model, state, values))
-    return CaptureImage(capdir, report, values, state, mem, elf_path, sig,
-                        _threads(model, values, mem))
+    return CaptureImage(
+        capdir, report, values, state, mem, elf_path, sig, _threads(model, values, mem)
+    )
 
 
 class _Words:
@@ -301,8 +306,9 @@ def _threads(model: CaptureReport, regs: dict, mem: MemoryMap) -> list[Thread]:
 
     listed = [t.to_dict() for t in model.threads or [] if hasattr(t, "to_dict")]
     current = next((t for t in listed if t.get("current")), None)
-    name = (f"{current.get('name')} (at the {model.outcome})" if current
-            else f"at the {model.outcome}")
+    name = (
+        f"{current.get('name')} (at the {model.outcome})" if current else f"at the {model.outcome}"
+    )
     out = [Thread(1, name, regs)]
     for t in listed:
         if t is current or t.get("saved_sp") is None:
@@ -310,8 +316,9 @@ def _threads(model: CaptureReport, regs: dict, mem: MemoryMap) -> list[Thread]:
         ctx = saved_context(_Words(mem), int(t["saved_sp"]))
         if ctx is None:
             continue
-        values: dict[str, int | None] = {k: ctx.get(k) for k in
-                                         [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xpsr"]}
+        values: dict[str, int | None] = {
+            k: ctx.get(k) for k in [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xpsr"]
+        }
         values["msp"], values["psp"] = regs.get("msp"), ctx["sp"]  # thread mode runs on PSP
         out.append(Thread(len(out) + 1, f"{t.get('name')} ({t.get('state')})", values))
     return out
@@ -328,7 +335,11 @@ def _stack_pointers(model: CaptureReport, state: str, regs: dict) -> dict[str, i
     ipsr = faults.exception_number(regs.get("xpsr") or 0)
     if out["msp"] is None and ipsr and regs.get("sp") is not None:
         out["msp"] = regs["sp"]
-    if out["psp"] is None and state == "fault" and sec.stack == "psp" \
-            and sec.stack_pointer is not None:
+    if (
+        out["psp"] is None
+        and state == "fault"
+        and sec.stack == "psp"
+        and sec.stack_pointer is not None
+    ):
         out["psp"] = int(sec.stack_pointer)
     return out

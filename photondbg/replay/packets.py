@@ -67,8 +67,8 @@ class PacketIO:
             end = self.buf.find(b"#")
             if self.buf and end >= 0 and len(self.buf) >= end + 3:
                 payload = bytes(self.buf[1:end])
-                cs = bytes(self.buf[end + 1:end + 3])
-                del self.buf[:end + 3]
+                cs = bytes(self.buf[end + 1 : end + 3])
+                del self.buf[: end + 3]
                 try:
                     ok = int(cs, 16) == checksum(payload)
                 except ValueError:

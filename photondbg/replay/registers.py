@@ -19,13 +19,13 @@ class Reg:
 
 
 #            name    bits  type        feature
-REGS = [Reg(f"r{i}", 32,   "int",      M_PROFILE) for i in range(13)] + [
-        Reg("sp",    32,   "data_ptr", M_PROFILE),
-        Reg("lr",    32,   "int",      M_PROFILE),
-        Reg("pc",    32,   "code_ptr", M_PROFILE),
-        Reg("xpsr",  32,   "int",      M_PROFILE),
-        Reg("msp",   32,   "data_ptr", M_SYSTEM),
-        Reg("psp",   32,   "data_ptr", M_SYSTEM),
+REGS = [Reg(f"r{i}", 32, "int", M_PROFILE) for i in range(13)] + [
+    Reg("sp", 32, "data_ptr", M_PROFILE),
+    Reg("lr", 32, "int", M_PROFILE),
+    Reg("pc", 32, "code_ptr", M_PROFILE),
+    Reg("xpsr", 32, "int", M_PROFILE),
+    Reg("msp", 32, "data_ptr", M_SYSTEM),
+    Reg("psp", 32, "data_ptr", M_SYSTEM),
 ]
 BY_NAME = {r.name: i for i, r in enumerate(REGS)}
 
@@ -43,11 +43,16 @@ def target_xml(regs: list[Reg] = REGS) -> str:
     features: dict[str, list[str]] = {}
     for n, r in enumerate(regs):
         features.setdefault(r.feature, []).append(
-            f'    <reg name="{r.name}" bitsize="{r.bits}" regnum="{n}" type="{r.type}"/>')
-    body = "\n".join(f'  <feature name="{name}">\n' + "\n".join(rows) + "\n  </feature>"
-                     for name, rows in features.items())
-    return ('<?xml version="1.0"?>\n<!DOCTYPE target SYSTEM "gdb-target.dtd">\n<target>\n'
-            f"  <architecture>arm</architecture>\n{body}\n</target>\n")
+            f'    <reg name="{r.name}" bitsize="{r.bits}" regnum="{n}" type="{r.type}"/>'
+        )
+    body = "\n".join(
+        f'  <feature name="{name}">\n' + "\n".join(rows) + "\n  </feature>"
+        for name, rows in features.items()
+    )
+    return (
+        '<?xml version="1.0"?>\n<!DOCTYPE target SYSTEM "gdb-target.dtd">\n<target>\n'
+        f"  <architecture>arm</architecture>\n{body}\n</target>\n"
+    )
 
 
 def encode(value: int | None, bits: int = 32) -> str:

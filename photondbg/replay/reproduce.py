@@ -21,8 +21,10 @@ from pathlib import Path
 ELF_COPY = "firmware.elf"  # the ELF kept inside a self-contained capture
 
 SERIAL_TAIL_LINES = 40
-TOOLS_BY_TARGET = {"sim": ("qemu-system-arm", "gdb-multiarch", "arm-none-eabi-gcc"),
-                   "photon": ("openocd", "gdb-multiarch", "arm-none-eabi-gcc")}
+TOOLS_BY_TARGET = {
+    "sim": ("qemu-system-arm", "gdb-multiarch", "arm-none-eabi-gcc"),
+    "photon": ("openocd", "gdb-multiarch", "arm-none-eabi-gcc"),
+}
 
 
 @functools.cache
@@ -46,13 +48,17 @@ def photondbg_version() -> dict:
     root = Path(__file__).resolve().parents[2]
     if (root / ".git").exists():
         try:
-            out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
-                                 capture_output=True, text=True, timeout=5.0, check=False)
+            out = subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5.0,
+                check=False,
+            )
             commit = out.stdout.strip() or None
         except (OSError, subprocess.TimeoutExpired):
             pass
-    return {"version": v, "commit": commit,
-            "python": ".".join(map(str, sys.version_info[:3]))}
+    return {"version": v, "commit": commit, "python": ".".join(map(str, sys.version_info[:3]))}
 
 
 def rerun_command(req, elf: str | None, seed: int | None) -> list[str]:
@@ -112,11 +118,13 @@ def reproduce_section(req, capdir: Path, report: dict, argv: list[str] | None = 
         "seed": seed,
         "elf_copy": copy,
         "elf_sha256": target.get("elf_sha256"),
-        "tools": {name: tool_version(name)
-                  for name in TOOLS_BY_TARGET.get(req.target, TOOLS_BY_TARGET["sim"])},
+        "tools": {
+            name: tool_version(name)
+            for name in TOOLS_BY_TARGET.get(req.target, TOOLS_BY_TARGET["sim"])
+        },
         "photondbg": photondbg_version(),
         "note": "same firmware, scenario and seed; the simulator is not cycle-deterministic, "
-                "so a WiFi-loss run may fault at another cut",
+        "so a WiFi-loss run may fault at another cut",
     }
 
 
@@ -137,8 +145,9 @@ def timeline_section(report: dict, capdir: Path, t_stop: float | None) -> dict:
     now_wall, now_mono = time.time(), time.monotonic()
     stop_wall = now_wall - (now_mono - t_stop) if t_stop is not None else None
     run = next((s for s in report.get("stages") or [] if s.get("name") == "run"), None)
-    t0 = stop_wall - run["seconds"] if stop_wall is not None and run and run.get("seconds") \
-        else None
+    t0 = (
+        stop_wall - run["seconds"] if stop_wall is not None and run and run.get("seconds") else None
+    )
     events = []
     for e in (report.get("scenario") or {}).get("events") or []:
         if isinstance(e, dict) and e.get("wall") is not None:
@@ -149,8 +158,10 @@ def timeline_section(report: dict, capdir: Path, t_stop: float | None) -> dict:
         out = report.get("outcome")
         if report.get("fault"):
             f = report["fault"]
-            detail = f"{f.get('kind') or f.get('vector')} at " \
-                     f"{f.get('faulting_symbol') or _hex(f.get('faulting_pc'))}"
+            detail = (
+                f"{f.get('kind') or f.get('vector')} at "
+                f"{f.get('faulting_symbol') or _hex(f.get('faulting_pc'))}"
+            )
             events.append({"wall": stop_wall, "event": "fault", "detail": detail})
         elif out in ("panic", "lockup"):
             events.append({"wall": stop_wall, "event": out, "detail": ""})
@@ -158,17 +169,25 @@ def timeline_section(report: dict, capdir: Path, t_stop: float | None) -> dict:
     if not afters and isinstance(report.get("after_fault"), dict):
         afters = [report["after_fault"]]
     for after in afters:  # in order, after the fault; the follow stage keeps no clock
-        events.append({"wall": None, "event": after.get("kind"),
-                       "detail": after.get("detail") or after.get("symbol") or "",
-                       "after": "fault"})
+        events.append(
+            {
+                "wall": None,
+                "event": after.get("kind"),
+                "detail": after.get("detail") or after.get("symbol") or "",
+                "after": "fault",
+            }
+        )
     for e in events:
         e["t"] = round(e["wall"] - t0, 3) if e["wall"] is not None and t0 is not None else None
         if e["wall"] is not None:
             e["wall"] = round(e["wall"], 3)
     events.sort(key=lambda e: (e["t"] is None, e["t"] or 0))
-    return {"t0_wall": round(t0, 3) if t0 is not None else None, "clock":
-            "seconds since the device started running", "events": events,
-            "serial_tail": serial_tail(capdir)}
+    return {
+        "t0_wall": round(t0, 3) if t0 is not None else None,
+        "clock": "seconds since the device started running",
+        "events": events,
+        "serial_tail": serial_tail(capdir),
+    }
 
 
 def _hex(v) -> str:
@@ -180,8 +199,9 @@ def sections(capture) -> dict:
     raises (a capture is never lost for want of its provenance)."""
     out = {}
     try:
-        out["reproduce"] = reproduce_section(capture.req, capture.capdir, capture.report,
-                                             getattr(capture.req, "argv", None))
+        out["reproduce"] = reproduce_section(
+            capture.req, capture.capdir, capture.report, getattr(capture.req, "argv", None)
+        )
         if out["reproduce"]["elf_copy"]:
             capture.report["artifacts"][ELF_COPY] = ELF_COPY
     except Exception as e:  # noqa: BLE001 - provenance is best effort, the capture is not

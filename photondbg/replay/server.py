@@ -19,8 +19,8 @@ from photondbg.replay.image import CaptureImage
 from photondbg.replay.packets import MAX_PACKET, ConnectionClosed, PacketIO, escape_binary
 
 THREAD = 1
-E_SYNTAX = b"E01"      # malformed packet
-E_FAULT = b"E0e"       # memory not captured (EFAULT)
+E_SYNTAX = b"E01"  # malformed packet
+E_FAULT = b"E0e"  # memory not captured (EFAULT)
 E_READONLY = b"E.replay: a capture is read-only: it cannot be changed, run or stepped"
 CHANGES = (b"G", b"P", b"M", b"X", b"c", b"C", b"s", b"S", b"i", b"I", b"R", b"W")
 CHANGES_V = (b"vCont;", b"vRun", b"vFlash", b"vFile", b"QPassSignals")
@@ -33,9 +33,12 @@ def memory_map_xml(image: CaptureImage) -> str:
     for address, length, source in image.memory.regions():
         kind = "rom" if source == "elf" else "ram"
         rows.append(f'  <memory type="{kind}" start="0x{address:x}" length="0x{length:x}"/>')
-    return ('<?xml version="1.0"?>\n<!DOCTYPE memory-map PUBLIC "+//IDN gnu.org//DTD GDB Memory '
-            'Map V1.0//EN" "http://sourceware.org/gdb/gdb-memory-map.dtd">\n<memory-map>\n'
-            + "\n".join(rows) + "\n</memory-map>\n")
+    return (
+        '<?xml version="1.0"?>\n<!DOCTYPE memory-map PUBLIC "+//IDN gnu.org//DTD GDB Memory '
+        'Map V1.0//EN" "http://sourceware.org/gdb/gdb-memory-map.dtd">\n<memory-map>\n'
+        + "\n".join(rows)
+        + "\n</memory-map>\n"
+    )
 
 
 class Session:
@@ -44,13 +47,15 @@ class Session:
     def __init__(self, image: CaptureImage):
         self.image = image
         self.io: PacketIO | None = None
-        self.done = False       # the client detached or killed
-        self.killed = False     # ... with `k`: the server stops
+        self.done = False  # the client detached or killed
+        self.killed = False  # ... with `k`: the server stops
         self.threads = {t.id: t for t in image.threads} or {THREAD: None}
         self.selected = THREAD  # Hg: whose registers g and p read
         self.regs = registers.register_file(image.registers)
-        self.xfer = {("features", "target.xml"): registers.target_xml(self.regs).encode(),
-                     ("memory-map", ""): memory_map_xml(image).encode()}
+        self.xfer = {
+            ("features", "target.xml"): registers.target_xml(self.regs).encode(),
+            ("memory-map", ""): memory_map_xml(image).encode(),
+        }
 
     def stop_reply(self) -> bytes:
         regs = self.image.registers
@@ -66,8 +71,10 @@ class Session:
             return b""
         c = p[:1]
         if p.startswith(b"qSupported"):
-            return (f"PacketSize={MAX_PACKET:x};qXfer:features:read+;qXfer:memory-map:read+;"
-                    "QStartNoAckMode+;vContSupported+").encode()
+            return (
+                f"PacketSize={MAX_PACKET:x};qXfer:features:read+;qXfer:memory-map:read+;"
+                "QStartNoAckMode+;vContSupported+"
+            ).encode()
         if p in (b"QStartNoAckMode", b"!"):
             return b"OK"
         if c == b"?":
@@ -113,7 +120,7 @@ class Session:
         if p.startswith(b"qSymbol"):
             return b"OK"
         if p.startswith(b"qThreadExtraInfo,"):
-            tid = self.thread_id(p[len(b"qThreadExtraInfo,"):])
+            tid = self.thread_id(p[len(b"qThreadExtraInfo,") :])
             if tid is None or tid not in self.threads:
                 return b"E01"
             t = self.threads[tid]
@@ -154,14 +161,17 @@ class Session:
     def xfer_read(self, p: bytes) -> bytes:
         m = XFER_RE.match(p)
         if not m:
-            return b"" if not p.startswith(b"qXfer:features") and \
-                not p.startswith(b"qXfer:memory-map") else E_SYNTAX
+            return (
+                b""
+                if not p.startswith(b"qXfer:features") and not p.startswith(b"qXfer:memory-map")
+                else E_SYNTAX
+            )
         obj, annex = m.group(1).decode(), m.group(2).decode(errors="replace")
         data = self.xfer.get((obj, annex))
         if data is None:
             return b"E00" if (obj, "target.xml") in self.xfer or obj == "memory-map" else b""
         off, length = int(m.group(3), 16), int(m.group(4), 16)
-        chunk = data[off:off + max(0, min(length, MAX_PACKET // 2))]
+        chunk = data[off : off + max(0, min(length, MAX_PACKET // 2))]
         more = off + len(chunk) < len(data)
         return (b"m" if more else b"l") + escape_binary(chunk)
 
@@ -172,12 +182,17 @@ class Session:
             return E_SYNTAX
         r = self.image.report
         if cmd in ("", "help", "info"):
-            lines = [f"photondbg replay of {self.image.capdir}",
-                     (f"outcome {r.get('outcome')}, registers at the {self.image.state}, "
-                     f"firmware {self.image.elf}"),
-                     "memory served (anything else is not captured):"]
-            lines += [f"  0x{a:08x}-0x{a + n - 1:08x} {src}" for a, n, src in
-                      self.image.memory.regions()]
+            lines = [
+                f"photondbg replay of {self.image.capdir}",
+                (
+                    f"outcome {r.get('outcome')}, registers at the {self.image.state}, "
+                    f"firmware {self.image.elf}"
+                ),
+                "memory served (anything else is not captured):",
+            ]
+            lines += [
+                f"  0x{a:08x}-0x{a + n - 1:08x} {src}" for a, n, src in self.image.memory.regions()
+            ]
             return ("\n".join(lines) + "\n").encode().hex().encode()
         return f"unknown monitor command {cmd!r} (try: monitor info)\n".encode().hex().encode()
 
@@ -185,8 +200,9 @@ class Session:
 class ReplayServer:
     """Serves one :class:`CaptureImage` on 127.0.0.1:``port`` (0: the OS picks)."""
 
-    def __init__(self, image: CaptureImage, port: int = 0,
-                 log: Callable[[str], None] | None = None):
+    def __init__(
+        self, image: CaptureImage, port: int = 0, log: Callable[[str], None] | None = None
+    ):
         self.image = image
         self.sock = listen(port, backlog=1)
         self.port = self.sock.getsockname()[1]
@@ -257,8 +273,9 @@ class ReplayServer:
 
     def start(self, once: bool = False) -> ReplayServer:
         """Serve in a background thread (tests, benchmarks)."""
-        self._thread = threading.Thread(target=self.serve, kwargs={"once": once},
-                                        name="photondbg-replay", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve, kwargs={"once": once}, name="photondbg-replay", daemon=True
+        )
         self._thread.start()
         return self
 

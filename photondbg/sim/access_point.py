@@ -32,6 +32,7 @@ class AccessPoint:
     _zombies: list[Conn]
 
     if TYPE_CHECKING:  # methods of the Bridge and of its NAT part
+
         def _event(self, text: str) -> None: ...
         def _tell_link(self, wifi: int, cloud: int) -> None: ...
         def _forget_device(self, *, rst: bool, reason: str) -> None: ...
@@ -42,7 +43,6 @@ class AccessPoint:
         def _drop_zombie(self, c: Conn, rst: bool = False) -> None: ...
 
     @property
-
     def state(self) -> str:
         """``up``, ``down`` (AP without power) or ``uplink`` (cloud cable pulled)."""
         if not self.ap_power:

@@ -40,10 +40,17 @@ LINK_BACKLOG_LIMIT = 16 * 1024  # bytes queued to a device that does not read (h
 class Bridge(Nat, AccessPoint):
     """Link-protocol peer of the simulated device; see the module doc."""
 
-    def __init__(self, link_sock: socket.socket | None, *, logdir: Path | str | None = None,
-                 seed: int | None = 0, delays: Delays | None = None,
-                 ping_interval: float = PING_INTERVAL, name: str = "bridge",
-                 host_ports: dict[int, int] | None = None):
+    def __init__(
+        self,
+        link_sock: socket.socket | None,
+        *,
+        logdir: Path | str | None = None,
+        seed: int | None = 0,
+        delays: Delays | None = None,
+        ping_interval: float = PING_INTERVAL,
+        name: str = "bridge",
+        host_ports: dict[int, int] | None = None,
+    ):
         self.name = name
         self.delays = delays or Delays(seed)
         self.ping_interval = ping_interval
@@ -55,10 +62,21 @@ class Bridge(Nat, AccessPoint):
         self._t0 = time.monotonic()
         self.events: list[tuple[float, str]] = []  # (monotonic, text) of control events
         self.stats: dict[str, int] = {
-            "frames_in": 0, "frames_out": 0, "accepts": 0, "refused_accepts": 0,
-            "peer_bytes_in": 0, "peer_bytes_out": 0, "resets_to_peers": 0, "unknown_conn": 0,
-            "bad_payloads": 0, "dropped_while_down": 0, "hellos": 0, "net_resets": 0,
-            "pings": 0, "pongs": 0, "link_eofs": 0,
+            "frames_in": 0,
+            "frames_out": 0,
+            "accepts": 0,
+            "refused_accepts": 0,
+            "peer_bytes_in": 0,
+            "peer_bytes_out": 0,
+            "resets_to_peers": 0,
+            "unknown_conn": 0,
+            "bad_payloads": 0,
+            "dropped_while_down": 0,
+            "hellos": 0,
+            "net_resets": 0,
+            "pings": 0,
+            "pongs": 0,
+            "link_eofs": 0,
         }
         # WiFi model: what the AP does, and what the device has been told
         self.ap_power = True
@@ -138,6 +156,7 @@ class Bridge(Nat, AccessPoint):
 
     def detach(self) -> None:
         """Stop using the device link (before the target closes it): the device is gone."""
+
         def drop() -> None:
             if self._link is not None:
                 self._drop_link("detached")
@@ -169,7 +188,6 @@ class Bridge(Nat, AccessPoint):
         if self._stop or not self._thread.is_alive():
             raise PhotondbgError(f"{self.name} is closed")
         return self.loop.call(fn, timeout)
-
 
     # ------------------------------------------------------------------ the loop
 
@@ -218,7 +236,6 @@ class Bridge(Nat, AccessPoint):
         self._ping_seq = (self._ping_seq + 1) & 0xFFFFFFFF
         self.stats["pings"] += 1
         self._send(pack(Msg.PING, seq=self._ping_seq), log=False)
-
 
     # ------------------------------------------------------------------ device link
 
@@ -324,11 +341,15 @@ class Bridge(Nat, AccessPoint):
         self.last_pong = time.monotonic()
 
     _HANDLERS = {  # message -> the method that handles it (here, Nat, AccessPoint)
-        Msg.HELLO: "_on_hello", Msg.PONG: "_on_pong", Msg.NET_RESET: "_on_net_reset",
-        Msg.LISTEN: "_on_listen", Msg.UNLISTEN: "_on_unlisten", Msg.DATA: "_on_data",
-        Msg.ACK: "_on_ack", Msg.CLOSE: "_on_close",
+        Msg.HELLO: "_on_hello",
+        Msg.PONG: "_on_pong",
+        Msg.NET_RESET: "_on_net_reset",
+        Msg.LISTEN: "_on_listen",
+        Msg.UNLISTEN: "_on_unlisten",
+        Msg.DATA: "_on_data",
+        Msg.ACK: "_on_ack",
+        Msg.CLOSE: "_on_close",
     }
-
 
     # ------------------------------------------------------------------ log and teardown
 

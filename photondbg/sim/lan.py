@@ -37,8 +37,9 @@ class _Server:
         self.clients: list[socket.socket] = []
         self._lock = threading.Lock()
         self._closed = False
-        self._thread = threading.Thread(target=self._accept, name=f"{self.name}-accept",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._accept, name=f"{self.name}-accept", daemon=True
+        )
         self._thread.start()
 
     def _accept(self) -> None:
@@ -125,8 +126,9 @@ class ControlServer(_Server):
         super().__init__(port)
 
     def serve(self, conn: socket.socket) -> None:
-        threading.Thread(target=self._session, args=(conn,), name="control-session",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._session, args=(conn,), name="control-session", daemon=True
+        ).start()
 
     def _session(self, conn: socket.socket) -> None:
         buf = b""
@@ -138,8 +140,9 @@ class ControlServer(_Server):
                 buf += data
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
-                    conn.sendall((self.answer(line.decode("utf-8", "replace").strip()) + "\n")
-                                 .encode())
+                    conn.sendall(
+                        (self.answer(line.decode("utf-8", "replace").strip()) + "\n").encode()
+                    )
         except OSError:
             pass
         finally:
@@ -187,8 +190,10 @@ def control_request(address: str, request: str, timeout: float = 5.0) -> str:
                     break
                 buf += data
     except ConnectionRefusedError:
-        raise ToolFailure(f"nothing listens on {host}:{port} "
-                          f"(is `photondbg sim boot --control-port {port}` running?)") from None
+        raise ToolFailure(
+            f"nothing listens on {host}:{port} "
+            f"(is `photondbg sim boot --control-port {port}` running?)"
+        ) from None
     except OSError as e:
         raise ToolFailure(f"control {host}:{port}: {e}") from None
     answer = buf.decode("utf-8", "replace").strip()

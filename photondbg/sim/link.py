@@ -57,18 +57,18 @@ class Layout:
 
 #            message         fixed fields              names                                   tail
 LAYOUTS: dict[Msg, Layout] = {
-    Msg.HELLO:     Layout("B",   ("version",),                             tail="app", text=True),
-    Msg.LINK:      Layout("BB",  ("wifi", "cloud")),
+    Msg.HELLO: Layout("B", ("version",), tail="app", text=True),
+    Msg.LINK: Layout("BB", ("wifi", "cloud")),
     Msg.NET_RESET: Layout(),
-    Msg.PING:      Layout("I",   ("seq",)),
-    Msg.PONG:      Layout("I",   ("seq",)),
-    Msg.LISTEN:    Layout("H",   ("port",)),
-    Msg.LISTEN_OK: Layout("BH",  ("status", "host_port")),
-    Msg.ACCEPT:    Layout("B4sH", ("listener", "ip", "port")),
-    Msg.UNLISTEN:  Layout(),
-    Msg.DATA:      Layout("",    (),                                       tail="data"),
-    Msg.ACK:       Layout("H",   ("consumed",)),
-    Msg.CLOSE:     Layout(),
+    Msg.PING: Layout("I", ("seq",)),
+    Msg.PONG: Layout("I", ("seq",)),
+    Msg.LISTEN: Layout("H", ("port",)),
+    Msg.LISTEN_OK: Layout("BH", ("status", "host_port")),
+    Msg.ACCEPT: Layout("B4sH", ("listener", "ip", "port")),
+    Msg.UNLISTEN: Layout(),
+    Msg.DATA: Layout("", (), tail="data"),
+    Msg.ACK: Layout("H", ("consumed",)),
+    Msg.CLOSE: Layout(),
 }
 
 
@@ -140,11 +140,13 @@ def unpack(frame: Frame) -> dict:
     layout = LAYOUTS[msg]
     fixed = layout.fixed
     if len(frame.payload) < fixed.size or (not layout.tail and len(frame.payload) != fixed.size):
-        raise LinkError(f"{msg.name}: payload of {len(frame.payload)} bytes, layout needs "
-                        f"{fixed.size}{'+' if layout.tail else ''}")
+        raise LinkError(
+            f"{msg.name}: payload of {len(frame.payload)} bytes, layout needs "
+            f"{fixed.size}{'+' if layout.tail else ''}"
+        )
     out = dict(zip(layout.names, fixed.unpack_from(frame.payload)))
     if layout.tail:
-        tail = frame.payload[fixed.size:]
+        tail = frame.payload[fixed.size :]
         out[layout.tail] = tail.decode("ascii", "replace") if layout.text else tail
     out["conn"] = frame.conn
     return out
@@ -194,13 +196,13 @@ class Decoder:
             total = len(SYNC) + HEADER.size + length + CRC.size
             if len(buf) < total:
                 break
-            body = bytes(buf[len(SYNC): total - CRC.size])
+            body = bytes(buf[len(SYNC) : total - CRC.size])
             (crc,) = CRC.unpack_from(buf, total - CRC.size)
             if crc != crc16(body):
                 self.stats.crc_errors += 1
                 self._resync()
                 continue
-            frames.append(Frame(type_, conn, body[HEADER.size:]))
+            frames.append(Frame(type_, conn, body[HEADER.size :]))
             self.stats.frames += 1
             del buf[:total]
         return frames

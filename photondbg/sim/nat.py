@@ -80,6 +80,7 @@ class Nat:
     _cond: threading.Condition
 
     if TYPE_CHECKING:  # the Bridge's own methods
+
         def _send(self, data: bytes, *, log: bool = True, what: str = "") -> None: ...
         def _event(self, text: str) -> None: ...
 
@@ -108,8 +109,10 @@ class Nat:
         self._by_lid[lid] = port
         self._update_host(host)
         self._event(f"device port {port} -> {LOOPBACK}:{host.host_port} (listener {lid})")
-        self._send(pack(Msg.LISTEN_OK, lid, status=0, host_port=host.host_port),
-                   what=f"LISTEN_OK {lid} {host.host_port}")
+        self._send(
+            pack(Msg.LISTEN_OK, lid, status=0, host_port=host.host_port),
+            what=f"LISTEN_OK {lid} {host.host_port}",
+        )
         with self._cond:
             self._cond.notify_all()
 
@@ -150,8 +153,13 @@ class Nat:
             self._update_conn(c)
 
     def _update_host(self, host: HostListener) -> None:
-        accepting = (host.sock is not None and host.listener_id is not None and self.ap_power
-                     and self.dev_wifi == 1 and self._link is not None)
+        accepting = (
+            host.sock is not None
+            and host.listener_id is not None
+            and self.ap_power
+            and self.dev_wifi == 1
+            and self._link is not None
+        )
         self.loop.want(host.sock, selectors.EVENT_READ if accepting else 0, ("host", host))
 
     def _release_listener(self, port: int) -> None:
@@ -166,8 +174,9 @@ class Nat:
             self.loop.forget(host.sock)
             host.sock.close()  # pending, never-accepted connections get a RST
             host.sock = None
-            self._event(f"device port {port} no longer listening "
-                        f"({LOOPBACK}:{host.host_port} refuses)")
+            self._event(
+                f"device port {port} no longer listening ({LOOPBACK}:{host.host_port} refuses)"
+            )
 
     def _accept(self, host: HostListener) -> None:
         if not (self.ap_power and self.dev_wifi == 1 and host.listener_id is not None):
@@ -190,8 +199,10 @@ class Nat:
         self._conns[cid] = c
         self.stats["accepts"] += 1
         ip = socket.inet_aton(peer[0])
-        self._send(pack(Msg.ACCEPT, cid, listener=host.listener_id, ip=ip, port=peer[1]),
-                   what=f"ACCEPT {cid} listener={host.listener_id} from {peer[0]}:{peer[1]}")
+        self._send(
+            pack(Msg.ACCEPT, cid, listener=host.listener_id, ip=ip, port=peer[1]),
+            what=f"ACCEPT {cid} listener={host.listener_id} from {peer[0]}:{peer[1]}",
+        )
         self._update_conn(c)
 
     def _alloc_cid(self) -> int | None:
@@ -240,7 +251,7 @@ class Nat:
         c.bytes_in += len(data)
         self.stats["peer_bytes_in"] += len(data)
         for i in range(0, len(data), MAX_PAYLOAD):
-            self._send(pack(Msg.DATA, c.cid, data=data[i:i + MAX_PAYLOAD]), log=False)
+            self._send(pack(Msg.DATA, c.cid, data=data[i : i + MAX_PAYLOAD]), log=False)
         c.unacked += len(data)
         self._update_conn(c)
 
@@ -315,8 +326,10 @@ class Nat:
             else:
                 self._make_zombie(c)
         if conns:
-            self._event(f"{len(conns)} connection(s) dropped ({reason}"
-                        f"{', RST to peers' if rst else ', peers left to time out'})")
+            self._event(
+                f"{len(conns)} connection(s) dropped ({reason}"
+                f"{', RST to peers' if rst else ', peers left to time out'})"
+            )
         for lid, port in list(self._by_lid.items()):
             del self._by_lid[lid]
             self._release_listener(port)

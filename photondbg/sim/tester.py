@@ -22,8 +22,10 @@ from photondbg.ports import LOOPBACK
 HTTP_RESULTS = ("ok", "timeout", "conn_error", "non_200", "bad_response")
 STATUS_RE = re.compile(rb"^HTTP/1\.[01] (\d{3})")
 # what the seed tester (python-requests) put on the wire
-REQUEST = ("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: python-requests/2.28.1\r\n"
-           "Accept-Encoding: gzip, deflate\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n")
+REQUEST = (
+    "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: python-requests/2.28.1\r\n"
+    "Accept-Encoding: gzip, deflate\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n"
+)
 
 
 @dataclass
@@ -85,9 +87,16 @@ class HttpTester:
     """``GET /`` every ``period`` s on ``host`` at the port ``port()`` returns (None: not
     known yet)."""
 
-    def __init__(self, port: int | Callable[[], int | None], *, period: float = 1.0,
-                 timeout: float = 5.0, clients: int = 1, path: str = "/",
-                 host: str = LOOPBACK):
+    def __init__(
+        self,
+        port: int | Callable[[], int | None],
+        *,
+        period: float = 1.0,
+        timeout: float = 5.0,
+        clients: int = 1,
+        path: str = "/",
+        host: str = LOOPBACK,
+    ):
         self._port = port if callable(port) else (lambda: port)
         self.host = host  # a real board is on the LAN; the sim is always on 127.0.0.1
         self.period = period

@@ -41,8 +41,12 @@ DELAYS: dict[str, tuple[float, float, str]] = {
 class Delays:
     """Seeded delays; ``scale`` stretches every range (1.0 = the sim's seconds)."""
 
-    def __init__(self, seed: int | None = 0, scale: float = 1.0,
-                 table: dict[str, tuple[float, float, str]] | None = None):
+    def __init__(
+        self,
+        seed: int | None = 0,
+        scale: float = 1.0,
+        table: dict[str, tuple[float, float, str]] | None = None,
+    ):
         self.rng = random.Random(seed)
         self.scale = scale
         self.table = dict(table or DELAYS)
@@ -58,5 +62,6 @@ def parse_cut(kind: str) -> Cut:
     except ValueError:
         from photondbg.errors import UsageError
 
-        raise UsageError(f"unknown cut kind {kind!r} "
-                         f"(choose from {', '.join(CUT_KINDS)})") from None
+        raise UsageError(
+            f"unknown cut kind {kind!r} (choose from {', '.join(CUT_KINDS)})"
+        ) from None

@@ -71,15 +71,15 @@ class LockupDump:
 class Target(abc.ABC):
     """One board under photondbg's control (see the module text)."""
 
-    kind: ClassVar[str]                   # "sim" | "photon": report.json's target.kind
-    lockup_source: ClassVar[str]          # where lock-up evidence comes from (qemu | openocd)
+    kind: ClassVar[str]  # "sim" | "photon": report.json's target.kind
+    lockup_source: ClassVar[str]  # where lock-up evidence comes from (qemu | openocd)
     supports_vector_catch: ClassVar[bool]  # DEMCR vector catch halts on the first fault
-    reset_command: ClassVar[str]          # GDB command: reset the core, breakpoints kept
+    reset_command: ClassVar[str]  # GDB command: reset the core, breakpoints kept
 
-    machine: str | None                   # what runs it (QEMU machine, "photon")
+    machine: str | None  # what runs it (QEMU machine, "photon")
     logdir: Path | None
-    console: Console | None               # the board's Serial (USART1 / USB serial), or None
-    link: socket.socket | None = None     # the simulated network link (sim only), else None
+    console: Console | None  # the board's Serial (USART1 / USB serial), or None
+    link: socket.socket | None = None  # the simulated network link (sim only), else None
 
     # -- lifecycle -------------------------------------------------------------------------
     @abc.abstractmethod
@@ -111,8 +111,9 @@ class Target(abc.ABC):
         gdb.cli(self.reset_command, timeout=5.0)
         gdb.cli("maintenance flush register-cache", timeout=5.0, check=False)
 
-    def read_stack_pointers(self, gdb: GdbSession,
-                            regs: dict[str, int] | None = None) -> StackPointers:
+    def read_stack_pointers(
+        self, gdb: GdbSession, regs: dict[str, int] | None = None
+    ) -> StackPointers:
         """MSP, PSP and how they were read, exactly (``$msp``/``$psp`` where the debugger
         has them, else the MRS stub: :mod:`photondbg.capture.stackptr`)."""
         from photondbg.capture.stackptr import read_stack_pointers
@@ -148,9 +149,17 @@ class Target(abc.ABC):
         """The lock-up evidence, or None when the core did not lock up."""
 
 
-def make_target(kind: str, elf: Path | None, owner: ProcessOwner, *, logdir: Path | None = None,
-                machine: str | None = None, gdb: bool = True, probe: str | None = None,
-                serial_port: str | None = None) -> Target:
+def make_target(
+    kind: str,
+    elf: Path | None,
+    owner: ProcessOwner,
+    *,
+    logdir: Path | None = None,
+    machine: str | None = None,
+    gdb: bool = True,
+    probe: str | None = None,
+    serial_port: str | None = None,
+) -> Target:
     """A target by name: ``sim`` (QEMU ``machine``, started paused for GDB when ``gdb``) or
     ``photon`` (OpenOCD on ``probe``, console on ``serial_port``). Not started."""
     if kind == "sim":

@@ -59,8 +59,9 @@ class Console:
                 self.closed = True
                 self._cond.notify_all()
 
-    def wait_for(self, pattern: str | re.Pattern, timeout: float,
-                 start: int = 0) -> re.Match | None:
+    def wait_for(
+        self, pattern: str | re.Pattern, timeout: float, start: int = 0
+    ) -> re.Match | None:
         """Wait for a line matching ``pattern`` among lines[start:]; None on time-out or close."""
         rx = re.compile(pattern) if isinstance(pattern, str) else pattern
         end = time.monotonic() + timeout

@@ -22,8 +22,14 @@ from photondbg.procs import ProcessOwner
 from photondbg.targets.base import LockupDump, MemoryMap, Target
 from photondbg.targets.console import Console
 
-REG_KEYS = {f"r{i}": f"r{i}" for i in range(13)} | {"sp": "sp", "lr": "lr", "pc": "pc",
-                                                     "xpsr": "xpsr", "msp": "msp", "psp": "psp"}
+REG_KEYS = {f"r{i}": f"r{i}" for i in range(13)} | {
+    "sp": "sp",
+    "lr": "lr",
+    "pc": "pc",
+    "xpsr": "xpsr",
+    "msp": "msp",
+    "psp": "psp",
+}
 
 
 class SerialStream:
@@ -93,10 +99,10 @@ class SerialStream:
 
 # Defaults a caller did not pass, from the environment (so `capture-fault --target photon`
 # and `verify-fix` reach the probe settings without new options everywhere).
-ENV_PROBE = "PHOTONDBG_PROBE"        # cmsis-dap | stlink
-ENV_SERIAL = "PHOTONDBG_SERIAL"      # e.g. /dev/ttyACM0 (the Photon's USB serial)
+ENV_PROBE = "PHOTONDBG_PROBE"  # cmsis-dap | stlink
+ENV_SERIAL = "PHOTONDBG_SERIAL"  # e.g. /dev/ttyACM0 (the Photon's USB serial)
 # PHOTONDBG_OPENOCD (another openocd program) is read by OpenOcdSession itself
-ENV_RTOS = "PHOTONDBG_RTOS"          # FreeRTOS | auto
+ENV_RTOS = "PHOTONDBG_RTOS"  # FreeRTOS | auto
 
 
 class PhotonTarget(Target):
@@ -111,11 +117,20 @@ class PhotonTarget(Target):
     lockup_source = "openocd"
     reset_command = "monitor reset halt"  # OpenOCD: reset, then halt at the reset vector
 
-    def __init__(self, elf: Path | str | None, owner: ProcessOwner, *, logdir: Path | None = None,
-                 interface: str | None = None, serial_port: str | None = None,
-                 baudrate: int = 9600, rtos: str | None = None,
-                 openocd_bin: str | list[str] | None = None, env: dict | None = None,
-                 reset_on_attach: bool = True):
+    def __init__(
+        self,
+        elf: Path | str | None,
+        owner: ProcessOwner,
+        *,
+        logdir: Path | None = None,
+        interface: str | None = None,
+        serial_port: str | None = None,
+        baudrate: int = 9600,
+        rtos: str | None = None,
+        openocd_bin: str | list[str] | None = None,
+        env: dict | None = None,
+        reset_on_attach: bool = True,
+    ):
         env_now = os.environ
         interface = interface or env_now.get(ENV_PROBE) or "cmsis-dap"
         serial_port = serial_port or env_now.get(ENV_SERIAL) or None
@@ -128,8 +143,9 @@ class PhotonTarget(Target):
         self.baudrate = baudrate
         self.reset_on_attach = reset_on_attach
         self.machine = "photon"
-        self.session = OpenOcdSession(owner, interface, rtos=rtos, openocd_bin=openocd_bin,
-                                      logdir=self.logdir, env=env)
+        self.session = OpenOcdSession(
+            owner, interface, rtos=rtos, openocd_bin=openocd_bin, logdir=self.logdir, env=env
+        )
         self.console: Console | None = None
         self._stream: SerialStream | None = None
 

@@ -39,7 +39,7 @@ def parse_lockup(stderr_text: str) -> LockupDump | None:
         return None
     regs: dict[str, int] = {}
     names = {13: "sp", 14: "lr", 15: "pc"}
-    for name, value in DUMP_REG_RE.findall(stderr_text[m.start():]):
+    for name, value in DUMP_REG_RE.findall(stderr_text[m.start() :]):
         if name == "XPSR":
             key = "xpsr"
         else:
@@ -70,13 +70,21 @@ class SimTarget(Target):
 
     ROLE = "qemu"
     kind = "sim"
-    supports_vector_catch = False       # DHCSR/DEMCR read 0 on QEMU: arm breakpoints instead
+    supports_vector_catch = False  # DHCSR/DEMCR read 0 on QEMU: arm breakpoints instead
     lockup_source = "qemu"
     reset_command = "monitor system_reset"  # QEMU's monitor, through the gdbstub
 
-    def __init__(self, elf: Path | str, owner: ProcessOwner, *, logdir: Path | None = None,
-                 machine: str | None = None, gdb: bool = False, qemu_bin: str = "qemu-system-arm",
-                 extra_args: list[str] | None = None):
+    def __init__(
+        self,
+        elf: Path | str,
+        owner: ProcessOwner,
+        *,
+        logdir: Path | None = None,
+        machine: str | None = None,
+        gdb: bool = False,
+        qemu_bin: str = "qemu-system-arm",
+        extra_args: list[str] | None = None,
+    ):
         self.elf = Path(elf)
         self.owner = owner
         self.logdir = Path(logdir) if logdir else owner.logdir
@@ -106,11 +114,24 @@ class SimTarget(Target):
         con_l = listen()
         link_l = listen()
         self._listeners = [con_l, link_l]
-        argv = [self.qemu_bin, "-M", machine, "-nographic", "-monitor", "none",
-                "-kernel", str(self.elf),
-                "-chardev", f"socket,id=con,host={LOOPBACK},port={con_l.getsockname()[1]}",
-                "-chardev", f"socket,id=link,host={LOOPBACK},port={link_l.getsockname()[1]}",
-                "-serial", "chardev:con", "-serial", "chardev:link"]
+        argv = [
+            self.qemu_bin,
+            "-M",
+            machine,
+            "-nographic",
+            "-monitor",
+            "none",
+            "-kernel",
+            str(self.elf),
+            "-chardev",
+            f"socket,id=con,host={LOOPBACK},port={con_l.getsockname()[1]}",
+            "-chardev",
+            f"socket,id=link,host={LOOPBACK},port={link_l.getsockname()[1]}",
+            "-serial",
+            "chardev:con",
+            "-serial",
+            "chardev:link",
+        ]
         if self.gdb:
             self._gdb_port = free_port()
             argv += ["-S", "-gdb", f"tcp:{LOOPBACK}:{self._gdb_port}"]
@@ -141,8 +162,10 @@ class SimTarget(Target):
         lsock.settimeout(0.1)
         while time.monotonic() < end:
             if self.child.proc.poll() is not None:
-                raise ToolFailure(f"qemu exited at start-up ({self.child.proc.returncode}): "
-                                  f"{self.stderr_text().strip().splitlines()[-1:] or ''}")
+                raise ToolFailure(
+                    f"qemu exited at start-up ({self.child.proc.returncode}): "
+                    f"{self.stderr_text().strip().splitlines()[-1:] or ''}"
+                )
             try:
                 conn, _ = lsock.accept()
                 conn.settimeout(None)

@@ -13,11 +13,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HEAP = ROOT / "tests" / "firmware" / "heap"
 FAULTS = ROOT / "tests" / "firmware" / "faults"
-CFLAGS = ["-mcpu=cortex-m3", "-mthumb", "-g3", "-O1", "-Wall", "-Werror", "--specs=nano.specs",
-          "-nostartfiles"]
-FIRMWARES = {   # name -> extra sources
+CFLAGS = [
+    "-mcpu=cortex-m3",
+    "-mthumb",
+    "-g3",
+    "-O1",
+    "-Wall",
+    "-Werror",
+    "--specs=nano.specs",
+    "-nostartfiles",
+]
+FIRMWARES = {  # name -> extra sources
     "uaf": [],
-    "uaf_traced": [],   # uaf.c + the sim's heap trace ring (firmware/platform/heap_trace.c)
+    "uaf_traced": [],  # uaf.c + the sim's heap trace ring (firmware/platform/heap_trace.c)
     "heap_ok": [],
     "heap_corrupt": [],
     "heap4_uaf": ["heap4.c"],
@@ -36,21 +44,38 @@ def heap_elves(tmp_path_factory) -> dict[str, Path]:
     gcc = _tool("arm-none-eabi-gcc")
     out = tmp_path_factory.mktemp("heap-firmwares")
     ld = out / "netduino2.ld"
-    ld.write_text((FAULTS / "link.ld.in").read_text().replace("FLASH_BASE", "0x08000000")
-                  .replace("RAM_BASE", "0x20000000").replace("RAM_SIZE", "128K"))
+    ld.write_text(
+        (FAULTS / "link.ld.in")
+        .read_text()
+        .replace("FLASH_BASE", "0x08000000")
+        .replace("RAM_BASE", "0x20000000")
+        .replace("RAM_SIZE", "128K")
+    )
     elves = {}
     for name, extra in FIRMWARES.items():
         elf = out / f"{name}.elf"
-        srcs = [FAULTS / "startup.c", HEAP / "sbrk.c", *(HEAP / e for e in extra),
-                HEAP / f"{name}.c"]
+        srcs = [
+            FAULTS / "startup.c",
+            HEAP / "sbrk.c",
+            *(HEAP / e for e in extra),
+            HEAP / f"{name}.c",
+        ]
         flags = list(CFLAGS)
         if name.endswith("_traced"):
             srcs[-1] = HEAP / f"{name.removesuffix('_traced')}.c"
             srcs.append(ROOT / "firmware" / "platform" / "heap_trace.c")
-            flags += ["-DHEAP_TRACE=1", "-Wl,--wrap=_malloc_r", "-Wl,--wrap=_free_r",
-                      "-Wl,--defsym=__preinit_array_start=_sidata"]
-        subprocess.run([gcc, *flags, "-T", str(ld), "-o", str(elf), *map(str, srcs)],
-                       check=True, capture_output=True, text=True)
+            flags += [
+                "-DHEAP_TRACE=1",
+                "-Wl,--wrap=_malloc_r",
+                "-Wl,--wrap=_free_r",
+                "-Wl,--defsym=__preinit_array_start=_sidata",
+            ]
+        subprocess.run(
+            [gcc, *flags, "-T", str(ld), "-o", str(elf), *map(str, srcs)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         elves[name] = elf
     return elves
 
@@ -65,6 +90,9 @@ def heap_captures(heap_elves, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("heap-captures")
     results = {}
     for name, elf in heap_elves.items():
-        results[name] = run(CaptureRequest(elf=elf, scenario="none", variant=None,
-                                           out=out / name, timeout=30.0, follow=0.0))
+        results[name] = run(
+            CaptureRequest(
+                elf=elf, scenario="none", variant=None, out=out / name, timeout=30.0, follow=0.0
+            )
+        )
     return results

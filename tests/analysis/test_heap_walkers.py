@@ -28,8 +28,9 @@ class FakeElf:
         return None
 
 
-NANO = FakeElf(__malloc_free_list=(BASE, 4), __malloc_sbrk_start=(BASE + 4, 4),
-               heap_brk=(BASE + 8, 4))
+NANO = FakeElf(
+    __malloc_free_list=(BASE, 4), __malloc_sbrk_start=(BASE + 4, 4), heap_brk=(BASE + 8, 4)
+)
 
 
 def nano_ram(chunks, free_head, brk):
@@ -45,13 +46,15 @@ def test_nano_consistent_heap():
     w = walk_newlib_nano(NANO, nano_ram(c, BASE + 0x120, BASE + 0x180))
     assert not w.problems
     assert [(b.addr, b.state) for b in w.blocks] == [
-        (BASE + 0x100, "used"), (BASE + 0x120, "free"), (BASE + 0x140, "used")]
-    assert w.block_at(BASE + 0x12c).addr == BASE + 0x120
+        (BASE + 0x100, "used"),
+        (BASE + 0x120, "free"),
+        (BASE + 0x140, "used"),
+    ]
+    assert w.block_at(BASE + 0x12C).addr == BASE + 0x120
 
 
 def test_nano_free_list_loop_is_reported():
-    c = [(BASE + 0x100, 32, BASE + 0x140), (BASE + 0x120, 32, 0),
-         (BASE + 0x140, 64, BASE + 0x100)]
+    c = [(BASE + 0x100, 32, BASE + 0x140), (BASE + 0x120, 32, 0), (BASE + 0x140, 64, BASE + 0x100)]
     w = walk_newlib_nano(NANO, nano_ram(c, BASE + 0x100, BASE + 0x180))
     assert any("out of address order" in p or "loops" in p for p in w.problems)
 
@@ -63,8 +66,12 @@ def test_nano_size_running_past_the_break_stops_the_walk():
     assert "impossible" in w.problems[0]
 
 
-H4 = FakeElf(ucHeap=(BASE + 0x40, 0x200), xStart=(BASE, 8), pxEnd=(BASE + 8, 4),
-             xFreeBytesRemaining=(BASE + 12, 4))
+H4 = FakeElf(
+    ucHeap=(BASE + 0x40, 0x200),
+    xStart=(BASE, 8),
+    pxEnd=(BASE + 8, 4),
+    xFreeBytesRemaining=(BASE + 12, 4),
+)
 
 
 def h4_ram(blocks, first_free, free_bytes):
@@ -78,8 +85,11 @@ def h4_ram(blocks, first_free, free_bytes):
 
 def test_heap4_consistent_heap_and_free_byte_count():
     end = BASE + 0x238
-    blocks = [(BASE + 0x40, 0x80000020, 0), (BASE + 0x60, 0x20, BASE + 0x80),
-              (BASE + 0x80, end - (BASE + 0x80), end)]
+    blocks = [
+        (BASE + 0x40, 0x80000020, 0),
+        (BASE + 0x60, 0x20, BASE + 0x80),
+        (BASE + 0x80, end - (BASE + 0x80), end),
+    ]
     mem, _ = h4_ram(blocks, BASE + 0x60, 0x20 + end - (BASE + 0x80))
     w = walk_heap4(H4, mem)
     assert not w.problems, w.problems
@@ -90,8 +100,11 @@ def test_heap4_consistent_heap_and_free_byte_count():
 
 def test_heap4_wild_link_is_not_followed():
     end = BASE + 0x238
-    blocks = [(BASE + 0x40, 0x80000020, 0), (BASE + 0x60, 0x20, 0xDEADBEEF),
-              (BASE + 0x80, end - (BASE + 0x80), end)]
+    blocks = [
+        (BASE + 0x40, 0x80000020, 0),
+        (BASE + 0x60, 0x20, 0xDEADBEEF),
+        (BASE + 0x80, end - (BASE + 0x80), end),
+    ]
     mem, _ = h4_ram(blocks, BASE + 0x60, 0)
     w = walk_heap4(H4, mem)
     assert any("0xdeadbeef" in p and "not followed" in p for p in w.problems)

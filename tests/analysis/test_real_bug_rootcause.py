@@ -35,15 +35,16 @@ def test_track_heap_builds_the_traced_firmware_and_reads_its_ring(tmp_path):
     require_tool("qemu-system-arm")
     from photondbg.capture.engine import CaptureRequest, run
 
-    r = run(CaptureRequest(seed=1, timeout=150, follow=0.0, out=tmp_path / "captures",
-                           track_heap=True))
+    r = run(
+        CaptureRequest(seed=1, timeout=150, follow=0.0, out=tmp_path / "captures", track_heap=True)
+    )
     assert r.report["target"]["elf"].endswith("multi-server-none-htrace/multi-server.elf")
     assert r.report["heap_track"]["method"] == "ring"
     assert r.outcome in ("fault", "lockup"), r.report.get("scenario")
     rc = r.report["root_cause"]
     assert rc["kind"] == "use-after-free", rc["summary"]
     assert "trace ring" in rc["heap_track_source"]
-    for d in rc["dangling"]:    # whatever the ring still holds is consistent with the pointer
+    for d in rc["dangling"]:  # whatever the ring still holds is consistent with the pointer
         if d.get("allocated_by"):
             assert d["allocated_by"]["ptr"] == d["value"]
             assert d["allocated_by"]["size"] == d["type_size"]

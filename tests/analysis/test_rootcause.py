@@ -43,8 +43,9 @@ def test_provenance_follows_the_loads_back_to_the_stale_slot(heap_captures):
     first, second = prov["chain"][:2]
     assert first["loaded_by"]["instruction"].startswith("ldr r3, [r0, #8]")
     assert first["confirmed"] is True
-    stale = next(d for d in r.report["root_cause"]["dangling"]
-                 if d["path"] == "listeners[0]->clients[3]")
+    stale = next(
+        d for d in r.report["root_cause"]["dangling"] if d["path"] == "listeners[0]->clients[3]"
+    )
     assert first["base_value"] == stale["value"]
     assert second["address"] == stale["slot"] and second["confirmed"] is True
     md = (r.capdir / "report.md").read_text()
@@ -80,16 +81,24 @@ def test_heap4_layout_walker(heap_captures):
 
 def test_analyze_verb_re_renders_and_checks_its_input(heap_captures, heap_elves, tmp_path):
     capdir = heap_captures["uaf"].capdir
-    out = subprocess.run([*PHOTONDBG, "analyze", str(capdir), "--json"], check=False,
-                         capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [*PHOTONDBG, "analyze", str(capdir), "--json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["culprit"]["path"] == "listeners[0]->clients[3]"
 
     def bad(*args):
-        res = subprocess.run([*PHOTONDBG, "analyze", *map(str, args)], check=False,
-                             capture_output=True,
-                             text=True, timeout=120)
+        res = subprocess.run(
+            [*PHOTONDBG, "analyze", *map(str, args)],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert res.returncode == 2
         assert res.stderr.count("\n") == 1 and res.stderr.startswith("photondbg: error: ")
         assert "Traceback" not in res.stderr
@@ -115,20 +124,31 @@ def _line_of(source, text):
 def test_track_heap_says_who_freed_and_who_reused(heap_elves, tmp_path):
     from photondbg.capture.engine import CaptureRequest, run
 
-    r = run(CaptureRequest(elf=heap_elves["uaf"], scenario="none", variant=None,
-                           out=tmp_path, timeout=30.0, follow=0.0, track_heap=True))
+    r = run(
+        CaptureRequest(
+            elf=heap_elves["uaf"],
+            scenario="none",
+            variant=None,
+            out=tmp_path,
+            timeout=30.0,
+            follow=0.0,
+            track_heap=True,
+        )
+    )
     assert r.report["heap_track"]["enabled"]
     rc = r.report["root_cause"]
     assert rc["kind"] == "use-after-free"
     freed, reused = rc["freed_by"], rc["reused_by"]
     assert (freed["function"], freed["line"]) == ("main", _line_of("uaf.c", "free(s->clients[3])"))
     assert (reused["function"], reused["line"]) == (
-        "main", _line_of("uaf.c", "date_header = malloc"))
+        "main",
+        _line_of("uaf.c", "date_header = malloc"),
+    )
     assert reused["ptr"] == rc["dangling"][1]["value"] and reused["size"] == 24
     stale = {d["path"]: d for d in rc["dangling"]}
     first = stale["listeners[0]->clients[1]"]
     assert first["freed_by"]["line"] == _line_of("uaf.c", "free(s->clients[1])")
-    assert first["reused_by"] is None          # its memory is still free
+    assert first["reused_by"] is None  # its memory is still free
     assert first["allocated_by"]["function"] == "accept_client"
     assert "freed by `main`" in (r.capdir / "report.md").read_text()
 

@@ -11,13 +11,21 @@ from pathlib import Path
 import pytest
 
 FAULTS = Path(__file__).resolve().parents[1] / "firmware" / "faults"
-CFLAGS = ["-mcpu=cortex-m3", "-mthumb", "-g3", "-O1", "-ffreestanding", "-nostdlib", "-Wall",
-          "-Werror"]
+CFLAGS = [
+    "-mcpu=cortex-m3",
+    "-mthumb",
+    "-g3",
+    "-O1",
+    "-ffreestanding",
+    "-nostdlib",
+    "-Wall",
+    "-Werror",
+]
 
 # firmware name -> QEMU machine (code at 0x08000000 for netduino2, 0x0 for mps2-an385)
 FIRMWARES = {
     "bad_pc": "netduino2",
-    "bus_fault": "mps2-an385",   # netduino2 has no bus faults (DESIGN §3.1)
+    "bus_fault": "mps2-an385",  # netduino2 has no bus faults (DESIGN §3.1)
     "div_zero": "netduino2",
     "unaligned": "netduino2",
     "undef": "netduino2",
@@ -54,13 +62,22 @@ def require_tool(name: str) -> str:
 def _build_one(gcc: str, name: str, outdir: Path) -> Path:
     flash, ram, size = LAYOUT[FIRMWARES[name]]
     ld = outdir / f"{name}.ld"
-    ld.write_text((FAULTS / "link.ld.in").read_text().replace("FLASH_BASE", flash)
-                  .replace("RAM_BASE", ram).replace("RAM_SIZE", size))
+    ld.write_text(
+        (FAULTS / "link.ld.in")
+        .read_text()
+        .replace("FLASH_BASE", flash)
+        .replace("RAM_BASE", ram)
+        .replace("RAM_SIZE", size)
+    )
     elf = outdir / f"{name}.elf"
     sources = [] if name in OWN_STARTUP else [str(FAULTS / "startup.c")]
-    subprocess.run([gcc, *CFLAGS, "-T", str(ld), "-o", str(elf), *sources,
-                    str(FAULTS / f"{name}.c")], check=True, capture_output=True, text=True,
-                   cwd=FAULTS.parents[2])
+    subprocess.run(
+        [gcc, *CFLAGS, "-T", str(ld), "-o", str(elf), *sources, str(FAULTS / f"{name}.c")],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=FAULTS.parents[2],
+    )
     return elf
 
 
@@ -77,8 +94,9 @@ def fault_elves(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def stripped_elf(fault_elves, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("stripped") / "undef-stripped.elf"
-    subprocess.run([require_tool("arm-none-eabi-strip"), "-o", str(out), str(fault_elves["undef"])],
-                   check=True)
+    subprocess.run(
+        [require_tool("arm-none-eabi-strip"), "-o", str(out), str(fault_elves["undef"])], check=True
+    )
     return out
 
 
@@ -87,12 +105,32 @@ def a_profile_elf(tmp_path_factory) -> Path:
     """Real ARM firmware, but for a Cortex-A9 (ARM state): the wrong architecture."""
     out = tmp_path_factory.mktemp("a-profile") / "undef-cortex-a9.elf"
     ld = out.with_suffix(".ld")
-    ld.write_text((FAULTS / "link.ld.in").read_text().replace("FLASH_BASE", "0x08000000")
-                  .replace("RAM_BASE", "0x20000000").replace("RAM_SIZE", "128K"))
-    subprocess.run([require_tool("arm-none-eabi-gcc"), "-mcpu=cortex-a9", "-marm", "-g", "-O1",
-                    "-ffreestanding", "-nostdlib", "-T", str(ld), "-o", str(out),
-                    str(FAULTS / "startup.c"), str(FAULTS / "undef.c")], check=True,
-                   capture_output=True)
+    ld.write_text(
+        (FAULTS / "link.ld.in")
+        .read_text()
+        .replace("FLASH_BASE", "0x08000000")
+        .replace("RAM_BASE", "0x20000000")
+        .replace("RAM_SIZE", "128K")
+    )
+    subprocess.run(
+        [
+            require_tool("arm-none-eabi-gcc"),
+            "-mcpu=cortex-a9",
+            "-marm",
+            "-g",
+            "-O1",
+            "-ffreestanding",
+            "-nostdlib",
+            "-T",
+            str(ld),
+            "-o",
+            str(out),
+            str(FAULTS / "startup.c"),
+            str(FAULTS / "undef.c"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return out
 
 
@@ -106,8 +144,9 @@ def capture(tmp_path):
     def _capture(elf: Path, **kw):
         kw.setdefault("timeout", 20.0)
         kw.setdefault("follow", 0.5)
-        req = CaptureRequest(elf=elf, scenario="none", variant=None, out=tmp_path / "captures",
-                             **kw)
+        req = CaptureRequest(
+            elf=elf, scenario="none", variant=None, out=tmp_path / "captures", **kw
+        )
         return run(req)
 
     return _capture

@@ -13,16 +13,34 @@ BATCH_TIMEOUT = 60.0  # a loaded 2-core machine; the benchmark measures speed, n
 def gdb_batch(elf: Path, port: int, commands: list[str], *, before: list[str] = ()) -> str:
     """stdout of ``gdb-multiarch -batch`` connected to 127.0.0.1:port, running ``commands``,
     each introduced by an echo marker so outputs can be compared command by command."""
-    argv = ["gdb-multiarch", "-q", "-nx", "-batch", str(elf),
-            "-ex", "set pagination off", "-ex", "set width 0", "-ex", "set confirm off",
-            "-ex", f"target remote 127.0.0.1:{port}"]
+    argv = [
+        "gdb-multiarch",
+        "-q",
+        "-nx",
+        "-batch",
+        str(elf),
+        "-ex",
+        "set pagination off",
+        "-ex",
+        "set width 0",
+        "-ex",
+        "set confirm off",
+        "-ex",
+        f"target remote 127.0.0.1:{port}",
+    ]
     for c in before:
         argv += ["-ex", c]
     for c in commands:
         argv += ["-ex", f"echo @@@ {c}\\n", "-ex", c]
     argv += ["-ex", "echo @@@ end\\n"]
-    res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         check=False, timeout=BATCH_TIMEOUT)
+    res = subprocess.run(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+        timeout=BATCH_TIMEOUT,
+    )
     return res.stdout
 
 

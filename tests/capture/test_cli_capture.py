@@ -18,8 +18,9 @@ CLI = [sys.executable, "-m", "photondbg", "capture-fault"]
 
 
 def run_cli(*args, env=None, timeout=60):
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    return subprocess.run(
+        [*CLI, *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def one_line_error(proc) -> str:
@@ -57,18 +58,25 @@ def unique_spin(fault_elves, tmp_path) -> Path:
 
 @pytest.mark.parametrize("case", ["missing", "not-elf", "stripped", "wrong-arch", "a-profile"])
 def test_bad_elf_is_one_line_exit_2(case, tmp_path, stripped_elf, a_profile_elf):
-    elf = {"missing": tmp_path / "nope.elf",
-           "not-elf": tmp_path / "notes.txt",
-           "stripped": stripped_elf,
-           "wrong-arch": Path(shutil.which("ls")),
-           "a-profile": a_profile_elf}[case]
+    elf = {
+        "missing": tmp_path / "nope.elf",
+        "not-elf": tmp_path / "notes.txt",
+        "stripped": stripped_elf,
+        "wrong-arch": Path(shutil.which("ls")),
+        "a-profile": a_profile_elf,
+    }[case]
     if case == "not-elf":
         elf.write_text("hello\n")
     p = run_cli("--elf", elf, "--out", tmp_path / "caps")
     assert p.returncode == 2
     err = one_line_error(p)
-    assert {"missing": "not found", "not-elf": "not an ELF", "stripped": "stripped",
-            "wrong-arch": "not 32-bit ARM", "a-profile": "A-profile"}[case] in err
+    assert {
+        "missing": "not found",
+        "not-elf": "not an ELF",
+        "stripped": "stripped",
+        "wrong-arch": "not 32-bit ARM",
+        "a-profile": "A-profile",
+    }[case] in err
     assert not (tmp_path / "caps").exists() or not any((tmp_path / "caps").iterdir())
 
 
@@ -80,12 +88,18 @@ def test_unwritable_out_dir_is_one_line_exit_2(fault_elves, tmp_path):
     assert "cannot create" in one_line_error(p)
 
 
-@pytest.mark.parametrize("args, text", [
-    (["--target", "photon"], "needs --elf"),
-    (["--target", "photon", "--elf", "x.elf", "--scenario", "wifi-loss"], "cut the WiFi yourself"),
-    (["--timeout", "0"], "--timeout"),
-    (["--machine", "mps2-an385"], "needs the netduino2 machine"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["--target", "photon"], "needs --elf"),
+        (
+            ["--target", "photon", "--elf", "x.elf", "--scenario", "wifi-loss"],
+            "cut the WiFi yourself",
+        ),
+        (["--timeout", "0"], "--timeout"),
+        (["--machine", "mps2-an385"], "needs the netduino2 machine"),
+    ],
+)
 def test_bad_usage_is_one_line_exit_2(args, text, tmp_path):
     p = run_cli(*args, "--out", tmp_path / "caps")
     assert p.returncode == 2
@@ -126,8 +140,12 @@ def test_timeout_exit_3_with_report(unique_spin, tmp_path):
 
 
 def start_and_wait_running(elf: Path, out: Path) -> tuple[subprocess.Popen, Path]:
-    proc = subprocess.Popen([*CLI, "--elf", str(elf), "--out", str(out), "--timeout", "60"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*CLI, "--elf", str(elf), "--out", str(out), "--timeout", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     end = time.monotonic() + 30
     while time.monotonic() < end:
         reports = list(out.glob("*/report.json"))

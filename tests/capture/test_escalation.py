@@ -7,21 +7,21 @@ from __future__ import annotations
 
 from photondbg.capture.elfinfo import ElfInfo
 
-GARBAGE = 0xAE094710   # the address the callback was overwritten with (Thumb bit dropped)
+GARBAGE = 0xAE094710  # the address the callback was overwritten with (Thumb bit dropped)
 
 
 def ram_word(capdir, elf, name) -> int:
     addr = ElfInfo(elf).symbol(name).address
     data = (capdir / "ram.bin").read_bytes()
-    return int.from_bytes(data[addr - 0x20000000: addr - 0x20000000 + 4], "little")
+    return int.from_bytes(data[addr - 0x20000000 : addr - 0x20000000 + 4], "little")
 
 
 def test_lockup_recorded_beside_the_first_fault(fault_elves, capture):
     elf = fault_elves["lockup_after_panic"]
-    r = capture(elf, follow=10.0)       # a bound, not a wait: the lock-up ends the run
+    r = capture(elf, follow=10.0)  # a bound, not a wait: the lock-up ends the run
     rep = r.report
     assert r.outcome == "lockup" and rep["status"] == "complete"
-    f = rep["fault"]                                      # the first fault, as caught
+    f = rep["fault"]  # the first fault, as caught
     assert f["faulting_symbol"] == "corrupt_then_fault" and f["instruction"] == "udf #6"
     assert f["stack"] == "psp" and f["stack_pointers"]["method"] == "mrs-stub"
     recorded = ram_word(r.capdir, elf, "psp_before_fault")

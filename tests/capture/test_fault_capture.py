@@ -33,15 +33,15 @@ def test_bad_pc_jump(fault_elves, capture):
     assert r.outcome == "fault"
     assert f["vector"] == "HardFault"
     assert {"IACCVIOL", "FORCED"} <= fields(f["reasons"])
-    assert f["faulting_pc"] == 0xA0000000          # garbage_target without the Thumb bit
-    assert f["faulting_symbol"] is None             # not code of this firmware
+    assert f["faulting_pc"] == 0xA0000000  # garbage_target without the Thumb bit
+    assert f["faulting_symbol"] is None  # not code of this firmware
     assert f["caller"]["symbol"] == "jump_to_garbage"
     assert f["exc_return"] == 0xFFFFFFF9 and f["stack"] == "msp"
     assert [b["function"] for b in r.report["backtrace"]][-2:] == ["jump_to_garbage", "main"]
 
 
 def test_precise_bus_fault_with_bfar(fault_elves, capture):
-    r = capture(fault_elves["bus_fault"])          # mps2-an385, inferred from the ELF
+    r = capture(fault_elves["bus_fault"])  # mps2-an385, inferred from the ELF
     f = r.report["fault"]
     assert r.report["target"]["machine"] == "mps2-an385"
     assert f["vector"] == "BusFault"
@@ -58,7 +58,7 @@ def test_divide_by_zero(fault_elves, capture):
     assert f["vector"] == "UsageFault" and f["vector_number"] == 6
     assert fields(f["reasons"]) == {"DIVBYZERO"}
     assert f["scb"]["cfsr"] == 1 << 25
-    assert f["fault_address"] is None              # no VALID bit: MMFAR/BFAR not trusted
+    assert f["fault_address"] is None  # no VALID bit: MMFAR/BFAR not trusted
     assert f["faulting_symbol"] == "divide"
     assert f["instruction"].startswith("sdiv")
     assert r.report["after_fault"]["kind"] == "spin"
@@ -88,8 +88,8 @@ def test_invalid_state(fault_elves, capture):
     r = capture(elf)
     f = r.report["fault"]
     assert fields(f["reasons"]) == {"INVSTATE"}
-    assert f["faulting_pc"] == sym(elf, "target_function")   # even address, Thumb bit lost
-    assert f["frame"]["xpsr"] & (1 << 24) == 0                # EPSR.T clear
+    assert f["faulting_pc"] == sym(elf, "target_function")  # even address, Thumb bit lost
+    assert f["frame"]["xpsr"] & (1 << 24) == 0  # EPSR.T clear
     assert f["caller"]["symbol"] == "call_even"
 
 
@@ -99,7 +99,7 @@ def test_deep_call_chain_backtrace(fault_elves, capture):
     assert names == ["level_6", "level_5", "level_4", "level_3", "level_2", "level_1", "main"]
     assert all(b["file"].endswith("deep_chain.c") and b["line"] for b in r.report["backtrace"])
     scanned = {s["symbol"] for s in r.report["stack_scan"]}
-    assert {"level_5", "level_1", "main"} <= scanned      # return addresses found on the stack
+    assert {"level_5", "level_1", "main"} <= scanned  # return addresses found on the stack
     assert (r.capdir / "stack.bin").stat().st_size == r.report["dumps"]["stack"]["length"]
 
 
@@ -111,7 +111,7 @@ def test_corrupt_stack_pointer(fault_elves, capture):
     assert any("outside RAM" in why for why in f["reasons"])
     assert "STKERR" in fields(f["reasons"])
     assert f["faulting_pc"] is None
-    assert r.report["status"] == "complete"                # the rest of the capture completed
+    assert r.report["status"] == "complete"  # the rest of the capture completed
     assert r.report["dumps"]["ram"]["length"] == 128 * 1024
 
 
@@ -120,7 +120,7 @@ def test_fault_in_hardfault_handler_locks_up(fault_elves, capture):
     r = capture(elf, follow=5.0)
     assert r.outcome == "lockup"
     f, lk = r.report["fault"], r.report["lockup"]
-    assert f["faulting_symbol"] == "first_fault"            # the first fault, caught before
+    assert f["faulting_symbol"] == "first_fault"  # the first fault, caught before
     assert lk["source"] == "qemu" and "can't escalate" in lk["message"]
     assert lk["symbol"] == "HardFault_Handler"
     assert set(lk["registers"]) >= {"r0", "sp", "lr", "pc", "xpsr"}
@@ -152,8 +152,13 @@ def test_handler_shared_with_interrupts(fault_elves, capture):
     assert f["vector"] == "HardFault" and f["faulting_symbol"] == "fault_after_ticks"
     assert fields(f["reasons"]) == {"UNDEFINSTR", "FORCED"}
     assert r.report["shared_handler_hits"] >= 5
-    assert r.report["armed"]["handlers"][0]["vectors"] == ["NMI", "HardFault", "MemManage",
-                                                          "BusFault", "UsageFault"]
+    assert r.report["armed"]["handlers"][0]["vectors"] == [
+        "NMI",
+        "HardFault",
+        "MemManage",
+        "BusFault",
+        "UsageFault",
+    ]
 
 
 def test_fault_on_the_process_stack(fault_elves, capture):
@@ -170,11 +175,31 @@ def test_fault_on_the_process_stack(fault_elves, capture):
     assert [b["function"] for b in r.report["backtrace"]][:2] == ["task_body", "task_entry"]
 
 
-SCHEMA_TOP = {"schema", "status", "created", "target", "outcome", "fault", "lockup", "backtrace",
-              "artifacts"}
-SCHEMA_FAULT = {"vector", "registers", "exc_return", "stack", "frame", "scb", "reasons",
-                "fault_address", "faulting_pc", "faulting_symbol", "faulting_location",
-                "instruction"}
+SCHEMA_TOP = {
+    "schema",
+    "status",
+    "created",
+    "target",
+    "outcome",
+    "fault",
+    "lockup",
+    "backtrace",
+    "artifacts",
+}
+SCHEMA_FAULT = {
+    "vector",
+    "registers",
+    "exc_return",
+    "stack",
+    "frame",
+    "scb",
+    "reasons",
+    "fault_address",
+    "faulting_pc",
+    "faulting_symbol",
+    "faulting_location",
+    "instruction",
+}
 
 
 def test_report_has_the_design_schema(fault_elves, capture):
@@ -188,8 +213,15 @@ def test_report_has_the_design_schema(fault_elves, capture):
     assert set(f["registers"]) == {f"r{i}" for i in range(13)} | {"sp", "lr", "pc", "xpsr"}
     assert set(f["frame"]) == {"r0", "r1", "r2", "r3", "r12", "lr", "pc", "xpsr"}
     assert set(f["scb"]) == {"cfsr", "hfsr", "dfsr", "mmfar", "bfar"}
-    ints = [*f["registers"].values(), *f["frame"].values(), *f["scb"].values(), f["exc_return"],
-            f["faulting_pc"], rep["lockup"]["pc"], *rep["lockup"]["registers"].values()]
+    ints = [
+        *f["registers"].values(),
+        *f["frame"].values(),
+        *f["scb"].values(),
+        f["exc_return"],
+        f["faulting_pc"],
+        rep["lockup"]["pc"],
+        *rep["lockup"]["registers"].values(),
+    ]
     assert all(type(v) is int for v in ints)
     assert set(rep["lockup"]) >= {"pc", "registers", "source"}
     for frame in rep["backtrace"]:

@@ -16,7 +16,12 @@ u32 = st.integers(min_value=0, max_value=0xFFFFFFFF)
 
 def test_addresses_and_bits_are_the_architectures():
     assert (faults.CFSR, faults.HFSR, faults.DFSR, faults.MMFAR, faults.BFAR) == (
-        0xE000ED28, 0xE000ED2C, 0xE000ED30, 0xE000ED34, 0xE000ED38)
+        0xE000ED28,
+        0xE000ED2C,
+        0xE000ED30,
+        0xE000ED34,
+        0xE000ED38,
+    )
     bits = {(reg, name): bit for reg, name, bit, _ in faults.FAULT_BITS}
     assert bits[("cfsr", "IACCVIOL")] == 0 and bits[("cfsr", "MMARVALID")] == 7
     assert bits[("cfsr", "PRECISERR")] == 9 and bits[("cfsr", "STKERR")] == 12
@@ -24,11 +29,23 @@ def test_addresses_and_bits_are_the_architectures():
     assert bits[("cfsr", "INVSTATE")] == 17 and bits[("cfsr", "UNALIGNED")] == 24
     assert bits[("cfsr", "DIVBYZERO")] == 25 and bits[("hfsr", "FORCED")] == 30
     assert bits[("dfsr", "VCATCH")] == 3
-    assert dict(faults.VECTOR_CATCH) == {"hard_err": 10, "int_err": 9, "bus_err": 8,
-                                          "state_err": 7, "chk_err": 6, "nocp_err": 5,
-                                          "mm_err": 4, "reset": 0}
-    assert dict(faults.FAULT_VECTORS) == {2: "NMI", 3: "HardFault", 4: "MemManage",
-                                           5: "BusFault", 6: "UsageFault"}
+    assert dict(faults.VECTOR_CATCH) == {
+        "hard_err": 10,
+        "int_err": 9,
+        "bus_err": 8,
+        "state_err": 7,
+        "chk_err": 6,
+        "nocp_err": 5,
+        "mm_err": 4,
+        "reset": 0,
+    }
+    assert dict(faults.FAULT_VECTORS) == {
+        2: "NMI",
+        3: "HardFault",
+        4: "MemManage",
+        5: "BusFault",
+        6: "UsageFault",
+    }
     assert faults.PANIC_NAMES[1] == "HardFault" and faults.PANIC_NAMES[13] == "StackOverflow"
 
 
@@ -58,14 +75,20 @@ def test_exc_return_decoding():
     d = faults.decode_exc_return(0xFFFFFFFD)
     assert (d["stack"], d["mode"], d["frame_bytes"]) == ("psp", "thread", 32)
     d = faults.decode_exc_return(0xFFFFFFE1)
-    assert (d["stack"], d["mode"], d["frame"], d["frame_bytes"]) == \
-        ("msp", "handler", "extended", 104)
+    assert (d["stack"], d["mode"], d["frame"], d["frame_bytes"]) == (
+        "msp",
+        "handler",
+        "extended",
+        104,
+    )
     assert not faults.decode_exc_return(0x08000123)["valid"]
 
 
 def test_forced_hardfault_names_its_cause():
-    assert faults.fault_kind(3, {"cfsr": 1 << 25, "hfsr": 1 << 30}) == \
-        "HardFault (forced from UsageFault)"
+    assert (
+        faults.fault_kind(3, {"cfsr": 1 << 25, "hfsr": 1 << 30})
+        == "HardFault (forced from UsageFault)"
+    )
     assert faults.fault_kind(6, {"cfsr": 1 << 25, "hfsr": 0}) == "UsageFault"
 
 
@@ -75,7 +98,7 @@ def test_random_registers_never_crash_and_reasons_match_bits(cfsr, hfsr, dfsr, m
     reasons = faults.reasons(regs)
     names = [r.split(":")[0] for r in reasons]
     expected = [name for reg, name, bit, _ in faults.FAULT_BITS if regs[reg] >> bit & 1]
-    assert names == expected                      # one reason per set bit, in table order
+    assert names == expected  # one reason per set bit, in table order
     for reg, name, bit, _ in faults.FAULT_BITS:  # and every set bit has its reason
         assert (name in names) == bool(regs[reg] >> bit & 1)
     addr = faults.fault_address(regs)

@@ -29,15 +29,15 @@ def at_fault(fault_elves, owner, tmp_path):
 
 def test_read_memory_keeps_readable_chunks_and_records_gaps(at_fault):
     _, gdb = at_fault
-    start = 0x2001F000          # last 4 KiB of netduino2 SRAM, then 4 KiB beyond its end
+    start = 0x2001F000  # last 4 KiB of netduino2 SRAM, then 4 KiB beyond its end
     mem = gdb.read_memory(start, 0x2000, chunk=0x800)
     assert mem.gaps == [(0x20020000, 0x1000)]
     assert mem.readable == 0x1000
     frame = gdb.read_words(gdb.registers()["sp"], 8)
     sp = gdb.registers()["sp"]
     off = sp - start
-    assert int.from_bytes(mem.data[off:off + 4], "little") == frame[0]
-    assert mem.data[0x1000:] == bytes(0x1000)   # the gap is zero-filled
+    assert int.from_bytes(mem.data[off : off + 4], "little") == frame[0]
+    assert mem.data[0x1000:] == bytes(0x1000)  # the gap is zero-filled
 
 
 def test_dump_memory_matches_read_and_records_gaps(at_fault, tmp_path):
@@ -59,7 +59,7 @@ def test_transcript_has_tokens_and_answers(at_fault, tmp_path):
 
 def test_target_death_is_detected(at_fault):
     target, gdb = at_fault
-    gdb.command("-break-delete")   # the handler spins on its breakpoint otherwise
+    gdb.command("-break-delete")  # the handler spins on its breakpoint otherwise
     gdb.cont()
     target.child.proc.kill()
     with pytest.raises(TargetDied):
@@ -70,12 +70,28 @@ def test_fault_command_in_plain_gdb(fault_elves, owner, tmp_path):
     """`source gdb_scripts/fault.py` + `fault` in a batch gdb-multiarch: same table, decoded."""
     elf = fault_elves["unaligned"]
     target = SimTarget(elf, owner, logdir=tmp_path, gdb=True).start()
-    gdb = owner.spawn("gdb-batch", [
-        "gdb-multiarch", "-nx", "-q", "-batch",
-        "-ex", f"target remote {LOOPBACK}:{target.gdb_port}",
-        "-ex", f"source {GDB_SCRIPTS / 'fault.py'}",
-        "-ex", "break HardFault_Handler", "-ex", "continue", "-ex", "fault", str(elf)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    gdb = owner.spawn(
+        "gdb-batch",
+        [
+            "gdb-multiarch",
+            "-nx",
+            "-q",
+            "-batch",
+            "-ex",
+            f"target remote {LOOPBACK}:{target.gdb_port}",
+            "-ex",
+            f"source {GDB_SCRIPTS / 'fault.py'}",
+            "-ex",
+            "break HardFault_Handler",
+            "-ex",
+            "continue",
+            "-ex",
+            "fault",
+            str(elf),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     out, _ = gdb.proc.communicate(timeout=30)
     text = out.decode()
     assert "Fault: HardFault (forced from UsageFault)" in text

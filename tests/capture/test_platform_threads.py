@@ -20,9 +20,20 @@ PANIC_LINE = re.compile(r"@panic code=(\d+) .*? sp=0x([0-9a-f]{8}) exc=0x([0-9a-
 
 
 def build_app(name: str, build: Path) -> Path:
-    subprocess.run(["make", "-s", "-C", str(FIRMWARE), f"APP={name}",
-                    f"APPDIR={APPDIR.parent / name}", f"BUILD={build}"], check=True,
-                   capture_output=True, text=True)
+    subprocess.run(
+        [
+            "make",
+            "-s",
+            "-C",
+            str(FIRMWARE),
+            f"APP={name}",
+            f"APPDIR={APPDIR.parent / name}",
+            f"BUILD={build}",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return build / f"{name}-none" / f"{name}.elf"
 
 
@@ -36,8 +47,16 @@ def captured(thread_fault_elf, tmp_path_factory):
     from photondbg.capture.engine import CaptureRequest, run
 
     # follow: a bound; the release build's panic resets the core after two SOS rounds
-    return run(CaptureRequest(elf=thread_fault_elf, scenario="none", variant=None, timeout=60,
-                              follow=60, out=tmp_path_factory.mktemp("captures")))
+    return run(
+        CaptureRequest(
+            elf=thread_fault_elf,
+            scenario="none",
+            variant=None,
+            timeout=60,
+            follow=60,
+            out=tmp_path_factory.mktemp("captures"),
+        )
+    )
 
 
 def test_psp_equals_what_the_firmware_recorded(captured):
@@ -45,7 +64,7 @@ def test_psp_equals_what_the_firmware_recorded(captured):
     assert captured.outcome == "fault" and f["stack"] == "psp"
     m = PANIC_LINE.search((captured.capdir / "serial.log").read_text(errors="replace"))
     assert m, "the firmware's @panic line is missing from serial.log"
-    assert int(m.group(1)) == 1                                # HardFault
+    assert int(m.group(1)) == 1  # HardFault
     assert f["stack_pointers"]["psp"] == int(m.group(2), 16) == f["stack_pointer"]
     assert f["exc_return"] == int(m.group(3), 16) == 0xFFFFFFFD
     assert f["stack_pointers"]["method"] == "mrs-stub" and f["stack_pointers"]["restored"]
@@ -62,23 +81,23 @@ def test_every_platform_thread_listed(captured, thread_fault_elf):
     info = ElfInfo(thread_fault_elf)
     heap = (info.symbol("__heap_start__").address, info.symbol("__heap_end__").address)
     for t in threads.values():
-        assert heap[0] <= t["stack_lo"] < t["stack_hi"] <= heap[1]   # stacks come from malloc
+        assert heap[0] <= t["stack_lo"] < t["stack_hi"] <= heap[1]  # stacks come from malloc
         assert heap[0] <= t["tcb"] < heap[1]
         assert t["stack_lo"] <= t["sp"] < t["stack_hi"]
         assert t["high_water"] + t["unused"] == t["stack_hi"] - t["stack_lo"]
         assert t["high_water"] > 0
     assert threads["app_thread"]["stack_hi"] - threads["app_thread"]["stack_lo"] == 6144
-    assert threads["app_thread"]["state"] == "blocked"          # waiting for the network
+    assert threads["app_thread"]["state"] == "blocked"  # waiting for the network
 
 
 def test_backtraces_through_thread_stacks_to_the_entry(captured):
     bt = {t["name"]: [b["function"] for b in t["backtrace"]] for t in captured.report["threads"]}
     assert bt["worker"][1:] == ["close_stale", "worker_main", "thread_start"]
-    assert bt["worker"][0] is None                              # the garbage PC itself
+    assert bt["worker"][0] is None  # the garbage PC itself
     assert bt["app_thread"][-3:] == ["system_process", "app_setup_and_loop", "thread_start"]
     assert bt["IDLE"] == ["idle_main", "thread_start"]
     f = captured.report["fault"]
-    assert f["faulting_pc"] == 0xAEAEAEAE & ~1                  # from the reused heap block
+    assert f["faulting_pc"] == 0xAEAEAEAE & ~1  # from the reused heap block
     assert [b["function"] for b in captured.report["backtrace"]] == bt["worker"]
 
 
@@ -118,18 +137,32 @@ def test_panic_in_a_thread_unwinds_from_the_panic_entry(tmp_path_factory):
     from photondbg.capture.engine import CaptureRequest, run
 
     elf = build_app("thread-panic", tmp_path_factory.mktemp("platform-build"))
-    r = run(CaptureRequest(elf=elf, scenario="none", variant=None, timeout=60, follow=0,
-                           out=tmp_path_factory.mktemp("captures")))
+    r = run(
+        CaptureRequest(
+            elf=elf,
+            scenario="none",
+            variant=None,
+            timeout=60,
+            follow=0,
+            out=tmp_path_factory.mktemp("captures"),
+        )
+    )
     p = r.report["panic"]
     assert r.outcome == "panic" and p["code"] == 8 and p["name"] == "OutOfHeap"
-    assert p["stack_pointers"]["psp"] == p["registers"]["sp"]      # Thread mode on the PSP
-    assert p["stack_pointers"]["control"] & 2                       # CONTROL.SPSEL
+    assert p["stack_pointers"]["psp"] == p["registers"]["sp"]  # Thread mode on the PSP
+    assert p["stack_pointers"]["control"] & 2  # CONTROL.SPSEL
     worker = next(t for t in r.report["threads"] if t["name"] == "worker")
     assert worker["current"] and worker["sp"] == p["registers"]["sp"]
     assert [b["function"] for b in worker["backtrace"]] == [
-        "panic_", "operator new", "operator new[]", "allocate_buffers", "worker_main",
-        "thread_start"]
+        "panic_",
+        "operator new",
+        "operator new[]",
+        "allocate_buffers",
+        "worker_main",
+        "thread_start",
+    ]
     assert "thread_exit" in worker["backtrace_stop"]
     # GDB's own backtrace of the panic, cut at the thread's start like the thread's
     assert [b["function"] for b in r.report["backtrace"]] == [
-        b["function"] for b in worker["backtrace"]]
+        b["function"] for b in worker["backtrace"]
+    ]

@@ -15,11 +15,22 @@ from support import require_tool
 
 # the close path of v0.6.4 socket_close_all() down into our WICED/LwIP model
 CLOSE_PATH = {
-    "socket_close_all", "SocketList::close_all", "socket_t::dispose", "socket_t::close",
-    "socket_t::~socket_t", "tcp_server_t::close", "tcp_server_client_t::close",
-    "tcp_server_t::disconnect", "wiced_tcp_disconnect", "wiced_tcp_server_disconnect_socket",
-    "wiced_tcp_server_stop", "wiced_packet_delete", "netconn_delete", "netbuf_delete",
-    "pbuf_free", "tcp_packet_t::dispose_packet",
+    "socket_close_all",
+    "SocketList::close_all",
+    "socket_t::dispose",
+    "socket_t::close",
+    "socket_t::~socket_t",
+    "tcp_server_t::close",
+    "tcp_server_client_t::close",
+    "tcp_server_t::disconnect",
+    "wiced_tcp_disconnect",
+    "wiced_tcp_server_disconnect_socket",
+    "wiced_tcp_server_stop",
+    "wiced_packet_delete",
+    "netconn_delete",
+    "netbuf_delete",
+    "pbuf_free",
+    "tcp_packet_t::dispose_packet",
 }
 SOCKET_LAYER = ("platform/socket_hal.cpp", "platform/lwip_model.cpp")
 FLASH = range(0x08000000, 0x08100000)
@@ -44,8 +55,9 @@ def test_default_capture_catches_garbage_from_a_freed_client(tmp_path):
     assert CLOSE_PATH & names or any(x.startswith(SOCKET_LAYER) for x in files), (names, files)
     assert [b["function"] for b in frames][-1] == "thread_start", frames
     addr, pc = f.get("fault_address"), f.get("faulting_pc")
-    assert (addr is not None and addr not in SRAM and addr not in FLASH) or \
-        (pc is not None and (pc & ~1) not in FLASH), f"no garbage access or PC: {f}"
+    assert (addr is not None and addr not in SRAM and addr not in FLASH) or (
+        pc is not None and (pc & ~1) not in FLASH
+    ), f"no garbage access or PC: {f}"
     # a garbage address faults where silicon would: through the sim's MPU, and the report says
     # that this fault class is the simulator's
     kinds = {x.split(":")[0] for x in f["reasons"]}
@@ -55,7 +67,7 @@ def test_default_capture_catches_garbage_from_a_freed_client(tmp_path):
     # photondbg's exact PSP reading is the stack pointer the firmware's own handler used
     serial = (r.capdir / "serial.log").read_text(errors="replace")
     own = re.search(r"@panic code=\d+ .* sp=0x([0-9a-f]{8}) exc=0x([0-9a-f]{8})", serial)
-    if own:   # the panic line comes once the capture lets the firmware run on (follow)
+    if own:  # the panic line comes once the capture lets the firmware run on (follow)
         assert int(own.group(1), 16) == f["stack_pointers"]["psp"]
         assert int(own.group(2), 16) == f["exc_return"]
     cuts = [e for e in r.report["scenario"]["events"] if e["name"] == "cut"]

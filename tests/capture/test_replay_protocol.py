@@ -73,13 +73,14 @@ def test_registers_memory_and_target_description(served):
     assert names == [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xpsr"]
     regs = r.report["fault"]["registers"]
     g = bytes.fromhex(c.ask(b"g").decode())
-    assert [int.from_bytes(g[i * 4:i * 4 + 4], "little") for i in range(17)] == \
-        [regs[n] for n in names]
+    assert [int.from_bytes(g[i * 4 : i * 4 + 4], "little") for i in range(17)] == [
+        regs[n] for n in names
+    ]
     assert c.ask(b"p0f") == regs["pc"].to_bytes(4, "little").hex().encode()
     assert c.ask(b"?").startswith(b"T0b")
     ram = (r.capdir / "ram.bin").read_bytes()
     sp = regs["sp"]
-    assert c.ask(b"m%x,40" % sp) == ram[sp - 0x20000000:sp - 0x20000000 + 64].hex().encode()
+    assert c.ask(b"m%x,40" % sp) == ram[sp - 0x20000000 : sp - 0x20000000 + 64].hex().encode()
     # the last captured RAM bytes, then a short read, then an error: nothing past the dump
     end = 0x20000000 + len(ram)
     assert c.ask(b"m%x,8" % (end - 4)) == ram[-4:].hex().encode()
@@ -96,8 +97,19 @@ def test_malformed_packets_get_error_replies(served, packet):
     assert c.ask(b"qC") == b"QC1"  # and the session goes on
 
 
-@pytest.mark.parametrize("packet", [b"M20000000,4:00000000", b"X20000000,0:", b"G" + b"00" * 68,
-                                    b"P0=00000000", b"c", b"s", b"vCont;c", b"vCont;s:1"])
+@pytest.mark.parametrize(
+    "packet",
+    [
+        b"M20000000,4:00000000",
+        b"X20000000,0:",
+        b"G" + b"00" * 68,
+        b"P0=00000000",
+        b"c",
+        b"s",
+        b"vCont;c",
+        b"vCont;s:1",
+    ],
+)
 def test_writes_and_execution_are_refused(served, packet):
     c = Raw(served[0].port)
     assert c.ask(packet).startswith(b"E.replay: a capture is read-only")
@@ -105,12 +117,12 @@ def test_writes_and_execution_are_refused(served, packet):
 
 def test_bad_checksum_is_nacked_and_garbage_skipped(served):
     c = Raw(served[0].port)
-    c.s.sendall(b"junk\x03$qC#00")           # wrong checksum
+    c.s.sendall(b"junk\x03$qC#00")  # wrong checksum
     assert c._byte() == b"-"
     c.s.sendall(frame(b"qC"))
     assert c._byte() == b"+" and c.reply() == b"QC1"
     assert c.ask(b"QStartNoAckMode") == b"OK"
-    c.s.sendall(frame(b"qC"))                 # no acks any more
+    c.s.sendall(frame(b"qC"))  # no acks any more
     assert c.reply() == b"QC1"
     c.s.sendall(frame(b"vMustReplyEmpty"))
     assert c.reply() == b""
@@ -120,12 +132,12 @@ def test_kill_stops_the_server_detach_does_not(served):
     srv = served[0]
     c = Raw(srv.port)
     assert c.ask(b"D") == b"OK"
-    c = Raw(srv.port)                          # a second client after a detach
+    c = Raw(srv.port)  # a second client after a detach
     assert c.ask(b"qC") == b"QC1"
     c.s.sendall(frame(b"k"))
     assert c._byte() == b"+"
     c.s.settimeout(10)
-    assert c.s.recv(10) == b""                 # closed
+    assert c.s.recv(10) == b""  # closed
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()
 
@@ -151,15 +163,23 @@ def test_listens_on_loopback_only(served):
 
 
 def run_cli(*args, timeout=60):
-    return subprocess.run([sys.executable, "-m", "photondbg", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "photondbg", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_cli_serves_gdb_and_writes_a_vscode_configuration(fault_elves, capture):
     r = capture(fault_elves["deep_chain"])
-    proc = subprocess.Popen([sys.executable, "-m", "photondbg", "replay", str(r.capdir),
-                             "--vscode"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "photondbg", "replay", str(r.capdir), "--vscode"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = proc.stdout.readline().strip()
         assert first.startswith("listening on 127.0.0.1:"), first + proc.stderr.read()
@@ -169,7 +189,7 @@ def test_cli_serves_gdb_and_writes_a_vscode_configuration(fault_elves, capture):
         assert cfg["gdbTarget"] == f"127.0.0.1:{port}" and cfg["request"] == "attach"
         out = by_command(gdb_batch(r.capdir / "firmware.elf", port, ["bt", "kill"]))
         assert "level_6" in out["bt"] and "main" in out["bt"]
-        assert proc.wait(timeout=30) == 0       # `kill` stops the server
+        assert proc.wait(timeout=30) == 0  # `kill` stops the server
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -204,9 +224,21 @@ def _broken(tmp_path, capdir, how):
     return d
 
 
-@pytest.mark.parametrize("how", ["no-report", "bad-json", "schema", "truncated-ram", "no-ram",
-                                 "other-elf", "nothing-captured", "elf-gone", "missing-dir",
-                                 "bad-section"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        "no-report",
+        "bad-json",
+        "schema",
+        "truncated-ram",
+        "no-ram",
+        "other-elf",
+        "nothing-captured",
+        "elf-gone",
+        "missing-dir",
+        "bad-section",
+    ],
+)
 def test_malformed_capture_directories_are_one_line_errors(fault_elves, capture, tmp_path, how):
     r = capture(fault_elves["bad_pc"])
     d = tmp_path / "nowhere" if how == "missing-dir" else _broken(tmp_path, r.capdir, how)
@@ -235,8 +267,18 @@ def test_random_packets_never_break_the_session(served):
 
     _, img, r = served
     rng = random.Random(9)
-    seeds = [b"m20000000,40", b"p0f", b"g", b"qXfer:features:read:target.xml:0,fff", b"Hg1",
-             b"qSupported:xmlRegisters=arm", b"vCont;c", b"M0,1:00", b"qRcmd,696e666f", b"T1"]
+    seeds = [
+        b"m20000000,40",
+        b"p0f",
+        b"g",
+        b"qXfer:features:read:target.xml:0,fff",
+        b"Hg1",
+        b"qSupported:xmlRegisters=arm",
+        b"vCont;c",
+        b"M0,1:00",
+        b"qRcmd,696e666f",
+        b"T1",
+    ]
     session = Session(img)
     for i in range(4000):
         if i % 2:
@@ -261,7 +303,7 @@ def test_garbage_on_the_wire_then_a_good_packet(served):
     rng = random.Random(3)
     c = Raw(srv.port)
     c.s.sendall(bytes(rng.randrange(256) for _ in range(5000)).replace(b"$", b"."))
-    c.s.sendall(b"#zz$qC#00")       # a stray terminator and a packet with a bad checksum
+    c.s.sendall(b"#zz$qC#00")  # a stray terminator and a packet with a bad checksum
     c.s.sendall(frame(b"qC"))
     assert c.reply() == b"QC1"
 

@@ -46,8 +46,11 @@ def test_real_bug_replays_as_it_was_captured(tmp_path):
     # GDB could not read (QEMU has no PSP) and the replay shows as the capture found it
     # (unless photondbg handed the live GDB the PSP it read: then the whole text is the same,
     # but for the line saying where that PSP came from)
-    live = [ln for ln in (r.capdir / "gdb-fault.txt").read_text().strip().splitlines()
-            if not ln.startswith("PSP ")]
+    live = [
+        ln
+        for ln in (r.capdir / "gdb-fault.txt").read_text().strip().splitlines()
+        if not ln.startswith("PSP ")
+    ]
     if any(ln.startswith("Stacked frame at") for ln in live):
         assert out["fault"].splitlines() == live
     cut = next(i for i, ln in enumerate(live) if "stacked frame" in ln.lower())
@@ -59,10 +62,14 @@ def test_real_bug_replays_as_it_was_captured(tmp_path):
         assert re.search(rf"^{name}\s+0x{value:x}\b", out["info registers"], re.MULTILINE), name
     # the stacked frame's memory as dumped
     ram = (r.capdir / "ram.bin").read_bytes()
-    words = [int(w, 16) for ln in out[f"x/16x 0x{sp:x}"].splitlines()
-             for w in ln.split(":", 1)[1].split()]
-    assert words == [int.from_bytes(ram[sp - 0x20000000 + 4 * i:][:4], "little")
-                     for i in range(16)]
+    words = [
+        int(w, 16)
+        for ln in out[f"x/16x 0x{sp:x}"].splitlines()
+        for w in ln.split(":", 1)[1].split()
+    ]
+    assert words == [
+        int.from_bytes(ram[sp - 0x20000000 + 4 * i :][:4], "little") for i in range(16)
+    ]
     # bt: GDB unwinds through the PSP frame to the same calls the capture recorded
     got = frame_pcs(out["bt"])
     want = [(b["pc"], b["function"]) for b in r.report["backtrace"]]
@@ -77,22 +84,26 @@ def test_real_bug_replays_as_it_was_captured(tmp_path):
     # every other thread, from the context its switch saved, as the capture listed it
     others = [t for t in r.report.get("threads") or [] if not t.get("current")]
     assert others, "the sim firmware runs more than one thread"
-    tcmds = ["info threads"] + [c for n, _ in enumerate(others, 2) for c in (f"thread {n}",
-                                                                           f"bt {n}")]
+    tcmds = ["info threads"] + [
+        c for n, _ in enumerate(others, 2) for c in (f"thread {n}", f"bt {n}")
+    ]
     with ReplayServer(img).start(once=True) as srv:
         tout = by_command(gdb_batch(img.elf, srv.port, tcmds))
     for n, t in enumerate(others, 2):
         assert f"{t['name']} ({t['state']})" in tout["info threads"]
-        got = [ln.split(" in ")[-1].split(" (")[0].split()[-1]
-               for ln in tout[f"bt {n}"].splitlines() if ln.startswith("#")]
+        got = [
+            ln.split(" in ")[-1].split(" (")[0].split()[-1]
+            for ln in tout[f"bt {n}"].splitlines()
+            if ln.startswith("#")
+        ]
         want = [b["function"] for b in t["backtrace"] if b.get("function")]
-        assert got[:len(want)] == want[:len(got)] and got, (got, want)
+        assert got[: len(want)] == want[: len(got)] and got, (got, want)
     # the timeline: a WiFi cut, then the fault, on one clock; the serial tail is the console's
     events = r.report["timeline"]["events"]
     t_fault = next(e["t"] for e in events if e["event"] == "fault")
     assert any(e["event"] == "cut" and e["t"] <= t_fault for e in events), events
     tail = r.report["timeline"]["serial_tail"]
-    assert tail and tail == (r.capdir / "serial.log").read_text().splitlines()[-len(tail):]
+    assert tail and tail == (r.capdir / "serial.log").read_text().splitlines()[-len(tail) :]
     # the page
     assert cli("report", r.capdir, "--format", "html").returncode == 0
     shown = visible_text(chromium_dom(r.capdir / "report.html"))

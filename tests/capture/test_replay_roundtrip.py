@@ -14,8 +14,15 @@ from photondbg.replay import image
 from photondbg.replay.server import ReplayServer
 from photondbg.targets.sim import SimTarget
 
-COMMANDS = ["bt", "info registers", "x/16x $sp", "x/8x $sp+32", "print depth_seen",
-            "print/x *(unsigned int *)0xE000ED28", "info frame"]
+COMMANDS = [
+    "bt",
+    "info registers",
+    "x/16x $sp",
+    "x/8x $sp+32",
+    "print depth_seen",
+    "print/x *(unsigned int *)0xE000ED28",
+    "info frame",
+]
 
 
 def frames(bt: str) -> list[str]:
@@ -28,8 +35,7 @@ def live_session(elf, owner, tmp_path, handler: str, commands: list[str]) -> dic
     target = SimTarget(elf, owner, logdir=tmp_path / "live", gdb=True).start()
     try:
         addr = ElfInfo(elf).symbol(handler).address
-        text = gdb_batch(elf, target.gdb_port, commands,
-                         before=[f"break *0x{addr:x}", "continue"])
+        text = gdb_batch(elf, target.gdb_port, commands, before=[f"break *0x{addr:x}", "continue"])
     finally:
         target.stop()
     return by_command(text)

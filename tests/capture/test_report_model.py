@@ -24,7 +24,7 @@ def test_real_capture_round_trips_through_the_model(fault_elves, capture, name):
     r = capture(fault_elves[name])
     on_disk = json.loads(r.report_path.read_text())
     model = CaptureReport.load(r.capdir)
-    assert model.to_dict() == on_disk          # same keys, same values, same order
+    assert model.to_dict() == on_disk  # same keys, same values, same order
     assert list(model.to_dict()) == list(on_disk)
     assert model.schema == SCHEMA and model.outcome == r.outcome
     assert (r.capdir / "report.md").read_text() == render_markdown(model)
@@ -55,8 +55,17 @@ def test_unknown_fields_are_kept_in_place_and_missing_sections_are_none():
 
 def test_a_new_report_has_every_schema_field():
     d = new_report("photon", None, None, None)
-    for key in ("schema", "status", "created", "target", "outcome", "fault", "lockup",
-                "backtrace", "artifacts"):
+    for key in (
+        "schema",
+        "status",
+        "created",
+        "target",
+        "outcome",
+        "fault",
+        "lockup",
+        "backtrace",
+        "artifacts",
+    ):
         assert key in d
     assert d["status"] == "partial" and d["outcome"] == "none" and d["fault"] is None
     assert d["target"] == {"kind": "photon", "elf": None, "elf_sha256": None, "variant": None}

@@ -17,17 +17,34 @@ CHROMIUM_TIMEOUT = 180  # a loaded 2-core machine
 
 
 def cli(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "photondbg", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "photondbg", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def chromium_dom(page) -> str:
     """The DOM after Chromium loaded and laid out the page (nothing fetched: no network)."""
     chromium = require_tool("chromium")
-    res = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                          "--disable-extensions", "--no-first-run", "--dump-dom",
-                          f"file://{page}"], capture_output=True, text=True,
-                         timeout=CHROMIUM_TIMEOUT, check=False)
+    res = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-extensions",
+            "--no-first-run",
+            "--dump-dom",
+            f"file://{page}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=CHROMIUM_TIMEOUT,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     return res.stdout
 
@@ -35,8 +52,7 @@ def chromium_dom(page) -> str:
 def visible_text(dom: str) -> str:
     text = re.sub(r"<style.*?</style>", "", dom, flags=re.DOTALL)
     text = re.sub(r"<[^>]+>", " ", text)
-    return re.sub(r"\s+", " ", text).replace("&gt;", ">").replace("&lt;", "<").replace(
-        "&amp;", "&")
+    return re.sub(r"\s+", " ", text).replace("&gt;", ">").replace("&lt;", "<").replace("&amp;", "&")
 
 
 def assert_self_contained(html: str) -> None:
@@ -98,19 +114,31 @@ def test_memory_view_of_a_stale_object(fault_elves, capture):
     ram = (r.capdir / "ram.bin").read_bytes()
     addr = rep["fault"]["registers"]["sp"]
     rep["root_cause"] = {
-        "kind": "use-after-free", "summary": "test block",
-        "dangling": [{"path": "listeners[0]->clients[3]", "value": addr + 8, "slot": 0,
-                      "type": "tcp_server_client_t", "reason": "points into a free block",
-                      "certain": True, "owner": None,
-                      "block": {"addr": addr, "size": 32, "state": "free",
-                                "contents_hint": "text"}}],
-        "provenance": None, "checked": ["heap"], "freed_by": None, "reused_by": None}
+        "kind": "use-after-free",
+        "summary": "test block",
+        "dangling": [
+            {
+                "path": "listeners[0]->clients[3]",
+                "value": addr + 8,
+                "slot": 0,
+                "type": "tcp_server_client_t",
+                "reason": "points into a free block",
+                "certain": True,
+                "owner": None,
+                "block": {"addr": addr, "size": 32, "state": "free", "contents_hint": "text"},
+            }
+        ],
+        "provenance": None,
+        "checked": ["heap"],
+        "freed_by": None,
+        "reused_by": None,
+    }
     r.report_path.write_text(json.dumps(rep))
     assert cli("report", r.capdir, "--format", "html").returncode == 0
     shown = visible_text(chromium_dom(r.capdir / "report.html"))
     assert "listeners[0]->clients[3]" in shown
     off = addr - 0x20000000
-    first_row = " ".join(f"{b:02x}" for b in ram[off:off + 16 - addr % 16])
+    first_row = " ".join(f"{b:02x}" for b in ram[off : off + 16 - addr % 16])
     assert f"0x{addr - addr % 16:08x}" in shown and first_row in shown
 
 
@@ -135,11 +163,22 @@ def test_a_minimal_or_partial_capture_still_renders(tmp_path):
     no reproduce/timeline): every format renders, the page says what is missing."""
     d = tmp_path / "cap"
     d.mkdir()
-    (d / "report.json").write_text(json.dumps({
-        "schema": "photondbg.capture/1", "status": "partial", "created": "2026-11-30T22:00:00Z",
-        "target": {"kind": "sim", "elf": None, "elf_sha256": None, "variant": "none"},
-        "outcome": "none", "fault": None, "lockup": None, "backtrace": [], "artifacts": {},
-        "error": "interrupted (Ctrl-C)"}))
+    (d / "report.json").write_text(
+        json.dumps(
+            {
+                "schema": "photondbg.capture/1",
+                "status": "partial",
+                "created": "2026-11-30T22:00:00Z",
+                "target": {"kind": "sim", "elf": None, "elf_sha256": None, "variant": "none"},
+                "outcome": "none",
+                "fault": None,
+                "lockup": None,
+                "backtrace": [],
+                "artifacts": {},
+                "error": "interrupted (Ctrl-C)",
+            }
+        )
+    )
     for fmt in ("md", "json", "html"):
         res = cli("report", d, "--format", fmt)
         assert res.returncode == 0, res.stderr

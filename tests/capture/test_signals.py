@@ -24,26 +24,69 @@ from pathlib import Path
 import pytest
 from support import StderrLines, procs_mentioning, wait_gone
 
-SIGNALS = {"INT": signal.SIGINT, "TERM": signal.SIGTERM, "HUP": signal.SIGHUP,
-           "KILL": signal.SIGKILL}
-REASON = {"INT": "interrupted (Ctrl-C)", "TERM": "interrupted by SIGTERM",
-          "HUP": "interrupted by SIGHUP"}
-STAGES = ["build", "boot", "connect", "arm", "run", "capture", "dumps", "threads", "analysis",
-          "follow", "done"]
+SIGNALS = {
+    "INT": signal.SIGINT,
+    "TERM": signal.SIGTERM,
+    "HUP": signal.SIGHUP,
+    "KILL": signal.SIGKILL,
+}
+REASON = {
+    "INT": "interrupted (Ctrl-C)",
+    "TERM": "interrupted by SIGTERM",
+    "HUP": "interrupted by SIGHUP",
+}
+STAGES = [
+    "build",
+    "boot",
+    "connect",
+    "arm",
+    "run",
+    "capture",
+    "dumps",
+    "threads",
+    "analysis",
+    "follow",
+    "done",
+]
 # every signal at the long stage (run); each short stage with two signals, KILL among them
-CASES = [("run", "INT"), ("run", "TERM"), ("run", "HUP"), ("run", "KILL"),
-         ("build", "TERM"), ("build", "KILL"), ("build", "HUP"),
-         ("boot", "INT"), ("boot", "KILL"), ("arm", "HUP"), ("arm", "KILL"),
-         ("capture", "TERM"), ("capture", "KILL")]
+CASES = [
+    ("run", "INT"),
+    ("run", "TERM"),
+    ("run", "HUP"),
+    ("run", "KILL"),
+    ("build", "TERM"),
+    ("build", "KILL"),
+    ("build", "HUP"),
+    ("boot", "INT"),
+    ("boot", "KILL"),
+    ("arm", "HUP"),
+    ("arm", "KILL"),
+    ("capture", "TERM"),
+    ("capture", "KILL"),
+]
 STAGE_WAIT = 120.0  # s: a cold firmware build on a loaded machine
 KILL_GRACE = 8.0  # s: the keeper stops what a SIGKILLed photondbg left (SIGTERM, 1 s, SIGKILL)
 
 
 def _start(args: list[str], tmp_path: Path) -> tuple[subprocess.Popen, StderrLines]:
     env = dict(os.environ, PHOTONDBG_BUILD=str(tmp_path / "build"))
-    proc = subprocess.Popen([sys.executable, "-m", "photondbg", "capture-fault", "--json",
-                             "--out", str(tmp_path / "caps"), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "photondbg",
+            "capture-fault",
+            "--json",
+            "--out",
+            str(tmp_path / "caps"),
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     return proc, StderrLines(proc.stderr)
 
 
@@ -51,8 +94,10 @@ def _wait_build_running(tmp_path: Path) -> None:
     """The build stage has begun; wait until make works in the test's build directory."""
     end = time.monotonic() + STAGE_WAIT
     while time.monotonic() < end:
-        if any("make" in c or "arm-none-eabi" in c or "cc1" in c
-               for _, c in procs_mentioning(str(tmp_path / "build"))):
+        if any(
+            "make" in c or "arm-none-eabi" in c or "cc1" in c
+            for _, c in procs_mentioning(str(tmp_path / "build"))
+        ):
             return
         time.sleep(0.01)
     pytest.fail("make never ran in the test's build directory")

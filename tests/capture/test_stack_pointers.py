@@ -20,7 +20,7 @@ RAM = Region(0x20000000, 128 * 1024)
 def word_at(capdir, elf, name) -> int:
     addr = ElfInfo(elf).symbol(name).address
     data = (capdir / "ram.bin").read_bytes()
-    return int.from_bytes(data[addr - RAM.base: addr - RAM.base + 4], "little")
+    return int.from_bytes(data[addr - RAM.base : addr - RAM.base + 4], "little")
 
 
 def frame_below(sp: int) -> int:
@@ -34,12 +34,12 @@ def test_psp_frame_read_exactly(fault_elves, capture):
     f = r.report["fault"]
     sps = f["stack_pointers"]
     assert sps["method"] == "mrs-stub" and sps["restored"] is True
-    recorded = word_at(r.capdir, elf, "psp_before_fault")   # the firmware's own `mrs r1, psp`
+    recorded = word_at(r.capdir, elf, "psp_before_fault")  # the firmware's own `mrs r1, psp`
     assert recorded != 0
     assert sps["psp"] == frame_below(recorded) == f["stack_pointer"]
     assert f["stack_pointer_source"] == "mrs-stub"
-    assert sps["msp"] == f["registers"]["sp"]                # Handler mode runs on the MSP
-    assert f["frame"]["pc"] == ElfInfo(elf).symbol("task_body").address + 8   # the udf
+    assert sps["msp"] == f["registers"]["sp"]  # Handler mode runs on the MSP
+    assert f["frame"]["pc"] == ElfInfo(elf).symbol("task_body").address + 8  # the udf
 
 
 def test_msp_frame_fault_unchanged(fault_elves, capture):
@@ -48,7 +48,7 @@ def test_msp_frame_fault_unchanged(fault_elves, capture):
     assert f["stack"] == "msp" and f["stack_pointer"] == f["registers"]["sp"]
     assert f["stack_pointers"]["msp"] == f["registers"]["sp"]
     assert f["stack_pointers"]["method"] == "mrs-stub"
-    assert f["stack_pointers"]["psp"] == 0                   # never set by this firmware
+    assert f["stack_pointers"]["psp"] == 0  # never set by this firmware
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_stub_restores_every_register_and_all_ram(halted_in_handler):
     assert gdb.read_memory(RAM.base, RAM.size).data == ram
     assert sps.restored is True and sps.detail is None
     assert sps.scratch is not None and RAM.contains(sps.scratch)
-    assert sps.msp == regs["sp"] and sps.control == 0       # Handler mode: SPSEL reads 0
+    assert sps.msp == regs["sp"] and sps.control == 0  # Handler mode: SPSEL reads 0
     assert sps.psp == frame_below(word_at_gdb(gdb, elf, "psp_before_fault"))
     # and the core still runs the firmware afterwards: one step inside the handler loop
     gdb.command("-exec-step-instruction")
@@ -102,17 +102,27 @@ class RegistersOnly:
 
 
 def test_registers_used_where_the_debugger_has_them():
-    regs = {f"r{i}": i for i in range(13)} | {"sp": 0x2001FFE0, "lr": 0xFFFFFFFD, "pc": 0x80001F0,
-                                              "xpsr": 0x21000003, "msp": 0x2001FFE0,
-                                              "psp": 0x20000F80, "control": 2}
+    regs = {f"r{i}": i for i in range(13)} | {
+        "sp": 0x2001FFE0,
+        "lr": 0xFFFFFFFD,
+        "pc": 0x80001F0,
+        "xpsr": 0x21000003,
+        "msp": 0x2001FFE0,
+        "psp": 0x20000F80,
+        "control": 2,
+    }
     sps = read_stack_pointers(RegistersOnly(regs), RAM)
     assert (sps.msp, sps.psp, sps.method, sps.control) == (0x2001FFE0, 0x20000F80, "registers", 2)
 
 
 def test_stub_refused_inside_an_it_block():
     """EPSR.IT set: the MRS instructions would run conditionally; the core is not touched."""
-    regs = {f"r{i}": 0 for i in range(13)} | {"sp": 0x2001FFE0, "lr": 0x08000101,
-                                              "pc": 0x08000200, "xpsr": 0x01000000 | 0x3 << 25}
+    regs = {f"r{i}": 0 for i in range(13)} | {
+        "sp": 0x2001FFE0,
+        "lr": 0x08000101,
+        "pc": 0x08000200,
+        "xpsr": 0x01000000 | 0x3 << 25,
+    }
     sps = read_stack_pointers(RegistersOnly(regs), RAM, dict(regs))
     assert (sps.msp, sps.psp, sps.method) == (None, None, "none")
     assert "IT block" in sps.detail
@@ -127,13 +137,32 @@ def test_fault_command_reads_the_psp_in_plain_gdb(fault_elves, owner, tmp_path):
 
     elf = fault_elves["psp_stack"]
     target = SimTarget(elf, owner, logdir=tmp_path, gdb=True).start()
-    gdb = owner.spawn("gdb-batch", [
-        "gdb-multiarch", "-nx", "-q", "-batch",
-        "-ex", f"target remote {LOOPBACK}:{target.gdb_port}",
-        "-ex", f"source {GDB_SCRIPTS / 'fault.py'}",
-        "-ex", "break UsageFault_Handler", "-ex", "continue", "-ex", "fault",
-        "-ex", "print/x $pc", "-ex", "print/x psp_before_fault", str(elf)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    gdb = owner.spawn(
+        "gdb-batch",
+        [
+            "gdb-multiarch",
+            "-nx",
+            "-q",
+            "-batch",
+            "-ex",
+            f"target remote {LOOPBACK}:{target.gdb_port}",
+            "-ex",
+            f"source {GDB_SCRIPTS / 'fault.py'}",
+            "-ex",
+            "break UsageFault_Handler",
+            "-ex",
+            "continue",
+            "-ex",
+            "fault",
+            "-ex",
+            "print/x $pc",
+            "-ex",
+            "print/x psp_before_fault",
+            str(elf),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     out, _ = gdb.proc.communicate(timeout=30)
     text = out.decode()
     import re
@@ -145,8 +174,9 @@ def test_fault_command_reads_the_psp_in_plain_gdb(fault_elves, owner, tmp_path):
     assert f"$1 = 0x{handler:x}" in text
 
 
-def test_registers_path_through_a_real_gdb_on_a_debugger_with_msp_psp(fault_elves, capture,
-                                                                       owner, tmp_path):
+def test_registers_path_through_a_real_gdb_on_a_debugger_with_msp_psp(
+    fault_elves, capture, owner, tmp_path
+):
     """The `registers` path end to end: real GDB against a stub whose target description has
     $msp/$psp (photondbg replay, serving this very capture): read, not stepped."""
     from photondbg.replay import image

@@ -14,7 +14,7 @@ STACK_BYTES = 512
 
 def ram_word(capdir, addr) -> int:
     data = (capdir / "ram.bin").read_bytes()
-    return int.from_bytes(data[addr - RAM_BASE: addr - RAM_BASE + 4], "little")
+    return int.from_bytes(data[addr - RAM_BASE : addr - RAM_BASE + 4], "little")
 
 
 def test_every_thread_listed_with_its_stack(fault_elves, capture):
@@ -29,17 +29,19 @@ def test_every_thread_listed_with_its_stack(fault_elves, capture):
     stacks = info.symbol("stacks").address
     ram = (r.capdir / "ram.bin").read_bytes()
     for i, t in enumerate(threads):
-        assert (t["stack_lo"], t["stack_hi"]) == (stacks + i * STACK_BYTES,
-                                                  stacks + (i + 1) * STACK_BYTES)
+        assert (t["stack_lo"], t["stack_hi"]) == (
+            stacks + i * STACK_BYTES,
+            stacks + (i + 1) * STACK_BYTES,
+        )
         assert t["tcb"] == info.symbol("tcb").address + i * thread_layout(info)[0].byte_size
-        stack = ram[t["stack_lo"] - RAM_BASE: t["stack_hi"] - RAM_BASE]
+        stack = ram[t["stack_lo"] - RAM_BASE : t["stack_hi"] - RAM_BASE]
         untouched = len(stack) - len(stack.lstrip(b"\xa5"))
         assert t["unused"] == untouched and t["high_water"] == STACK_BYTES - untouched
         assert t["stack_lo"] <= t["sp"] < t["stack_hi"]
     main, net, worker = threads
-    for t in (main, net):   # switched out: SP = what PendSV saved, as the TCB holds it
+    for t in (main, net):  # switched out: SP = what PendSV saved, as the TCB holds it
         assert t["sp"] == t["saved_sp"] == ram_word(r.capdir, t["tcb"])
-        assert t["high_water"] >= 64                 # at least the saved context
+        assert t["high_water"] >= 64  # at least the saved context
     f = r.report["fault"]
     recorded = ram_word(r.capdir, info.symbol("psp_before_fault").address)
     assert worker["sp"] == f["stack_pointers"]["psp"] == (recorded - 32) & ~7
@@ -74,8 +76,7 @@ def test_layout_read_from_dwarf(fault_elves):
     assert why == ""
     assert layout.fields["saved_sp"] == (0, 4) and layout.fields["name"][1] == 16
     assert layout.fields["state"] == (16, 1) and layout.fields["priority"] == (17, 1)
-    assert layout.states == {0: "ready", 1: "running", 2: "blocked", 3: "suspended",
-                             4: "deleted"}
+    assert layout.states == {0: "ready", 1: "running", 2: "blocked", 3: "suspended", 4: "deleted"}
 
 
 def test_a_used_up_stack_is_flagged(fault_elves, capture):
@@ -92,10 +93,13 @@ def test_a_used_up_stack_is_flagged(fault_elves, capture):
     ram = bytearray((r.capdir / "ram.bin").read_bytes())
     net = r.report["threads"][1]
     lo = net["stack_lo"] - RAM_BASE
-    ram[lo:lo + net["unused"]] = b"\x5a" * net["unused"]
+    ram[lo : lo + net["unused"]] = b"\x5a" * net["unused"]
     threads, _ = list_threads(ElfInfo(elf), Snapshot(RAM_BASE, bytes(ram)))
     assert [(t["name"], t["stack_overflow"]) for t in threads] == [
-        ("main", False), ("net", True), ("worker", False)]
+        ("main", False),
+        ("net", True),
+        ("worker", False),
+    ]
     assert threads[1]["unused"] == 0
 
 
@@ -110,10 +114,9 @@ def test_fault_in_a_handler_unwinds_the_interrupted_thread(fault_elves, capture)
     worker = r.report["threads"][2]
     assert worker["current"] and worker["sp"] == f["stack_pointers"]["psp"]
     recorded = ram_word(r.capdir, ElfInfo(elf).symbol("psp_before_fault").address)
-    assert worker["sp"] == (recorded - 32) & ~7        # the frame SVC entry pushed
+    assert worker["sp"] == (recorded - 32) & ~7  # the frame SVC entry pushed
     assert "hardware frame at the PSP" in worker["context"]
-    assert [b["function"] for b in worker["backtrace"]] == ["crunch", "work_step",
-                                                            "worker_main"]
+    assert [b["function"] for b in worker["backtrace"]] == ["crunch", "work_step", "worker_main"]
 
 
 def test_a_hang_shows_where_each_thread_is(fault_elves, capture):
@@ -122,9 +125,11 @@ def test_a_hang_shows_where_each_thread_is(fault_elves, capture):
     r = capture(fault_elves["threads_hang"], timeout=3.0)
     assert r.outcome == "none" and r.report["fault"] is None
     bt = {t["name"]: [b["function"] for b in t["backtrace"]] for t in r.report["threads"]}
-    assert bt == {"main": ["os_yield", "app_wait", "app_loop", "main"],
-                  "net": ["os_yield", "net_poll", "net_main"],
-                  "worker": ["crunch", "work_step", "worker_main"]}
+    assert bt == {
+        "main": ["os_yield", "app_wait", "app_loop", "main"],
+        "net": ["os_yield", "net_poll", "net_main"],
+        "worker": ["crunch", "work_step", "worker_main"],
+    }
     worker = r.report["threads"][2]
     sps = r.report["stopped_at"]["stack_pointers"]
     assert worker["current"] and worker["sp"] == sps["psp"] and sps["method"] == "mrs-stub"

@@ -39,8 +39,16 @@ import time
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "openocd"
-VECTOR_CATCH = ["hard_err", "int_err", "bus_err", "state_err", "chk_err", "nocp_err", "mm_err",
-                "reset"]
+VECTOR_CATCH = [
+    "hard_err",
+    "int_err",
+    "bus_err",
+    "state_err",
+    "chk_err",
+    "nocp_err",
+    "mm_err",
+    "reset",
+]
 DUMP_RE = re.compile(r"\b(R\d\d|XPSR)=([0-9a-fA-F]{8})")
 REG_ORDER = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xPSR"]
 
@@ -74,16 +82,19 @@ class Fake:
             elif word == "telnet_port" and arg.strip().isdigit():
                 self.telnet_port = int(arg)
         iface = next((Path(f).stem for f in self.files if f.startswith("interface/")), "cmsis-dap")
-        self.scenario = Path(os.environ.get("FAKE_OPENOCD_SCENARIO")
-                             or DATA / f"no-probe-{iface}.log")
+        self.scenario = Path(
+            os.environ.get("FAKE_OPENOCD_SCENARIO") or DATA / f"no-probe-{iface}.log"
+        )
         up = os.environ.get("FAKE_OPENOCD_UPSTREAM", "")
         self.upstream = (up.rsplit(":", 1)[0], int(up.rsplit(":", 1)[1])) if up else None
         self.qemu_stderr = os.environ.get("FAKE_OPENOCD_QEMU_STDERR")
-        self.program = next((c[len("program "):] for c in self.commands
-                             if c.startswith("program ")), None)
+        self.program = next(
+            (c[len("program ") :] for c in self.commands if c.startswith("program ")), None
+        )
         self.upstream_gone = threading.Event()
-        self.halt_on_lockup = "\n@halt" in "\n" + self.scenario.read_text() \
-            if self.scenario.is_file() else False
+        self.halt_on_lockup = (
+            "\n@halt" in "\n" + self.scenario.read_text() if self.scenario.is_file() else False
+        )
         self.halted = threading.Event()  # @halt reached: the lock-up lines are in the log
         self.halted_regs: dict[str, int] | None = None
         self.demcr_catch: set[str] = set()
@@ -95,10 +106,15 @@ class Fake:
     def fields(self) -> dict:
         regs = self.halted_regs or {}
         f = self.program_file()
-        return {"file": f, "size": f.stat().st_size if f and f.is_file() else 0,
-                "gdb_port": self.gdb_port, "telnet_port": self.telnet_port,
-                "xpsr": f"0x{regs.get('xPSR', 0):08x}", "pc": f"0x{regs.get('pc', 0):08x}",
-                "sp": f"0x{regs.get('sp', 0):08x}"}
+        return {
+            "file": f,
+            "size": f.stat().st_size if f and f.is_file() else 0,
+            "gdb_port": self.gdb_port,
+            "telnet_port": self.telnet_port,
+            "xpsr": f"0x{regs.get('xPSR', 0):08x}",
+            "pc": f"0x{regs.get('pc', 0):08x}",
+            "sp": f"0x{regs.get('sp', 0):08x}",
+        }
 
     def play(self) -> int:
         for raw in self.scenario.read_text().splitlines():
@@ -148,13 +164,16 @@ class Fake:
             return regs
         text = ""
         for _ in range(50):  # QEMU writes its dump just before it exits
-            text = Path(self.qemu_stderr).read_text(errors="replace") \
-                if Path(self.qemu_stderr).exists() else ""
+            text = (
+                Path(self.qemu_stderr).read_text(errors="replace")
+                if Path(self.qemu_stderr).exists()
+                else ""
+            )
             if "Lockup" in text and "XPSR" in text:
                 break
             time.sleep(0.02)
         start = text.find("Lockup")
-        for name, value in DUMP_RE.findall(text[max(start, 0):]):
+        for name, value in DUMP_RE.findall(text[max(start, 0) :]):
             if name == "XPSR":
                 key = "xPSR"
             else:
@@ -165,8 +184,10 @@ class Fake:
 
     # -- servers ----------------------------------------------------------------------------
     def serve(self) -> bool:
-        for name, port, handler in (("gdb", self.gdb_port, self.gdb_client),
-                                    ("telnet", self.telnet_port, self.telnet_client)):
+        for name, port, handler in (
+            ("gdb", self.gdb_port, self.gdb_client),
+            ("telnet", self.telnet_port, self.telnet_client),
+        ):
             s = socket.socket()
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -202,8 +223,13 @@ class Fake:
                     line, buf = buf.split(b"\n", 1)
                     cmd = line.decode(errors="replace").strip()
                     reply = self.monitor(cmd)
-                    conn.sendall(cmd.encode() + b"\r\n" + reply.replace("\n", "\r\n").encode()
-                                 + (b"\r\n" if reply else b"") + b"> ")
+                    conn.sendall(
+                        cmd.encode()
+                        + b"\r\n"
+                        + reply.replace("\n", "\r\n").encode()
+                        + (b"\r\n" if reply else b"")
+                        + b"> "
+                    )
                     if cmd == "shutdown":
                         self.finish(0)
                         return
@@ -239,8 +265,10 @@ class Fake:
                 if bad:
                     return f"Error: No CM3 vector '{bad[0]}'"
                 self.demcr_catch = set(args)
-            return "\n".join(f"{name:>9}: {'catch' if name in self.demcr_catch else 'ignore'}"
-                             for name in VECTOR_CATCH)
+            return "\n".join(
+                f"{name:>9}: {'catch' if name in self.demcr_catch else 'ignore'}"
+                for name in VECTOR_CATCH
+            )
         if words[0] in ("halt", "resume", "reset"):
             return ""
         return f'invalid command name "{words[0]}"'
@@ -297,18 +325,26 @@ class Fake:
                 end = buf.find(b"#")
                 if end < 0 or len(buf) < end + 3:
                     return buf
-                packet, buf = buf[:end + 3], buf[end + 3:]
+                packet, buf = buf[: end + 3], buf[end + 3 :]
                 payload = packet[1:end]
                 if payload.startswith(b"qRcmd,"):
-                    self.rcmd(bytes.fromhex(payload[6:].decode()).decode(errors="replace"),
-                              client, up, state, lock)
+                    self.rcmd(
+                        bytes.fromhex(payload[6:].decode()).decode(errors="replace"),
+                        client,
+                        up,
+                        state,
+                        lock,
+                    )
                 else:
                     if payload == b"QStartNoAckMode":
                         state["want_noack"] = True
                     with lock:
                         _send(up, packet)
-                    if payload[:1] in (b"c", b"C") or payload.startswith(b"vCont;c") \
-                            or payload.startswith(b"vCont;C"):
+                    if (
+                        payload[:1] in (b"c", b"C")
+                        or payload.startswith(b"vCont;c")
+                        or payload.startswith(b"vCont;C")
+                    ):
                         self.start_vector_catch(up, client, state, lock)
             else:
                 _send(up, c)
@@ -322,8 +358,14 @@ class Fake:
     # halts on the exception entry, the poll sees only a core that stays in the handler (a
     # handler that spins, as Device OS's does while it blinks SOS).
     POLL = 0.02
-    CATCH_IPSR = {"hard_err": 3, "mm_err": 4, "bus_err": 5, "state_err": 6, "chk_err": 6,
-                  "nocp_err": 6}
+    CATCH_IPSR = {
+        "hard_err": 3,
+        "mm_err": 4,
+        "bus_err": 5,
+        "state_err": 6,
+        "chk_err": 6,
+        "nocp_err": 6,
+    }
 
     def start_vector_catch(self, up, client, state, lock) -> None:
         ipsrs = {self.CATCH_IPSR[c] for c in self.demcr_catch if c in self.CATCH_IPSR}
@@ -331,8 +373,9 @@ class Fake:
         if not ipsrs or state.get("poller"):
             return
         state["poller"] = True
-        threading.Thread(target=self.poll_vector_catch, args=(up, client, state, lock, ipsrs),
-                         daemon=True).start()
+        threading.Thread(
+            target=self.poll_vector_catch, args=(up, client, state, lock, ipsrs), daemon=True
+        ).start()
 
     def poll_vector_catch(self, up, client, state, lock, ipsrs: set[int]) -> None:
         import queue
@@ -354,8 +397,7 @@ class Fake:
                             self.forward(client, stop, state)  # a real stop raced our poll
                             continue
                         self.ask(up, b"p19", state)
-                        xpsr = int.from_bytes(bytes.fromhex(q.get(timeout=2.0).decode()),
-                                              "little")
+                        xpsr = int.from_bytes(bytes.fromhex(q.get(timeout=2.0).decode()), "little")
                         if (xpsr & 0x1FF) in ipsrs:  # halted in a caught fault handler
                             self.forward(client, b"T05" + stop[3:], state)
                             continue
@@ -386,10 +428,10 @@ class Fake:
             end = data.find(b"#", start)
             if start < 0 or end < 0 or len(data) < end + 3:
                 return data
-            state["intercept"].put(data[start + 1:end])
+            state["intercept"].put(data[start + 1 : end])
             if not state["noack"]:
                 up.sendall(b"+")
-            data = data[end + 3:]
+            data = data[end + 3 :]
         return data
 
     # -- the halted core after a lock-up (0.12): GDB's packets answered here -----------------
@@ -405,13 +447,14 @@ class Fake:
                 end = buf.find(b"#")
                 if end < 0 or len(buf) < end + 3:
                     return buf
-                payload, buf = buf[1:end], buf[end + 3:]
+                payload, buf = buf[1:end], buf[end + 3 :]
                 if not state["noack"]:
                     with lock:
                         client.sendall(b"+")
                 if payload.startswith(b"qRcmd,"):
-                    text = self.monitor(bytes.fromhex(payload[6:].decode()).decode(
-                        errors="replace"))
+                    text = self.monitor(
+                        bytes.fromhex(payload[6:].decode()).decode(errors="replace")
+                    )
                     if text:
                         self.reply(client, b"O" + (text + "\n").encode().hex().encode(), lock)
                     self.reply(client, b"OK", lock)

@@ -28,7 +28,12 @@ PLACE = "photon-sim"
 def test_client_argv_and_labgrid_variables(monkeypatch):
     argv = client_argv("127.0.0.1:20408", "photon-1", "acquire")
     assert argv[0].endswith("labgrid-client") and argv[1:] == [
-        "-x", "127.0.0.1:20408", "-p", "photon-1", "acquire"]
+        "-x",
+        "127.0.0.1:20408",
+        "-p",
+        "photon-1",
+        "acquire",
+    ]
     monkeypatch.setenv("LG_PLACE", "from-env")
     monkeypatch.setenv("LG_ENV", "env.yaml")
     assert place_from(None, None) == ("from-env", "env.yaml")
@@ -63,8 +68,13 @@ def wait_for(fn, timeout: float, what: str):
 
 
 def client(coordinator: str, *args: str, check: bool = True) -> str:
-    out = subprocess.run(client_argv(coordinator, PLACE, *args), capture_output=True, check=False,
-                         text=True, timeout=30)
+    out = subprocess.run(
+        client_argv(coordinator, PLACE, *args),
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=30,
+    )
     if check:
         assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout + out.stderr
@@ -78,12 +88,28 @@ def farm(owner, tmp_path):
         pytest.fail("labgrid is not installed: run scripts/bootstrap.sh (photondbg[test])")
     coordinator = f"127.0.0.1:{free_port()}"
     http, console, control = free_port(), free_port(), free_port()
-    owner.spawn("labgrid-coordinator", [str(BIN / "labgrid-coordinator"), "-l", coordinator],
-                cwd=tmp_path)
-    board = owner.spawn("sim-boot", [*PHOTONDBG, "sim", "boot", "--variant", "none",
-                                     "--port", str(http), "--console-port", str(console),
-                                     "--control-port", str(control),
-                                     "--out", str(tmp_path / "board")], cwd=ROOT)
+    owner.spawn(
+        "labgrid-coordinator", [str(BIN / "labgrid-coordinator"), "-l", coordinator], cwd=tmp_path
+    )
+    board = owner.spawn(
+        "sim-boot",
+        [
+            *PHOTONDBG,
+            "sim",
+            "boot",
+            "--variant",
+            "none",
+            "--port",
+            str(http),
+            "--console-port",
+            str(console),
+            "--control-port",
+            str(control),
+            "--out",
+            str(tmp_path / "board"),
+        ],
+        cwd=ROOT,
+    )
     wait_for(lambda: "serving:" in board.log_path.read_text(), 60, "the simulated board")
     exporter_cfg = tmp_path / "exporter.yaml"
     exporter_cfg.write_text(f"""\
@@ -100,14 +126,38 @@ photon-sim:
     port: {http}
     username: ""
 """)
-    wait_for(lambda: subprocess.run(client_argv(coordinator, PLACE, "places"),
-                                    capture_output=True, timeout=30, check=False).returncode == 0,
-             30, "the coordinator")
-    owner.spawn("labgrid-exporter", [str(BIN / "labgrid-exporter"), "-c", coordinator,
-                                     "-n", "simexporter", "--hostname", "127.0.0.1",
-                                     str(exporter_cfg)], cwd=tmp_path)
-    wait_for(lambda: "NetworkService" in client(coordinator, "resources", check=False), 30,
-             "the exporter's resources")
+    wait_for(
+        lambda: (
+            subprocess.run(
+                client_argv(coordinator, PLACE, "places"),
+                capture_output=True,
+                timeout=30,
+                check=False,
+            ).returncode
+            == 0
+        ),
+        30,
+        "the coordinator",
+    )
+    owner.spawn(
+        "labgrid-exporter",
+        [
+            str(BIN / "labgrid-exporter"),
+            "-c",
+            coordinator,
+            "-n",
+            "simexporter",
+            "--hostname",
+            "127.0.0.1",
+            str(exporter_cfg),
+        ],
+        cwd=tmp_path,
+    )
+    wait_for(
+        lambda: "NetworkService" in client(coordinator, "resources", check=False),
+        30,
+        "the exporter's resources",
+    )
     client(coordinator, "create")
     client(coordinator, "add-match", "simexporter/photon-sim/*")
     netcut = f"{sys.executable} -m photondbg sim netcut --control 127.0.0.1:{control}"
@@ -132,17 +182,43 @@ targets:
 options:
   coordinator_address: "{coordinator}"
 """)
-    return {"coordinator": coordinator, "env": env, "http": http, "board": board,
-            "console": console}
+    return {
+        "coordinator": coordinator,
+        "env": env,
+        "http": http,
+        "board": board,
+        "console": console,
+    }
 
 
 def test_campaign_runs_through_the_labgrid_place(farm, tmp_path):
-    out = subprocess.run([*PHOTONDBG, "campaign", "--labgrid-place", PLACE,
-                          "--labgrid-env", str(farm["env"]), "--cycles", "2", "--hold", "1:2",
-                          "--recovery", "8", "--boot-timeout", "30", "--json",
-                          "--out", str(tmp_path / "run")],
-                         capture_output=True, text=True, timeout=300, cwd=ROOT, check=False,
-                         env={**os.environ, "LG_COORDINATOR": farm["coordinator"]})
+    out = subprocess.run(
+        [
+            *PHOTONDBG,
+            "campaign",
+            "--labgrid-place",
+            PLACE,
+            "--labgrid-env",
+            str(farm["env"]),
+            "--cycles",
+            "2",
+            "--hold",
+            "1:2",
+            "--recovery",
+            "8",
+            "--boot-timeout",
+            "30",
+            "--json",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=False,
+        env={**os.environ, "LG_COORDINATOR": farm["coordinator"]},
+    )
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["cycles"] == 2
@@ -164,11 +240,30 @@ def test_campaign_runs_through_the_labgrid_place(farm, tmp_path):
 
     # a place someone acquired stays acquired (photondbg does not release what it did not take)
     client(farm["coordinator"], "acquire")
-    out = subprocess.run([*PHOTONDBG, "campaign", "--labgrid-place", PLACE, "--cycles", "1",
-                          "--labgrid-env", str(farm["env"]), "--hold", "0.5:0.6",
-                          "--recovery", "8", "--out", str(tmp_path / "run2")],
-                         capture_output=True, text=True, timeout=300, cwd=ROOT, check=False,
-                         env={**os.environ, "LG_COORDINATOR": farm["coordinator"]})
+    out = subprocess.run(
+        [
+            *PHOTONDBG,
+            "campaign",
+            "--labgrid-place",
+            PLACE,
+            "--cycles",
+            "1",
+            "--labgrid-env",
+            str(farm["env"]),
+            "--hold",
+            "0.5:0.6",
+            "--recovery",
+            "8",
+            "--out",
+            str(tmp_path / "run2"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=False,
+        env={**os.environ, "LG_COORDINATOR": farm["coordinator"]},
+    )
     assert out.returncode == 0, out.stderr
     assert "acquired: None" not in client(farm["coordinator"], "show")
     client(farm["coordinator"], "release")
@@ -189,24 +284,41 @@ with PhotonPlace({PLACE!r}, env_file={str(farm["env"])!r}, needs=()) as place:
     port.close()
 print(url, b"@boot" in seen)
 """
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         timeout=120, check=False, cwd=ROOT,
-                         env={**os.environ, "LG_COORDINATOR": farm["coordinator"]})
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "LG_COORDINATOR": farm["coordinator"]},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-2:] == [f"socket://127.0.0.1:{farm['console']}/", "True"]
 
     # a place the coordinator does not know: one line, exit 2
-    out = subprocess.run([*PHOTONDBG, "campaign", "--labgrid-place", "no-such-place",
-                          "--cycles", "1"], capture_output=True, text=True, timeout=120,
-                         check=False, cwd=ROOT,
-                         env={**os.environ, "LG_COORDINATOR": farm["coordinator"]})
+    out = subprocess.run(
+        [*PHOTONDBG, "campaign", "--labgrid-place", "no-such-place", "--cycles", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "LG_COORDINATOR": farm["coordinator"]},
+    )
     assert out.returncode == 2, out.stderr
     assert out.stderr.startswith("photondbg: error: labgrid place 'no-such-place' not found")
     assert len(out.stderr.strip().splitlines()) == 1
 
 
 def test_capture_fault_place_needs_the_photon_target(tmp_path):
-    out = subprocess.run([*PHOTONDBG, "capture-fault", "--labgrid-place", "photon-1"],
-                         capture_output=True, text=True, timeout=120, check=False, cwd=ROOT)
+    out = subprocess.run(
+        [*PHOTONDBG, "capture-fault", "--labgrid-place", "photon-1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
     assert out.returncode == 2
     assert out.stderr.strip() == "photondbg: error: --labgrid-place needs --target photon"

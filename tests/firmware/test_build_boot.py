@@ -28,11 +28,15 @@ ABSENCE_WINDOW = 3.0
 @pytest.fixture(scope="session")
 def elves() -> dict[tuple[str, str], Path]:
     """Every app x variant, plus the panic probe (release and debug), built once per session."""
-    built = {(app, variant): firmware.build(app, variant)
-             for app in firmware.APPS for variant in firmware.VARIANTS}
+    built = {
+        (app, variant): firmware.build(app, variant)
+        for app in firmware.APPS
+        for variant in firmware.VARIANTS
+    }
     built[("panic-probe", "none")] = firmware.build("panic-probe", "none", appdir=PROBE_DIR)
-    built[("panic-probe", "debug")] = firmware.build("panic-probe", "none", appdir=PROBE_DIR,
-                                                     debug=True)
+    built[("panic-probe", "debug")] = firmware.build(
+        "panic-probe", "none", appdir=PROBE_DIR, debug=True
+    )
     return built
 
 
@@ -63,11 +67,19 @@ class LinkPeer:
         with self._cond:
             return len(self.frames)
 
-    def wait(self, msg: Msg, conn: int | None = None, start: int = 0,
-             timeout: float = TIMEOUT) -> Frame:
+    def wait(
+        self, msg: Msg, conn: int | None = None, start: int = 0, timeout: float = TIMEOUT
+    ) -> Frame:
         def find():
-            return next((f for f in self.frames[start:]
-                         if f.type == msg and (conn is None or f.conn == conn)), None)
+            return next(
+                (
+                    f
+                    for f in self.frames[start:]
+                    if f.type == msg and (conn is None or f.conn == conn)
+                ),
+                None,
+            )
+
         with self._cond:
             self._cond.wait_for(find, timeout)
             found = find()
@@ -79,12 +91,14 @@ class LinkPeer:
         """True when no ``msg`` frame arrives (after ``start``) within ``window`` seconds."""
         with self._cond:
             return not self._cond.wait_for(
-                lambda: any(f.type == msg for f in self.frames[start:]), window)
+                lambda: any(f.type == msg for f in self.frames[start:]), window
+            )
 
     def data(self, conn: int, start: int = 0) -> bytes:
         with self._cond:
-            return b"".join(f.payload for f in self.frames[start:]
-                            if f.type == Msg.DATA and f.conn == conn)
+            return b"".join(
+                f.payload for f in self.frames[start:] if f.type == Msg.DATA and f.conn == conn
+            )
 
 
 def boot(elf: Path, owner) -> tuple[SimTarget, LinkPeer]:
@@ -103,19 +117,23 @@ def bring_up(target: SimTarget, peer: LinkPeer, host_port: int = 40000) -> int:
     return listen.conn
 
 
-REQUEST = (b"GET / HTTP/1.1\r\nHost: 127.0.0.1:41234\r\nUser-Agent: python-requests/2.28.1\r\n"
-           b"Accept-Encoding: gzip, deflate\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n")
+REQUEST = (
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1:41234\r\nUser-Agent: python-requests/2.28.1\r\n"
+    b"Accept-Encoding: gzip, deflate\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n"
+)
 
 
-def requests(peer: LinkPeer, listener: int, conns: list[int], path: str = "/",
-             until: Msg | None = None) -> list[bytes] | None:
+def requests(
+    peer: LinkPeer, listener: int, conns: list[int], path: str = "/", until: Msg | None = None
+) -> list[bytes] | None:
     """HTTP exchanges over the link, all at once: ACCEPT each, send each request, ACK what comes
     back (as the bridge does once the TCP peer has it), until each connection's CLOSE.
     Returns None if the device sends an ``until`` frame first (e.g. NET_RESET)."""
     mark = peer.mark()
     for conn in conns:
-        peer.send(pack(Msg.ACCEPT, conn, listener=listener, ip=bytes([127, 0, 0, 1]),
-                       port=50000 + conn))
+        peer.send(
+            pack(Msg.ACCEPT, conn, listener=listener, ip=bytes([127, 0, 0, 1]), port=50000 + conn)
+        )
     for conn in conns:
         peer.send(pack(Msg.DATA, conn, data=REQUEST.replace(b"/", path.encode(), 1)))
     acked = dict.fromkeys(conns, 0)
@@ -138,13 +156,15 @@ def _closed(peer: LinkPeer, conn: int, start: int) -> bool:
     return any(f.type == Msg.CLOSE and f.conn == conn for f in peer.frames[start:])
 
 
-def request(peer: LinkPeer, listener: int, conn: int, path: str = "/",
-            until: Msg | None = None) -> bytes | None:
+def request(
+    peer: LinkPeer, listener: int, conn: int, path: str = "/", until: Msg | None = None
+) -> bytes | None:
     answers = requests(peer, listener, [conn], path, until)
     return answers[0] if answers else None
 
 
 # -- build --------------------------------------------------------------------------------
+
 
 def test_every_app_and_variant_builds_with_debug_info(elves):
     from elftools.elf.elffile import ELFFile
@@ -155,8 +175,16 @@ def test_every_app_and_variant_builds_with_debug_info(elves):
             ef = ELFFile(f)
             assert ef.has_dwarf_info(), elf
             symbols = {s.name for s in ef.get_section_by_name(".symtab").iter_symbols()}
-            for name in ("panic_", "HardFault_Handler", "MemManage_Handler", "BusFault_Handler",
-                         "UsageFault_Handler", "NMI_Handler", "USART2_IRQHandler", "crash_record"):
+            for name in (
+                "panic_",
+                "HardFault_Handler",
+                "MemManage_Handler",
+                "BusFault_Handler",
+                "UsageFault_Handler",
+                "NMI_Handler",
+                "USART2_IRQHandler",
+                "crash_record",
+            ):
                 assert name in symbols, (elf, name)
             if app in firmware.APPS:
                 assert "socket_accept" in symbols, elf
@@ -184,8 +212,9 @@ def test_build_rejects_bad_input_in_one_line(tmp_path, monkeypatch):
         firmware.build("web-server", "none")
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "app.cpp").write_text('#include "Particle.h"\nvoid setup() { undeclared(); }\n'
-                                    "void loop() {}\n")
+    (broken / "app.cpp").write_text(
+        '#include "Particle.h"\nvoid setup() { undeclared(); }\nvoid loop() {}\n'
+    )
     with pytest.raises(ToolFailure) as err:
         firmware.build("broken", "none", appdir=broken, build_dir=tmp_path / "out")
     assert "error" in str(err.value) and "undeclared" in str(err.value)
@@ -196,6 +225,7 @@ def test_build_rejects_bad_input_in_one_line(tmp_path, monkeypatch):
 
 
 # -- boot and serve ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("app", list(firmware.APPS))
 def test_boots_says_hello_and_serves_http(elves, owner, app):
@@ -247,7 +277,7 @@ def test_window_full_write_returns_minus_16_and_resumes_on_ack(elves, owner):
     peer.send(pack(Msg.ACCEPT, 20, listener=listener, ip=bytes([127, 0, 0, 1]), port=1))
     peer.send(pack(Msg.DATA, 20, data=REQUEST.replace(b"/", b"/sensors", 1)))
     peer.wait(Msg.DATA, 20, start=mark)
-    for seq in range(3):   # let the main loop run several times with the window shut
+    for seq in range(3):  # let the main loop run several times with the window shut
         peer.send(pack(Msg.PING, seq=seq))
         peer.wait(Msg.PONG, start=peer.mark())
     held = len(peer.data(20, mark))
@@ -294,7 +324,7 @@ def test_variant_clients_survives_but_does_not_listen_again(elves, owner):
     target, peer, _, con_mark, mark = serve_then_cut(elves[("multi-server", "clients")], owner)
     assert target.console.wait_for(r"@close_all sockets=\d+", TIMEOUT, start=con_mark)
     peer.send(pack(Msg.LINK, wifi=1, cloud=1))
-    peer.send(pack(Msg.PING, seq=99))   # the loop runs again ...
+    peer.send(pack(Msg.PING, seq=99))  # the loop runs again ...
     peer.wait(Msg.PONG, start=mark)
     peer.send(pack(Msg.PING, seq=100))
     peer.wait(Msg.PONG, start=peer.mark())
@@ -332,25 +362,33 @@ def test_cloud_loss_makes_the_device_reset_its_wifi(elves, owner):
 
 # -- panic -----------------------------------------------------------------------------------
 
+
 def test_panic_record_survives_the_reset(elves, owner):
     target, peer = boot(elves[("panic-probe", "none")], owner)
     peer.wait(Msg.HELLO)
     peer.send(pack(Msg.LINK, wifi=1, cloud=1))
     panic = target.console.wait_for(
         r"@panic code=1 name=HardFault pc=0x([0-9a-f]{8}) lr=0x([0-9a-f]{8}) "
-        r"cfsr=0x([0-9a-f]{8}) hfsr=0x([0-9a-f]{8})", TIMEOUT)
+        r"cfsr=0x([0-9a-f]{8}) hfsr=0x([0-9a-f]{8})",
+        TIMEOUT,
+    )
     assert panic, target.console.text()
     pc, lr, cfsr, hfsr = (int(x, 16) for x in panic.groups())
-    assert pc == 0 and cfsr & (1 << 17) and hfsr & (1 << 30)   # INVSTATE, FORCED
+    assert pc == 0 and cfsr & (1 << 17) and hfsr & (1 << 30)  # INVSTATE, FORCED
     mark = target.console.mark()
     link_mark = peer.mark()
-    boot_line = target.console.wait_for(r"@boot reason=130 data=1 app=panic-probe", TIMEOUT,
-                                        start=mark)
+    boot_line = target.console.wait_for(
+        r"@boot reason=130 data=1 app=panic-probe", TIMEOUT, start=mark
+    )
     assert boot_line and len(re.findall(r"@sos code=1", target.console.text())) == 2
-    record = target.console.wait_for(r"@record code=1 name=HardFault pc=0x([0-9a-f]{8}) "
-                                     r"lr=0x([0-9a-f]{8}).* cfsr=0x([0-9a-f]{8}) "
-                                     r"hfsr=0x([0-9a-f]{8})"
-                                     r".* count=(\d+)", TIMEOUT, start=mark)
+    record = target.console.wait_for(
+        r"@record code=1 name=HardFault pc=0x([0-9a-f]{8}) "
+        r"lr=0x([0-9a-f]{8}).* cfsr=0x([0-9a-f]{8}) "
+        r"hfsr=0x([0-9a-f]{8})"
+        r".* count=(\d+)",
+        TIMEOUT,
+        start=mark,
+    )
     assert record, target.console.text()
     assert [int(x, 16) for x in record.groups()[:4]] == [pc, lr, cfsr, hfsr]
     assert int(record.group(5)) == 1

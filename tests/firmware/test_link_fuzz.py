@@ -38,14 +38,14 @@ def too_long(rng: random.Random) -> bytes:
 
 def truncated(rng: random.Random) -> bytes:
     frame = pack(Msg.DATA, 20, data=rng.randbytes(rng.randrange(1, 200)))
-    return frame[:rng.randrange(1, len(frame) - 1)]
+    return frame[: rng.randrange(1, len(frame) - 1)]
 
 
 def random_bytes(rng: random.Random) -> bytes:
     data = bytearray(rng.randbytes(rng.randrange(1, 600)))
     for _ in range(rng.randrange(0, 6)):  # salted with sync pairs: many false starts
         i = rng.randrange(len(data))
-        data[i:i + 2] = SYNC
+        data[i : i + 2] = SYNC
     return bytes(data)
 
 
@@ -57,23 +57,36 @@ def unexpected(rng: random.Random) -> bytes:
         return encode(t, rng.randrange(256), rng.randbytes(rng.randrange(0, 64)))
     if choice == 1:  # data, ACK or CLOSE for a connection never accepted
         conn = rng.randrange(200, 256)
-        return rng.choice([pack(Msg.DATA, conn, data=b"GET / HTTP/1.1\r\n\r\n"),
-                           pack(Msg.ACK, conn, consumed=rng.randrange(1 << 16)),
-                           pack(Msg.CLOSE, conn)])
+        return rng.choice(
+            [
+                pack(Msg.DATA, conn, data=b"GET / HTTP/1.1\r\n\r\n"),
+                pack(Msg.ACK, conn, consumed=rng.randrange(1 << 16)),
+                pack(Msg.CLOSE, conn),
+            ]
+        )
     if choice == 2:  # a known message with a payload of the wrong size
         t = rng.choice([Msg.PING, Msg.ACK, Msg.ACCEPT, Msg.LISTEN_OK, Msg.LINK])
         return encode(t, rng.randrange(256), rng.randbytes(rng.choice([0, 1, 3, 17, 300])))
     if choice == 3:  # a device-to-bridge message sent the wrong way
-        return encode(rng.choice([Msg.HELLO, Msg.PONG, Msg.NET_RESET, Msg.LISTEN]), 0,
-                      rng.randbytes(rng.randrange(0, 8)))
+        return encode(
+            rng.choice([Msg.HELLO, Msg.PONG, Msg.NET_RESET, Msg.LISTEN]),
+            0,
+            rng.randbytes(rng.randrange(0, 8)),
+        )
     return pack(Msg.LISTEN_OK, rng.randrange(16, 256), status=0, host_port=1)  # no such listener
 
 
 def pong(peer: LinkPeer, seq: int, start: int) -> bool:
     """Our PING answered (a PING of the wrong size in a burst may be answered too)."""
+
     def found():
-        return any(f.type == Msg.PONG and len(f.payload) == 4
-                   and int.from_bytes(f.payload, "little") == seq for f in peer.frames[start:])
+        return any(
+            f.type == Msg.PONG
+            and len(f.payload) == 4
+            and int.from_bytes(f.payload, "little") == seq
+            for f in peer.frames[start:]
+        )
+
     with peer._cond:
         return peer._cond.wait_for(found, TIMEOUT)
 
@@ -98,11 +111,13 @@ def test_link_decoder_survives_garbage_and_still_answers(multi_server_all, owner
         sent.append(kind.__name__)
         mark = peer.mark()
         peer.send(burst + PAD + pack(Msg.PING, seq=seq))
-        assert pong(peer, seq, mark), \
+        assert pong(peer, seq, mark), (
             f"seed {FUZZ_SEED}: no PONG {seq} after burst {seq} ({kind.__name__})"
+        )
     # still a working device: its listener serves HTTP, and it never panicked
     answers = requests(peer, listener, [20])
     assert answers[0].startswith(b"HTTP/1.1 200 OK"), f"seed {FUZZ_SEED}: {answers[0][:80]!r}"
-    assert target.console.wait_for(r"@panic|@boot", ABSENCE_WINDOW, start=con_mark) is None, \
+    assert target.console.wait_for(r"@panic|@boot", ABSENCE_WINDOW, start=con_mark) is None, (
         f"seed {FUZZ_SEED}: the device panicked or rebooted; bursts {sent}"
+    )
     target.stop()

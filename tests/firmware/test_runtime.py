@@ -20,8 +20,13 @@ from photondbg.targets.sim import SimTarget
 PLATFORM = Path(firmware.__file__).resolve().parents[1] / "firmware" / "platform"
 # contract A: the scheduler's thread record, as photondbg reads it (names and order)
 CONTRACT_FIELDS = ["saved_sp", "next", "stack_lo", "stack_size", "state", "priority", "name"]
-STATES = ["OS_THREAD_READY", "OS_THREAD_RUNNING", "OS_THREAD_BLOCKED", "OS_THREAD_SUSPENDED",
-          "OS_THREAD_DELETED"]
+STATES = [
+    "OS_THREAD_READY",
+    "OS_THREAD_RUNNING",
+    "OS_THREAD_BLOCKED",
+    "OS_THREAD_SUSPENDED",
+    "OS_THREAD_DELETED",
+]
 
 
 @pytest.fixture(scope="module")
@@ -45,21 +50,35 @@ def struct_members(elf: Path, name: str) -> list[str]:
         dwarf = ELFFile(f).get_dwarf_info()
         for cu in dwarf.iter_CUs():
             for die in cu.iter_DIEs():
-                if die.tag == "DW_TAG_structure_type" and "DW_AT_name" in die.attributes \
-                        and die.attributes["DW_AT_name"].value.decode() == name:
-                    return [c.attributes["DW_AT_name"].value.decode() for c in die.iter_children()
-                            if c.tag == "DW_TAG_member"]
+                if (
+                    die.tag == "DW_TAG_structure_type"
+                    and "DW_AT_name" in die.attributes
+                    and die.attributes["DW_AT_name"].value.decode() == name
+                ):
+                    return [
+                        c.attributes["DW_AT_name"].value.decode()
+                        for c in die.iter_children()
+                        if c.tag == "DW_TAG_member"
+                    ]
     return []
 
 
 def test_the_allocator_is_newlib_nano_and_the_thread_record_keeps_the_contract(server_elf):
     syms = symbols(server_elf)
     # newlib-nano's free list and sbrk start (nano-mallocr.c); our _sbrk bounded by photon.ld
-    for name in ("__malloc_free_list", "__malloc_sbrk_start", "_sbrk", "__heap_start__",
-                 "__heap_end__", "os_thread_list", "os_current", "PendSV_Handler"):
+    for name in (
+        "__malloc_free_list",
+        "__malloc_sbrk_start",
+        "_sbrk",
+        "__heap_start__",
+        "__heap_end__",
+        "os_thread_list",
+        "os_current",
+        "PendSV_Handler",
+    ):
         assert name in syms, name
     assert "heap_alloc" not in syms and not (PLATFORM / "heap.c").exists()
-    assert struct_members(server_elf, "os_thread")[:len(CONTRACT_FIELDS)] == CONTRACT_FIELDS
+    assert struct_members(server_elf, "os_thread")[: len(CONTRACT_FIELDS)] == CONTRACT_FIELDS
     heap = syms["__heap_end__"] - syms["__heap_start__"]
     assert heap > 64 * 1024, heap
 
@@ -83,11 +102,17 @@ class Probe:
         out, addr = [], self.num("os_thread_list")
         while addr and len(out) < 16:
             t = f"((os_thread_t *)0x{addr:x})"
-            out.append({"addr": addr, "name": self.string(f"{t}->name"),
-                        "state": self.ev(f"{t}->state"), "saved_sp": self.num(f"{t}->saved_sp"),
-                        "stack_lo": self.num(f"{t}->stack_lo"),
-                        "stack_size": self.num(f"{t}->stack_size"),
-                        "priority": self.num(f"{t}->priority")})
+            out.append(
+                {
+                    "addr": addr,
+                    "name": self.string(f"{t}->name"),
+                    "state": self.ev(f"{t}->state"),
+                    "saved_sp": self.num(f"{t}->saved_sp"),
+                    "stack_lo": self.num(f"{t}->stack_lo"),
+                    "stack_size": self.num(f"{t}->stack_size"),
+                    "priority": self.num(f"{t}->priority"),
+                }
+            )
             addr = self.num(f"{t}->next")
         return out
 
@@ -95,8 +120,9 @@ class Probe:
         return self.gdb.cli("info symbol $pc").split()[0]
 
 
-def start_with_gdb(elf: Path, owner, tmp_path, breaks: tuple[str, ...] = ()
-                   ) -> tuple[SimTarget, LinkPeer, Probe]:
+def start_with_gdb(
+    elf: Path, owner, tmp_path, breaks: tuple[str, ...] = ()
+) -> tuple[SimTarget, LinkPeer, Probe]:
     target = SimTarget(elf, owner, logdir=tmp_path, gdb=True).start()
     gdb = GdbSession(elf, owner, logdir=tmp_path).start()
     gdb.connect(LOOPBACK, target.gdb_port)
@@ -106,8 +132,9 @@ def start_with_gdb(elf: Path, owner, tmp_path, breaks: tuple[str, ...] = ()
     return target, LinkPeer(target.link), Probe(gdb)
 
 
-def test_threads_run_on_the_psp_with_heap_stacks_and_the_idle_thread_sleeps(server_elf, owner,
-                                                                            tmp_path):
+def test_threads_run_on_the_psp_with_heap_stacks_and_the_idle_thread_sleeps(
+    server_elf, owner, tmp_path
+):
     target, peer, probe = start_with_gdb(server_elf, owner, tmp_path)
     listener = bring_up(target, peer)
     assert request(peer, listener, 16).startswith(b"HTTP/1.1 200 OK")
@@ -208,18 +235,22 @@ def test_the_heap_ends_where_the_linker_script_says_and_new_panics_out_of_heap(o
     peer = LinkPeer(target.link)
     peer.wait(Msg.HELLO)
     peer.send(pack(Msg.LINK, wifi=1, cloud=1))
-    m = target.console.wait_for(r"heap: (\d+) blocks of 1 KiB, top 0x([0-9a-f]+), "
-                                r"heap 0x([0-9a-f]+)-0x([0-9a-f]+), free (\d+)", TIMEOUT)
+    m = target.console.wait_for(
+        r"heap: (\d+) blocks of 1 KiB, top 0x([0-9a-f]+), "
+        r"heap 0x([0-9a-f]+)-0x([0-9a-f]+), free (\d+)",
+        TIMEOUT,
+    )
     assert m, target.console.text()
-    blocks, top, lo, hi, free = (int(x, 16) if i in (1, 2, 3) else int(x)
-                                 for i, x in enumerate(m.groups()))
+    blocks, top, lo, hi, free = (
+        int(x, 16) if i in (1, 2, 3) else int(x) for i, x in enumerate(m.groups())
+    )
     syms = symbols(elf)
     assert (lo, hi) == (syms["__heap_start__"], syms["__heap_end__"])
-    assert top <= hi and hi - top < 2048          # _sbrk stopped at the bound, not before
+    assert top <= hi and hi - top < 2048  # _sbrk stopped at the bound, not before
     assert blocks * 1024 > (hi - lo) - 16 * 1024  # the app thread's stack and the rest
-    assert free < 1024 + 16                       # System.freeMemory(): nothing left
+    assert free < 1024 + 16  # System.freeMemory(): nothing left
     again = target.console.wait_for(r"heap: again (\d+)", TIMEOUT)
-    assert again and int(again.group(1)) == blocks   # freed blocks are reused (free list)
+    assert again and int(again.group(1)) == blocks  # freed blocks are reused (free list)
     assert target.console.wait_for(r"@panic code=8 name=OutOfHeap", TIMEOUT)
     assert "not reached" not in target.console.text()
     assert target.console.wait_for(r"@boot reason=130 data=8", TIMEOUT)
@@ -254,8 +285,16 @@ def test_an_unmapped_load_is_captured_with_the_sim_label(tmp_path):
     from photondbg.capture.report import summary
 
     elf = firmware.build("unmapped-probe", "none", appdir=Path(__file__).parent / "unmapped_probe")
-    r = run(CaptureRequest(elf=elf, scenario="none", variant=None, timeout=60, follow=1.0,
-                           out=tmp_path / "captures"))
+    r = run(
+        CaptureRequest(
+            elf=elf,
+            scenario="none",
+            variant=None,
+            timeout=60,
+            follow=1.0,
+            out=tmp_path / "captures",
+        )
+    )
     f = r.report["fault"]
     assert r.outcome == "fault" and f["stack"] == "psp", r.report.get("error")
     kinds = {x.split(":")[0] for x in f["reasons"]}
@@ -263,5 +302,6 @@ def test_an_unmapped_load_is_captured_with_the_sim_label(tmp_path):
     assert f["fault_address"] == 0xC9DBDE0C and f["faulting_symbol"] == "follow_session"
     assert [a["id"] for a in r.report["sim_artefacts"]][0] == "unmapped-access-mpu"
     assert "sim: unmapped access modelled as MemManage via MPU" in summary(r.report, r.capdir)
-    assert "sim: unmapped access modelled as MemManage via MPU" in (
-        r.capdir / "report.md").read_text()
+    assert (
+        "sim: unmapped access modelled as MemManage via MPU" in (r.capdir / "report.md").read_text()
+    )

@@ -21,44 +21,92 @@ PLATFORM = HERE.parents[1] / "firmware" / "platform"
 
 # STM32F205RG (RM0033 2.3; the 64-pin RG has no FSMC): does silicon answer at this address?
 MAPPED = {
-    0x00000000: "code alias (flash)", 0x000FFFFC: "code alias, last word",
-    0x08000000: "flash", 0x080FFFFC: "flash, last word",
-    0x1FFF0000: "system memory", 0x1FFF7800: "OTP", 0x1FFFC000: "option bytes",
-    0x2001FFF0: "SRAM, top", 0x40000000: "APB1 (TIM2)", 0x40011000: "APB2 (USART1)",
-    0x40023800: "AHB1 (RCC)", 0x40024000: "backup SRAM", 0x50000000: "AHB2 (USB OTG FS)",
-    0x50060800: "AHB2 (RNG)", 0xE000ED00: "PPB (SCB CPUID)", 0xE0001000: "PPB (DWT)",
+    0x00000000: "code alias (flash)",
+    0x000FFFFC: "code alias, last word",
+    0x08000000: "flash",
+    0x080FFFFC: "flash, last word",
+    0x1FFF0000: "system memory",
+    0x1FFF7800: "OTP",
+    0x1FFFC000: "option bytes",
+    0x2001FFF0: "SRAM, top",
+    0x40000000: "APB1 (TIM2)",
+    0x40011000: "APB2 (USART1)",
+    0x40023800: "AHB1 (RCC)",
+    0x40024000: "backup SRAM",
+    0x50000000: "AHB2 (USB OTG FS)",
+    0x50060800: "AHB2 (RNG)",
+    0xE000ED00: "PPB (SCB CPUID)",
+    0xE0001000: "PPB (DWT)",
     0xE0042000: "PPB (DBGMCU)",
 }
 UNMAPPED = {
-    0x00100000: "beyond the code alias", 0x08100000: "beyond flash", 0x10000000: "reserved",
-    0x20020000: "beyond SRAM", 0x40080000: "beyond AHB1", 0x50070000: "beyond AHB2",
-    0x60000000: "FSMC bank 1", 0x80000000: "FSMC bank 3", 0x9FFFFFFC: "FSMC, last word",
-    0xA0000000: "FSMC registers", 0xAE094710: "the board's garbage PC",
-    0xC0000000: "reserved", 0xDFFFFFFC: "reserved, last word", 0xE0100000: "vendor",
-    0xF0000000: "vendor", 0xFFFFFFFC: "vendor, last word",
+    0x00100000: "beyond the code alias",
+    0x08100000: "beyond flash",
+    0x10000000: "reserved",
+    0x20020000: "beyond SRAM",
+    0x40080000: "beyond AHB1",
+    0x50070000: "beyond AHB2",
+    0x60000000: "FSMC bank 1",
+    0x80000000: "FSMC bank 3",
+    0x9FFFFFFC: "FSMC, last word",
+    0xA0000000: "FSMC registers",
+    0xAE094710: "the board's garbage PC",
+    0xC0000000: "reserved",
+    0xDFFFFFFC: "reserved, last word",
+    0xE0100000: "vendor",
+    0xF0000000: "vendor",
+    0xFFFFFFFC: "vendor, last word",
 }
 # reserved on silicon, but inside an MPU region (regions are powers of two, subregions eighths):
 # the sim reads 0 here, unfaulted -- the limit of the remedy, written down in docs/sim-memory.md
 RESERVED_INSIDE_REGIONS = {
-    0x1FFFC010: "after the option bytes", 0x40007800: "APB1 reserved slot",
-    0x4000C000: "between APB1 and APB2", 0x40026800: "AHB1 reserved slot",
+    0x1FFFC010: "after the option bytes",
+    0x40007800: "APB1 reserved slot",
+    0x4000C000: "between APB1 and APB2",
+    0x40026800: "AHB1 reserved slot",
 }
-LINE = re.compile(r"@mem 0x(?P<addr>[0-9a-f]{8}) read=0x(?P<read>[0-9a-f]{8}) "
-                  r"rfault=(?P<rfault>\S+)(?: wfault=(?P<wfault>\S+) write=(?P<write>\w+))?"
-                  r"(?: xfault=(?P<xfault>\S+))?")
+LINE = re.compile(
+    r"@mem 0x(?P<addr>[0-9a-f]{8}) read=0x(?P<read>[0-9a-f]{8}) "
+    r"rfault=(?P<rfault>\S+)(?: wfault=(?P<wfault>\S+) write=(?P<write>\w+))?"
+    r"(?: xfault=(?P<xfault>\S+))?"
+)
 
 
 def build(tmp: Path, mpu: bool) -> Path:
     gcc = require_tool("arm-none-eabi-gcc")
     ld = tmp / "probe.ld"
-    ld.write_text((HERE / "faults" / "link.ld.in").read_text().replace("FLASH_BASE", "0x08000000")
-                  .replace("RAM_BASE", "0x20000000").replace("RAM_SIZE", "128K"))
+    ld.write_text(
+        (HERE / "faults" / "link.ld.in")
+        .read_text()
+        .replace("FLASH_BASE", "0x08000000")
+        .replace("RAM_BASE", "0x20000000")
+        .replace("RAM_SIZE", "128K")
+    )
     elf = tmp / f"memmap-{'mpu' if mpu else 'qemu'}.elf"
     extra = ["-DWITH_MPU", str(PLATFORM / "sim_memory.c")] if mpu else []
-    subprocess.run([gcc, "-mcpu=cortex-m3", "-mthumb", "-g", "-O1", "-ffreestanding", "-nostdlib",
-                    "-Wall", "-Werror", f"-I{PLATFORM / 'include'}", *extra, "-T", str(ld),
-                    "-o", str(elf), str(HERE / "memmap" / "memmap_probe.c")],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            gcc,
+            "-mcpu=cortex-m3",
+            "-mthumb",
+            "-g",
+            "-O1",
+            "-ffreestanding",
+            "-nostdlib",
+            "-Wall",
+            "-Werror",
+            f"-I{PLATFORM / 'include'}",
+            *extra,
+            "-T",
+            str(ld),
+            "-o",
+            str(elf),
+            str(HERE / "memmap" / "memmap_probe.c"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return elf
 
 
@@ -76,8 +124,15 @@ def kind(fault: str | None) -> str:
         return fault or "-"
     name, regs = fault.split(",", 1)
     cfsr = int(re.search(r"cfsr=0x([0-9a-f]+)", regs).group(1), 16)
-    bits = {0: "IACCVIOL", 1: "DACCVIOL", 7: "MMARVALID", 8: "IBUSERR", 9: "PRECISERR",
-            10: "IMPRECISERR", 15: "BFARVALID"}
+    bits = {
+        0: "IACCVIOL",
+        1: "DACCVIOL",
+        7: "MMARVALID",
+        8: "IBUSERR",
+        9: "PRECISERR",
+        10: "IMPRECISERR",
+        15: "BFARVALID",
+    }
     return " ".join([name] + [b for n, b in bits.items() if cfsr >> n & 1])
 
 
@@ -97,7 +152,7 @@ def test_qemu_reads_unmapped_memory_as_zero_and_drops_stores(tables, owner):
     # only a fetch from the execute-never region faults, as on silicon: MemManage IACCVIOL
     for addr in (0xA0000000, 0xAE094710, 0xE0100000):
         assert kind(rows[addr]["xfault"]) == "MemManage IACCVIOL", rows[addr]
-    assert rows[0x00000000]["read"] == rows[0x08000000]["read"]   # the boot alias is flash
+    assert rows[0x00000000]["read"] == rows[0x08000000]["read"]  # the boot alias is flash
     print_table("qemu", rows)
 
 
@@ -121,10 +176,12 @@ def test_the_mpu_map_faults_exactly_where_silicon_has_nothing(tables, owner):
     with open(elf, "rb") as f:
         e = ELFFile(f)
         sym = e.get_section_by_name(".symtab").get_symbol_by_name("sim_memory_label")[0]
-        data = b"".join(seg.data()[sym["st_value"] - seg["p_vaddr"]:][:sym["st_size"]]
-                        for seg in e.iter_segments()
-                        if seg["p_type"] == "PT_LOAD"
-                        and seg["p_vaddr"] <= sym["st_value"] < seg["p_vaddr"] + seg["p_filesz"])
+        data = b"".join(
+            seg.data()[sym["st_value"] - seg["p_vaddr"] :][: sym["st_size"]]
+            for seg in e.iter_segments()
+            if seg["p_type"] == "PT_LOAD"
+            and seg["p_vaddr"] <= sym["st_value"] < seg["p_vaddr"] + seg["p_filesz"]
+        )
     assert data.rstrip(b"\0").decode() == UNMAPPED_ACCESS_MPU.text
     print_table("mpu", rows)
 
@@ -133,8 +190,14 @@ def print_table(name: str, rows: dict[int, dict]) -> None:
     print(f"\n[{name}]")
     for addr in sorted(rows):
         r = rows[addr]
-        what = (MAPPED.get(addr) or UNMAPPED.get(addr) or RESERVED_INSIDE_REGIONS.get(addr)
-                or "SRAM (a variable)")
-        print(f"0x{addr:08x} {what:28} read={kind(r['rfault']):28} "
-              f"write={kind(r['wfault']) if r['write'] else '-':28} {r['write'] or '-':10} "
-              f"exec={kind(r['xfault'])}")
+        what = (
+            MAPPED.get(addr)
+            or UNMAPPED.get(addr)
+            or RESERVED_INSIDE_REGIONS.get(addr)
+            or "SRAM (a variable)"
+        )
+        print(
+            f"0x{addr:08x} {what:28} read={kind(r['rfault']):28} "
+            f"write={kind(r['wfault']) if r['write'] else '-':28} {r['write'] or '-':10} "
+            f"exec={kind(r['xfault'])}"
+        )

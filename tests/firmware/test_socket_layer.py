@@ -55,8 +55,11 @@ def serve_overlapping(tmp_path, owner, elf):
     return target, gdb, peer
 
 
-def test_variant_none_leaves_a_stale_client_pointer_in_slot_1(elves, owner,  # noqa: F811
-                                                              tmp_path):
+def test_variant_none_leaves_a_stale_client_pointer_in_slot_1(
+    elves,  # noqa: F811
+    owner,
+    tmp_path,
+):
     target, gdb, _ = serve_overlapping(tmp_path, owner, elves[("multi-server", "none")])
     live = value(gdb, "'socket_hal.cpp'::clients.items")
     assert live == 0, "every client socket was closed by the app"
@@ -73,34 +76,43 @@ def test_variant_clients_clears_the_slots_on_disconnect(elves, owner, tmp_path):
     target.stop()
 
 
-def test_variant_none_faults_on_an_address_read_from_the_freed_client(elves, owner,  # noqa: F811
-                                                                      tmp_path):
+def test_variant_none_faults_on_an_address_read_from_the_freed_client(
+    elves,  # noqa: F811
+    owner,
+    tmp_path,
+):
     """The same requests, then the WiFi goes: socket_close_all() walks clients[] and the stale
     slot-1 client, whose block a later allocation reused, hands its words to WICED as pointers.
     The fault is taken in the application thread (PSP), at an address derived from those words
     (on QEMU through the sim's MPU, labelled; on silicon a precise BusFault)."""
     seen = []
-    for attempt in range(3):   # what reused the block depends on timing (cloud pings): bounded
-        target, gdb, peer = serve_overlapping(tmp_path / str(attempt), owner,
-                                              elves[("multi-server", "none")])
+    for attempt in range(3):  # what reused the block depends on timing (cloud pings): bounded
+        target, gdb, peer = serve_overlapping(
+            tmp_path / str(attempt), owner, elves[("multi-server", "none")]
+        )
         words = [w for w in gdb.read_words(slots(gdb)[1], 5) if w]
         gdb.cont()
         mark = target.console.mark()
         peer.send(pack(Msg.LINK, wifi=0, cloud=0))
         end = target.console.wait_for(r"@close_all sockets|@record code", TIMEOUT, start=mark)
         assert end, target.console.text()[-1500:]
-        rec = target.console.wait_for(r"@record code=(\d+) name=(\w+) pc=0x(\w+) .* "
-                                      r"mmfar=0x(\w+) bfar=0x(\w+) sp=0x\w+ exc=0x(\w+)", 2.0,
-                                      start=mark)
+        rec = target.console.wait_for(
+            r"@record code=(\d+) name=(\w+) pc=0x(\w+) .* "
+            r"mmfar=0x(\w+) bfar=0x(\w+) sp=0x\w+ exc=0x(\w+)",
+            2.0,
+            start=mark,
+        )
         seen.append(rec.group(0) if rec else f"survived, stale block {[hex(w) for w in words]}")
         if rec:
             break
         target.stop()
     assert rec, seen
     pc, mmfar, bfar, exc = (int(rec.group(i), 16) for i in (3, 4, 5, 6))
-    assert rec.group(2) == "HardFault" and exc & 4, rec.group(0)   # from the thread's PSP
-    assert any(0 <= a - w < 0x40 for a in (mmfar, bfar) for w in words), \
-        (rec.group(0), [hex(w) for w in words])
+    assert rec.group(2) == "HardFault" and exc & 4, rec.group(0)  # from the thread's PSP
+    assert any(0 <= a - w < 0x40 for a in (mmfar, bfar) for w in words), (
+        rec.group(0),
+        [hex(w) for w in words],
+    )
     where = gdb.cli(f"info symbol 0x{pc:x}")
     assert re.search(r"wiced_|netconn_|netbuf_|pbuf_|tcp_server|socket_", where), where
     target.stop()
@@ -114,8 +126,10 @@ def test_garbage_in_a_freed_client_reaches_wiced(elves, owner, tmp_path):  # noq
     target, gdb, peer = serve_overlapping(tmp_path, owner, elves[("multi-server", "none")])
     block = slots(gdb)[1]
     fake_socket, fake_server, fake_packet = 0x30000000, 0x30000200, 0x30000100
-    gdb.cli(f"set {{unsigned[4]}}0x{block:x} = {{0x{fake_socket:x}, 0x{fake_server:x}, 0, "
-            f"0x{fake_packet:x}}}")
+    gdb.cli(
+        f"set {{unsigned[4]}}0x{block:x} = {{0x{fake_socket:x}, 0x{fake_server:x}, 0, "
+        f"0x{fake_packet:x}}}"
+    )
     gdb.cli("break wiced_tcp_disconnect")
     gdb.cli("break netbuf_delete")
     gdb.cli("break HardFault_Handler")
@@ -126,11 +140,13 @@ def test_garbage_in_a_freed_client_reaches_wiced(elves, owner, tmp_path):  # noq
         stop = gdb.wait_stopped(Deadline(TIMEOUT))
         assert stop, f"no call into the WICED model after the cut: {seen}"
         func = stop["frame"]["func"]
-        if "Fault" in func:   # silicon semantics: the read through the garbage faulted
+        if "Fault" in func:  # silicon semantics: the read through the garbage faulted
             # MMFAR (the sim's MPU) or BFAR (silicon): the address read through the garbage
             addr = {value(gdb, "*(unsigned *)0xE000ED34"), value(gdb, "*(unsigned *)0xE000ED38")}
-            assert any(fake_socket <= a < fake_socket + 0x40 or fake_packet <= a < fake_packet
-                       + 0x40 for a in addr), [hex(a) for a in addr]
+            assert any(
+                fake_socket <= a < fake_socket + 0x40 or fake_packet <= a < fake_packet + 0x40
+                for a in addr
+            ), [hex(a) for a in addr]
             break
         arg = value(gdb, "$r0")
         seen.setdefault(func, []).append(arg)
@@ -155,17 +171,21 @@ def test_close_all_deletes_sockets_the_app_still_holds(elves, owner, tmp_path): 
     gdb.cont()
     mark = target.console.mark()
     peer.send(pack(Msg.LINK, wifi=0, cloud=0))
-    assert target.console.wait_for(r"@close_all sockets=1", TIMEOUT, start=mark), \
+    assert target.console.wait_for(r"@close_all sockets=1", TIMEOUT, start=mark), (
         target.console.text()[-1500:]
+    )
     gdb.interrupt()
     assert value(gdb, "'socket_hal.cpp'::servers.items") == 0
-    assert value(gdb, "server.sock_") == handle          # still held by TCPServer
+    assert value(gdb, "server.sock_") == handle  # still held by TCPServer
     assert value(gdb, f"socket_handle_valid({handle})") == 1
     target.stop()
 
 
-def test_uplink_cut_makes_close_all_call_close_through_the_stale_slot(elves, owner,  # noqa: F811
-                                                                       tmp_path):
+def test_uplink_cut_makes_close_all_call_close_through_the_stale_slot(
+    elves,  # noqa: F811
+    owner,
+    tmp_path,
+):
     """The story's cut: the AP loses its uplink, the cloud time-out makes the device reset its
     WiFi (NET_RESET), socket_close_all() deletes the clients, then the server, whose close()
     calls tcp_server_client_t::close() on the stale slot-1 pointer."""

@@ -49,11 +49,25 @@ class SimBoard:
         with open(out, "wb") as f:
             self.child = self.owner.spawn(
                 f"sim-board-{variant}",
-                [*PHOTONDBG, "sim", "boot", "--variant", variant, "--port", str(self.http),
-                 "--console-port", str(self.console), "--control-port", str(self.control),
-                 "--out", str(self.tmp / f"board-{variant}")]
+                [
+                    *PHOTONDBG,
+                    "sim",
+                    "boot",
+                    "--variant",
+                    variant,
+                    "--port",
+                    str(self.http),
+                    "--console-port",
+                    str(self.console),
+                    "--control-port",
+                    str(self.control),
+                    "--out",
+                    str(self.tmp / f"board-{variant}"),
+                ]
                 + (["--console-usb"] if self.usb else []),
-                stdout=f, stderr=subprocess.STDOUT)
+                stdout=f,
+                stderr=subprocess.STDOUT,
+            )
         for _ in range(600):  # bounded: 60 s for a build (cached) and a boot
             text = out.read_text(errors="replace")
             if "serving:" in text:
@@ -64,27 +78,63 @@ class SimBoard:
 
     def cmd(self, action: str) -> str:
         extra = " --kind down" if action == "cut" else ""
-        return f"{sys.executable} -m photondbg sim netcut --control 127.0.0.1:{self.control} " \
-               f"{action}{extra}"
+        return (
+            f"{sys.executable} -m photondbg sim netcut --control 127.0.0.1:{self.control} "
+            f"{action}{extra}"
+        )
 
     def campaign_args(self, *, reset: bool = True) -> list[str]:
-        args = ["--target", "photon", "--host", "127.0.0.1", "--port", str(self.http),
-                "--serial", f"socket://127.0.0.1:{self.console}",
-                "--netcut-cmd", self.cmd("cut"), "--netrestore-cmd", self.cmd("restore"),
-                "--hold", "1:2", "--recovery", "5", "--boot-timeout", "20"]
+        args = [
+            "--target",
+            "photon",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.http),
+            "--serial",
+            f"socket://127.0.0.1:{self.console}",
+            "--netcut-cmd",
+            self.cmd("cut"),
+            "--netrestore-cmd",
+            self.cmd("restore"),
+            "--hold",
+            "1:2",
+            "--recovery",
+            "5",
+            "--boot-timeout",
+            "20",
+        ]
         return args + (["--reset-cmd", self.cmd("reset")] if reset else [])
 
 
 def run_cli(args: list[str], timeout: float = 150) -> subprocess.CompletedProcess:
-    return subprocess.run([*PHOTONDBG, *args], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [*PHOTONDBG, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_campaign_sees_crashes_of_variant_none(owner, tmp_path):
     board = SimBoard(owner, tmp_path, "none")
     out = tmp_path / "camp"
-    res = run_cli(["campaign", *board.campaign_args(), "--cycles", "3", "--seed", "1",
-                   "--variant", "none", "--json", "--out", str(out)])
+    res = run_cli(
+        [
+            "campaign",
+            *board.campaign_args(),
+            "--cycles",
+            "3",
+            "--seed",
+            "1",
+            "--variant",
+            "none",
+            "--json",
+            "--out",
+            str(out),
+        ]
+    )
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["variant"] == "none" and summary["cycles"] == 3
@@ -107,8 +157,19 @@ def test_a_console_that_drops_on_reset_like_usb(owner, tmp_path):
     """The Photon's USB serial vanishes at each reset: the campaign re-opens it and goes on."""
     board = SimBoard(owner, tmp_path, "none", usb=True)
     out = tmp_path / "camp"
-    res = run_cli(["campaign", *board.campaign_args(), "--cycles", "2", "--seed", "1",
-                   "--json", "--out", str(out)])
+    res = run_cli(
+        [
+            "campaign",
+            *board.campaign_args(),
+            "--cycles",
+            "2",
+            "--seed",
+            "1",
+            "--json",
+            "--out",
+            str(out),
+        ]
+    )
     assert res.returncode == 0, res.stderr
     full = json.loads((out / "campaign.json").read_text())
     assert full["outcomes"]["CRASH"] >= 1 and len(full["per_cycle"]) == 2
@@ -130,8 +191,19 @@ def test_a_console_that_drops_on_reset_like_usb(owner, tmp_path):
 def test_variant_clients_never_recovers_and_a_board_without_reset_stops(owner, tmp_path):
     board = SimBoard(owner, tmp_path, "clients")
     out = tmp_path / "camp"
-    res = run_cli(["campaign", *board.campaign_args(reset=False), "--cycles", "2",
-                   "--variant", "clients", "--json", "--out", str(out)])
+    res = run_cli(
+        [
+            "campaign",
+            *board.campaign_args(reset=False),
+            "--cycles",
+            "2",
+            "--variant",
+            "clients",
+            "--json",
+            "--out",
+            str(out),
+        ]
+    )
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     # PR #1250 alone: no crash, but the server never listens again; nothing can reset it
@@ -155,11 +227,27 @@ def test_verify_fix_on_the_board_flashes_both_builds(owner, tmp_path):
             board.flash(elf.stem)
 
     netcut = CommandNetCut(board.cmd("cut"), board.cmd("restore"))
-    target = Board("127.0.0.1", board.http, netcut, serial=f"socket://127.0.0.1:{board.console}",
-                   reset_cmd=board.cmd("reset"))
-    cfgs = [board_config(variant=v, cycles=2, seed=3, hold=(1.0, 2.0), period=0.25,
-                         recovery=5, boot_timeout=20, elf=Path(f"/builds/{v}"), netcut=netcut)
-            for v in ("none", "all")]
+    target = Board(
+        "127.0.0.1",
+        board.http,
+        netcut,
+        serial=f"socket://127.0.0.1:{board.console}",
+        reset_cmd=board.cmd("reset"),
+    )
+    cfgs = [
+        board_config(
+            variant=v,
+            cycles=2,
+            seed=3,
+            hold=(1.0, 2.0),
+            period=0.25,
+            recovery=5,
+            boot_timeout=20,
+            elf=Path(f"/builds/{v}"),
+            netcut=netcut,
+        )
+        for v in ("none", "all")
+    ]
     res = verify_on_board(target, *cfgs, tmp_path / "verify", flash=flash)
     assert flashed == ["none", "all"]
     s = res.summary()
@@ -172,23 +260,90 @@ def test_verify_fix_on_the_board_flashes_both_builds(owner, tmp_path):
     assert len(runs["candidate"]["device"]["netcut"]) == 4  # its own cuts only
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--port", "80", "--netcut-cmd", "true", "--netrestore-cmd", "true"], "--host is required"),
-    (["--host", "127.0.0.1", "--netcut-cmd", "true", "--netrestore-cmd", "true"],
-     "--port is required"),
-    (["--host", "127.0.0.1", "--port", "80", "--netcut-cmd", "true"], "go together"),
-    (["--host", "127.0.0.1", "--port", "80"], "no terminal to ask on"),
-    (["--host", "127.0.0.1", "--port", "80", "--netcut-cmd", "'unclosed",
-      "--netrestore-cmd", "true"], "cannot parse"),
-    (["--host", "bad host", "--port", "80", "--netcut-cmd", "true", "--netrestore-cmd", "true"],
-     "not a host name"),
-    (["--host", "127.0.0.1", "--port", "0", "--netcut-cmd", "true", "--netrestore-cmd", "true"],
-     "--port"),
-    (["--host", "127.0.0.1", "--port", "80", "--netcut-cmd", "true", "--netrestore-cmd", "true",
-      "--hold", "3:1"], "MIN <= MAX"),
-    (["--host", "127.0.0.1", "--port", "80", "--netcut-cmd", "true", "--netrestore-cmd", "true",
-      "--probe", "jlink"], "--probe"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--port", "80", "--netcut-cmd", "true", "--netrestore-cmd", "true"],
+            "--host is required",
+        ),
+        (
+            ["--host", "127.0.0.1", "--netcut-cmd", "true", "--netrestore-cmd", "true"],
+            "--port is required",
+        ),
+        (["--host", "127.0.0.1", "--port", "80", "--netcut-cmd", "true"], "go together"),
+        (["--host", "127.0.0.1", "--port", "80"], "no terminal to ask on"),
+        (
+            [
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "80",
+                "--netcut-cmd",
+                "'unclosed",
+                "--netrestore-cmd",
+                "true",
+            ],
+            "cannot parse",
+        ),
+        (
+            [
+                "--host",
+                "bad host",
+                "--port",
+                "80",
+                "--netcut-cmd",
+                "true",
+                "--netrestore-cmd",
+                "true",
+            ],
+            "not a host name",
+        ),
+        (
+            [
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--netcut-cmd",
+                "true",
+                "--netrestore-cmd",
+                "true",
+            ],
+            "--port",
+        ),
+        (
+            [
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "80",
+                "--netcut-cmd",
+                "true",
+                "--netrestore-cmd",
+                "true",
+                "--hold",
+                "3:1",
+            ],
+            "MIN <= MAX",
+        ),
+        (
+            [
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "80",
+                "--netcut-cmd",
+                "true",
+                "--netrestore-cmd",
+                "true",
+                "--probe",
+                "jlink",
+            ],
+            "--probe",
+        ),
+    ],
+)
 def test_campaign_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
     res = run_cli(["campaign", *args, "--out", str(tmp_path / "o")], timeout=30)
     assert res.returncode == 2
@@ -199,37 +354,105 @@ def test_campaign_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
 
 def test_campaign_bad_serial_port_is_usage_error(tmp_path):
     port = free_port()  # nothing listens there
-    res = run_cli(["campaign", "--host", "127.0.0.1", "--port", str(free_port()),
-                   "--netcut-cmd", "true", "--netrestore-cmd", "true",
-                   "--serial", f"socket://127.0.0.1:{port}", "--out", str(tmp_path / "o")],
-                  timeout=30)
+    res = run_cli(
+        [
+            "campaign",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(free_port()),
+            "--netcut-cmd",
+            "true",
+            "--netrestore-cmd",
+            "true",
+            "--serial",
+            f"socket://127.0.0.1:{port}",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        timeout=30,
+    )
     assert res.returncode == 2, res.stderr
     assert "cannot open serial port socket://127.0.0.1" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
 
 
 def test_campaign_against_a_silent_host_fails_with_one_line(tmp_path):
-    res = run_cli(["campaign", "--host", "127.0.0.1", "--port", str(free_port()),
-                   "--netcut-cmd", "true", "--netrestore-cmd", "true", "--boot-timeout", "1",
-                   "--out", str(tmp_path / "o")], timeout=30)
+    res = run_cli(
+        [
+            "campaign",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(free_port()),
+            "--netcut-cmd",
+            "true",
+            "--netrestore-cmd",
+            "true",
+            "--boot-timeout",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        timeout=30,
+    )
     assert res.returncode == 1
     assert "did not answer HTTP within 1 s" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--target", "photon"], "--baseline-elf is required"),
-    (["--host", "127.0.0.1"], "--host needs --target photon"),
-    (["--target", "photon", "--baseline-elf", "{elf}", "--candidate-elf", "/nonexistent.elf"],
-     "file not found"),
-    (["--target", "photon", "--baseline-elf", "{elf}", "--candidate-elf", "{elf}",
-      "--flash-method", "dfu"], "same file"),
-    (["--target", "photon", "--baseline-elf", "{elf}", "--candidate-elf", "{elf2}"],
-     "--flash-method is required"),
-    (["--target", "photon", "--baseline-elf", "{elf}", "--candidate-elf", "{elf2}",
-      "--flash-method", "openocd", "--netcut-cmd", "true", "--netrestore-cmd", "true"],
-     "--host is required"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--target", "photon"], "--baseline-elf is required"),
+        (["--host", "127.0.0.1"], "--host needs --target photon"),
+        (
+            [
+                "--target",
+                "photon",
+                "--baseline-elf",
+                "{elf}",
+                "--candidate-elf",
+                "/nonexistent.elf",
+            ],
+            "file not found",
+        ),
+        (
+            [
+                "--target",
+                "photon",
+                "--baseline-elf",
+                "{elf}",
+                "--candidate-elf",
+                "{elf}",
+                "--flash-method",
+                "dfu",
+            ],
+            "same file",
+        ),
+        (
+            ["--target", "photon", "--baseline-elf", "{elf}", "--candidate-elf", "{elf2}"],
+            "--flash-method is required",
+        ),
+        (
+            [
+                "--target",
+                "photon",
+                "--baseline-elf",
+                "{elf}",
+                "--candidate-elf",
+                "{elf2}",
+                "--flash-method",
+                "openocd",
+                "--netcut-cmd",
+                "true",
+                "--netrestore-cmd",
+                "true",
+            ],
+            "--host is required",
+        ),
+    ],
+)
 def test_verify_fix_photon_argument_checks(args, message, tmp_path):
     elf, elf2 = tmp_path / "a.elf", tmp_path / "b.elf"
     elf.write_bytes(b"\x7fELF" + bytes(60))
@@ -247,10 +470,30 @@ def test_verify_fix_photon_flash_by_openocd_without_a_probe(tmp_path):
     elf, elf2 = tmp_path / "a.elf", tmp_path / "b.elf"
     elf.write_bytes(b"\x7fELF" + bytes(60))
     elf2.write_bytes(b"\x7fELF" + bytes(60))
-    res = run_cli(["verify-fix", "--target", "photon", "--baseline-elf", str(elf),
-                   "--candidate-elf", str(elf2), "--flash-method", "openocd",
-                   "--host", "127.0.0.1", "--port", "80", "--netcut-cmd", "true",
-                   "--netrestore-cmd", "true", "--out", str(tmp_path / "o")], timeout=60)
+    res = run_cli(
+        [
+            "verify-fix",
+            "--target",
+            "photon",
+            "--baseline-elf",
+            str(elf),
+            "--candidate-elf",
+            str(elf2),
+            "--flash-method",
+            "openocd",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "80",
+            "--netcut-cmd",
+            "true",
+            "--netrestore-cmd",
+            "true",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        timeout=60,
+    )
     assert res.returncode == 2, res.stderr
     assert "no debug probe found" in res.stderr.strip().splitlines()[-1]
 
@@ -291,8 +534,9 @@ def test_serial_url_stream_counts_a_dropped_port():
     srv.settimeout(10)
     stream = UrlSerialStream(f"socket://127.0.0.1:{srv.getsockname()[1]}", retry=0.05)
     got = []
-    reader = threading.Thread(target=lambda: got.extend(iter(lambda: stream.recv(100), b"")),
-                              daemon=True)
+    reader = threading.Thread(
+        target=lambda: got.extend(iter(lambda: stream.recv(100), b"")), daemon=True
+    )
     reader.start()
     try:
         first, _ = srv.accept()
@@ -319,10 +563,13 @@ def test_serial_url_stream_counts_a_dropped_port():
         srv.close()
 
 
-@pytest.mark.parametrize("line", [
-    "Error: [stm32f2x.cpu] clearing lockup after double fault",   # OpenOCD 0.12
-    "Error: stm32f2x.cpu -- clearing lockup after double fault",  # 0.11 and older
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Error: [stm32f2x.cpu] clearing lockup after double fault",  # OpenOCD 0.12
+        "Error: stm32f2x.cpu -- clearing lockup after double fault",  # 0.11 and older
+    ],
+)
 def test_openocd_lockup_line_makes_a_lockup_cycle(owner, tmp_path, line):
     """The probe's evidence, as the session parses OpenOCD's log; then the reset means."""
     from photondbg.campaign.board import Board, BoardCampaign
@@ -331,18 +578,32 @@ def test_openocd_lockup_line_makes_a_lockup_cycle(owner, tmp_path, line):
     from photondbg.photon.openocd import parse_line
     from photondbg.targets.photon import PhotonTarget
 
-    board = Board("127.0.0.1", 7123, CommandNetCut("true", "true"), probe="cmsis-dap",
-                  reset_cmd="true")
-    cfg = board_config(variant="x", cycles=1, seed=0, hold=None, period=0.5, recovery=None,
-                       boot_timeout=None, netcut=board.netcut)
+    board = Board(
+        "127.0.0.1", 7123, CommandNetCut("true", "true"), probe="cmsis-dap", reset_cmd="true"
+    )
+    cfg = board_config(
+        variant="x",
+        cycles=1,
+        seed=0,
+        hold=None,
+        period=0.5,
+        recovery=None,
+        boot_timeout=None,
+        netcut=board.netcut,
+    )
     camp = BoardCampaign(cfg, board, owner, logdir=tmp_path)
     camp.probe = PhotonTarget(None, owner, logdir=tmp_path, interface="cmsis-dap")
     before = time.monotonic()
     assert camp.crashed(before) is None
     session = camp.probe.session
-    session.events += [e for e in (parse_line(line, time.monotonic()),
-                                   parse_line("xPSR: 0x01000003 pc: 0x08001234 msp: 0x2001ff80",
-                                              time.monotonic())) if e]
+    session.events += [
+        e
+        for e in (
+            parse_line(line, time.monotonic()),
+            parse_line("xPSR: 0x01000003 pc: 0x08001234 msp: 0x2001ff80", time.monotonic()),
+        )
+        if e
+    ]
     outcome, t, detail = camp.crashed(before)
     assert outcome == "LOCKUP" and t >= before
     assert "clearing lockup" in detail and detail.endswith("pc=0x08001234")

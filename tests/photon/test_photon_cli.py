@@ -36,16 +36,18 @@ def test_flash_openocd_without_probe(capsys, tmp_path):
     require_tool("openocd")
     elf = tmp_path / "fw.elf"
     elf.write_bytes(b"\x7fELF" + bytes(60))
-    code, _, err = run_cli(capsys, "flash", "--method", "openocd", "--probe", "stlink",
-                           str(elf))
+    code, _, err = run_cli(capsys, "flash", "--method", "openocd", "--probe", "stlink", str(elf))
     assert code == 2 and one_line(err) and "no debug probe found" in err
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--method", "particle", "/nonexistent/app.bin"], "firmware file not found"),
-    (["--method", "dfu", "--address", "0xZZ", "x.bin"], "not an address"),
-    (["--method", "jtag", "x.bin"], "Invalid value for '--method'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--method", "particle", "/nonexistent/app.bin"], "firmware file not found"),
+        (["--method", "dfu", "--address", "0xZZ", "x.bin"], "not an address"),
+        (["--method", "jtag", "x.bin"], "Invalid value for '--method'"),
+    ],
+)
 def test_flash_bad_input(capsys, args, message):
     code, _, err = run_cli(capsys, "flash", *args)
     assert code == 2 and message in err and "Traceback" not in err
@@ -65,14 +67,21 @@ def test_flash_dfu_elf_without_bin(capsys, tmp_path):
     assert code == 2 and one_line(err) and "needs a .bin" in err
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--target", "photon"], "needs --device-os PATH and --ref REF"),
-    (["--target", "photon", "--device-os", "/nonexistent", "--ref", "v0.6.0"],
-     "Device OS checkout not found"),
-    (["--target", "sim", "--ref", "v0.6.0"], "--ref is for --target photon"),
-    (["--target", "photon", "--device-os", "/tmp", "--ref", "x", "--variant", "all"],
-     "--variant/--debug are for --target sim"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--target", "photon"], "needs --device-os PATH and --ref REF"),
+        (
+            ["--target", "photon", "--device-os", "/nonexistent", "--ref", "v0.6.0"],
+            "Device OS checkout not found",
+        ),
+        (["--target", "sim", "--ref", "v0.6.0"], "--ref is for --target photon"),
+        (
+            ["--target", "photon", "--device-os", "/tmp", "--ref", "x", "--variant", "all"],
+            "--variant/--debug are for --target sim",
+        ),
+    ],
+)
 def test_build_bad_usage(capsys, args, message):
     code, _, err = run_cli(capsys, "build", *args)
     assert code == 2 and one_line(err) and message in err
@@ -85,8 +94,9 @@ def test_build_sim_prints_the_elf_firmware_build_made(capsys, tmp_path, monkeypa
     from photondbg import firmware
 
     monkeypatch.setenv("PHOTONDBG_BUILD", str(tmp_path / "b"))
-    code, out, err = run_cli(capsys, "build", "--app", "simple-server", "--variant", "clients",
-                             "--json")
+    code, out, err = run_cli(
+        capsys, "build", "--app", "simple-server", "--variant", "clients", "--json"
+    )
     assert code == 0, err
     info = json.loads(out)
     assert info["elf"] == str(firmware.elf_path("simple-server", "clients"))
@@ -110,8 +120,13 @@ def test_flash_openocd_verified_and_failed(capsys, tmp_path, monkeypatch):
     elf.write_bytes(b"\x7fELF" + bytes(60))
     code, out, err = run_cli(capsys, "flash", "--method", "openocd", "--json", str(elf))
     assert code == 0, err
-    assert json.loads(out) == {"method": "openocd", "image": str(elf), "address": None,
-                               "verified": True, "detail": "** Verified OK **"}
+    assert json.loads(out) == {
+        "method": "openocd",
+        "image": str(elf),
+        "address": None,
+        "verified": True,
+        "detail": "** Verified OK **",
+    }
     # a monolithic .bin gets its address from the image
     mono = tmp_path / "mono.bin"
     mono.write_bytes(struct.pack("<II", 0x20020000, 0x08020195) + bytes(56))
@@ -122,6 +137,9 @@ def test_flash_openocd_verified_and_failed(capsys, tmp_path, monkeypatch):
     from photondbg.photon import flash as flash_mod
 
     monkeypatch.setattr(flash_mod, "is_elf", lambda p: True)
-    with pytest.raises(ToolFailure, match=r"\*\* Programming Failed \*\* while programming .*"
-                                          r"couldn't open"):
+    with pytest.raises(
+        ToolFailure,
+        match=r"\*\* Programming Failed \*\* while programming .*"
+        r"couldn't open",
+    ):
         flash_mod.flash_openocd(tmp_path / "gone.elf", interface="cmsis-dap")

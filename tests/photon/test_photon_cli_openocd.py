@@ -12,14 +12,20 @@ from recordings import DATA, FAKE_OPENOCD
 
 def test_openocd_verb_runs_until_ctrl_c(tmp_path):
     scenario = tmp_path / "ready.log"
-    lines = [ln for ln in (DATA / "openocd" / "session-lockup-0.12.log").read_text().splitlines()
-             if not ln.startswith("@wait-upstream")]
-    scenario.write_text("\n".join(lines[:lines.index("@serve") + 3]) + "\n")
-    env = dict(os.environ, PHOTONDBG_OPENOCD=str(FAKE_OPENOCD),
-               FAKE_OPENOCD_SCENARIO=str(scenario))
-    proc = subprocess.Popen([sys.executable, "-m", "photondbg", "openocd", "--probe",
-                             "stlink", "--json"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    lines = [
+        ln
+        for ln in (DATA / "openocd" / "session-lockup-0.12.log").read_text().splitlines()
+        if not ln.startswith("@wait-upstream")
+    ]
+    scenario.write_text("\n".join(lines[: lines.index("@serve") + 3]) + "\n")
+    env = dict(os.environ, PHOTONDBG_OPENOCD=str(FAKE_OPENOCD), FAKE_OPENOCD_SCENARIO=str(scenario))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "photondbg", "openocd", "--probe", "stlink", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         info = json.loads(proc.stdout.readline())
         assert info["interface"] == "stlink"
@@ -33,7 +39,7 @@ def test_openocd_verb_runs_until_ctrl_c(tmp_path):
             proc.wait()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
-    assert not running(info["pid"])   # OpenOCD (here the fake) did not outlive the verb
+    assert not running(info["pid"])  # OpenOCD (here the fake) did not outlive the verb
 
 
 def running(pid: int) -> bool:

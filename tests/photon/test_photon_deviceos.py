@@ -25,9 +25,21 @@ void loop(void) {}
 
 
 def git(repo, *args):
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=photondbg",
-                           "-c", "user.email=photondbg@localhost", *args],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=photondbg",
+            "-c",
+            "user.email=photondbg@localhost",
+            *args,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +47,9 @@ def checkout(tmp_path_factory):
     """A Device OS-shaped repo: tag v0.6.0 without the fix, branch fix-1250 with it."""
     require_tool("git")
     base = tmp_path_factory.mktemp("dos")
-    proto = base / "firmware-protobuf"          # a submodule, as Device OS has
+    proto = base / "firmware-protobuf"  # a submodule, as Device OS has
     proto.mkdir()
-    (proto / "control.proto").write_text("syntax = \"proto2\";\n")
+    (proto / "control.proto").write_text('syntax = "proto2";\n')
     git(proto, "init", "-q")
     git(proto, "add", "-A")
     git(proto, "commit", "-q", "-m", "proto")
@@ -77,7 +89,7 @@ def symbol_value(elf, name):
             start = seg["p_vaddr"]
             if seg["p_type"] == "PT_LOAD" and start <= addr < start + seg["p_filesz"]:
                 off = addr - seg["p_vaddr"]
-                return int.from_bytes(seg.data()[off:off + 4], "little")
+                return int.from_bytes(seg.data()[off : off + 4], "little")
     raise AssertionError(name)
 
 
@@ -130,8 +142,13 @@ def test_not_a_checkout(tmp_path, appdir):
 
 def test_missing_toolchain(checkout, appdir, tmp_path):
     with pytest.raises(ToolMissing) as err:
-        deviceos.build(checkout, "v0.6.0", appdir=appdir, out_root=tmp_path,
-                       env={"PATH": str(tmp_path / "empty")})
+        deviceos.build(
+            checkout,
+            "v0.6.0",
+            appdir=appdir,
+            out_root=tmp_path,
+            env={"PATH": str(tmp_path / "empty")},
+        )
     assert err.value.exit_code == EXIT_USAGE and "arm-none-eabi-gcc" in str(err.value)
 
 
@@ -146,19 +163,47 @@ def test_failing_build_points_at_its_log(checkout, appdir, tmp_path):
 def test_cli_build_photon(checkout, appdir, tmp_path):
     require_tool("arm-none-eabi-gcc")
     env = dict(os.environ, PHOTONDBG_BUILD=str(tmp_path / "b"))
-    cmd = [sys.executable, "-m", "photondbg", "build", "--target", "photon",
-           "--device-os", str(checkout), "--appdir", str(appdir), "--json"]
-    res = subprocess.run(cmd + ["--ref", "fix-1250"], env=env, capture_output=True, text=True,
-                         timeout=120)
+    cmd = [
+        sys.executable,
+        "-m",
+        "photondbg",
+        "build",
+        "--target",
+        "photon",
+        "--device-os",
+        str(checkout),
+        "--appdir",
+        str(appdir),
+        "--json",
+    ]
+    res = subprocess.run(
+        cmd + ["--ref", "fix-1250"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stderr
     info = json.loads(res.stdout)
     assert info["elf"].startswith(str(tmp_path / "b" / "device-os"))
     assert symbol_value(info["elf"], "device_os_socket_fix") == 1
-    bad = subprocess.run(cmd + ["--ref", "nope"], env=env, capture_output=True, text=True,
-                         timeout=60)
+    bad = subprocess.run(
+        cmd + ["--ref", "nope"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("photondbg: error: ref 'nope'")
     assert bad.stderr.count("\n") == 1
-    missing = subprocess.run([sys.executable, "-m", "photondbg", "build", "--target", "photon",
-                              "--device-os", str(tmp_path / "x"), "--ref", "v1"],
-                             env=env, capture_output=True, text=True, timeout=60)
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "photondbg",
+            "build",
+            "--target",
+            "photon",
+            "--device-os",
+            str(tmp_path / "x"),
+            "--ref",
+            "v1",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert missing.returncode == 2 and "checkout not found" in missing.stderr

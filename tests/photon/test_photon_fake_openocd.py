@@ -25,22 +25,48 @@ def lockup_elf(tmp_path_factory):
     gcc = require_tool("arm-none-eabi-gcc")
     out = tmp_path_factory.mktemp("fw") / "lockup.elf"
     src = DATA / "firmware"
-    subprocess.run([gcc, "-mcpu=cortex-m3", "-mthumb", "-nostdlib", "-g", "-T",
-                    str(src / "lockup.ld"), str(src / "lockup.S"), "-o", str(out)], check=True)
+    subprocess.run(
+        [
+            gcc,
+            "-mcpu=cortex-m3",
+            "-mthumb",
+            "-nostdlib",
+            "-g",
+            "-T",
+            str(src / "lockup.ld"),
+            str(src / "lockup.S"),
+            "-o",
+            str(out),
+        ],
+        check=True,
+    )
     return out
 
 
 def fake_env(sim: SimTarget, scenario: str) -> dict:
-    return dict(os.environ, FAKE_OPENOCD_UPSTREAM=f"127.0.0.1:{sim.gdb_port}",
-                FAKE_OPENOCD_SCENARIO=str(DATA / "openocd" / scenario),
-                FAKE_OPENOCD_QEMU_STDERR=str(sim.logdir / "qemu-stderr.log"))
+    return dict(
+        os.environ,
+        FAKE_OPENOCD_UPSTREAM=f"127.0.0.1:{sim.gdb_port}",
+        FAKE_OPENOCD_SCENARIO=str(DATA / "openocd" / scenario),
+        FAKE_OPENOCD_QEMU_STDERR=str(sim.logdir / "qemu-stderr.log"),
+    )
 
 
-@pytest.mark.parametrize("scenario,line,plain_stop", [
-    ("session-lockup-0.12.log", "Error: [stm32f2x.cpu] clearing lockup after double fault", True),
-    ("session-lockup-0.11.log", "Error: stm32f2x.cpu -- clearing lockup after double fault",
-     False),
-])
+@pytest.mark.parametrize(
+    "scenario,line,plain_stop",
+    [
+        (
+            "session-lockup-0.12.log",
+            "Error: [stm32f2x.cpu] clearing lockup after double fault",
+            True,
+        ),
+        (
+            "session-lockup-0.11.log",
+            "Error: stm32f2x.cpu -- clearing lockup after double fault",
+            False,
+        ),
+    ],
+)
 def test_lockup_through_fake_openocd(owner, tmp_path, lockup_elf, scenario, line, plain_stop):
     """0.12 halts the locked-up core: GDB gets a plain stop (SIGINT) and reads the registers,
     the lock-up line already in the log; the older fake closed GDB's connection instead."""
@@ -49,8 +75,13 @@ def test_lockup_through_fake_openocd(owner, tmp_path, lockup_elf, scenario, line
     from photondbg.gdb.session import GdbSession, TargetDied
 
     sim = SimTarget(lockup_elf, owner, logdir=tmp_path / "qemu", gdb=True).start()
-    target = PhotonTarget(lockup_elf, owner, logdir=tmp_path / "photon",
-                          openocd_bin=str(FAKE_OPENOCD), env=fake_env(sim, scenario))
+    target = PhotonTarget(
+        lockup_elf,
+        owner,
+        logdir=tmp_path / "photon",
+        openocd_bin=str(FAKE_OPENOCD),
+        env=fake_env(sim, scenario),
+    )
     target.start()
     assert target.running and target.gdb_port not in (None, sim.gdb_port)
     assert target.lockup() is None
@@ -59,7 +90,7 @@ def test_lockup_through_fake_openocd(owner, tmp_path, lockup_elf, scenario, line
     gdb.connect("127.0.0.1", target.gdb_port)
     printed = [gdb.cli(cmd, timeout=10) for cmd in target.gdb_init_commands]
     assert "hard_err: catch" in printed[0] and "reset: catch" in printed[0]
-    assert gdb.cli("p/x $pc", timeout=10).strip().endswith("0x8000010")   # reset vector
+    assert gdb.cli("p/x $pc", timeout=10).strip().endswith("0x8000010")  # reset vector
     gdb.cont()
     if plain_stop:
         stop = gdb.wait_stopped(Deadline(20))
@@ -90,9 +121,12 @@ def test_lockup_through_fake_openocd(owner, tmp_path, lockup_elf, scenario, line
 
 
 def test_fake_without_scenario_replays_the_recorded_no_probe(owner):
-    session = OpenOcdSession(owner, "cmsis-dap", openocd_bin=str(FAKE_OPENOCD),
-                             env={k: v for k, v in os.environ.items()
-                                  if not k.startswith("FAKE_OPENOCD")})
+    session = OpenOcdSession(
+        owner,
+        "cmsis-dap",
+        openocd_bin=str(FAKE_OPENOCD),
+        env={k: v for k, v in os.environ.items() if not k.startswith("FAKE_OPENOCD")},
+    )
     with pytest.raises(NoProbe) as err:
         session.start(timeout=20)
     assert err.value.exit_code == EXIT_USAGE
@@ -103,8 +137,12 @@ def test_openocd_that_never_listens_times_out_cleanly(owner, tmp_path):
     # an OpenOCD that starts but whose GDB server never comes up: one error, child stopped
     scenario = tmp_path / "hang.log"
     scenario.write_text("Open On-Chip Debugger 0.12.0\nInfo : clock speed 1000 kHz\n")
-    session = OpenOcdSession(owner, "stlink", openocd_bin=[sys.executable, str(FAKE_OPENOCD)],
-                             env=dict(os.environ, FAKE_OPENOCD_SCENARIO=str(scenario)))
+    session = OpenOcdSession(
+        owner,
+        "stlink",
+        openocd_bin=[sys.executable, str(FAKE_OPENOCD)],
+        env=dict(os.environ, FAKE_OPENOCD_SCENARIO=str(scenario)),
+    )
     from photondbg.errors import ToolFailure
 
     with pytest.raises(ToolFailure, match="did not listen"):
@@ -120,17 +158,35 @@ def test_capture_fault_target_photon_end_to_end(owner, tmp_path, lockup_elf):
 
     sim = SimTarget(lockup_elf, owner, logdir=tmp_path / "qemu", gdb=True).start()
     env = fake_env(sim, "session-lockup-0.12.log") | {"PHOTONDBG_OPENOCD": str(FAKE_OPENOCD)}
-    res = subprocess.run([sys.executable, "-m", "photondbg", "capture-fault", "--target",
-                          "photon", "--elf", str(lockup_elf), "--scenario", "none",
-                          "--timeout", "60", "--out", str(tmp_path / "out"), "--json"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "photondbg",
+            "capture-fault",
+            "--target",
+            "photon",
+            "--elf",
+            str(lockup_elf),
+            "--scenario",
+            "none",
+            "--timeout",
+            "60",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     line = json.loads(res.stdout)
     report = json.loads(open(line["report"]).read())
     assert report["target"]["kind"] == "photon" and report["status"] == "complete"
     assert report["lockup"]["source"] == "openocd"
-    assert report["lockup"]["message"] == \
-        "Error: [stm32f2x.cpu] clearing lockup after double fault"
+    assert report["lockup"]["message"] == "Error: [stm32f2x.cpu] clearing lockup after double fault"
     assert report["lockup"]["registers"] == parse_lockup(sim.stderr_text()).registers
     # the first fault was caught at the HardFault breakpoint and kept; the lock-up beside it
     assert report["fault"]["vector"] == "HardFault" and report["fault"]["stack"] == "msp"
@@ -168,15 +224,46 @@ def test_openocd_dying_mid_capture_is_a_tool_failure(owner, tmp_path):
     src = tmp_path / "spin.S"
     src.write_text(SPIN_S)
     elf = tmp_path / "spin.elf"
-    subprocess.run([gcc, "-mcpu=cortex-m3", "-mthumb", "-nostdlib", "-g", "-T",
-                    str(DATA / "firmware" / "lockup.ld"), str(src), "-o", str(elf)], check=True)
+    subprocess.run(
+        [
+            gcc,
+            "-mcpu=cortex-m3",
+            "-mthumb",
+            "-nostdlib",
+            "-g",
+            "-T",
+            str(DATA / "firmware" / "lockup.ld"),
+            str(src),
+            "-o",
+            str(elf),
+        ],
+        check=True,
+    )
     sim = SimTarget(elf, owner, logdir=tmp_path / "qemu", gdb=True).start()
     env = fake_env(sim, "session-lockup-0.12.log") | {"PHOTONDBG_OPENOCD": str(FAKE_OPENOCD)}
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "photondbg", "capture-fault", "--target",
-                             "photon", "--elf", str(elf), "--scenario", "none", "--timeout",
-                             "60", "--out", str(out)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "photondbg",
+            "capture-fault",
+            "--target",
+            "photon",
+            "--elf",
+            str(elf),
+            "--scenario",
+            "none",
+            "--timeout",
+            "60",
+            "--out",
+            str(out),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     from support import StderrLines, child_processes
 
     err = StderrLines(proc.stderr)
@@ -215,9 +302,13 @@ def test_port_taken_before_openocd_binds_is_retried(owner, tmp_path, monkeypatch
     monkeypatch.setattr(oo, "free_port", lambda: next(ports, None) or real_free_port())
     scenario = tmp_path / "ready.log"
     lines = (DATA / "openocd" / "session-lockup-0.12.log").read_text().splitlines()
-    scenario.write_text("\n".join(lines[:lines.index("@wait-upstream")]) + "\n")
-    session = OpenOcdSession(owner, "cmsis-dap", openocd_bin=str(FAKE_OPENOCD),
-                             env=dict(os.environ, FAKE_OPENOCD_SCENARIO=str(scenario)))
+    scenario.write_text("\n".join(lines[: lines.index("@wait-upstream")]) + "\n")
+    session = OpenOcdSession(
+        owner,
+        "cmsis-dap",
+        openocd_bin=str(FAKE_OPENOCD),
+        env=dict(os.environ, FAKE_OPENOCD_SCENARIO=str(scenario)),
+    )
     try:
         session.start(timeout=20)
         assert session.running and session.gdb_port != taken.getsockname()[1]
@@ -237,19 +328,56 @@ def test_vector_catch_halt_in_a_handler_nobody_armed(owner, tmp_path):
 
     gcc = require_tool("arm-none-eabi-gcc")
     elf = tmp_path / "vcatch.elf"
-    subprocess.run([gcc, "-mcpu=cortex-m3", "-mthumb", "-nostdlib", "-g", "-T",
-                    str(DATA / "firmware" / "lockup.ld"), str(DATA / "firmware" / "vcatch.S"),
-                    "-o", str(elf)], check=True)
-    nm = subprocess.run([require_tool("arm-none-eabi-nm"), str(elf)], capture_output=True,
-                        text=True, check=True).stdout
-    addr = {line.split()[2]: int(line.split()[0], 16) for line in nm.splitlines()
-            if len(line.split()) == 3}
+    subprocess.run(
+        [
+            gcc,
+            "-mcpu=cortex-m3",
+            "-mthumb",
+            "-nostdlib",
+            "-g",
+            "-T",
+            str(DATA / "firmware" / "lockup.ld"),
+            str(DATA / "firmware" / "vcatch.S"),
+            "-o",
+            str(elf),
+        ],
+        check=True,
+    )
+    nm = subprocess.run(
+        [require_tool("arm-none-eabi-nm"), str(elf)], capture_output=True, text=True, check=True
+    ).stdout
+    addr = {
+        line.split()[2]: int(line.split()[0], 16)
+        for line in nm.splitlines()
+        if len(line.split()) == 3
+    }
     sim = SimTarget(elf, owner, logdir=tmp_path / "qemu", gdb=True).start()
     env = fake_env(sim, "session-lockup-0.12.log") | {"PHOTONDBG_OPENOCD": str(FAKE_OPENOCD)}
-    res = subprocess.run([sys.executable, "-m", "photondbg", "capture-fault", "--target",
-                          "photon", "--elf", str(elf), "--scenario", "none", "--follow", "0",
-                          "--timeout", "60", "--out", str(tmp_path / "out"), "--json"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "photondbg",
+            "capture-fault",
+            "--target",
+            "photon",
+            "--elf",
+            str(elf),
+            "--scenario",
+            "none",
+            "--follow",
+            "0",
+            "--timeout",
+            "60",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     line = json.loads(res.stdout.strip().splitlines()[-1])
     report = json.loads(open(line["report"]).read())
@@ -259,5 +387,5 @@ def test_vector_catch_halt_in_a_handler_nobody_armed(owner, tmp_path):
     assert fault["registers"]["pc"] == addr["ram_hardfault"]
     armed = {h["address"] for h in report["armed"]["handlers"]}
     assert addr["flash_hardfault"] in armed and addr["ram_hardfault"] not in armed
-    mi = (tmp_path / "out" / os.path.basename(os.path.dirname(line["report"])) / "gdb-mi.log")
+    mi = tmp_path / "out" / os.path.basename(os.path.dirname(line["report"])) / "gdb-mi.log"
     assert 'signal-name="SIGTRAP"' in mi.read_text()

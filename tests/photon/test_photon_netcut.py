@@ -25,8 +25,9 @@ def test_command_pair_switches_the_relay(tmp_path):
 
 
 def test_failing_and_hanging_commands(tmp_path):
-    cut = CommandNetCut(f"{sys.executable} -c \"import sys; print('relay busy'); sys.exit(3)\"",
-                        "true")
+    cut = CommandNetCut(
+        f"{sys.executable} -c \"import sys; print('relay busy'); sys.exit(3)\"", "true"
+    )
     with pytest.raises(ToolFailure, match=r"^cut command failed \(exit 3\): relay busy$"):
         cut.cut()
     slow = CommandNetCut("sleep 30", "true", timeout=0.5)
@@ -34,11 +35,14 @@ def test_failing_and_hanging_commands(tmp_path):
         slow.cut()
 
 
-@pytest.mark.parametrize("cut,restore,message", [
-    ("ssh pi off", None, "go together"),
-    ("", "x", "--netcut-cmd is empty"),
-    ("ssh 'pi", "x", "cannot parse"),
-])
+@pytest.mark.parametrize(
+    "cut,restore,message",
+    [
+        ("ssh pi off", None, "go together"),
+        ("", "x", "--netcut-cmd is empty"),
+        ("ssh 'pi", "x", "cannot parse"),
+    ],
+)
 def test_bad_options(cut, restore, message):
     with pytest.raises(UsageError, match=message):
         netcut_from_options(cut, restore)

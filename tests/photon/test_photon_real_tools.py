@@ -64,11 +64,14 @@ def test_particle_compile_without_login(no_login, tmp_path):
     (app / "app.ino").write_text("void setup() {}\nvoid loop() {}\n")
     with pytest.raises(UsageError) as err:
         particle.compile_app(app, tmp_path / "app.bin", env=dict(os.environ))
-    assert str(err.value) == ("particle compile: not logged in to the Particle cloud "
-                              "(run `particle login`)")
+    assert str(err.value) == (
+        "particle compile: not logged in to the Particle cloud (run `particle login`)"
+    )
     assert not (tmp_path / "app.bin").exists()
-    assert not (no_login / ".particle" / "particle.config.json").exists() or \
-        "access_token" not in (no_login / ".particle" / "particle.config.json").read_text()
+    assert (
+        not (no_login / ".particle" / "particle.config.json").exists()
+        or "access_token" not in (no_login / ".particle" / "particle.config.json").read_text()
+    )
 
 
 def test_particle_compile_raw_exit_code_and_message(no_login, tmp_path):
@@ -123,16 +126,24 @@ def test_gdb_connect_to_closed_port_is_one_line(owner):
 
 def test_cli_openocd_without_probe_exit_2():
     require_tool("openocd")
-    res = subprocess.run([sys.executable, "-m", "photondbg", "openocd", "--probe", "stlink"],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "photondbg", "openocd", "--probe", "stlink"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and "no debug probe found" in res.stderr
     assert "Traceback" not in res.stderr
 
 
 def test_cli_doctor_photon_reports_missing_hardware_as_information():
-    res = subprocess.run([sys.executable, "-m", "photondbg", "doctor", "--target", "photon"],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "photondbg", "doctor", "--target", "photon"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     for check in ("openocd cmsis-dap", "openocd stlink", "dfu-util -l", "particle usb list"):
         assert check in res.stdout

@@ -23,18 +23,40 @@ def test_board_lockup_capture_replays(owner, tmp_path, lockup_elf):  # noqa: F81
     require_tool("qemu-system-arm")
     sim = SimTarget(lockup_elf, owner, logdir=tmp_path / "qemu", gdb=True).start()
     env = fake_env(sim, "session-lockup-0.12.log") | {"PHOTONDBG_OPENOCD": str(FAKE_OPENOCD)}
-    res = subprocess.run([sys.executable, "-m", "photondbg", "capture-fault", "--target",
-                          "photon", "--elf", str(lockup_elf), "--scenario", "none",
-                          "--timeout", "60", "--out", str(tmp_path / "out"), "--json"],
-                         env=env, capture_output=True, text=True, timeout=120, check=False)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "photondbg",
+            "capture-fault",
+            "--target",
+            "photon",
+            "--elf",
+            str(lockup_elf),
+            "--scenario",
+            "none",
+            "--timeout",
+            "60",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr
     capdir = Path(json.loads(res.stdout)["report"]).parent
     sim.stop()
     img = image.load(capdir)
     report = img.report
     assert report["target"]["kind"] == "photon"
-    assert report["reproduce"]["tools"].get("openocd") is not None or \
-        "openocd" in report["reproduce"]["tools"]
+    assert (
+        report["reproduce"]["tools"].get("openocd") is not None
+        or "openocd" in report["reproduce"]["tools"]
+    )
     regs = report["fault"]["registers"] if report.get("fault") else report["lockup"]["registers"]
     with ReplayServer(img).start(once=True) as srv:
         out = by_command(gdb_batch(img.elf, srv.port, ["info registers", "x/x 0x10000000"]))

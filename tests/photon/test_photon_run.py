@@ -10,8 +10,14 @@ from photondbg.photon.run import run
 
 
 def test_exit_status_and_both_streams():
-    res = run([sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr);"
-               "sys.exit(7)"], timeout=30)
+    res = run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; print('out'); print('err', file=sys.stderr);sys.exit(7)",
+        ],
+        timeout=30,
+    )
     assert (res.exit_code, res.stdout, res.stderr) == (7, "out\n", "err\n")
     assert res.output == "out\nerr\n" and res.last_line() == "err" and not res.ok
 

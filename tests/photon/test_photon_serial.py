@@ -13,7 +13,7 @@ from photondbg.targets.photon import PhotonTarget, SerialStream
 
 def test_console_reads_lines_and_survives_reenumeration(tmp_path):
     master1, slave1 = os.openpty()
-    port = tmp_path / "ttyPhoton"          # like udev's /dev/serial/by-id/... symlink
+    port = tmp_path / "ttyPhoton"  # like udev's /dev/serial/by-id/... symlink
     port.symlink_to(os.ttyname(slave1))
     stream = SerialStream(str(port), 9600, retry=0.05)
     con = Console(stream, tmp_path / "serial.log", name="photon-serial")
@@ -48,4 +48,4 @@ def test_missing_serial_port_is_usage_error_before_openocd(owner, tmp_path):
     target = PhotonTarget(None, owner, serial_port=str(tmp_path / "ttyACM9"))
     with pytest.raises(UsageError, match="cannot open serial port"):
         target.start()
-    assert target.session.child is None      # OpenOCD never started
+    assert target.session.child is None  # OpenOCD never started

@@ -75,12 +75,21 @@ def test_a_failing_test_with_the_debugger_gets_a_capture(pytester, elf, tmp_path
             assert photon.get("/")[0] == 200
     """)
     xml = tmp_path / "junit.xml"
-    reprec = pytester.inline_run("--photon-elf", str(elf), "--photon-debug",
-                                 "--photon-captures", str(captures), f"--junitxml={xml}",
-                                 "-p", "no:cacheprovider", *NO_LABGRID)
+    reprec = pytester.inline_run(
+        "--photon-elf",
+        str(elf),
+        "--photon-debug",
+        "--photon-captures",
+        str(captures),
+        f"--junitxml={xml}",
+        "-p",
+        "no:cacheprovider",
+        *NO_LABGRID,
+    )
     reprec.assertoutcome(passed=1, failed=1)
-    failed = next(r for r in reprec.getreports("pytest_runtest_logreport")
-                  if r.when == "call" and r.failed)
+    failed = next(
+        r for r in reprec.getreports("pytest_runtest_logreport") if r.when == "call" and r.failed
+    )
     props = dict(failed.user_properties)
     capdir = Path(props["photon_capture"])
     assert capdir.parent == captures
@@ -95,8 +104,9 @@ def test_a_failing_test_with_the_debugger_gets_a_capture(pytester, elf, tmp_path
     assert {"app_thread", "IDLE"} <= {t["name"] for t in report["threads"]}
     assert [t["current"] for t in report["threads"]].count(True) == 1
     assert report["stop"]["stack_pointers"]["method"] == "mrs-stub"
-    assert (capdir / "serial.log").read_text().startswith("@boot") or \
-        "@boot" in (capdir / "serial.log").read_text()
+    assert (capdir / "serial.log").read_text().startswith("@boot") or "@boot" in (
+        capdir / "serial.log"
+    ).read_text()
     sections = dict(failed.sections)
     assert str(capdir) in sections["photon capture"]
     assert "@boot" in sections["photon console"]
@@ -129,8 +139,7 @@ def test_the_documented_example(pytester, variant):
     after the uplink cut (DESIGN §1), and the plugin's test says so."""
     require_tool("arm-none-eabi-gcc")
     pytester.makepyfile(test_wifi_loss=doc_example())
-    result = pytester.runpytest("--photon-variant", variant, "-p", "no:cacheprovider",
-                                *NO_LABGRID)
+    result = pytester.runpytest("--photon-variant", variant, "-p", "no:cacheprovider", *NO_LABGRID)
     if variant == "all":
         result.assert_outcomes(passed=3)
     else:
@@ -148,11 +157,27 @@ def test_photon_target_drives_a_board_on_the_lan(pytester, owner, tmp_path):
     require_tool("qemu-system-arm")
     http, console, control = free_port(), free_port(), free_port()
     root = Path(__file__).resolve().parents[2]
-    board = owner.spawn("sim-boot", [sys.executable, "-m", "photondbg", "sim", "boot",
-                                     "--variant", "all", "--port", str(http),
-                                     "--console-port", str(console),
-                                     "--control-port", str(control),
-                                     "--out", str(tmp_path / "board")], cwd=root)
+    board = owner.spawn(
+        "sim-boot",
+        [
+            sys.executable,
+            "-m",
+            "photondbg",
+            "sim",
+            "boot",
+            "--variant",
+            "all",
+            "--port",
+            str(http),
+            "--console-port",
+            str(console),
+            "--control-port",
+            str(control),
+            "--out",
+            str(tmp_path / "board"),
+        ],
+        cwd=root,
+    )
     import time
 
     end = time.monotonic() + 60
@@ -169,10 +194,21 @@ def test_photon_target_drives_a_board_on_the_lan(pytester, owner, tmp_path):
             photon.restore()
             photon.wait_serving(20)
     """)
-    result = pytester.runpytest("--photon-target", "photon", "--photon-host", "127.0.0.1",
-                                "--photon-port", str(http),
-                                "--photon-serial", f"socket://127.0.0.1:{console}",
-                                "--photon-netcut-cmd", f"{netcut} cut",
-                                "--photon-netrestore-cmd", f"{netcut} restore",
-                                "-p", "no:cacheprovider", *NO_LABGRID)
+    result = pytester.runpytest(
+        "--photon-target",
+        "photon",
+        "--photon-host",
+        "127.0.0.1",
+        "--photon-port",
+        str(http),
+        "--photon-serial",
+        f"socket://127.0.0.1:{console}",
+        "--photon-netcut-cmd",
+        f"{netcut} cut",
+        "--photon-netrestore-cmd",
+        f"{netcut} restore",
+        "-p",
+        "no:cacheprovider",
+        *NO_LABGRID,
+    )
     result.assert_outcomes(passed=1)

@@ -19,14 +19,17 @@ def c_enum(text: str, name: str) -> dict[str, int]:
 
 
 def c_defines(text: str) -> dict[str, int]:
-    return {k: int(v, 0) for k, v in
-            re.findall(r"^#define\s+(\w+)\s+\(?(-?(?:0x[0-9A-Fa-f]+|\d+))\)?", text, re.M)}
+    return {
+        k: int(v, 0)
+        for k, v in re.findall(r"^#define\s+(\w+)\s+\(?(-?(?:0x[0-9A-Fa-f]+|\d+))\)?", text, re.M)
+    }
 
 
 def test_message_types_match():
     enum = c_enum((INCLUDE / "link.h").read_text(), "link_msg")
-    assert {k.removeprefix("MSG_"): v for k, v in enum.items()} == \
-        {m.name: m.value for m in link.Msg}
+    assert {k.removeprefix("MSG_"): v for k, v in enum.items()} == {
+        m.name: m.value for m in link.Msg
+    }
 
 
 def test_framing_constants_match():

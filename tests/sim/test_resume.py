@@ -19,10 +19,30 @@ CYCLES, STOP_AFTER = 4, 2
 def test_sim_run_interrupted_then_resumed(tmp_path):
     require_tool("qemu-system-arm")
     out = tmp_path / "run"
-    proc = subprocess.Popen([*PHOTONDBG, "sim", "run", "--variant", "all", "--cycles",
-                             str(CYCLES), "--cut", "down", "--hold", "0.5:1", "--seed", "7",
-                             "--json", "--out", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [
+            *PHOTONDBG,
+            "sim",
+            "run",
+            "--variant",
+            "all",
+            "--cycles",
+            str(CYCLES),
+            "--cut",
+            "down",
+            "--hold",
+            "0.5:1",
+            "--seed",
+            "7",
+            "--json",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     err = StderrLines(proc.stderr)
     try:
         assert err.wait_for(rf"^cycle {STOP_AFTER}/{CYCLES} ", 300), err.text(1)
@@ -35,22 +55,28 @@ def test_sim_run_interrupted_then_resumed(tmp_path):
     text = err.text()
     assert proc.returncode == 130, text
     last = text.strip().splitlines()[-1]
-    assert last.startswith("photondbg: interrupted (Ctrl-C); partial output: ") \
-        and f"--resume {out}" in last, last
+    assert (
+        last.startswith("photondbg: interrupted (Ctrl-C); partial output: ")
+        and f"--resume {out}" in last
+    ), last
     first = [json.loads(x) for x in (out / "cycles.jsonl").read_text().splitlines()]
     assert first[0]["kind"] == "start" and first[0]["options"]["cycles"] == CYCLES
     done = [r["cycle"] for r in first[1:]]
     assert [c["index"] for c in done] == list(range(1, STOP_AFTER + 1))
 
-    res = subprocess.run([*PHOTONDBG, "sim", "run", "--resume", str(out), "--json"],
-                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    res = subprocess.run(
+        [*PHOTONDBG, "sim", "run", "--resume", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["cycles"] == CYCLES and sum(summary["outcomes"].values()) == CYCLES
     assert f"resumed: {STOP_AFTER} of {CYCLES}" in res.stderr
     ran = [line for line in res.stderr.splitlines() if line.startswith("cycle ")]
-    assert [int(x.split()[1].split("/")[0]) for x in ran] == list(range(STOP_AFTER + 1,
-                                                                        CYCLES + 1))
+    assert [int(x.split()[1].split("/")[0]) for x in ran] == list(range(STOP_AFTER + 1, CYCLES + 1))
     lines = [json.loads(x) for x in (out / "cycles.jsonl").read_text().splitlines()]
     cycles = [r["cycle"] for r in lines if r["kind"] == "cycle"]
     assert sorted(c["index"] for c in cycles) == list(range(1, CYCLES + 1))  # no duplicate
@@ -61,10 +87,16 @@ def test_sim_run_interrupted_then_resumed(tmp_path):
     # every cycle, resumed or not, has the cut its index has in the seeded schedule
     schedule = CutSchedule(7, ("down",), (0.5, 1.0))
     planned = [schedule.next() for _ in range(CYCLES)]
-    assert [(c["cut"], c["hold"]) for c in report["per_cycle"]] == \
-        [(p.kind, p.hold) for p in planned]
-    fresh = subprocess.run([*PHOTONDBG, "sim", "run", "--resume", str(out), "--cycles", "9"],
-                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert [(c["cut"], c["hold"]) for c in report["per_cycle"]] == [
+        (p.kind, p.hold) for p in planned
+    ]
+    fresh = subprocess.run(
+        [*PHOTONDBG, "sim", "run", "--resume", str(out), "--cycles", "9"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert fresh.returncode == 2 and "drop --cycles" in fresh.stderr
 
 
@@ -73,11 +105,33 @@ def test_verify_fix_interrupted_then_resumed(tmp_path):
     require_tool("qemu-system-arm")
     out = tmp_path / "vf"
     cycles = 3
-    proc = subprocess.Popen([*PHOTONDBG, "verify-fix", "--baseline", "none", "--candidate",
-                             "all", "--cycles", str(cycles), "--jobs", "2", "--cut", "down",
-                             "--hold", "0.5:1", "--seed", "4", "--json", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=tmp_path)
+    proc = subprocess.Popen(
+        [
+            *PHOTONDBG,
+            "verify-fix",
+            "--baseline",
+            "none",
+            "--candidate",
+            "all",
+            "--cycles",
+            str(cycles),
+            "--jobs",
+            "2",
+            "--cut",
+            "down",
+            "--hold",
+            "0.5:1",
+            "--seed",
+            "4",
+            "--json",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     err = StderrLines(proc.stderr)
     try:
         assert err.wait_for(r"^(baseline|candidate) +1/3 ", 300), err.text(1)
@@ -93,8 +147,13 @@ def test_verify_fix_interrupted_then_resumed(tmp_path):
     first = [json.loads(x) for x in (out / "cycles.jsonl").read_text().splitlines()][1:]
     assert 1 <= len(first) < 2 * cycles
 
-    res = subprocess.run([*PHOTONDBG, "verify-fix", "--resume", str(out), "--json"],
-                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    res = subprocess.run(
+        [*PHOTONDBG, "verify-fix", "--resume", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["baseline"]["cycles"] == summary["candidate"]["cycles"] == cycles
@@ -102,7 +161,7 @@ def test_verify_fix_interrupted_then_resumed(tmp_path):
     for role in ("baseline", "candidate"):
         got = [r["cycle"]["index"] for r in lines if r["run"] == role]
         assert sorted(got) == list(range(1, cycles + 1)), (role, got)  # none lost or twice
-    assert lines[:len(first)] == first
+    assert lines[: len(first)] == first
     full = json.loads((out / "verify.json").read_text())
     for r in first:
         per = full["runs"][r["run"]]["per_cycle"]

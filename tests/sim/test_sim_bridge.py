@@ -67,8 +67,10 @@ class ScriptedDevice:
         return ok["host_port"]
 
 
-FAST = {k: (0.01, 0.03, "") for k in
-        ("down_detect", "ap_boot", "cloud_detect", "cloud_return", "reassociate")}
+FAST = {
+    k: (0.01, 0.03, "")
+    for k in ("down_detect", "ap_boot", "cloud_detect", "cloud_return", "reassociate")
+}
 
 
 @pytest.fixture
@@ -311,15 +313,20 @@ from hypothesis import strategies as st  # noqa: E402
 from photondbg.sim.link import MAX_PAYLOAD, encode  # noqa: E402
 
 device_frames = st.one_of(
-    st.builds(encode, st.sampled_from([int(m) for m in Msg] + [0x7E]), st.integers(0, 255),
-              st.binary(max_size=40)),
+    st.builds(
+        encode,
+        st.sampled_from([int(m) for m in Msg] + [0x7E]),
+        st.integers(0, 255),
+        st.binary(max_size=40),
+    ),
     st.binary(max_size=30),  # line noise
 )
 
 
 @given(st.lists(device_frames, max_size=25))
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_any_device_babble_leaves_the_bridge_working(tmp_path, babble):
     """Whatever the device sends (wrong payloads, unknown ids, noise), the bridge stays up:
     afterwards a reset device can still boot, listen and serve a TCP client."""

@@ -77,4 +77,6 @@ def test_stage_records_args_duration_and_error(tmp_path):
     except ValueError:
         pass
     assert [(s.name, s.args, s.error) for s in t.steps] == [
-        ("work", {"x": 2}, None), ("work", {"x": -1}, "ValueError: negative")]
+        ("work", {"x": 2}, None),
+        ("work", {"x": -1}, "ValueError: negative"),
+    ]

@@ -20,8 +20,7 @@ from photondbg.sim.link import (
     unpack,
 )
 
-frames = st.builds(Frame, st.integers(0, 255), st.integers(0, 255),
-                   st.binary(max_size=MAX_PAYLOAD))
+frames = st.builds(Frame, st.integers(0, 255), st.integers(0, 255), st.binary(max_size=MAX_PAYLOAD))
 
 
 def test_crc_is_ccitt_false():
@@ -41,7 +40,7 @@ def test_round_trip_in_any_chunking(fs, chunk):
     dec = Decoder()
     out = []
     for i in range(0, len(stream), chunk):
-        out += dec.feed(stream[i:i + chunk])
+        out += dec.feed(stream[i : i + chunk])
     assert out == fs
     assert dec.stats.crc_errors == dec.stats.length_errors == 0
 
@@ -81,9 +80,18 @@ def test_garbage_between_frames_is_skipped():
 @pytest.mark.parametrize("msg", list(Msg))
 def test_every_layout_round_trips(msg):
     layout = LAYOUTS[msg]
-    sample = {"version": 1, "wifi": 1, "cloud": 0, "seq": 0xDEADBEEF, "port": 7123,
-              "status": 0, "host_port": 40000, "listener": 3, "ip": b"\x7f\x00\x00\x01",
-              "consumed": 512}
+    sample = {
+        "version": 1,
+        "wifi": 1,
+        "cloud": 0,
+        "seq": 0xDEADBEEF,
+        "port": 7123,
+        "status": 0,
+        "host_port": 40000,
+        "listener": 3,
+        "ip": b"\x7f\x00\x00\x01",
+        "consumed": 512,
+    }
     values = {n: sample[n] for n in layout.names}
     if layout.tail:
         values[layout.tail] = "multi-server" if layout.text else b"GET / HTTP/1.1\r\n"

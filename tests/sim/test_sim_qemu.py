@@ -31,9 +31,12 @@ def elfs():
     require_tool("qemu-system-arm")
     from photondbg import firmware
 
-    return {(app, v): firmware.build(app=app, variant=v)
-            for app in ("multi-server", "simple-server") for v in ("none", "clients", "all")
-            if app == "multi-server" or v == "all"}
+    return {
+        (app, v): firmware.build(app=app, variant=v)
+        for app in ("multi-server", "simple-server")
+        for v in ("none", "clients", "all")
+        if app == "multi-server" or v == "all"
+    }
 
 
 @pytest.mark.parametrize("app", ["multi-server", "simple-server"])
@@ -63,8 +66,9 @@ def test_boots_and_serves_real_http(elfs, owner, tmp_path, app):
 
 
 def campaign(elf, owner, tmp_path, variant, cycles, seed, **kw):
-    cfg = CampaignConfig(elf=elf, variant=variant, cycles=cycles, seed=seed,
-                         cuts=("down",), hold=(0.8, 1.5), **kw)
+    cfg = CampaignConfig(
+        elf=elf, variant=variant, cycles=cycles, seed=seed, cuts=("down",), hold=(0.8, 1.5), **kw
+    )
     return SimCampaign(cfg, owner, logdir=tmp_path / f"{variant}-{seed}").run()
 
 
@@ -88,10 +92,30 @@ def test_variant_clients_does_not_crash_but_never_recovers(elfs, owner, tmp_path
 
 
 def test_sim_run_all_json_contract(elfs, tmp_path):
-    out = subprocess.run([*PHOTONDBG, "sim", "run", "--variant", "all", "--cycles", "2",
-                          "--cut", "down", "--hold", "0.8:1.5", "--seed", "3", "--json",
-                          "--out", str(tmp_path / "run")],
-                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    out = subprocess.run(
+        [
+            *PHOTONDBG,
+            "sim",
+            "run",
+            "--variant",
+            "all",
+            "--cycles",
+            "2",
+            "--cut",
+            "down",
+            "--hold",
+            "0.8:1.5",
+            "--seed",
+            "3",
+            "--json",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["variant"] == "all" and summary["cycles"] == 2
@@ -103,9 +127,23 @@ def test_sim_run_all_json_contract(elfs, tmp_path):
 
 
 def test_ctrl_c_leaves_no_qemu_behind(elfs, tmp_path):
-    proc = subprocess.Popen([*PHOTONDBG, "sim", "run", "--variant", "all", "--cycles", "50",
-                             "--out", str(tmp_path / "run")], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            *PHOTONDBG,
+            "sim",
+            "run",
+            "--variant",
+            "all",
+            "--cycles",
+            "50",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         qemus = []
         for line in proc.stdout:  # wait until the board serves
@@ -121,18 +159,24 @@ def test_ctrl_c_leaves_no_qemu_behind(elfs, tmp_path):
             proc.wait()
     assert rc == 130
     for pid in qemus:
-        assert not os.path.exists(f"/proc/{pid}") or "Z" in Path(f"/proc/{pid}/stat").read_text(
-        ).rsplit(")", 1)[1].split()[0], f"qemu {pid} survived Ctrl-C"
+        assert (
+            not os.path.exists(f"/proc/{pid}")
+            or "Z" in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        ), f"qemu {pid} survived Ctrl-C"
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--variant", "bogus"], "'bogus' is not one of"),
-    (["--cycles", "0"], "0 is not in the range"),
-    (["--hold", "3:1"], "MIN <= MAX"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--variant", "bogus"], "'bogus' is not one of"),
+        (["--cycles", "0"], "0 is not in the range"),
+        (["--hold", "3:1"], "MIN <= MAX"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(args, needle):
-    out = subprocess.run([*PHOTONDBG, "sim", "run", *args], capture_output=True, text=True,
-                         timeout=30, cwd=ROOT)
+    out = subprocess.run(
+        [*PHOTONDBG, "sim", "run", *args], capture_output=True, text=True, timeout=30, cwd=ROOT
+    )
     assert out.returncode == 2
     assert needle in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
 
@@ -143,8 +187,13 @@ def test_port_in_use_is_exit_2():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
-        out = subprocess.run([*PHOTONDBG, "sim", "run", "--port", str(s.getsockname()[1])],
-                             capture_output=True, text=True, timeout=30, cwd=ROOT)
+        out = subprocess.run(
+            [*PHOTONDBG, "sim", "run", "--port", str(s.getsockname()[1])],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=ROOT,
+        )
     assert out.returncode == 2
     assert "already in use" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
@@ -152,8 +201,14 @@ def test_port_in_use_is_exit_2():
 def test_missing_toolchain_is_exit_2(tmp_path):
     # a PATH without arm-none-eabi-gcc, and an empty build dir so a build must run
     env = dict(os.environ, PATH=str(Path(sys.executable).parent), PHOTONDBG_BUILD=str(tmp_path))
-    out = subprocess.run([*PHOTONDBG, "sim", "run", "--cycles", "1"], capture_output=True,
-                         text=True, timeout=30, cwd=ROOT, env=env)
+    out = subprocess.run(
+        [*PHOTONDBG, "sim", "run", "--cycles", "1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        env=env,
+    )
     assert out.returncode == 2, out.stderr
     assert "arm-none-eabi" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
@@ -161,8 +216,14 @@ def test_missing_toolchain_is_exit_2(tmp_path):
 def test_a_frozen_device_is_a_hang_and_gets_rebooted(elfs, owner, tmp_path):
     """SIGSTOP the simulator during the cut (a device that stops dead): no PONG, no HTTP ->
     HANG; the campaign reboots it and the next cycle is OK again."""
-    cfg = CampaignConfig(elf=elfs[("multi-server", "all")], variant="all", cycles=2, seed=7,
-                         cuts=("down",), hold=(0.8, 1.2))
+    cfg = CampaignConfig(
+        elf=elfs[("multi-server", "all")],
+        variant="all",
+        cycles=2,
+        seed=7,
+        cuts=("down",),
+        hold=(0.8, 1.2),
+    )
     camp = SimCampaign(cfg, owner, logdir=tmp_path / "hang")
     frozen = []
 
@@ -193,21 +254,42 @@ def test_a_board_that_never_serves_fails_cleanly(elfs, owner, tmp_path):
 
     from photondbg.errors import ToolFailure
 
-    cfg = CampaignConfig(elf=elfs[("simple-server", "all")], app="multi-server", variant="all",
-                         cycles=1, boot_timeout=2.0)
+    cfg = CampaignConfig(
+        elf=elfs[("simple-server", "all")],
+        app="multi-server",
+        variant="all",
+        cycles=1,
+        boot_timeout=2.0,
+    )
     camp = SimCampaign(cfg, owner, logdir=tmp_path / "deaf")
     with pytest.raises(ToolFailure, match="never served HTTP"):
         camp.run()
     assert camp.boots == 2
     assert not camp.target.running
-    assert not any(t.name in ("bridge-loop",) or t.name.startswith("http-tester")
-                   for t in threading.enumerate())
+    assert not any(
+        t.name in ("bridge-loop",) or t.name.startswith("http-tester")
+        for t in threading.enumerate()
+    )
 
 
 def test_sim_boot_prints_the_host_port(elfs, tmp_path):
-    out = subprocess.run([*PHOTONDBG, "sim", "boot", "--app", "simple-server", "--seconds", "1",
-                          "--out", str(tmp_path / "boot")],
-                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    out = subprocess.run(
+        [
+            *PHOTONDBG,
+            "sim",
+            "boot",
+            "--app",
+            "simple-server",
+            "--seconds",
+            "1",
+            "--out",
+            str(tmp_path / "boot"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stderr
     assert "serving: device port 80 -> http://127.0.0.1:" in out.stdout
     assert "serial| @boot" in out.stdout

@@ -23,8 +23,17 @@ def elf():
 
 def test_scenario_cuts_and_restores_on_a_schedule(elf, owner, tmp_path):
     target = SimTarget(elf, owner, logdir=tmp_path).start()
-    sc = WifiLossScenario(target, owner, app="multi-server", seed=4, logdir=tmp_path,
-                          cuts=("down",), load=(0.3, 0.6), hold=(0.5, 0.8), settle=0.5).start()
+    sc = WifiLossScenario(
+        target,
+        owner,
+        app="multi-server",
+        seed=4,
+        logdir=tmp_path,
+        cuts=("down",),
+        load=(0.3, 0.6),
+        hold=(0.5, 0.8),
+        settle=0.5,
+    ).start()
     end = time.monotonic() + 60
     while sc.cycles < 2 and time.monotonic() < end:
         time.sleep(0.1)
@@ -44,7 +53,9 @@ def test_scenario_on_a_halted_target_stops_cleanly(elf, owner, tmp_path):
     sc = WifiLossScenario(target, owner, app="multi-server", seed=1, logdir=tmp_path).start()
     time.sleep(1.0)
     sc.stop()  # returns: no thread waits on the device (the suite's timeout would catch it)
-    assert not any(t.name in ("wifi-loss", "bridge-loop") or t.name.startswith("http-tester")
-                   for t in threading.enumerate())
+    assert not any(
+        t.name in ("wifi-loss", "bridge-loop") or t.name.startswith("http-tester")
+        for t in threading.enumerate()
+    )
     assert sc.bridge.last_pong is None and sc.host_port is None
     assert [e.name for e in sc.events] == ["start", "stop"]

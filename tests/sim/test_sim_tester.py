@@ -51,13 +51,16 @@ class OneShotServer:
             c.close()
 
 
-@pytest.mark.parametrize("reply,kind", [
-    (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", "ok"),
-    (b"HTTP/1.0 200 OK\r\n\r\nno length, closed", "ok"),
-    (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", "non_200"),
-    (b"\x00\xffgarbage\r\n\r\n", "bad_response"),
-    (b"", "bad_response"),
-])
+@pytest.mark.parametrize(
+    "reply,kind",
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", "ok"),
+        (b"HTTP/1.0 200 OK\r\n\r\nno length, closed", "ok"),
+        (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", "non_200"),
+        (b"\x00\xffgarbage\r\n\r\n", "bad_response"),
+        (b"", "bad_response"),
+    ],
+)
 def test_http_get_classifies_answers(reply, kind):
     srv = OneShotServer(reply)
     try:
@@ -99,9 +102,9 @@ def test_tester_counts_with_parallel_clients():
         t.stop()
         srv.close()
     snap = t.snapshot()
-    assert snap["ok"] >= 9 and snap["requests"] == sum(snap[k] for k in
-                                                       ("ok", "timeout", "conn_error", "non_200",
-                                                        "bad_response"))
+    assert snap["ok"] >= 9 and snap["requests"] == sum(
+        snap[k] for k in ("ok", "timeout", "conn_error", "non_200", "bad_response")
+    )
     assert t.last_ok is not None
 
 

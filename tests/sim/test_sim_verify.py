@@ -39,10 +39,28 @@ def test_verify_fix_finds_the_fix_and_the_recovery_bug(candidate, recovery, tmp_
     server never listens again after the WiFi returns: RECOVERY FAIL. Exit 0 in both."""
     require_tool("arm-none-eabi-gcc")
     require_tool("qemu-system-arm")
-    out = subprocess.run([*PHOTONDBG, "verify-fix", "--baseline", "none", "--candidate",
-                          candidate, "--cycles", str(CYCLES), "--jobs", str(JOBS), *SCHEDULE,
-                          "--json", "--out", str(tmp_path / "vf")],
-                         capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    out = subprocess.run(
+        [
+            *PHOTONDBG,
+            "verify-fix",
+            "--baseline",
+            "none",
+            "--candidate",
+            candidate,
+            "--cycles",
+            str(CYCLES),
+            "--jobs",
+            str(JOBS),
+            *SCHEDULE,
+            "--json",
+            "--out",
+            str(tmp_path / "vf"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     s = json.loads(out.stdout.strip().splitlines()[-1])
     assert s["baseline"]["cycles"] == s["candidate"]["cycles"] == CYCLES
@@ -50,7 +68,8 @@ def test_verify_fix_finds_the_fix_and_the_recovery_bug(candidate, recovery, tmp_
     crashed = sum(base[k] for k in ("CRASH", "LOCKUP", "HANG"))
     assert s["verdict"] == "FIXED", (
         f"baseline crashed {crashed} of {CYCLES} (p={s['p_value']:.3f}); the measured rate "
-        f"{MEASURED[0]}/{MEASURED[1]} may be stale: re-measure (see MEASURED)")
+        f"{MEASURED[0]}/{MEASURED[1]} may be stale: re-measure (see MEASURED)"
+    )
     assert sum(cand[k] for k in ("CRASH", "LOCKUP", "HANG")) == 0
     assert s["recovery"] == recovery
     if candidate == "all":
@@ -72,16 +91,22 @@ def test_cycle_count_follows_from_the_statistics():
 
 
 def test_same_variant_twice_is_usage_error():
-    out = subprocess.run([*PHOTONDBG, "verify-fix", "--baseline", "all", "--candidate", "all"],
-                         capture_output=True, text=True, timeout=30, cwd=ROOT)
+    out = subprocess.run(
+        [*PHOTONDBG, "verify-fix", "--baseline", "all", "--candidate", "all"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+    )
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
     assert "nothing to compare" in out.stderr
 
 
 def test_chart_is_a_valid_png(tmp_path):
     path = tmp_path / "c.png"
-    outcome_chart(path, [["OK", "CRASH", "LOCKUP"], ["NO_RECOVERY"]], labels=["none", "all"],
-                  title="FIXED")
+    outcome_chart(
+        path, [["OK", "CRASH", "LOCKUP"], ["NO_RECOVERY"]], labels=["none", "all"], title="FIXED"
+    )
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])

@@ -15,11 +15,36 @@ PHOTONDBG = [sys.executable, "-m", "photondbg"]
 
 
 def verify(tmp_path: Path, jobs: int) -> dict:
-    out = subprocess.run([*PHOTONDBG, "verify-fix", "--baseline", "none", "--candidate", "all",
-                          "--max-cycles", "10", "--alpha", "0.1", "--jobs", str(jobs),
-                          "--cut", "down", "--hold", "0.8:1.5", "--seed", "3", "--json",
-                          "--out", str(tmp_path / f"jobs{jobs}")],
-                         capture_output=True, text=True, timeout=400, cwd=ROOT, check=False)
+    out = subprocess.run(
+        [
+            *PHOTONDBG,
+            "verify-fix",
+            "--baseline",
+            "none",
+            "--candidate",
+            "all",
+            "--max-cycles",
+            "10",
+            "--alpha",
+            "0.1",
+            "--jobs",
+            str(jobs),
+            "--cut",
+            "down",
+            "--hold",
+            "0.8:1.5",
+            "--seed",
+            "3",
+            "--json",
+            "--out",
+            str(tmp_path / f"jobs{jobs}"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        cwd=ROOT,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     summary["full"] = json.loads((tmp_path / f"jobs{jobs}" / "verify.json").read_text())
@@ -37,8 +62,11 @@ def test_jobs_2_gives_the_verdict_of_jobs_1(tmp_path):
     assert one["verdict"] == two["verdict"] == "FIXED"
     assert (one["jobs"], two["jobs"]) == (1, 2)
     # the same cut and hold for each cycle index, in both roles and both runs
-    plans = [{(c["index"], c["cut"], c["hold"]) for c in s["full"]["runs"][role]["per_cycle"]}
-             for s in (one, two) for role in ("baseline", "candidate")]
+    plans = [
+        {(c["index"], c["cut"], c["hold"]) for c in s["full"]["runs"][role]["per_cycle"]}
+        for s in (one, two)
+        for role in ("baseline", "candidate")
+    ]
     common = set.intersection(*({i for i, _, _ in p} for p in plans))
     assert len(common) >= 4
     assert len({frozenset(x for x in p if x[0] in common) for p in plans}) == 1

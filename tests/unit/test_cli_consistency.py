@@ -18,8 +18,14 @@ FAKE_OPENOCD = Path(__file__).resolve().parents[1] / "fakes" / "fake_openocd.py"
 
 
 def run(*args, cwd=None, env=None, timeout=120):
-    return subprocess.run([sys.executable, "-m", "photondbg", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "photondbg", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def all_commands():
@@ -49,8 +55,11 @@ def test_one_default_variant():
     defaults = {}
     for name, cmd in all_commands():
         for p in cmd.params:
-            if p.name in ("variant", "baseline") and isinstance(p.type, click.Choice) \
-                    and "none" in p.type.choices:
+            if (
+                p.name in ("variant", "baseline")
+                and isinstance(p.type, click.Choice)
+                and "none" in p.type.choices
+            ):
                 defaults[f"{name} --{p.name}"] = p.default
     assert defaults and set(defaults.values()) <= {"none", None}, defaults
 
@@ -61,8 +70,9 @@ def test_no_arguments_prints_help_exit_0(args):
     assert p.returncode == 0 and p.stdout.startswith("Usage: photondbg") and p.stderr == ""
 
 
-@pytest.mark.parametrize("verb", [["capture-fault"], ["sim", "run"], ["openocd"],
-                                  ["campaign", "--target", "photon"]])
+@pytest.mark.parametrize(
+    "verb", [["capture-fault"], ["sim", "run"], ["openocd"], ["campaign", "--target", "photon"]]
+)
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0"])
 def test_timeout_must_be_a_finite_positive_duration(verb, value):
     p = run(*verb, "--timeout", value)
@@ -94,13 +104,16 @@ def test_config_file_describes_the_bench_and_the_command_line_wins(tmp_path):
     assert "CMSIS-DAP" in p.stderr, p.stderr
 
 
-@pytest.mark.parametrize("text,error", [
-    ("[bench\n", "not valid TOML"),
-    ('[bench]\nprobes = "stlink"\n', "unknown [bench] key 'probes'"),
-    ('[bench]\nprobe = "jlink"\n', "Invalid value for '--probe'"),
-    ('[capture-fault]\ntimeout = "nan"\n', "--timeout"),
-    ("[capture-fault]\nno_such_option = 1\n", "capture-fault has no option --no-such-option"),
-])
+@pytest.mark.parametrize(
+    "text,error",
+    [
+        ("[bench\n", "not valid TOML"),
+        ('[bench]\nprobes = "stlink"\n', "unknown [bench] key 'probes'"),
+        ('[bench]\nprobe = "jlink"\n', "Invalid value for '--probe'"),
+        ('[capture-fault]\ntimeout = "nan"\n', "--timeout"),
+        ("[capture-fault]\nno_such_option = 1\n", "capture-fault has no option --no-such-option"),
+    ],
+)
 def test_bad_config_is_one_line(text, error, tmp_path):
     (tmp_path / "photondbg.toml").write_text(text)
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
@@ -114,10 +127,15 @@ def test_bad_config_is_one_line(text, error, tmp_path):
 def test_defaults_for_takes_only_the_verbs_own_options():
     from photondbg.cli.capture_fault import capture_fault
 
-    cfg = {"bench": {"probe": "stlink", "host": "10.0.0.2", "serial": "/dev/ttyACM1"},
-           "capture-fault": {"timeout": 42}}
+    cfg = {
+        "bench": {"probe": "stlink", "host": "10.0.0.2", "serial": "/dev/ttyACM1"},
+        "capture-fault": {"timeout": 42},
+    }
     assert config.defaults_for(capture_fault, "capture-fault", cfg) == {
-        "probe": "stlink", "serial": "/dev/ttyACM1", "timeout": 42}
+        "probe": "stlink",
+        "serial": "/dev/ttyACM1",
+        "timeout": 42,
+    }
 
 
 def test_tcpserver_elf_without_scenario_hints_wifi_loss(tmp_path):
@@ -125,9 +143,21 @@ def test_tcpserver_elf_without_scenario_hints_wifi_loss(tmp_path):
     from photondbg import firmware
 
     elf = firmware.build("multi-server", "all")
-    p = run("capture-fault", "--elf", elf, "--scenario", "none", "--timeout", "2", "--quiet",
-            "--out", tmp_path / "caps", cwd=tmp_path)
+    p = run(
+        "capture-fault",
+        "--elf",
+        elf,
+        "--scenario",
+        "none",
+        "--timeout",
+        "2",
+        "--quiet",
+        "--out",
+        tmp_path / "caps",
+        cwd=tmp_path,
+    )
     assert p.returncode == 3, p.stderr
     assert p.stderr.strip().splitlines()[-1] == (
         f"photondbg: hint: {Path(elf).name} is a TCPServer app of the simulated Photon: its "
-        "fault comes with WiFi cuts, try --scenario wifi-loss")
+        "fault comes with WiFi cuts, try --scenario wifi-loss"
+    )

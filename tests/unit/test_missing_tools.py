@@ -35,18 +35,40 @@ def small_elf(tmp_path_factory) -> Path:
     gcc = require_tool("arm-none-eabi-gcc")
     out = tmp_path_factory.mktemp("fw") / "lockup.elf"
     src = DATA / "firmware"
-    subprocess.run([gcc, "-mcpu=cortex-m3", "-mthumb", "-nostdlib", "-g", "-T",
-                    str(src / "lockup.ld"), str(src / "lockup.S"), "-o", str(out)], check=True)
+    subprocess.run(
+        [
+            gcc,
+            "-mcpu=cortex-m3",
+            "-mthumb",
+            "-nostdlib",
+            "-g",
+            "-T",
+            str(src / "lockup.ld"),
+            str(src / "lockup.S"),
+            "-o",
+            str(out),
+        ],
+        check=True,
+    )
     return out
 
 
 def run_without(tool: str, args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("FAKE_OPENOCD", "PHOTONDBG_OPENOCD"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("FAKE_OPENOCD", "PHOTONDBG_OPENOCD"))
+    }
     env["PATH"] = path_without(tool, tmp_path / "bin")
     env["PHOTONDBG_TOOLS"] = str(tmp_path / "no-local-tools")  # not bootstrap's .tools either
-    return subprocess.run([sys.executable, "-m", "photondbg", *args], capture_output=True,
-                          text=True, env=env, cwd=tmp_path, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "photondbg", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("tool", ["qemu-system-arm", "openocd", "dfu-util", "particle"])
@@ -54,8 +76,16 @@ def test_missing_tool_is_one_line_pointing_to_doctor(tool, small_elf, tmp_path):
     binfile = tmp_path / "app.bin"
     binfile.write_bytes(b"\0" * 1024)
     args = {
-        "qemu-system-arm": ["capture-fault", "--elf", str(small_elf), "--timeout", "5",
-                            "--out", str(tmp_path / "caps"), "--quiet"],
+        "qemu-system-arm": [
+            "capture-fault",
+            "--elf",
+            str(small_elf),
+            "--timeout",
+            "5",
+            "--out",
+            str(tmp_path / "caps"),
+            "--quiet",
+        ],
         "openocd": ["openocd", "--timeout", "5"],
         "dfu-util": ["flash", "--method", "dfu", "--address", "0x080A0000", str(binfile)],
         "particle": ["flash", "--method", "particle", str(binfile)],

@@ -70,15 +70,22 @@ def fresh():
 
 
 def configs(cycles, baseline="none", candidate="all"):
-    return [CampaignConfig(elf=Path("x.elf"), variant=v, cycles=cycles, seed=1)
-            for v in (baseline, candidate)]
+    return [
+        CampaignConfig(elf=Path("x.elf"), variant=v, cycles=cycles, seed=1)
+        for v in (baseline, candidate)
+    ]
 
 
 def test_chunks_interleave_the_roles_in_index_order():
     plan = chunk_plan(12, 5)
     assert [(c.role, c.indexes[0], c.indexes[-1]) for c in plan] == [
-        ("baseline", 1, 5), ("candidate", 1, 5), ("baseline", 6, 10), ("candidate", 6, 10),
-        ("baseline", 11, 12), ("candidate", 11, 12)]
+        ("baseline", 1, 5),
+        ("candidate", 1, 5),
+        ("baseline", 6, 10),
+        ("candidate", 6, 10),
+        ("baseline", 11, 12),
+        ("candidate", 11, 12),
+    ]
     assert chunk_size(30, 1, sequential=False) == 30  # one board: the whole run, as before
     assert chunk_size(30, 2, sequential=False) == 30  # one board per role
     assert chunk_size(30, 4, sequential=False) == 15
@@ -121,8 +128,13 @@ def test_sequential_stops_at_the_same_cycle_whatever_jobs(tmp_path, jobs):
 
 
 def test_not_fixed_is_decided_too(tmp_path):
-    res = run_verify(*configs(60, baseline="all", candidate="none"), tmp_path / "2", jobs=2,
-                     make_campaign=Scripted, design=Design(max_cycles=60, alpha=0.05))
+    res = run_verify(
+        *configs(60, baseline="all", candidate="none"),
+        tmp_path / "2",
+        jobs=2,
+        make_campaign=Scripted,
+        design=Design(max_cycles=60, alpha=0.05),
+    )
     assert res.sequential.verdict == "NOT FIXED"
     assert res.sequential.cycle == 2  # two candidate-only crashes: 0.18**2 < 0.05
 
@@ -130,20 +142,37 @@ def test_not_fixed_is_decided_too(tmp_path):
 def test_a_failing_board_fails_the_run_and_stops_the_others(tmp_path):
     Scripted.fail_on = ("all", 3)
     with pytest.raises(ToolFailure, match="board died in cycle 3"):
-        run_verify(*configs(40), tmp_path, jobs=2, make_campaign=Scripted,
-                   design=Design(max_cycles=40, alpha=0.001))
+        run_verify(
+            *configs(40),
+            tmp_path,
+            jobs=2,
+            make_campaign=Scripted,
+            design=Design(max_cycles=40, alpha=0.001),
+        )
     assert max(i for _, idx in Scripted.started for i in idx) <= 10
 
 
 def test_merge_sums_counters_and_orders_cycles():
     cfg = configs(4)[0]
-    a = CampaignResult("none", "multi-server", 1, 4, cycles=[CycleResult(3, "OK", "down", 1),
-                                                             CycleResult(4, "OK", "down", 1)],
-                       http={"ok": 2}, bridge={"frames": 5, "app": "multi-server"})
-    b = CampaignResult("none", "multi-server", 1, 4, cycles=[CycleResult(1, "CRASH", "down", 1),
-                                                             CycleResult(2, "OK", "down", 1)],
-                       http={"ok": 1}, bridge={"frames": 7, "app": "multi-server"},
-                       stopped_early="verdict")
+    a = CampaignResult(
+        "none",
+        "multi-server",
+        1,
+        4,
+        cycles=[CycleResult(3, "OK", "down", 1), CycleResult(4, "OK", "down", 1)],
+        http={"ok": 2},
+        bridge={"frames": 5, "app": "multi-server"},
+    )
+    b = CampaignResult(
+        "none",
+        "multi-server",
+        1,
+        4,
+        cycles=[CycleResult(1, "CRASH", "down", 1), CycleResult(2, "OK", "down", 1)],
+        http={"ok": 1},
+        bridge={"frames": 7, "app": "multi-server"},
+        stopped_early="verdict",
+    )
     m = merge(cfg, [a, b])
     assert [c.index for c in m.cycles] == [1, 2, 3, 4]
     assert m.http == {"ok": 3} and m.bridge == {"frames": 12, "app": "multi-server"}
@@ -158,21 +187,28 @@ def test_one_chunk_per_role_keeps_the_old_log_folders(tmp_path):
             seen.append(Path(logdir).relative_to(tmp_path).as_posix())
             super().__init__(cfg, owner, logdir=logdir, **kw)
 
-    ParallelRun(dict(zip(("baseline", "candidate"), configs(3))), tmp_path, jobs=2, size=3,
-                make_campaign=Logs).run()
+    ParallelRun(
+        dict(zip(("baseline", "candidate"), configs(3))),
+        tmp_path,
+        jobs=2,
+        size=3,
+        make_campaign=Logs,
+    ).run()
     assert sorted(seen) == ["baseline-none", "candidate-all"]
 
 
 @pytest.mark.parametrize("jobs", [1, 4])
 def test_resume_runs_only_the_missing_cycles(tmp_path, jobs):
     """verify-fix --resume: the finished cycles come back as they were, the others run once."""
-    done = {"baseline": {i: CycleResult(i, "CRASH", "down", 1.0, detail="before")
-                         for i in (1, 2, 5)},
-            "candidate": {i: CycleResult(i, "OK", "down", 1.0, detail="before")
-                          for i in (1, 2, 3)}}
+    done = {
+        "baseline": {i: CycleResult(i, "CRASH", "down", 1.0, detail="before") for i in (1, 2, 5)},
+        "candidate": {i: CycleResult(i, "OK", "down", 1.0, detail="before") for i in (1, 2, 3)},
+    }
     res = run_verify(*configs(6), tmp_path, jobs=jobs, make_campaign=Scripted, done=done)
-    ran = {v: sorted(i for var, idx in Scripted.started if var == v for i in idx)
-           for v in ("none", "all")}
+    ran = {
+        v: sorted(i for var, idx in Scripted.started if var == v for i in idx)
+        for v in ("none", "all")
+    }
     assert ran == {"none": [3, 4, 6], "all": [4, 5, 6]}
     assert [c.index for c in res.baseline.cycles] == list(range(1, 7))
     assert [c.index for c in res.candidate.cycles] == list(range(1, 7))
@@ -182,9 +218,17 @@ def test_resume_runs_only_the_missing_cycles(tmp_path, jobs):
 def test_resume_with_the_verdict_already_decided_runs_nothing(tmp_path):
     from photondbg.campaign.sequential import Design
 
-    done = {"baseline": {i: CycleResult(i, "CRASH", "down", 1.0) for i in range(1, 31)},
-            "candidate": {i: CycleResult(i, "OK", "down", 1.0) for i in range(1, 31)}}
-    res = run_verify(*configs(60), tmp_path, jobs=2, make_campaign=Scripted,
-                     design=Design(max_cycles=60), done=done)
+    done = {
+        "baseline": {i: CycleResult(i, "CRASH", "down", 1.0) for i in range(1, 31)},
+        "candidate": {i: CycleResult(i, "OK", "down", 1.0) for i in range(1, 31)},
+    }
+    res = run_verify(
+        *configs(60),
+        tmp_path,
+        jobs=2,
+        make_campaign=Scripted,
+        design=Design(max_cycles=60),
+        done=done,
+    )
     assert Scripted.started == []
     assert res.verdict.verdict == "FIXED"

@@ -31,10 +31,16 @@ def test_children_stop_newest_first_and_close_twice_is_harmless(tmp_path):
 
 def test_a_child_that_ignores_sigterm_is_killed(tmp_path):
     owner = ProcessOwner(logdir=tmp_path)
-    child = owner.spawn("stubborn", [sys.executable, "-c",
-                                     "import signal,time; "
-                                     "signal.signal(signal.SIGTERM, signal.SIG_IGN);"
-                                     "print('ready', flush=True); time.sleep(60)"])
+    child = owner.spawn(
+        "stubborn",
+        [
+            sys.executable,
+            "-c",
+            "import signal,time; "
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+            "print('ready', flush=True); time.sleep(60)",
+        ],
+    )
     deadline = time.monotonic() + 10
     while b"ready" not in (tmp_path / "stubborn.log").read_bytes() and time.monotonic() < deadline:
         time.sleep(0.05)

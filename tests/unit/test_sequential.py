@@ -30,6 +30,7 @@ CAMPAIGNS = 4000
 
 # -- the stopping rule at its boundaries ------------------------------------------------------
 
+
 def test_fixed_exactly_at_the_boundary():
     d = Design(max_cycles=100, alpha=0.001, odds_ratio=0.1)
     k = cycles_to_fixed(d)
@@ -47,7 +48,7 @@ def test_fixed_exactly_at_the_boundary():
 def test_boundary_reached_exactly_counts():
     # odds ratio 1/3 -> theta1 1/4 -> each baseline-only pair multiplies the ratio by 1.5;
     # alpha = 1/1.5**4 puts the boundary exactly on the 4th pair
-    d = Design(max_cycles=50, alpha=1 / 1.5 ** 4, odds_ratio=1 / 3)
+    d = Design(max_cycles=50, alpha=1 / 1.5**4, odds_ratio=1 / 3)
     assert cycles_to_fixed(d) == 4
     assert run_pairs(d, [(True, False)] * 4).cycle == 4
 
@@ -95,13 +96,18 @@ def test_baseline_never_crashing_is_inconclusive_not_fixed():
 
 
 def test_design_rejects_nonsense():
-    for kw in ({"max_cycles": 0}, {"max_cycles": 5, "alpha": 0.0},
-               {"max_cycles": 5, "alpha": 0.7}, {"max_cycles": 5, "odds_ratio": 1.0}):
+    for kw in (
+        {"max_cycles": 0},
+        {"max_cycles": 5, "alpha": 0.0},
+        {"max_cycles": 5, "alpha": 0.7},
+        {"max_cycles": 5, "odds_ratio": 1.0},
+    ):
         with pytest.raises(ValueError):
             Design(**kw)
 
 
 # -- error rates by simulation ------------------------------------------------------------------
+
 
 def synthetic(rng, n, cycles, pb, pc, carry=0.0):
     """Crash flags for ``n`` paired campaigns. ``pb``/``pc`` are per-cycle arrays (the schedule:

@@ -50,6 +50,7 @@ def test_decide_never_breaks_and_rates_are_consistent(n):
 
 # -- every branch of decide() ---------------------------------------------------------------
 
+
 def test_baseline_never_crashed_and_candidate_clean_is_inconclusive():
     """Nothing to fix was shown: a clean candidate proves nothing against a clean baseline."""
     v = decide(counts(ok=30), counts(ok=30))
@@ -77,8 +78,10 @@ def test_fewer_crashes_without_significance_is_inconclusive():
 
 def test_lockup_and_hang_count_as_crashes_no_recovery_does_not():
     v = decide(counts(ok=10, lockup=10, hang=10), counts(ok=10, norec=20))
-    assert v.table == {"baseline": {"crashed": 20, "survived": 10},
-                       "candidate": {"crashed": 0, "survived": 30}}
+    assert v.table == {
+        "baseline": {"crashed": 20, "survived": 10},
+        "candidate": {"crashed": 0, "survived": 30},
+    }
     assert (v.verdict, v.recovery) == ("FIXED", "FAIL")
 
 
@@ -108,11 +111,13 @@ def test_recovery_window_scales_with_the_slowest_boot(tmp_path):
     from photondbg.campaign.records import CampaignConfig
 
     class Board(CycleRunner):  # only the window is asked: no board methods run
-        setup = http_port = cut_wifi = restore_wifi = crashed = alive_age = device_gone = \
-            serve_again = bring_back = teardown = serving_note = lambda self, *a: None
+        setup = http_port = cut_wifi = restore_wifi = crashed = alive_age = device_gone = (
+            serve_again
+        ) = bring_back = teardown = serving_note = lambda self, *a: None
 
-    runner = Board(CampaignConfig(elf=tmp_path / "x.elf", recovery=6.0), owner=None,
-                   logdir=tmp_path)
+    runner = Board(
+        CampaignConfig(elf=tmp_path / "x.elf", recovery=6.0), owner=None, logdir=tmp_path
+    )
     assert runner.recovery_window() == 6.0  # no boot seen yet
     runner.result.boot_to_serving += [0.3, 0.4]
     assert runner.recovery_window() == 6.0  # a fast machine: the configured window
