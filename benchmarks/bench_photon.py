@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from photondbg import tools  # noqa: E402
 from photondbg.deadline import Deadline  # noqa: E402
-from photondbg.gdb.session import GdbSession, TargetDied  # noqa: E402
+from photondbg.gdb.mi import TargetDied  # noqa: E402
+from photondbg.gdb.session import GdbSession  # noqa: E402
 from photondbg.photon.openocd import NoProbe, OpenOcdSession  # noqa: E402
 from photondbg.photon.run import run  # noqa: E402
 from photondbg.procs import ProcessOwner  # noqa: E402

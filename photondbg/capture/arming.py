@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from photondbg.capture.elfinfo import ElfInfo
 from photondbg.cortexm import faults
-from photondbg.gdb.session import GdbError, GdbSession
+from photondbg.gdb.mi import GdbError
+from photondbg.gdb.session import GdbSession
 
 
 @dataclass

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from photondbg.capture.elfinfo import ElfInfo
 from photondbg.cortexm import faults
-from photondbg.gdb.session import GdbError, GdbSession, MemoryRead
+from photondbg.gdb.memory import MemoryRead
+from photondbg.gdb.mi import GdbError
+from photondbg.gdb.session import GdbSession
 from photondbg.targets.base import Region
 
 CORE_REGS = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xpsr"]

@@ -25,7 +25,8 @@ from photondbg.capture.report import ReportWriter, new_report, utc_stamp
 from photondbg.capture.waitloop import WaitLoop
 from photondbg.deadline import Deadline
 from photondbg.errors import PhotondbgError, UsageError
-from photondbg.gdb.session import GdbSession, TargetDied, check_gdb
+from photondbg.gdb.mi import TargetDied, check_gdb
+from photondbg.gdb.session import GdbSession
 from photondbg.log import run_log
 from photondbg.paths import GDB_SCRIPTS
 from photondbg.procs import ProcessOwner, interruption

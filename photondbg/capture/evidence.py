@@ -18,7 +18,7 @@ from photondbg.capture.waitloop import LOCKUP_GRACE, stop_pc
 from photondbg.cortexm import faults
 from photondbg.deadline import Deadline
 from photondbg.errors import PhotondbgError, ToolFailure
-from photondbg.gdb.session import GdbError, TargetDied
+from photondbg.gdb.mi import GdbError, TargetDied
 
 FOLLOW_MAX_EVENTS = 8  # stops recorded after the first fault before following ends
 

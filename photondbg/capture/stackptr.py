@@ -28,7 +28,8 @@ from photondbg.capture.collect import CORE_REGS, Region
 from photondbg.cortexm import faults
 from photondbg.deadline import Deadline
 from photondbg.errors import PhotondbgError, ToolFailure
-from photondbg.gdb.session import GdbSession, TargetDied
+from photondbg.gdb.mi import TargetDied
+from photondbg.gdb.session import GdbSession
 
 SCRATCH_BELOW_SP = 0x80  # bytes between the stub and the live stack
 STEP_TIMEOUT = 5.0

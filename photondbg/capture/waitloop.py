@@ -15,7 +15,7 @@ from photondbg.capture.arming import rearm_from_target
 from photondbg.capture.part import CapturePart
 from photondbg.cortexm import faults
 from photondbg.deadline import Deadline
-from photondbg.gdb.session import TargetDied
+from photondbg.gdb.mi import TargetDied
 from photondbg.progress import scenario_counters
 
 LOCKUP_GRACE = 1.0  # s: after a plain stop, how long lock-up evidence may take to arrive

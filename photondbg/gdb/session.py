@@ -10,137 +10,30 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import select
 import shutil
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
-
-from pygdbmi.IoManager import IoManager
+from typing import IO, cast
 
 from photondbg.deadline import Deadline
 from photondbg.errors import TargetTimeout, ToolFailure, ToolMissing
+from photondbg.gdb.memory import MemoryAccess
+from photondbg.gdb.mi import (
+    CONNECTION_LOST,
+    GDB_ARGS,
+    GDB_BIN,
+    GdbError,
+    MiResult,
+    TargetDied,
+    _Io,
+    _is_stopped,
+    _TeeReader,
+)
 from photondbg.procs import Child, ProcessOwner
 
-GDB_BIN = "gdb-multiarch"
-GDB_ARGS = ["--nx", "--quiet", "--interpreter=mi3"]
-CONNECTION_LOST = re.compile(
-    r"Remote connection closed|Remote communication error|"
-    r"Connection reset by peer|The program is not being run|"
-    r"Remote target disconnected|Ending remote debugging",
-    re.I,
-)
-MEMORY_ERROR = re.compile(r"Cannot access memory|Unable to read memory", re.I)
 
-
-class TargetDied(ToolFailure):
-    """The remote end went away (QEMU exited, OpenOCD lost the probe)."""
-
-
-class GdbError(ToolFailure):
-    """GDB answered ``^error`` to a command."""
-
-    def __init__(self, command: str, msg: str):
-        self.command = command
-        self.msg = msg
-        super().__init__(f"gdb: {msg} (in {command.split()[0]})")
-
-
-@dataclass
-class MiResult:
-    command: str
-    message: str  # done, running, connected, error
-    payload: dict | None
-    records: list[dict] = field(default_factory=list)
-
-    def console_text(self) -> str:
-        return "".join(
-            r["payload"]
-            for r in self.records
-            if r["type"] in ("console", "target") and isinstance(r["payload"], str)
-        )
-
-
-@dataclass
-class MemoryRead:
-    """Bytes read from ``start``; unreadable spans are zero-filled and listed in ``gaps``."""
-
-    start: int
-    data: bytes
-    gaps: list[tuple[int, int]]  # (address, length)
-
-    @property
-    def readable(self) -> int:
-        return len(self.data) - sum(n for _, n in self.gaps)
-
-
-_MEMORY_RESULT = re.compile(r"^(\d+)\^done,memory=\[(.*)\]\s*$")
-_MEMORY_BLOCK = re.compile(
-    r'\{begin="(0x[0-9a-f]+)",offset="(0x[0-9a-f]+)",end="(0x[0-9a-f]+)",'
-    r'contents="([0-9a-f]*)"\}'
-)
-
-
-class _Io(IoManager):
-    """pygdbmi's IoManager with a fast path for big ``-data-read-memory-bytes`` answers
-    (a regex instead of the char-by-char MI parser, and no debug pretty-printing).
-    It overrides a private method of pygdbmi 0.11.0.0: pyproject.toml pins that version."""
-
-    def _get_responses_list(self, raw_output: bytes, stream: str) -> list[dict]:
-        from pygdbmi import gdbmiparser
-        from pygdbmi.IoManager import _buffer_incomplete_responses
-
-        new, self._incomplete_output[stream] = _buffer_incomplete_responses(
-            raw_output, self._incomplete_output.get(stream)
-        )
-        if not new:
-            return []
-        out = []
-        for line in new.decode(errors="replace").split("\n"):
-            if not line or gdbmiparser.response_is_finished(line):
-                continue
-            m = _MEMORY_RESULT.match(line) if len(line) > 256 else None
-            if m:
-                blocks = [
-                    {"begin": b, "offset": o, "end": e, "contents": c}
-                    for b, o, e, c in _MEMORY_BLOCK.findall(m.group(2))
-                ]
-                rec = {
-                    "type": "result",
-                    "message": "done",
-                    "payload": {"memory": blocks},
-                    "token": int(m.group(1)),
-                }
-            else:
-                rec = gdbmiparser.parse_response(line)
-            rec["stream"] = stream
-            out.append(rec)
-        return out
-
-
-class _TeeReader:
-    """A file-like reader that copies everything GDB prints into the transcript."""
-
-    def __init__(self, raw, log):
-        self._raw = raw
-        self._log = log
-
-    def fileno(self) -> int:
-        return self._raw.fileno()
-
-    def flush(self) -> None:
-        pass
-
-    def read(self, *args):
-        data = self._raw.read(*args)
-        if data and self._log is not None and not self._log.closed:
-            self._log.write(data)
-            self._log.flush()
-        return data
-
-
-class GdbSession:
+class GdbSession(MemoryAccess):
     """A GDB/MI session on ``elf``. Use ``start()``, ``connect()``, commands, then ``close()``."""
 
     ROLE = "gdb"
@@ -160,7 +53,7 @@ class GdbSession:
         self.child: Child | None = None
         self.io: _Io | None = None
         self.transcript: Path | None = None
-        self._log = None
+        self._log: IO[bytes] | None = None
         self._tokens = itertools.count(100)
         self.pending: list[dict] = []  # records not yet claimed (async notifications)
         self.connection_lost = False
@@ -194,9 +87,12 @@ class GdbSession:
             if err is not subprocess.DEVNULL:
                 err.close()
         self.owner.add_cleanup(self._close_log)
+        stdin, stdout = self.child.proc.stdin, self.child.proc.stdout
+        assert stdin is not None and stdout is not None  # spawned with PIPEs
         self.io = _Io(
-            self.child.proc.stdin,
-            _TeeReader(self.child.proc.stdout, self._log),
+            stdin,
+            # duck-typed: pygdbmi only calls fileno() and read() on its reader
+            cast("IO[bytes]", _TeeReader(stdout, self._log)),
             None,
             time_to_check_for_additional_output_sec=0.002,
         )
@@ -356,6 +252,7 @@ class GdbSession:
     ) -> int:
         opts = ("-h " if hardware else "") + ("-t " if temporary else "")
         res = self.command(f"-break-insert {opts}*0x{address:x}", timeout)
+        assert res.payload is not None  # ^done of -break-insert carries bkpt
         return int(res.payload["bkpt"]["number"].split(".")[0])
 
     # -- state ---------------------------------------------------------------------
@@ -385,150 +282,3 @@ class GdbSession:
                 except (ValueError, TypeError):
                     pass
         return out
-
-    def read_chunk(
-        self, address: int, length: int, timeout: float = 5.0
-    ) -> list[tuple[int, bytes]]:
-        """One ``-data-read-memory-bytes``: the readable blocks [(address, bytes)]."""
-        try:
-            res = self.command(f"-data-read-memory-bytes 0x{address:x} {length}", timeout)
-        except GdbError as e:
-            if MEMORY_ERROR.search(e.msg):
-                return []
-            raise
-        blocks = []
-        for blk in res.payload.get("memory", []):
-            begin = int(blk["begin"], 16) + int(blk.get("offset", "0x0"), 16)
-            blocks.append((begin, bytes.fromhex(blk["contents"])))
-        return blocks
-
-    def read_memory(
-        self,
-        address: int,
-        length: int,
-        *,
-        chunk: int = 0x20000,
-        timeout: float = 10.0,
-        granule: int = 256,
-    ) -> MemoryRead:
-        """Read [address, address+length) in chunks, keeping what is readable.
-
-        A chunk that does not come back whole is split in halves down to ``granule`` bytes
-        (GDB's own partial answers are not trusted: on QEMU they can run one byte past the
-        readable end); what still fails is recorded as a gap and zero-filled."""
-        deadline = Deadline(timeout)
-        buf = bytearray(length)
-        have = bytearray(length)  # 1 where read
-
-        def span(off: int, n: int) -> None:
-            blocks = self.read_chunk(address + off, n, timeout=max(0.5, deadline.cap(5.0)))
-            whole = len(blocks) == 1 and blocks[0][0] == address + off and len(blocks[0][1]) == n
-            if whole:
-                buf[off : off + n] = blocks[0][1]
-                have[off : off + n] = b"\x01" * n
-                return
-            if not blocks and n <= granule:
-                return
-            if n <= granule or deadline.expired:
-                for baddr, data in blocks:  # keep GDB's answer, clipped to what we asked
-                    s = max(baddr - address, off)
-                    e = min(baddr - address + len(data), off + n)
-                    if e > s:
-                        buf[s:e] = data[s - (baddr - address) : e - (baddr - address)]
-                        have[s:e] = b"\x01" * (e - s)
-                return
-            half = max(granule, (n // 2) // granule * granule)
-            span(off, half)
-            span(off + half, n - half)
-
-        off = 0
-        while off < length and not deadline.expired:
-            n = min(chunk, length - off)
-            span(off, n)
-            off += n
-        return MemoryRead(address, bytes(buf), _gaps(have, address))
-
-    def read_u32(self, address: int) -> int | None:
-        blocks = self.read_chunk(address, 4)
-        if blocks and len(blocks[0][1]) == 4 and blocks[0][0] == address:
-            return int.from_bytes(blocks[0][1], "little")
-        return None
-
-    def read_words(self, address: int, count: int) -> list[int] | None:
-        blocks = self.read_chunk(address, 4 * count)
-        if len(blocks) == 1 and blocks[0][0] == address and len(blocks[0][1]) == 4 * count:
-            data = blocks[0][1]
-            return [int.from_bytes(data[i : i + 4], "little") for i in range(0, len(data), 4)]
-        return None
-
-    def dump_memory(
-        self, path: Path, address: int, length: int, *, chunk: int = 0x20000, timeout: float = 20.0
-    ) -> MemoryRead:
-        """Dump [address, address+length) to ``path``: GDB's own ``dump binary memory`` per
-        chunk (its full speed); a chunk GDB cannot dump whole ("Cannot access memory") is read
-        with :meth:`read_memory`, which keeps the readable parts and records the gaps."""
-        deadline = Deadline(timeout)
-        path = Path(path)
-        part = path.with_name(f".{path.name}.part")
-        data = bytearray()
-        gaps: list[tuple[int, int]] = []
-        off = 0
-        while off < length:
-            n = min(chunk, length - off)
-            try:
-                self.dump_binary(part, address + off, n, timeout=max(1.0, deadline.cap(10.0)))
-                piece = part.read_bytes()
-                if len(piece) != n:
-                    raise GdbError("dump", f"short dump ({len(piece)} of {n} bytes)")
-            except GdbError:
-                mem = self.read_memory(address + off, n, timeout=max(1.0, deadline.remaining))
-                piece = mem.data
-                gaps += mem.gaps
-            data += piece
-            off += n
-        try:
-            part.unlink()
-        except OSError:
-            pass
-        path.write_bytes(bytes(data))
-        return MemoryRead(address, bytes(data), _merge(gaps))
-
-    def dump_binary(self, path: Path, address: int, length: int, timeout: float = 10.0) -> None:
-        """GDB's own ``dump binary memory`` (used by the benchmark as the reference)."""
-        self.cli(f"dump binary memory {path} 0x{address:x} 0x{address + length:x}", timeout)
-
-
-def _merge(gaps: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for a, n in sorted(gaps):
-        if out and out[-1][0] + out[-1][1] == a:
-            out[-1] = (out[-1][0], out[-1][1] + n)
-        else:
-            out.append((a, n))
-    return out
-
-
-def _gaps(have: bytearray, address: int) -> list[tuple[int, int]]:
-    gaps = []
-    i, n = 0, len(have)
-    while i < n:
-        if have[i]:
-            j = have.find(b"\x00", i)
-            i = n if j < 0 else j
-            continue
-        j = have.find(b"\x01", i)
-        j = n if j < 0 else j
-        gaps.append((address + i, j - i))
-        i = j
-    return gaps
-
-
-def _is_stopped(rec: dict) -> bool:
-    return rec.get("type") == "notify" and rec.get("message") == "stopped"
-
-
-def check_gdb(gdb_bin: str = GDB_BIN) -> str:
-    path = shutil.which(gdb_bin)
-    if path is None:
-        raise ToolMissing(gdb_bin, "apt-get install gdb-multiarch")
-    return path

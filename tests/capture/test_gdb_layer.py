@@ -8,7 +8,8 @@ import subprocess
 import pytest
 
 from photondbg.deadline import Deadline
-from photondbg.gdb.session import GdbSession, TargetDied
+from photondbg.gdb.mi import TargetDied
+from photondbg.gdb.session import GdbSession
 from photondbg.paths import GDB_SCRIPTS
 from photondbg.ports import LOOPBACK
 from photondbg.targets.sim import SimTarget

@@ -72,7 +72,8 @@ def test_lockup_through_fake_openocd(owner, tmp_path, lockup_elf, scenario, line
     the lock-up line already in the log; the older fake closed GDB's connection instead."""
     require_tool("qemu-system-arm")
     require_tool("gdb-multiarch")
-    from photondbg.gdb.session import GdbSession, TargetDied
+    from photondbg.gdb.mi import TargetDied
+    from photondbg.gdb.session import GdbSession
 
     sim = SimTarget(lockup_elf, owner, logdir=tmp_path / "qemu", gdb=True).start()
     target = PhotonTarget(
