@@ -75,7 +75,7 @@ class HeapWalk:
     def block_at(self, addr: int) -> Block | None:
         """The block whose chunk contains ``addr`` (header or user area)."""
         if not hasattr(self, "_starts") or len(self._starts) != len(self.blocks):
-            self._starts = [b.addr for b in self.blocks]
+            self._starts: list[int] = [b.addr for b in self.blocks]
         i = bisect.bisect_right(self._starts, addr) - 1
         if i >= 0 and addr < self.blocks[i].end:
             return self.blocks[i]
@@ -204,7 +204,9 @@ def walk_newlib_nano(elf, mem: MemoryImage) -> HeapWalk | None:
 
 def _nano_free_list(w: HeapWalk, mem: MemoryImage, head: int, lo: int, hi: int) -> set[int]:
     seen: set[int] = set()
-    p, prev, where = head, None, "__malloc_free_list"
+    p: int | None = head
+    prev: int | None = None
+    where = "__malloc_free_list"
     while p:
         if not (lo <= p < hi) or p % 4 or not mem.in_ram(p, 8):
             w.problems.append(
@@ -218,7 +220,9 @@ def _nano_free_list(w: HeapWalk, mem: MemoryImage, head: int, lo: int, hi: int) 
         if prev is not None and p <= prev:
             w.problems.append(f"free list out of address order: 0x{prev:08x} -> 0x{p:08x}")
             break
-        size = _s32(mem.u32(p))
+        raw = mem.u32(p)
+        assert raw is not None  # in_ram(p, 8) above
+        size = _s32(raw)
         if size < NANO_MIN or size % 4 or p + size > hi:
             w.problems.append(f"free chunk 0x{p:08x}: size {size} is impossible")
             break

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TypedDict
 
 from photondbg.paths import GDB_SCRIPTS
 
@@ -132,15 +133,23 @@ def load_events(path: Path) -> list[dict]:
     return events
 
 
-def history(events: list[dict], value: int, type_size: int | None = None) -> dict:
+class History(TypedDict):
+    allocated_by: dict | None
+    freed_by: dict | None
+    reused_by: dict | None
+    reuses: int
+
+
+def history(events: list[dict], value: int, type_size: int | None = None) -> History:
     """allocated_by / freed_by / reused_by (raw events) for a stale pointer ``value`` to an
     object of ``type_size`` bytes. The calls at that address form lifetimes (malloc ... free);
     the stale object is the latest finished lifetime whose malloc asked for ``type_size``
     bytes (the address may have been handed out again since, for other things, even for a
     same-sized one: that later lifetime is the reuse); its reuse is the next malloc that
     overlaps it."""
-    out = {"allocated_by": None, "freed_by": None, "reused_by": None, "reuses": 0}
-    lifetimes, open_ = [], None  # [(malloc index | None, free index)]
+    out: History = {"allocated_by": None, "freed_by": None, "reused_by": None, "reuses": 0}
+    lifetimes: list[tuple[int | None, int]] = []  # [(malloc index | None, free index)]
+    open_: int | None = None
     for i, e in enumerate(events):
         if e.get("ptr") != value:
             continue

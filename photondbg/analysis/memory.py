@@ -6,8 +6,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from photondbg.errors import UsageError
+
+
+class _Readable(Protocol):
+    def read(self, address: int, length: int) -> bytes | None: ...
 
 
 @dataclass
@@ -15,7 +20,7 @@ class MemoryImage:
     base: int
     data: bytes
     gaps: list[tuple[int, int]] = field(default_factory=list)  # (address, length) unreadable
-    elf: object | None = None  # an ElfInfo: flash contents for addresses outside the dump
+    elf: _Readable | None = None  # an ElfInfo: flash contents for addresses outside the dump
 
     @property
     def end(self) -> int:

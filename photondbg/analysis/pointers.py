@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from photondbg.analysis.dwarf_types import CType, Variable
@@ -90,7 +91,7 @@ class Walker:
         self._union_choices: list[str] = []
 
     def run(
-        self, variables: list[Variable], roots: list[tuple[str, int, CType]] = ()
+        self, variables: list[Variable], roots: Sequence[tuple[str, int, CType]] = ()
     ) -> PointerWalk:
         """Globals first, then the objects they point to, breadth-first: each object is named
         by its shortest path from a global. ``roots`` (path, address, record type) are objects
@@ -163,7 +164,9 @@ class Walker:
             if mt.kind != "pointer" or mt.target is None or not mt.target.is_record:
                 continue
             v = self.mem.u32(addr + off)
-            _, block = self._block(v) if v else (None, None)
+            if not v:
+                continue
+            _, block = self._block(v)
             if block is None or block.state != "used" or mt.target.size > block.end - v:
                 continue
             if self._misfit(v, mt.target) is None:

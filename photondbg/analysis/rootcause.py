@@ -183,19 +183,19 @@ def _tie(prov: Provenance, dangling: list[Dangling], mem: MemoryImage) -> dict |
             or step.value < 0x10000
         ):
             continue
-        same = [d for d in dangling if mem.u32(d.value + step.offset) == step.value]
-        if same:
-            d = same[0]
+        matches = [x for x in dangling if mem.u32(x.value + step.offset) == step.value]
+        if matches:
+            first = matches[0]
             how = (
                 f"{step.register} = 0x{step.value:08x} was loaded from offset "
                 f"{step.offset:+d} of an object whose address the code does not show here; "
-                f"the memory `{d.path}` points to holds exactly that word there "
+                f"the memory `{first.path}` points to holds exactly that word there "
                 "(matched by content)"
             )
             return {
-                "path": d.path,
+                "path": first.path,
                 "step": i,
-                "candidates": [x.path for x in same],
+                "candidates": [x.path for x in matches],
                 "how": how,
                 "confirmed": False,
                 "by": "content",

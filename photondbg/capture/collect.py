@@ -114,7 +114,8 @@ def find_stacked_frame(
     except KeyError:
         return None, "registers r0-r3/r12 not available"
     mem = gdb.read_memory(ram.base, min(ram.size, RAM_DUMP_MAX))
-    data, hits = mem.data, []
+    data = mem.data
+    hits: list[int] = []
     i = data.find(needle)
     while i >= 0 and len(hits) < 8:
         if i % 4 == 0 and i + 32 <= len(data):

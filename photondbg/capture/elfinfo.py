@@ -11,6 +11,7 @@ import bisect
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 from photondbg.cortexm import faults
 from photondbg.errors import UsageError
@@ -56,6 +57,7 @@ class ElfInfo:
     def __init__(self, path: Path | str):
         from elftools.common.exceptions import ELFError
         from elftools.elf.elffile import ELFFile
+        from elftools.elf.sections import SymbolTableSection
 
         self.path = Path(path)
         if not self.path.exists():
@@ -77,7 +79,7 @@ class ElfInfo:
                 )
             self._check_bare_metal_m()
             symtab = self.elf.get_section_by_name(".symtab")
-            if symtab is None or symtab.num_symbols() == 0:
+            if not isinstance(symtab, SymbolTableSection) or symtab.num_symbols() == 0:
                 raise UsageError(
                     f"{self.path} is stripped (no symbol table): capture needs an "
                     f"unstripped ELF built with -g"
@@ -102,6 +104,8 @@ class ElfInfo:
     def _check_bare_metal_m(self) -> None:
         """A Linux ARM program or an A/R-profile image is the wrong architecture for a
         Cortex-M target: say so before QEMU runs it into the weeds."""
+        from elftools.elf.sections import ARMAttributesSection
+
         if self.elf["e_type"] != "ET_EXEC" or any(
             seg["p_type"] == "PT_INTERP" for seg in self.elf.iter_segments()
         ):
@@ -112,7 +116,7 @@ class ElfInfo:
         attrs = self.elf.get_section_by_name(".ARM.attributes")
         profile = None
         try:
-            for sub in attrs.iter_subsections() if attrs is not None else []:
+            for sub in attrs.iter_subsections() if isinstance(attrs, ARMAttributesSection) else []:
                 for subsub in sub.iter_subsubsections():
                     for a in subsub.iter_attributes():
                         if a.tag == "TAG_CPU_ARCH_PROFILE":
@@ -127,7 +131,8 @@ class ElfInfo:
 
     # -- symbols -------------------------------------------------------------------
     def _load_symbols(self, symtab) -> None:
-        funcs, objects = [], {}
+        funcs: list[Symbol] = []
+        objects: dict[str, Symbol] = {}
         self.by_name: dict[str, Symbol] = {}
         for sym in symtab.iter_symbols():
             kind = sym["st_info"]["type"]
@@ -227,10 +232,10 @@ class ElfInfo:
         return None
 
     # -- DWARF lines -----------------------------------------------------------------
-    def load_lines(self) -> None:
+    def load_lines(self) -> tuple[list[int], list[tuple[str, int]]]:
         """Build the address -> (file, line) table once (slow part; call it before the fault)."""
         if self._lines is not None:
-            return
+            return self._lines
         rows: list[tuple[int, str, int]] = []
         if self.elf.has_dwarf_info():
             try:
@@ -252,10 +257,10 @@ class ElfInfo:
                 pass
         rows.sort(key=lambda r: r[0])
         self._lines = ([r[0] for r in rows], [(r[1], r[2]) for r in rows])
+        return self._lines
 
     def line_at(self, address: int) -> tuple[str, int] | None:
-        self.load_lines()
-        addrs, vals = self._lines
+        addrs, vals = self.load_lines()
         i = bisect.bisect_right(addrs, address & ~1) - 1
         if i < 0:
             return None
@@ -266,6 +271,10 @@ class ElfInfo:
 
     demangler = None  # set by the engine: a callable mangled -> readable (GDB's `demangle`)
 
+    @overload
+    def pretty(self, name: str) -> str: ...
+    @overload
+    def pretty(self, name: None) -> None: ...
     def pretty(self, name: str | None) -> str | None:
         """The readable name of a symbol (C++ names demangled when a demangler is set)."""
         if not name or not name.startswith("_Z") or self.demangler is None:

@@ -100,7 +100,7 @@ def run_mrs_stub(gdb: GdbSession, ram: Region, regs: dict[str, int]) -> StackPoi
     mpu_on = bool(mpu is not None and mpu & faults.MPU_CTRL_ENABLE)
     got: dict[str, int] = {}
     try:
-        if mpu_on:
+        if mpu is not None and mpu_on:
             off = mpu & ~faults.MPU_CTRL_ENABLE
             write_memory(gdb, faults.MPU_CTRL, off.to_bytes(4, "little"))
         write_memory(gdb, scratch, code)
@@ -121,7 +121,9 @@ def run_mrs_stub(gdb: GdbSession, ram: Region, regs: dict[str, int]) -> StackPoi
     if set(got) != {"msp", "psp", "control"}:
         raise StubFailed("r0-r2 not readable after the stub")
     detail = None if restored else f"restore check failed: {why}"
-    msp, psp, control = got["msp"], got["psp"], got["control"]
+    msp: int | None = got["msp"]
+    psp: int | None = got["psp"]
+    control = got["control"]
     ipsr = faults.exception_number(regs.get("xpsr", 0))
     if ipsr == 0 and control & 1:  # unprivileged Thread mode: MRS of MSP/PSP reads zero
         active = "psp" if control & 2 else "msp"
@@ -172,6 +174,7 @@ def _step(gdb: GdbSession, expect: int, what: str) -> None:
     if payload is None:
         gdb.interrupt(timeout=2.0)
         raise StubFailed(f"'{what}' did not finish stepping")
+    pc: int | None
     try:  # the stop record names the PC; ask the registers only if it does not
         pc = int(payload["frame"]["addr"], 16)
     except (KeyError, TypeError, ValueError):

@@ -128,8 +128,9 @@ def saved_context(mem: Snapshot, saved_sp: int) -> dict[str, int] | None:
     thread's SP as it was before the switch (frame size + the STKALIGN pad)."""
     raw = mem.read(saved_sp, 4 * len(faults.SAVED_CONTEXT))
     if raw is None:
-        words = [mem.word(saved_sp + 4 * i) for i in range(len(faults.SAVED_CONTEXT))]
-        if any(w is None for w in words):
+        read = [mem.word(saved_sp + 4 * i) for i in range(len(faults.SAVED_CONTEXT))]
+        words = [w for w in read if w is not None]
+        if len(words) != len(read):
             return None
     else:
         words = [int.from_bytes(raw[i : i + 4], "little") for i in range(0, len(raw), 4)]
@@ -204,6 +205,7 @@ def _thread(
     lo, size = layout.get(raw, "stack_lo"), layout.get(raw, "stack_size")
     hi = lo + size if 0 < size <= MAX_STACK else None
     saved_sp = layout.get(raw, "saved_sp")
+    sp = psp if current else saved_sp  # the current thread's saved_sp is stale: it runs on the PSP
     t = {
         "name": layout.text(raw, "name"),
         "state": layout.states.get(state_value, str(state_value)),
@@ -212,7 +214,7 @@ def _thread(
         "stack_lo": lo,
         "stack_hi": hi,
         "saved_sp": saved_sp,
-        "sp": saved_sp,
+        "sp": sp,
         "high_water": None,
         "unused": None,
         "stack_overflow": None,
@@ -221,8 +223,6 @@ def _thread(
         "backtrace": [],
         "backtrace_stop": None,
     }
-    if current:  # its saved_sp is stale: it runs on the PSP
-        t["sp"] = psp
     if hi is not None:
         stack = mem.read(lo, size)
         if stack is not None:
@@ -230,7 +230,7 @@ def _thread(
             unused = len(stack) - len(stack.lstrip(fill))
             t["unused"], t["high_water"] = unused, size - unused
             # no fill byte left at the bottom, or an SP outside the stack: it overflowed
-            t["stack_overflow"] = unused == 0 or (t["sp"] is not None and not lo <= t["sp"] <= hi)
+            t["stack_overflow"] = unused == 0 or (sp is not None and not lo <= sp <= hi)
     if current:
         regs = running
         t["context"] = running_context if regs is not None else None
@@ -299,11 +299,12 @@ def psp_backtrace(
 
 def _frame_at(mem: Snapshot, sp: int, core: dict[str, int] | None) -> dict[str, int] | None:
     """The registers of thread code interrupted with its hardware frame at ``sp``."""
-    words = [mem.word(sp + 4 * i) for i in range(len(faults.BASIC_FRAME))]
-    if any(w is None for w in words):
+    read = [mem.word(sp + 4 * i) for i in range(len(faults.BASIC_FRAME))]
+    words = [w for w in read if w is not None]
+    if len(words) != len(read):
         return None
-    regs = {n: (core or {}).get(n) for n in faults.SAVED_CONTEXT[:8]}
-    regs = {n: v for n, v in regs.items() if v is not None}
+    known = {n: (core or {}).get(n) for n in faults.SAVED_CONTEXT[:8]}
+    regs = {n: v for n, v in known.items() if v is not None}
     regs.update(faults.unpack_frame(words))
     regs["sp"] = faults.frame_caller_sp(sp, {"frame_bytes": faults.BASIC_FRAME_BYTES}, regs["xpsr"])
     return regs
@@ -347,6 +348,7 @@ def for_halt(
     """Threads of a core stopped anywhere (no fault within the time-out: where is each thread
     stuck?). The running thread's registers are the core's in Thread mode; in a handler, the
     hardware frame the handler's entry pushed on the PSP."""
+    running: dict[str, int] | None
     if faults.exception_number(regs.get("xpsr", 0)) == 0:
         running, how = regs, "the core's registers where it was stopped"
     else:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from elftools.common.exceptions import DWARFError, ELFError
+from elftools.dwarf.callframe import FDE
 
 from photondbg.capture.elfinfo import ElfInfo
 
@@ -42,7 +43,7 @@ class CfiUnwinder:
     def __init__(self, elf: ElfInfo):
         self.elf = elf
         self._starts: list[int] = []
-        self._fdes: list[tuple[int, int, object]] = []
+        self._fdes: list[tuple[int, int, FDE]] = []
         self._decoded: dict[int, list] = {}
         if not elf.elf.has_dwarf_info():
             return
@@ -58,7 +59,7 @@ class CfiUnwinder:
         for e in entries:
             hdr = getattr(e, "header", {})
             start = hdr.get("initial_location") if hasattr(hdr, "get") else None
-            if start is None or type(e).__name__ != "FDE":
+            if start is None or not isinstance(e, FDE):
                 continue
             self._fdes.append((start & ~1, hdr["address_range"], e))
         self._fdes.sort(key=lambda t: t[0])
