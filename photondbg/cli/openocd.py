@@ -9,7 +9,7 @@ import click
 
 from photondbg.cli.options import Seconds, default_probe
 from photondbg.photon import board
-from photondbg.photon.openocd import RTOS_CHOICES
+from photondbg.photon.openocd_argv import RTOS_CHOICES
 
 
 @click.command("openocd")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from photondbg import tools
 from photondbg.errors import ToolFailure, ToolMissing, UsageError
-from photondbg.photon import dfu, openocd, particle
+from photondbg.photon import dfu, openocd, openocd_argv, openocd_events, particle
 from photondbg.photon.run import run
 
 METHODS = ("particle", "dfu", "openocd")
@@ -99,17 +99,17 @@ def flash_openocd(
     if not is_elf(image) and address is None:
         with open(image, "rb") as f:
             address = dfu.image_region(f.read(8)).address
-    argv = openocd.program_argv(
+    argv = openocd_argv.program_argv(
         openocd_bin, image, interface=interface, address=None if is_elf(image) else address
     )
     res = run(argv, timeout=timeout)
-    events = openocd.parse_log(res.output)
-    if openocd.PROGRAM_OK_RE.search(res.output) and res.ok:
+    events = openocd_events.parse_log(res.output)
+    if openocd_events.PROGRAM_OK_RE.search(res.output) and res.ok:
         return FlashResult("openocd", image, address, True, "** Verified OK **")
-    msg = openocd.failure_message(events, interface, res.exit_code)
+    msg = openocd_events.failure_message(events, interface, res.exit_code)
     if any(e.kind in ("no_probe", "no_target", "adapter_error") for e in events):
         raise openocd.NoProbe(msg)
-    fail = openocd.PROGRAM_FAIL_RE.search(res.output)
+    fail = openocd_events.PROGRAM_FAIL_RE.search(res.output)
     if fail:
         errors = [e.line for e in events if e.kind == "error"]
         why = f": {errors[-1]}" if errors else ""

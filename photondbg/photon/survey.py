@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from photondbg.errors import PhotondbgError
 from photondbg.photon import board, dfu, particle
-from photondbg.photon.openocd import failure_message, parse_log, session_argv
+from photondbg.photon.openocd_argv import session_argv
+from photondbg.photon.openocd_events import failure_message, parse_log
 from photondbg.photon.run import run
 
 

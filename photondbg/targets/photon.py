@@ -17,7 +17,9 @@ from pathlib import Path
 
 from photondbg.errors import PhotondbgError, UsageError
 from photondbg.photon import board
-from photondbg.photon.openocd import OpenOcdSession, parse_reg_output, vector_catch_command
+from photondbg.photon.openocd import OpenOcdSession
+from photondbg.photon.openocd_argv import vector_catch_command
+from photondbg.photon.openocd_events import parse_reg_output
 from photondbg.procs import ProcessOwner
 from photondbg.targets.base import LockupDump, MemoryMap, Target
 from photondbg.targets.console import Console

@@ -575,7 +575,7 @@ def test_openocd_lockup_line_makes_a_lockup_cycle(owner, tmp_path, line):
     from photondbg.campaign.board import Board, BoardCampaign
     from photondbg.cli.campaign import board_config
     from photondbg.photon.netcut import CommandNetCut
-    from photondbg.photon.openocd import parse_line
+    from photondbg.photon.openocd_events import parse_line
     from photondbg.targets.photon import PhotonTarget
 
     board = Board(

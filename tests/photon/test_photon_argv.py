@@ -3,7 +3,7 @@
 import pytest
 
 from photondbg.errors import UsageError
-from photondbg.photon import deviceos, dfu, openocd, particle
+from photondbg.photon import deviceos, dfu, openocd_argv, particle
 
 VC = "cortex_m vector_catch hard_err int_err bus_err state_err chk_err nocp_err mm_err reset"
 
@@ -64,7 +64,7 @@ def test_dfu_argv():
 
 
 def test_openocd_session_argv_cmsis_dap_with_rtos():
-    assert openocd.session_argv(
+    assert openocd_argv.session_argv(
         "openocd", interface="cmsis-dap", gdb_port=50001, telnet_port=50002, rtos="FreeRTOS"
     ) == [
         "openocd",
@@ -90,7 +90,7 @@ def test_openocd_session_argv_cmsis_dap_with_rtos():
 
 
 def test_openocd_session_argv_stlink_plain():
-    argv = openocd.session_argv(
+    argv = openocd_argv.session_argv(
         ["python3", "fake.py"],
         interface="stlink",
         gdb_port=1,
@@ -124,7 +124,7 @@ def test_openocd_session_argv_stlink_plain():
 
 
 def test_openocd_vector_catch_comes_after_init_and_before_any_reset():
-    argv = openocd.session_argv(
+    argv = openocd_argv.session_argv(
         "openocd", interface="cmsis-dap", gdb_port=1, telnet_port=2, extra_commands=["reset halt"]
     )
     cmds = [argv[i + 1] for i, a in enumerate(argv) if a == "-c"]
@@ -132,7 +132,7 @@ def test_openocd_vector_catch_comes_after_init_and_before_any_reset():
 
 
 def test_openocd_program_argv():
-    assert openocd.program_argv("openocd", "/fw/app.elf", interface="cmsis-dap") == [
+    assert openocd_argv.program_argv("openocd", "/fw/app.elf", interface="cmsis-dap") == [
         "openocd",
         "-f",
         "interface/cmsis-dap.cfg",
@@ -148,7 +148,9 @@ def test_openocd_program_argv():
         "program {/fw/app.elf} verify reset exit",
     ]
     assert (
-        openocd.program_argv("openocd", "/fw/m.bin", interface="stlink", address=0x08020000)[-1]
+        openocd_argv.program_argv("openocd", "/fw/m.bin", interface="stlink", address=0x08020000)[
+            -1
+        ]
         == "program {/fw/m.bin} 0x08020000 verify reset exit"
     )
 
@@ -156,7 +158,7 @@ def test_openocd_program_argv():
 @pytest.mark.parametrize("kw", [{"interface": "jlink"}, {"interface": "stlink", "rtos": "zephyr"}])
 def test_openocd_bad_choices_are_usage_errors(kw):
     with pytest.raises(UsageError):
-        openocd.session_argv("openocd", gdb_port=1, telnet_port=2, **kw)
+        openocd_argv.session_argv("openocd", gdb_port=1, telnet_port=2, **kw)
 
 
 def test_deviceos_make_and_worktree_argv():

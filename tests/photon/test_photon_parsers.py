@@ -6,7 +6,7 @@ import pytest
 from recordings import openocd_log, recording
 
 from photondbg.errors import UsageError
-from photondbg.photon import board, dfu, openocd, particle
+from photondbg.photon import board, dfu, openocd_events, particle
 from photondbg.photon.run import Result
 
 
@@ -135,9 +135,11 @@ def test_monolithic_and_user_addresses_match_device_os():
 def test_openocd_recorded_no_probe(name, kind):
     lines, code = openocd_log(name)
     assert code == 1
-    events = openocd.parse_log("\n".join(lines))
+    events = openocd_events.parse_log("\n".join(lines))
     assert [e.kind for e in events] == [kind]
-    assert openocd.failure_message(events, "cmsis-dap", code).startswith("no debug probe found")
+    assert openocd_events.failure_message(events, "cmsis-dap", code).startswith(
+        "no debug probe found"
+    )
 
 
 @pytest.mark.parametrize(
@@ -149,7 +151,7 @@ def test_openocd_recorded_no_probe(name, kind):
     ],
 )
 def test_openocd_lockup_both_forms(line, cpu):
-    e = openocd.parse_line(line)
+    e = openocd_events.parse_line(line)
     assert e.kind == "lockup" and (e.fields.get("cpu") or e.fields.get("cpu_old")) == cpu
 
 
@@ -160,14 +162,14 @@ def test_openocd_lockup_with_core_state():
         "[stm32f2x.cpu] halted due to debug-request, current mode: Handler HardFault\n"
         "xPSR: 0x01000003 pc: 0xae094710 msp: 0x2001ff58\n"
     )
-    event, regs = openocd.lockup_from_events(openocd.parse_log(text))
+    event, regs = openocd_events.lockup_from_events(openocd_events.parse_log(text))
     assert event.line.endswith("clearing lockup after double fault")
     assert regs == {"pc": 0xAE094710, "xpsr": 0x01000003, "sp": 0x2001FF58, "msp": 0x2001FF58}
 
 
 def test_openocd_other_lines():
     kinds = {
-        line: openocd.parse_line(line).kind
+        line: openocd_events.parse_line(line).kind
         for line in [
             "Info : Listening on port 41234 for gdb connections",
             "Error: Error connecting DP: cannot read IDR",
@@ -185,7 +187,7 @@ def test_openocd_other_lines():
         "config_error",
         "halted",
     ]
-    assert openocd.parse_line("Info : clock speed 1000 kHz") is None
+    assert openocd_events.parse_line("Info : clock speed 1000 kHz") is None
 
 
 def test_openocd_reg_output():
@@ -193,7 +195,7 @@ def test_openocd_reg_output():
         "===== arm v7m registers\n(0) r0 (/32): 0x00000001\n(13) sp (/32): 0x2001ff58\n"
         "(16) xPSR (/32): 0x01000003\n(17) msp (/32): 0x2001ff58\n"
     )
-    assert openocd.parse_reg_output(text) == {
+    assert openocd_events.parse_reg_output(text) == {
         "r0": 1,
         "sp": 0x2001FF58,
         "xpsr": 0x01000003,
