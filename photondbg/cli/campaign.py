@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
+from photondbg.cli.campaign_runner import run_campaign
 from photondbg.cli.common import hold_range, out_dir
 from photondbg.cli.options import Seconds
-from photondbg.cli.sim import run_campaign
 from photondbg.errors import UsageError
 from photondbg.photon import board as board_facts
 
@@ -302,7 +302,7 @@ def campaign(
     """
     from photondbg.campaign import journal
     from photondbg.campaign.board import BoardCampaign
-    from photondbg.cli.sim import resume_options
+    from photondbg.cli.campaign_runner import resume_options
 
     opts = {
         **dataclasses.asdict(bench),

@@ -163,7 +163,7 @@ def verify_fix(
     progress = sys.stderr if as_json else sys.stdout
     done: dict = {}
     if resume:
-        from photondbg.cli.sim import resume_options
+        from photondbg.cli.campaign_runner import resume_options
 
         if target != "sim":
             raise UsageError("--resume continues a verify-fix on the sim (--target sim)")
