@@ -13,6 +13,7 @@ kind:
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 from photondbg.analysis.dwarf_types import DwarfTypes
 from photondbg.analysis.heap import find_heaps
@@ -241,12 +242,15 @@ def _summary(kind, tie, dangling, corrupt) -> str:
     return "no heap explanation found (see what was checked)"
 
 
-def render_markdown(rc: dict | None) -> list[str]:
+class _Section(Protocol):
+    def to_dict(self) -> dict: ...
+
+
+def render_markdown(section: dict | _Section | None) -> list[str]:
     """The "Root cause" section of report.md (from the section's dict or its model)."""
-    if not rc:
+    if not section:
         return []
-    if hasattr(rc, "to_dict"):
-        rc = rc.to_dict()
+    rc = section if isinstance(section, dict) else section.to_dict()
     out = ["## Root cause", "", f"**{rc.get('kind')}**: {rc.get('summary')}", ""]
     for d in rc.get("dangling") or []:
         b = d["block"]

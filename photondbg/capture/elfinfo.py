@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import overload
@@ -269,7 +270,9 @@ class ElfInfo:
             return None
         return file, line
 
-    demangler = None  # set by the engine: a callable mangled -> readable (GDB's `demangle`)
+    demangler: Callable[[str], str] | None = (
+        None  # set by the engine: a callable mangled -> readable (GDB's `demangle`)
+    )
 
     @overload
     def pretty(self, name: str) -> str: ...

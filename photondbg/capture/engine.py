@@ -14,7 +14,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from photondbg.analysis import heaptrack
 from photondbg.capture import threads
@@ -24,7 +24,7 @@ from photondbg.capture.evidence import Evidence
 from photondbg.capture.report import ReportWriter, new_report, utc_stamp
 from photondbg.capture.waitloop import WaitLoop
 from photondbg.deadline import Deadline
-from photondbg.errors import PhotondbgError, UsageError
+from photondbg.errors import PhotondbgError, ToolFailure, UsageError
 from photondbg.gdb.mi import TargetDied, check_gdb
 from photondbg.gdb.session import GdbSession
 from photondbg.log import run_log
@@ -33,6 +33,9 @@ from photondbg.procs import ProcessOwner, interruption
 from photondbg.replay import reproduce
 from photondbg.sim.facts import sim_artefacts
 from photondbg.targets.base import TARGETS, Target, make_target
+
+if TYPE_CHECKING:
+    from photondbg.campaign.scenario import WifiLossScenario
 
 SCENARIOS = ("wifi-loss", "none")
 
@@ -116,7 +119,7 @@ class Capture:
         self.target: Target | None = None
         self.gdb: GdbSession | None = None
         self.armed: Armed | None = None
-        self.scenario = None
+        self.scenario: WifiLossScenario | None = None
         self.main_bkpt: int | None = None
         self.main_addr: int | None = None
         self.t_stop: float | None = None
@@ -130,7 +133,7 @@ class Capture:
     def stage(self, name: str):
         self.report["stage"] = name
         t0 = time.monotonic()
-        rec = {"name": name, "seconds": None, "error": None}
+        rec: dict[str, str | float | None] = {"name": name, "seconds": None, "error": None}
         self.report["stages"].append(rec)
         self.write()  # a partial report always says which stage it reached
         self.progress(name)
@@ -217,7 +220,10 @@ class Capture:
         with self.stage("connect"):
             self.gdb = GdbSession(self.elf.path, owner, logdir=self.capdir, gdb_bin=req.gdb_bin)
             self.gdb.start()
-            self.gdb.connect(*self.target.gdb_remote)
+            host, port = self.target.gdb_remote
+            if port is None:  # no GDB port: fail the way connect() fails to reach one
+                raise ToolFailure(f"gdb could not connect to {host}:{port}: the target has no port")
+            self.gdb.connect(host, port)
             self.elf.demangler = self._demangle
             for cmd in self.target.gdb_init_commands:
                 self.gdb.cli(cmd, timeout=10.0)

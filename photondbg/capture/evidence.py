@@ -34,7 +34,7 @@ class Evidence(CapturePart):
     def ram(self) -> collect.Region:
         return self.target.memory.ram
 
-    def fault(self, payload: dict) -> None:
+    def fault(self, payload: dict | None) -> None:
         gdb, elf = self.gdb, self.elf
         with self.cap.stage("capture"):
             fault, frame = self.read_fault()
@@ -88,8 +88,9 @@ class Evidence(CapturePart):
             sp, how = collect.find_stacked_frame(gdb, core, ram)  # labelled fallback only
             sp_source = "ram-scan" if sp is not None else None
             if sp is not None:
+                msp, psp = (sp, sps.psp) if exc["stack"] == "msp" else (sps.msp, sp)
                 sps = dataclasses.replace(
-                    sps, method="ram-scan", detail=f"{sps.detail}; {how}", **{exc["stack"]: sp}
+                    sps, msp=msp, psp=psp, method="ram-scan", detail=f"{sps.detail}; {how}"
                 )
             if sp is None:
                 self.cap.report["stack_pointer_note"] = (
@@ -209,7 +210,7 @@ class Evidence(CapturePart):
                     return  # time is up; the core runs on
                 pc = stop_pc(payload)
                 kind = self.armed.kind_at(pc) if pc is not None else None
-                if kind == "fault" and not self.cap.waiter.in_fault(pc):
+                if kind == "fault" and pc is not None and not self.cap.waiter.in_fault(pc):
                     continue  # an interrupt through a handler it shares with the faults
                 if pc is not None and pc == reset:
                     kind = "reset"
@@ -232,7 +233,8 @@ class Evidence(CapturePart):
             regs = self.gdb.registers()
             code = regs.get("r0")
             after["code"] = code
-            after["detail"] = f"panic code {code} ({faults.PANIC_NAMES.get(code, '?')})"
+            name = faults.PANIC_NAMES.get(code, "?") if code is not None else "?"
+            after["detail"] = f"panic code {code} ({name})"
         elif kind == "fault":
             regs = self.gdb.registers()
             first = (self.cap.report.get("fault") or {}).get("registers") or {}
@@ -264,7 +266,7 @@ class Evidence(CapturePart):
             self.cap.report["outcome"] = "panic"
             self.cap.report["panic"] = {
                 "code": code,
-                "name": faults.PANIC_NAMES.get(code),
+                "name": faults.PANIC_NAMES.get(code) if code is not None else None,
                 "entry": self.armed.panic_symbol,
                 "pc": core.get("pc"),
                 "registers": core,
@@ -346,17 +348,17 @@ class Evidence(CapturePart):
 
     def threads_at_halt(self) -> None:
         """Nothing faulted: where was each thread when the core was stopped (a hang)?"""
-        cap = self.cap
-        layout, why = threads.thread_layout(cap.elf)
+        cap, gdb, elf = self.cap, self.gdb, self.elf
+        layout, why = threads.thread_layout(elf)
         if layout is None:
             cap.report["threads"], cap.report["threads_note"] = [], why
             return
-        regs = cap.gdb.registers()
-        sps = cap.target.read_stack_pointers(cap.gdb, regs)
+        regs = gdb.registers()
+        sps = self.target.read_stack_pointers(gdb, regs)
         cap.report["stopped_at"]["stack_pointers"] = sps.as_dict()
         ram = self.ram()
-        mem = cap.gdb.read_memory(ram.base, min(ram.size, collect.RAM_DUMP_MAX))
-        snap = Snapshot(mem.start, mem.data, mem.gaps, fallback=cap.gdb.read_u32)
-        cap.report["threads"], note = threads.for_halt(cap.elf, regs, sps.psp, snap)
+        mem = gdb.read_memory(ram.base, min(ram.size, collect.RAM_DUMP_MAX))
+        snap = Snapshot(mem.start, mem.data, mem.gaps, fallback=gdb.read_u32)
+        cap.report["threads"], note = threads.for_halt(elf, regs, sps.psp, snap)
         if note:
             cap.report["threads_note"] = note

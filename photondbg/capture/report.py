@@ -229,7 +229,11 @@ def sim_fault_notes(r: CaptureReport) -> list[str]:
         return []
     kinds = {w.split(":")[0] for w in f.reasons or []}
     made_by_mpu = "DACCVIOL" in kinds or ("IACCVIOL" in kinds and (f.faulting_pc or 0) < 0xA0000000)
-    return [a.text for a in r.sim_artefacts if a.id == "unmapped-access-mpu" and made_by_mpu]
+    return [
+        a.text
+        for a in r.sim_artefacts
+        if a.id == "unmapped-access-mpu" and made_by_mpu and a.text is not None
+    ]
 
 
 def _thread_brief(t) -> str:

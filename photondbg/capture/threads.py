@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from photondbg.capture.elfinfo import ElfInfo
-from photondbg.capture.unwind import CfiUnwinder, Snapshot
+from photondbg.capture.unwind import CfiUnwinder, Snapshot, WordSource
 from photondbg.cortexm import faults
 
 LIST_SYMBOL = "os_thread_list"
@@ -123,7 +123,7 @@ def _size(typ) -> int:
     return 4  # pointers without a byte size (DWARF 2 style) on a 32-bit target
 
 
-def saved_context(mem: Snapshot, saved_sp: int) -> dict[str, int] | None:
+def saved_context(mem: WordSource, saved_sp: int) -> dict[str, int] | None:
     """Registers a context switch saved at ``saved_sp`` (r4..r11 + hardware frame), with the
     thread's SP as it was before the switch (frame size + the STKALIGN pad)."""
     raw = mem.read(saved_sp, 4 * len(faults.SAVED_CONTEXT))

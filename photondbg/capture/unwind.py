@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from elftools.common.exceptions import DWARFError, ELFError
 from elftools.dwarf.callframe import FDE
@@ -182,6 +183,15 @@ def _apply(rule, cfa: int, regs: dict[str, int], read_word: ReadWord):
     if kind == "REGISTER" and isinstance(rule.arg, int) and rule.arg < len(REG_NAMES):
         return regs.get(REG_NAMES[rule.arg])
     return None  # SAME_VALUE, UNDEFINED, expressions: left as they are
+
+
+class WordSource(Protocol):
+    """What the thread code reads memory through: a :class:`Snapshot`, or replay's view of a
+    capture's memory map."""
+
+    def read(self, addr: int, length: int) -> bytes | None: ...
+
+    def word(self, addr: int) -> int | None: ...
 
 
 class Snapshot:

@@ -79,7 +79,7 @@ class WaitLoop(CapturePart):
                 gdb.cont()
                 continue
             kind = self.armed.kind_at(pc) if pc is not None else None
-            if kind == "fault" and not self.in_fault(pc):
+            if kind == "fault" and pc is not None and not self.in_fault(pc):
                 # a handler shared with interrupts (Default_Handler): this was an IRQ
                 hits = self.cap.report.get("shared_handler_hits", 0)
                 self.cap.report["shared_handler_hits"] = hits + 1

@@ -140,8 +140,7 @@ def context(capdir: Path, report: CaptureReport) -> dict:
 
 def render_html(capdir: Path | str, report: CaptureReport | dict) -> str:
     """The page, from the typed report (a report dict is typed first)."""
-    if not isinstance(report, CaptureReport):
-        report = CaptureReport.from_dict(report)
+    model = report if isinstance(report, CaptureReport) else CaptureReport.from_dict(report)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
@@ -150,4 +149,4 @@ def render_html(capdir: Path | str, report: CaptureReport | dict) -> str:
         lstrip_blocks=True,
     )
     env.filters["hx"] = hx
-    return env.get_template("report.html.j2").render(**context(Path(capdir), report))
+    return env.get_template("report.html.j2").render(**context(Path(capdir), model))

@@ -233,7 +233,7 @@ def _elf_segments(mem: MemoryMap, elf: Path, ram: tuple[int, int] | None) -> Non
         raise UsageError(f"{elf} is not a readable ELF ({e})") from None
 
 
-def _scb(report: dict, section: dict) -> bytes | None:
+def _scb(report: dict, section: object) -> bytes | None:
     scb = section.get("scb") if isinstance(section, dict) else None
     if not isinstance(scb, dict):
         return None

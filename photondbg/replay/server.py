@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from photondbg.ports import listen
 from photondbg.replay import registers
-from photondbg.replay.image import CaptureImage
+from photondbg.replay.image import CaptureImage, Thread
 from photondbg.replay.packets import MAX_PACKET, ConnectionClosed, PacketIO, escape_binary
 
 THREAD = 1
@@ -49,7 +49,8 @@ class Session:
         self.io: PacketIO | None = None
         self.done = False  # the client detached or killed
         self.killed = False  # ... with `k`: the server stops
-        self.threads = {t.id: t for t in image.threads} or {THREAD: None}
+        # no thread listed: one anonymous thread (None), the capture's own registers
+        self.threads: dict[int, Thread | None] = {t.id: t for t in image.threads} or {THREAD: None}
         self.selected = THREAD  # Hg: whose registers g and p read
         self.regs = registers.register_file(image.registers)
         self.xfer = {
