@@ -17,12 +17,20 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.request import urlopen
 
 from photondbg.errors import ToolFailure, UsageError
 from photondbg.ports import LOOPBACK
 from photondbg.procs import ProcessOwner
 from photondbg.targets.console import Console
+
+if TYPE_CHECKING:
+    from photondbg.campaign.board import UrlSerialStream
+    from photondbg.capture.arming import Armed
+    from photondbg.gdb.session import GdbSession
+    from photondbg.sim.bridge import Bridge
+    from photondbg.targets.sim import SimTarget
 
 BOOT_TIMEOUT = 30.0  # s from start or reset until the app's server listens
 
@@ -32,7 +40,7 @@ class Dut:
 
     kind = "?"
     console: Console | None = None
-    gdb = None  # a GdbSession when a debugger is attached
+    gdb: GdbSession | None = None  # when a debugger is attached
 
     def __init__(self, owner: ProcessOwner, logdir: Path):
         self.owner = owner
@@ -112,9 +120,9 @@ class SimDut(Dut):
         self.app = app
         self.debug = debug
         self.host_port = host_port
-        self.target = None
-        self.bridge = None
-        self.armed = None
+        self.target: SimTarget | None = None
+        self.bridge: Bridge | None = None
+        self.armed: Armed | None = None
         self.boots = 0
 
     def start(self, timeout: float = BOOT_TIMEOUT) -> SimDut:
@@ -153,6 +161,7 @@ class SimDut(Dut):
             self.gdb.close()
         self.gdb = GdbSession(self.elf, self.owner, logdir=logdir)
         self.gdb.start()
+        assert self.target.gdb_port is not None  # the target was started with gdb=True
         self.gdb.connect(LOOPBACK, self.target.gdb_port)
         if getattr(self, "elfinfo", None) is None:
             self.elfinfo = ElfInfo(self.elf)
@@ -185,6 +194,7 @@ class SimDut(Dut):
             self.gdb = None
         self.target.stop()
         self._boot()
+        assert self.target.link is not None  # start() returned: QEMU connected its link
         self.bridge.attach(self.target.link)
         self._wait_listening(timeout)
         self.wait_serving(timeout)
@@ -219,7 +229,7 @@ class LanDut(Dut):
         self.baudrate = baudrate
         self.reset_cmd = reset_cmd
         self.url = f"http://{host}:{port}/"
-        self.stream = None
+        self.stream: UrlSerialStream | None = None
 
     def start(self, timeout: float = BOOT_TIMEOUT) -> LanDut:
         if self.serial:

@@ -33,8 +33,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from photondbg.errors import PhotondbgError, ToolFailure, ToolMissing, UsageError
+
+if TYPE_CHECKING:
+    from labgrid import Target  # untyped: Any to mypy, named for the reader
 
 ENV_PLACE = "LG_PLACE"
 ENV_COORDINATOR = "LG_COORDINATOR"
@@ -67,11 +71,19 @@ class NetCutEvent:  # the fields of photondbg.photon.netcut.NetCutEvent
     exit_code: int | None = None
 
 
+class PowerDriver(Protocol):
+    """labgrid's ``PowerProtocol``: what :class:`PowerNetCut` switches."""
+
+    def on(self) -> object: ...
+
+    def off(self) -> object: ...
+
+
 @dataclass
 class PowerNetCut:
     """The AP uplink as a labgrid ``PowerProtocol`` driver: off = cut, on = restore."""
 
-    driver: object
+    driver: PowerDriver
     events: list[NetCutEvent] = field(default_factory=list)
 
     def _do(self, action: str, fn) -> None:
@@ -150,7 +162,7 @@ class PhotonPlace:
         self.env_file = env_file
         self.coordinator = coordinator or os.environ.get(ENV_COORDINATOR) or DEFAULT_COORDINATOR
         self.netcut_cmds = (netcut_cmd, netrestore_cmd)
-        self.target = None
+        self.target: Target | None = None
         self.acquired_here = False
         self.host: str | None = None
         self.port: int | None = None

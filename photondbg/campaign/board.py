@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from photondbg.campaign.cycle import CycleRunner
 from photondbg.campaign.records import CampaignConfig, CycleResult, Outcome, Phase
@@ -32,7 +32,10 @@ from photondbg.campaign.steps import stage
 from photondbg.errors import ToolFailure, UsageError
 from photondbg.photon.netcut import CommandNetCut, PromptNetCut, parse_command
 from photondbg.targets.console import Console
-from photondbg.targets.photon import SerialStream
+from photondbg.targets.photon import PhotonTarget, SerialStream
+
+if TYPE_CHECKING:
+    from photondbg.farm import DriverStream, PhotonPlace
 
 # seconds a cut is held on a real AP when --hold is not given: long enough for Device OS to
 # notice the cloud is gone (its keep-alive is about 15-25 s on a Photon)
@@ -76,7 +79,7 @@ class Board:
     resets: list[dict] = field(default_factory=list)
     # a labgrid place (photondbg.farm.PhotonPlace): the console through its SerialDriver and
     # resets through its power driver, instead of `serial` and `reset_cmd`
-    place: object | None = None
+    place: PhotonPlace | None = None
 
     def __post_init__(self):
         if not self.host or any(c.isspace() for c in self.host):
@@ -100,9 +103,9 @@ class BoardCampaign(CycleRunner):
         self.board = board
         super().__init__(config, owner, logdir=logdir, **kw)
         self.result.target = "photon"
-        self.stream: UrlSerialStream | None = None
+        self.stream: UrlSerialStream | DriverStream | None = None
         self.console: Console | None = None
-        self.probe = None  # a PhotonTarget when --probe was given
+        self.probe: PhotonTarget | None = None  # when --probe was given
         # the board outlives one campaign (verify-fix runs two): keep only this one's records
         self._netcut_from = len(board.netcut.events)
         self._resets_from = len(board.resets)
@@ -121,8 +124,8 @@ class BoardCampaign(CycleRunner):
     def setup(self) -> float:
         self.transition(Phase.BOOT)
         b = self.board
-        if b.place is not None and b.place.console_driver is not None:
-            self.stream = b.place.stream()
+        if b.place is not None and (place_stream := b.place.stream()) is not None:
+            self.stream = place_stream  # the place's console driver
             self.console = Console(self.stream, self.logdir / "serial.log", name="board-serial")
             self.watch.attach(self.console)
         elif b.serial:
@@ -130,8 +133,6 @@ class BoardCampaign(CycleRunner):
             self.console = Console(self.stream, self.logdir / "serial.log", name="board-serial")
             self.watch.attach(self.console)
         if b.probe:
-            from photondbg.targets.photon import PhotonTarget
-
             target = PhotonTarget(
                 None,
                 self.owner,
@@ -228,12 +229,14 @@ class BoardCampaign(CycleRunner):
         elif how == "command":
             from photondbg.photon.run import run
 
+            assert self.board.reset_cmd  # reset_means() checked it
             res = run(parse_command(self.board.reset_cmd, "--reset-cmd"), timeout=60.0)
             if not res.ok:
                 raise ToolFailure(f"--reset-cmd failed (exit {res.exit_code}): {res.last_line()}")
         elif how == "labgrid":
             self.board.place.reset()
         elif how == "prompt":
+            assert self.board.ask is not None  # reset_means() checked it
             try:
                 self.board.ask("Reset the Photon now (RESET button), then press Enter: ")
             except EOFError:
@@ -273,8 +276,9 @@ class BoardCampaign(CycleRunner):
             now = time.monotonic()
             if self.wait_serving(now, self.cfg.boot_timeout):
                 reset_at = self.reset_evidence(now - r.duration)
-                if reset_at is not None:
-                    took = self.tester.last_ok - reset_at
+                last_ok = self.tester.last_ok
+                if reset_at is not None and last_ok is not None:  # wait_serving() saw it set
+                    took = last_ok - reset_at
                     self.result.boot_to_serving.append(took)
                     self.on_note(self.serving_note(took))
                 return
@@ -307,7 +311,7 @@ class BoardCampaign(CycleRunner):
         if self.probe is not None:
             self.probe.stop()
         b = self.board
-        device = {
+        device: dict[str, object] = {
             "url": b.url,
             "netcut": [asdict(e) for e in b.netcut.events[self._netcut_from :]],
             "resets": b.resets[self._resets_from :],

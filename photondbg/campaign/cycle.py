@@ -177,7 +177,9 @@ class CycleRunner(abc.ABC):
             if crash is None:
                 crash = self.watch_for(window, since, until=lambda: self.tester.ok_since(t_restore))
             if crash is None and self.tester.ok_since(t_restore):
-                r.recovery_time = round(self.tester.last_ok - t_restore, 3)
+                last_ok = self.tester.last_ok
+                assert last_ok is not None  # ok_since() saw it set, and it is never unset
+                r.recovery_time = round(last_ok - t_restore, 3)
         self.transition(Phase.CLASSIFY)
         pong = self.alive_age()
         if crash is not None:
@@ -229,7 +231,9 @@ class CycleRunner(abc.ABC):
         while time.monotonic() < end:
             if self.tester.ok_since(since):
                 if since == self._boot_started:
-                    took = self.tester.last_ok - since
+                    last_ok = self.tester.last_ok
+                    assert last_ok is not None  # ok_since() saw it set, and it is never unset
+                    took = last_ok - since
                     self.result.boot_to_serving.append(took)
                     self.on_note(self.serving_note(took))
                 return True

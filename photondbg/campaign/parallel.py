@@ -21,11 +21,22 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from photondbg.campaign.records import CampaignConfig, CampaignResult, CycleResult
 from photondbg.procs import ProcessOwner
 
 ROLES = ("baseline", "candidate")
+
+
+class Campaign(Protocol):
+    """What ``make_campaign(cfg, owner, logdir=, on_note=, on_cycle=, ...)`` returns: the
+    sim's :class:`~photondbg.campaign.sim.SimCampaign` or the real board's."""
+
+    def run(self) -> CampaignResult: ...
+
+
+MakeCampaign = Callable[..., Campaign]
 
 
 @dataclass
@@ -64,7 +75,7 @@ class ParallelRun:
         *,
         jobs: int,
         size: int,
-        make_campaign: Callable[..., object],
+        make_campaign: MakeCampaign,
         on_result: Callable[[str, CycleResult], bool] | None = None,
         on_note: Callable[[str], None] | None = None,
         done: dict[str, dict[int, CycleResult]] | None = None,

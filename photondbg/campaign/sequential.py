@@ -179,10 +179,10 @@ class SequentialTest:
     def finish(self, why: str) -> Decision:
         """Stop before a boundary or the cap (a run ended early): INCONCLUSIVE."""
         if self.decision is None:
-            self._stop(INCONCLUSIVE, why)
+            return self._stop(INCONCLUSIVE, why)
         return self.decision
 
-    def _stop(self, verdict: str, reason: str) -> None:
+    def _stop(self, verdict: str, reason: str) -> Decision:
         counts = (
             f"{self.baseline_only} baseline-only and {self.candidate_only} "
             f"candidate-only crashes, {self.both} in both"
@@ -198,6 +198,7 @@ class SequentialTest:
             p_value=min(1.0, math.exp(-self.max_llr)),
             design=self.design.as_dict(),
         )
+        return self.decision
 
 
 def crashed(outcome: str) -> bool:
@@ -208,8 +209,8 @@ def run_pairs(design: Design, pairs) -> Decision:
     """The decision over ``(baseline_crashed, candidate_crashed)`` pairs, stopping early."""
     test = SequentialTest(design)
     for b, c in pairs:
-        if test.add(bool(b), bool(c)) is not None:
-            return test.decision
+        if (decision := test.add(bool(b), bool(c))) is not None:
+            return decision
     return test.finish(
         f"the runs ended after {test.cycles} paired cycles, before a "
         f"boundary or --max-cycles {design.max_cycles}"

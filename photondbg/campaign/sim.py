@@ -103,6 +103,7 @@ class SimCampaign(CycleRunner):
         target.start()
         self.target = target
         self.watch.attach(target.console)
+        assert target.link is not None  # start() returned: QEMU connected its link
         self.bridge.attach(target.link)
 
     @stage()

@@ -11,7 +11,7 @@ from typing import Callable
 
 from photondbg.campaign import verdict as stats
 from photondbg.campaign.chart import outcome_chart
-from photondbg.campaign.parallel import ParallelRun, chunk_size
+from photondbg.campaign.parallel import MakeCampaign, ParallelRun, chunk_size
 from photondbg.campaign.records import OUTCOMES, CampaignConfig, CampaignResult, CycleResult
 from photondbg.campaign.sequential import Decision, Design, SequentialTest, crashed
 from photondbg.campaign.sim import SimCampaign
@@ -66,7 +66,7 @@ def run_verify(
     alpha: float = 0.05,
     on_cycle: Callable[[str, CycleResult], None] | None = None,
     on_note: Callable[[str], None] | None = None,
-    make_campaign: Callable[..., object] = SimCampaign,
+    make_campaign: MakeCampaign = SimCampaign,
     before: Callable[[str, CampaignConfig], None] | None = None,
     jobs: int = 1,
     design: Design | None = None,
@@ -126,8 +126,8 @@ def run_verify(
     )
     if already:  # the verdict was decided by the cycles of the interrupted run
         runs.queue = []
-    runs = runs.run()
-    base, cand = runs["baseline"], runs["candidate"]
+    results = runs.run()
+    base, cand = results["baseline"], results["candidate"]
     if not base.cycles or not cand.cycles:
         raise ToolFailure("a run ended before its first cycle (time-out too short?)")
     if test is None:
@@ -135,10 +135,14 @@ def run_verify(
     else:
         decision = test.decision or test.finish(
             f"the runs ended after {test.cycles} paired cycles (time-out?), before a boundary "
-            f"or --max-cycles {design.max_cycles}"
+            f"or --max-cycles {test.design.max_cycles}"
         )
         res = VerifyResult(
-            base, cand, _sequential(base, cand, decision, design), jobs=jobs, sequential=decision
+            base,
+            cand,
+            _sequential(base, cand, decision, test.design),
+            jobs=jobs,
+            sequential=decision,
         )
     write_outputs(res, Path(outdir))
     return res

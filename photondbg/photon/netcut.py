@@ -99,6 +99,6 @@ def netcut_from_options(
     """Both commands → CommandNetCut; neither → PromptNetCut; one alone is a usage error."""
     if (cut_cmd is None) != (restore_cmd is None):
         raise UsageError("--netcut-cmd and --netrestore-cmd go together")
-    if cut_cmd is None:
+    if cut_cmd is None or restore_cmd is None:
         return PromptNetCut(ask)
     return CommandNetCut(cut_cmd, restore_cmd, timeout)

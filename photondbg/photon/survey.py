@@ -76,13 +76,13 @@ def survey(
             ("particle serial list", particle.serial_list),
         ):
             try:
-                devs = fn()
+                found = fn()
                 findings.append(
                     Finding(
                         name,
-                        bool(devs),
-                        ", ".join(getattr(d, "port", None) or d.id for d in devs)
-                        if devs
+                        bool(found),
+                        ", ".join(getattr(d, "port", None) or d.id for d in found)
+                        if found
                         else "no devices found",
                     )
                 )

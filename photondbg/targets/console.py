@@ -7,11 +7,24 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
+
+
+class ByteStream(Protocol):
+    """What a Console reads: a connected socket, or anything with its four calls (a serial
+    port behind :class:`photondbg.targets.photon.SerialStream`, a labgrid driver's port)."""
+
+    def recv(self, bufsize: int, /) -> bytes: ...
+
+    def sendall(self, data: bytes, /) -> None: ...
+
+    def shutdown(self, how: int, /) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Console:
-    def __init__(self, sock: socket.socket, log_path: Path | None = None, name: str = "console"):
+    def __init__(self, sock: ByteStream, log_path: Path | None = None, name: str = "console"):
         self.sock = sock
         self.name = name
         self.log_path = log_path

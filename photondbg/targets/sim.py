@@ -136,14 +136,19 @@ class SimTarget(Target):
             self._gdb_port = free_port()
             argv += ["-S", "-gdb", f"tcp:{LOOPBACK}:{self._gdb_port}"]
         argv += self.extra_args
-        stderr = subprocess.DEVNULL
+        stderr_file = None
         if self.logdir:
             self.logdir.mkdir(parents=True, exist_ok=True)
             self._stderr_path = self.logdir / "qemu-stderr.log"
-            stderr = open(self._stderr_path, "wb")
-        self.child = self.owner.spawn(self.ROLE, argv, stdout=subprocess.DEVNULL, stderr=stderr)
-        if stderr is not subprocess.DEVNULL:
-            stderr.close()
+            stderr_file = open(self._stderr_path, "wb")
+        self.child = self.owner.spawn(
+            self.ROLE,
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr_file if stderr_file is not None else subprocess.DEVNULL,
+        )
+        if stderr_file is not None:
+            stderr_file.close()
         self.owner.add_cleanup(self._close_sockets)
         try:
             con = self._accept(con_l, timeout)
