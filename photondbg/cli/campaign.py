@@ -12,7 +12,17 @@ from pathlib import Path
 import click
 
 from photondbg.cli.campaign_runner import run_campaign
-from photondbg.cli.common import hold_range, out_dir
+from photondbg.cli.common import (
+    campaign_out_option,
+    cycles_option,
+    hold_option,
+    json_option,
+    out_dir,
+    period_option,
+    resume_option,
+    seed_option,
+    timeout_option,
+)
 from photondbg.cli.options import Seconds
 from photondbg.errors import UsageError
 from photondbg.photon import board as board_facts
@@ -228,61 +238,22 @@ def board_config(
     help="A real board (the simulated one: `photondbg sim run`).",
 )
 @board_options
-@click.option(
-    "--cycles", type=click.IntRange(min=1), default=5, show_default=True, help="WiFi cuts to run."
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seeds the hold times and the load before each cut.",
-)
-@click.option(
-    "--hold",
-    callback=hold_range,
-    metavar="MIN:MAX",
-    help="Seconds each cut is held [default: 20:40].",
-)
-@click.option(
-    "--period",
-    type=Seconds(min=0.05, min_open=False),
-    default=0.5,
-    show_default=True,
-    help="Seconds between the tester's GET / requests.",
-)
+@cycles_option()
+@seed_option("Seeds the hold times and the load before each cut.")
+@hold_option("20:40")
+@period_option(0.5, "Seconds between the tester's GET / requests.")
 @click.option(
     "--variant",
     default="board",
     show_default=True,
     help="A label for the firmware on the board (goes into the summary).",
 )
-@click.option(
-    "--timeout",
-    type=Seconds(min=1, min_open=False),
-    default=None,
-    help="Stop starting cycles after this many seconds.",
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print one JSON summary as the last stdout line (progress goes to stderr).",
-)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Directory for serial.log, openocd.log, campaign.json, cycles.jsonl "
-    "[default: ./photondbg-runs/...].",
-)
-@click.option(
-    "--resume",
-    type=click.Path(file_okay=False, exists=True),
-    default=None,
-    metavar="DIR",
-    help="Continue the interrupted campaign in DIR (its cycles.jsonl) "
-    "with its options: only the missing cycles run.",
+@timeout_option()
+@json_option()
+@campaign_out_option("openocd.log")
+@resume_option(
+    "Continue the interrupted campaign in DIR (its cycles.jsonl) "
+    "with its options: only the missing cycles run."
 )
 def campaign(
     target, bench: BoardOptions, cycles, seed, hold, period, variant, timeout, as_json, out, resume

@@ -12,33 +12,20 @@ from photondbg import firmware
 from photondbg.cli.common import (
     app_option,
     out_dir,
+    out_option,
+    port_option,
+    seconds_option,
     variant_option,
 )
-from photondbg.cli.options import Seconds
 from photondbg.errors import ToolFailure, UsageError
 
 
 @click.command("boot")
 @app_option()
 @variant_option()
-@click.option(
-    "--port",
-    type=click.IntRange(1, 65535),
-    default=None,
-    help="Serve the app on this 127.0.0.1 port [default: a free one].",
-)
-@click.option(
-    "--seconds",
-    type=Seconds(min=0, min_open=False),
-    default=None,
-    help="Stop after this many seconds [default: run until Ctrl-C].",
-)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Directory for serial.log and bridge.log.",
-)
+@port_option()
+@seconds_option("--seconds", 0, help="Stop after this many seconds [default: run until Ctrl-C].")
+@out_option("Directory for serial.log and bridge.log.")
 @click.option(
     "--console-port",
     type=click.IntRange(0, 65535),

@@ -9,50 +9,31 @@ import click
 from photondbg import firmware
 from photondbg.cli.campaign_runner import resume_options, run_campaign
 from photondbg.cli.common import (
-    CUT_CHOICES,
     app_option,
-    hold_range,
+    campaign_out_option,
+    cut_option,
+    cycles_option,
+    hold_option,
+    json_option,
     out_dir,
+    period_option,
+    port_option,
+    resume_option,
+    seed_option,
+    timeout_option,
     variant_option,
 )
-from photondbg.cli.options import Seconds
 from photondbg.errors import UsageError
 
 
 @click.command("run")
 @variant_option()
-@click.option(
-    "--cycles", type=click.IntRange(min=1), default=5, show_default=True, help="WiFi cuts to run."
-)
+@cycles_option()
 @app_option()
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seeds the cut kinds, hold times and WiFi delays.",
-)
-@click.option(
-    "--hold",
-    callback=hold_range,
-    metavar="MIN:MAX",
-    help="Seconds each cut is held [default: 1:3 for down, 4:6 for uplink].",
-)
-@click.option(
-    "--cut",
-    "cut",
-    type=click.Choice(CUT_CHOICES),
-    default="mixed",
-    show_default=True,
-    help="down = AP power off; uplink = AP cable pulled; mixed = seeded choice.",
-)
-@click.option(
-    "--period",
-    type=Seconds(min=0.05, min_open=False),
-    default=1.0,
-    show_default=True,
-    help="Seconds between the tester's GET / requests (per client).",
-)
+@seed_option("Seeds the cut kinds, hold times and WiFi delays.")
+@hold_option("1:3 for down, 4:6 for uplink")
+@cut_option("down = AP power off; uplink = AP cable pulled; mixed = seeded choice.")
+@period_option(1.0, "Seconds between the tester's GET / requests (per client).")
 @click.option(
     "--clients",
     type=click.IntRange(1, 8),
@@ -60,38 +41,13 @@ from photondbg.errors import UsageError
     show_default=True,
     help="Parallel HTTP clients.",
 )
-@click.option(
-    "--timeout",
-    type=Seconds(min=1, min_open=False),
-    default=None,
-    help="Stop starting cycles after this many seconds.",
-)
-@click.option(
-    "--port",
-    type=click.IntRange(1, 65535),
-    default=None,
-    help="Serve the app on this 127.0.0.1 port [default: a free one].",
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print one JSON summary as the last stdout line (progress goes to stderr).",
-)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Directory for serial.log, bridge.log, campaign.json, cycles.jsonl "
-    "[default: ./photondbg-runs/...].",
-)
-@click.option(
-    "--resume",
-    type=click.Path(file_okay=False, exists=True),
-    default=None,
-    metavar="DIR",
-    help="Continue the interrupted run in DIR (its cycles.jsonl): only "
-    "the cycles it has not finished run, with its options.",
+@timeout_option()
+@port_option()
+@json_option()
+@campaign_out_option("bridge.log")
+@resume_option(
+    "Continue the interrupted run in DIR (its cycles.jsonl): only "
+    "the cycles it has not finished run, with its options."
 )
 def run(
     variant, cycles, app, seed, hold, cut, period, clients, port, timeout, as_json, out, resume

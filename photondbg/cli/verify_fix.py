@@ -12,45 +12,44 @@ import click
 
 from photondbg import firmware
 from photondbg.cli.campaign import BoardOptions, board_config, board_options, open_board
-from photondbg.cli.common import CUT_CHOICES, VARIANTS, app_option, hold_range, out_dir
+from photondbg.cli.common import (
+    app_option,
+    count_option,
+    cut_option,
+    cycles_option,
+    hold_option,
+    json_option,
+    out_dir,
+    out_option,
+    resume_option,
+    seed_option,
+    variant_option,
+)
 from photondbg.errors import UsageError
 from photondbg.log import run_log
 from photondbg.photon.flash import METHODS
 
 
+def _elf_option(name: str, help: str):
+    """``--baseline-elf`` / ``--candidate-elf``: a build for the real board."""
+    return click.option(name, type=click.Path(path_type=Path), default=None, help=help)
+
+
 @click.command("verify-fix")
-@click.option(
-    "--baseline",
-    type=click.Choice(VARIANTS),
-    default="none",
-    show_default=True,
-    help="The build that shows the bug.",
-)
-@click.option(
-    "--candidate",
-    type=click.Choice(VARIANTS),
-    default="all",
-    show_default=True,
-    help="The build with the fix to verify.",
-)
-@click.option(
-    "--cycles",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Fixed-N: exactly this many WiFi cuts per build (the same schedule for "
+@variant_option("none", "--baseline", help="The build that shows the bug.")
+@variant_option("all", "--candidate", help="The build with the fix to verify.")
+@cycles_option(
+    None,
+    "Fixed-N: exactly this many WiFi cuts per build (the same schedule for "
     "both), then Fisher's exact test [default: 10].",
 )
-@click.option(
+@count_option(
     "--max-cycles",
-    type=click.IntRange(min=1),
-    default=None,
     help="Sequential: stop as soon as FIXED / NOT FIXED is decided at --alpha "
     "(Wald's SPRT on the paired cycles), after at most this many cycles.",
 )
-@click.option(
+@count_option(
     "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
     help="sim: simulated boards at once, baseline and candidate interleaved, each "
     "with its own QEMU and bridge [default: the number of cores].",
 )
@@ -61,18 +60,11 @@ from photondbg.photon.flash import METHODS
     show_default=True,
     help="sim: the simulated board; photon: a real one (flash, campaign, twice).",
 )
-@click.option(
+@_elf_option(
     "--baseline-elf",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="photon: the build that shows the bug (ELF, .bin beside it for dfu/particle).",
+    "photon: the build that shows the bug (ELF, .bin beside it for dfu/particle).",
 )
-@click.option(
-    "--candidate-elf",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="photon: the build with the fix.",
-)
+@_elf_option("--candidate-elf", "photon: the build with the fix.")
 @click.option(
     "--flash-method",
     type=click.Choice(METHODS),
@@ -81,14 +73,9 @@ from photondbg.photon.flash import METHODS
 )
 @board_options
 @app_option()
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--cut", type=click.Choice(CUT_CHOICES), default="mixed", show_default=True)
-@click.option(
-    "--hold",
-    callback=hold_range,
-    metavar="MIN:MAX",
-    help="Seconds each cut is held [default: 1:3 for down, 4:6 for uplink].",
-)
+@seed_option()
+@cut_option()
+@hold_option("1:3 for down, 4:6 for uplink")
 @click.option(
     "--alpha",
     type=click.FloatRange(0.0001, 0.5),
@@ -96,25 +83,11 @@ from photondbg.photon.flash import METHODS
     show_default=True,
     help="Significance level.",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the verdict as one JSON line on stdout (progress goes to stderr).",
-)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Directory for verify.json, verify.md, outcomes.png, cycles.jsonl and the logs.",
-)
-@click.option(
-    "--resume",
-    type=click.Path(file_okay=False, exists=True),
-    default=None,
-    metavar="DIR",
-    help="sim: continue the interrupted verify-fix in DIR (its "
-    "cycles.jsonl) with its options; only missing cycles run.",
+@json_option("Print the verdict as one JSON line on stdout (progress goes to stderr).")
+@out_option("Directory for verify.json, verify.md, outcomes.png, cycles.jsonl and the logs.")
+@resume_option(
+    "sim: continue the interrupted verify-fix in DIR (its "
+    "cycles.jsonl) with its options; only missing cycles run."
 )
 def verify_fix(
     baseline,
