@@ -20,24 +20,25 @@ from photondbg.cli.common import (
 from photondbg.errors import ToolFailure, UsageError
 
 
+def _local_port_option(name: str, help: str):
+    """A 127.0.0.1 TCP port the board also listens on (0: a free one)."""
+    return click.option(name, type=click.IntRange(0, 65535), default=None, help=help)
+
+
 @click.command("boot")
 @app_option()
 @variant_option()
 @port_option()
 @seconds_option("--seconds", 0, help="Stop after this many seconds [default: run until Ctrl-C].")
 @out_option("Directory for serial.log and bridge.log.")
-@click.option(
+@_local_port_option(
     "--console-port",
-    type=click.IntRange(0, 65535),
-    default=None,
-    help="Also relay the console to this 127.0.0.1 TCP port (0: a free one), "
+    "Also relay the console to this 127.0.0.1 TCP port (0: a free one), "
     "readable as --serial socket://127.0.0.1:N.",
 )
-@click.option(
+@_local_port_option(
     "--control-port",
-    type=click.IntRange(0, 65535),
-    default=None,
-    help="Accept `cut down|uplink`, `restore`, `status` lines on this 127.0.0.1 port "
+    "Accept `cut down|uplink`, `restore`, `status` lines on this 127.0.0.1 port "
     "(0: a free one); see `photondbg sim netcut`.",
 )
 @click.option(
