@@ -32,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support import wait_gone  # noqa: E402 - the tests' /proc scan, one copy
 
 PHOTONDBG = [sys.executable, "-m", "photondbg"]
 SIGNALS = {
@@ -42,32 +45,6 @@ SIGNALS = {
 }
 GRACE = 8.0
 FAST = ["--cut", "down", "--hold", "0.5:1"]
-
-
-def mentioning(text: str) -> list[tuple[int, str]]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{entry}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmd and state != "Z":
-            found.append((int(entry), cmd))
-    return found
-
-
-def left_after(text: str, grace: float = GRACE) -> list[tuple[int, str]]:
-    end = time.monotonic() + grace
-    while True:
-        left = mentioning(text)
-        if not left or time.monotonic() >= end:
-            return left
-        time.sleep(0.1)
 
 
 def orphans(runs: int, rng: random.Random, window: float) -> None:
@@ -109,7 +86,7 @@ def orphans(runs: int, rng: random.Random, window: float) -> None:
                     proc.kill()
                     rc = proc.wait()
                 codes[rc] = codes.get(rc, 0) + 1
-                left = left_after(tmp)
+                left = wait_gone(tmp, GRACE)
                 if left:
                     left_runs += 1
                     total_left += len(left)
@@ -165,7 +142,7 @@ def soak(cycles: int, rng: random.Random, max_gap: float) -> None:
             if proc.returncode == 0:
                 summary = json.loads(stdout.strip().splitlines()[-1])
                 break
-            left_after(tmp)
+            wait_gone(tmp, GRACE)
             argv = [*PHOTONDBG, "sim", "run", "--resume", str(out), "--json"]
         lines = [
             json.loads(x) for x in (out / "cycles.jsonl").read_text().splitlines() if x.strip()

@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -56,6 +58,19 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed: run scripts/bootstrap.sh")
     return path
+
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def link_bare_metal(source: Path, out: Path) -> Path:
+    """Assemble ``source`` (no libc) with tests/data/firmware/lockup.ld into the ELF ``out``:
+    the small bare-metal firmwares the probe and missing-tool tests run."""
+    gcc = require_tool("arm-none-eabi-gcc")
+    ld = DATA / "firmware" / "lockup.ld"
+    cmd = [gcc, "-mcpu=cortex-m3", "-mthumb", "-nostdlib", "-g", "-T", str(ld), str(source)]
+    subprocess.run([*cmd, "-o", str(out)], check=True)
+    return out
 
 
 def procs_mentioning(text: str) -> list[tuple[int, str]]:

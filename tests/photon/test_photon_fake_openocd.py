@@ -11,7 +11,7 @@ import sys
 
 import pytest
 from recordings import DATA, FAKE_OPENOCD
-from support import require_tool
+from support import link_bare_metal, require_tool
 
 from photondbg.deadline import Deadline
 from photondbg.errors import EXIT_USAGE
@@ -22,24 +22,8 @@ from photondbg.targets.sim import SimTarget, parse_lockup
 
 @pytest.fixture(scope="module")
 def lockup_elf(tmp_path_factory):
-    gcc = require_tool("arm-none-eabi-gcc")
     out = tmp_path_factory.mktemp("fw") / "lockup.elf"
-    src = DATA / "firmware"
-    subprocess.run(
-        [
-            gcc,
-            "-mcpu=cortex-m3",
-            "-mthumb",
-            "-nostdlib",
-            "-g",
-            "-T",
-            str(src / "lockup.ld"),
-            str(src / "lockup.S"),
-            "-o",
-            str(out),
-        ],
-        check=True,
-    )
+    link_bare_metal(DATA / "firmware" / "lockup.S", out)
     return out
 
 
@@ -49,6 +33,28 @@ def fake_env(sim: SimTarget, scenario: str) -> dict:
         FAKE_OPENOCD_UPSTREAM=f"127.0.0.1:{sim.gdb_port}",
         FAKE_OPENOCD_SCENARIO=str(DATA / "openocd" / scenario),
         FAKE_OPENOCD_QEMU_STDERR=str(sim.logdir / "qemu-stderr.log"),
+    )
+
+
+def photon_env(sim: SimTarget) -> dict:
+    """photondbg's environment for `--target photon` on the fake OpenOCD relaying to ``sim``."""
+    return fake_env(sim, "session-lockup-0.12.log") | {"PHOTONDBG_OPENOCD": str(FAKE_OPENOCD)}
+
+
+def photon_capture_argv(elf, out, *extra: str) -> list[str]:
+    """`photondbg capture-fault --target photon` of ``elf`` (no scenario) into ``out``."""
+    return [
+        *[sys.executable, "-m", "photondbg", "capture-fault", "--target", "photon"],
+        *["--elf", str(elf), "--scenario", "none", "--timeout", "60", "--out", str(out)],
+        *extra,
+    ]
+
+
+def capture_photon(sim: SimTarget, elf, out, *extra: str) -> subprocess.CompletedProcess:
+    """Run :func:`photon_capture_argv` with ``--json`` to its end (at most 120 s)."""
+    argv = photon_capture_argv(elf, out, *extra, "--json")
+    return subprocess.run(
+        argv, env=photon_env(sim), capture_output=True, text=True, timeout=120, check=False
     )
 
 
@@ -158,30 +164,7 @@ def test_capture_fault_target_photon_end_to_end(owner, tmp_path, lockup_elf):
     import json
 
     sim = SimTarget(lockup_elf, owner, logdir=tmp_path / "qemu", gdb=True).start()
-    env = fake_env(sim, "session-lockup-0.12.log") | {"PHOTONDBG_OPENOCD": str(FAKE_OPENOCD)}
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "photondbg",
-            "capture-fault",
-            "--target",
-            "photon",
-            "--elf",
-            str(lockup_elf),
-            "--scenario",
-            "none",
-            "--timeout",
-            "60",
-            "--out",
-            str(tmp_path / "out"),
-            "--json",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    res = capture_photon(sim, lockup_elf, tmp_path / "out")
     assert res.returncode == 0, res.stderr
     line = json.loads(res.stdout)
     report = json.loads(open(line["report"]).read())
@@ -221,46 +204,15 @@ def test_openocd_dying_mid_capture_is_a_tool_failure(owner, tmp_path):
     import signal
     import time
 
-    gcc = require_tool("arm-none-eabi-gcc")
     src = tmp_path / "spin.S"
     src.write_text(SPIN_S)
     elf = tmp_path / "spin.elf"
-    subprocess.run(
-        [
-            gcc,
-            "-mcpu=cortex-m3",
-            "-mthumb",
-            "-nostdlib",
-            "-g",
-            "-T",
-            str(DATA / "firmware" / "lockup.ld"),
-            str(src),
-            "-o",
-            str(elf),
-        ],
-        check=True,
-    )
+    link_bare_metal(src, elf)
     sim = SimTarget(elf, owner, logdir=tmp_path / "qemu", gdb=True).start()
-    env = fake_env(sim, "session-lockup-0.12.log") | {"PHOTONDBG_OPENOCD": str(FAKE_OPENOCD)}
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "photondbg",
-            "capture-fault",
-            "--target",
-            "photon",
-            "--elf",
-            str(elf),
-            "--scenario",
-            "none",
-            "--timeout",
-            "60",
-            "--out",
-            str(out),
-        ],
-        env=env,
+        photon_capture_argv(elf, out),
+        env=photon_env(sim),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -327,23 +279,8 @@ def test_vector_catch_halt_in_a_handler_nobody_armed(owner, tmp_path):
     because the core is in HardFault (IPSR 3)."""
     import json
 
-    gcc = require_tool("arm-none-eabi-gcc")
     elf = tmp_path / "vcatch.elf"
-    subprocess.run(
-        [
-            gcc,
-            "-mcpu=cortex-m3",
-            "-mthumb",
-            "-nostdlib",
-            "-g",
-            "-T",
-            str(DATA / "firmware" / "lockup.ld"),
-            str(DATA / "firmware" / "vcatch.S"),
-            "-o",
-            str(elf),
-        ],
-        check=True,
-    )
+    link_bare_metal(DATA / "firmware" / "vcatch.S", elf)
     nm = subprocess.run(
         [require_tool("arm-none-eabi-nm"), str(elf)], capture_output=True, text=True, check=True
     ).stdout
@@ -353,32 +290,7 @@ def test_vector_catch_halt_in_a_handler_nobody_armed(owner, tmp_path):
         if len(line.split()) == 3
     }
     sim = SimTarget(elf, owner, logdir=tmp_path / "qemu", gdb=True).start()
-    env = fake_env(sim, "session-lockup-0.12.log") | {"PHOTONDBG_OPENOCD": str(FAKE_OPENOCD)}
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "photondbg",
-            "capture-fault",
-            "--target",
-            "photon",
-            "--elf",
-            str(elf),
-            "--scenario",
-            "none",
-            "--follow",
-            "0",
-            "--timeout",
-            "60",
-            "--out",
-            str(tmp_path / "out"),
-            "--json",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    res = capture_photon(sim, elf, tmp_path / "out", "--follow", "0")
     assert res.returncode == 0, res.stderr
     line = json.loads(res.stdout.strip().splitlines()[-1])
     report = json.loads(open(line["report"]).read())

@@ -3,13 +3,11 @@
 the probe reported; memory nobody captured stays unreadable."""
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
-from recordings import FAKE_OPENOCD
 from support import require_tool
-from test_photon_fake_openocd import fake_env, lockup_elf  # noqa: F401 - the module fixture
+from test_photon_fake_openocd import capture_photon, lockup_elf  # noqa: F401 - the module fixture
 
 from photondbg.replay import image
 from photondbg.replay.server import ReplayServer
@@ -22,31 +20,7 @@ from replay_support import by_command, gdb_batch  # noqa: E402
 def test_board_lockup_capture_replays(owner, tmp_path, lockup_elf):  # noqa: F811
     require_tool("qemu-system-arm")
     sim = SimTarget(lockup_elf, owner, logdir=tmp_path / "qemu", gdb=True).start()
-    env = fake_env(sim, "session-lockup-0.12.log") | {"PHOTONDBG_OPENOCD": str(FAKE_OPENOCD)}
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "photondbg",
-            "capture-fault",
-            "--target",
-            "photon",
-            "--elf",
-            str(lockup_elf),
-            "--scenario",
-            "none",
-            "--timeout",
-            "60",
-            "--out",
-            str(tmp_path / "out"),
-            "--json",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    res = capture_photon(sim, lockup_elf, tmp_path / "out")
     assert res.returncode == 0, res.stderr
     capdir = Path(json.loads(res.stdout)["report"]).parent
     sim.stop()

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import require_tool
+from support import DATA, link_bare_metal
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 SYSTEM_BINS = ("/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin")
 
 
@@ -32,24 +31,8 @@ def path_without(tool: str, into: Path) -> str:
 
 @pytest.fixture(scope="module")
 def small_elf(tmp_path_factory) -> Path:
-    gcc = require_tool("arm-none-eabi-gcc")
     out = tmp_path_factory.mktemp("fw") / "lockup.elf"
-    src = DATA / "firmware"
-    subprocess.run(
-        [
-            gcc,
-            "-mcpu=cortex-m3",
-            "-mthumb",
-            "-nostdlib",
-            "-g",
-            "-T",
-            str(src / "lockup.ld"),
-            str(src / "lockup.S"),
-            "-o",
-            str(out),
-        ],
-        check=True,
-    )
+    link_bare_metal(DATA / "firmware" / "lockup.S", out)
     return out
 
 
