@@ -158,3 +158,26 @@ def cycles_for_fixed(
         if k_min is not None and binom.sf(k_min - 1, n, rate) >= power:
             return n
     raise ValueError(f"a crash rate of {rate:.3f} needs more than 500 cycles")
+
+
+FAULT_FIRMWARES = Path(__file__).resolve().parent / "firmware" / "faults"
+LAYOUT = {  # machine -> (flash base, flash size, RAM base, RAM size)
+    "netduino2": ("0x08000000", "512K", "0x20000000", "128K"),  # STM32F205
+    "netduinoplus2": ("0x08000000", "1024K", "0x20000000", "128K"),  # STM32F405
+    "mps2-an385": ("0x00000000", "512K", "0x20000000", "4M"),
+    "mps2-an386": ("0x00000000", "512K", "0x20000000", "4M"),
+    "lm3s6965evb": ("0x00000000", "256K", "0x20000000", "64K"),  # Zephyr's qemu_cortex_m3
+}
+
+
+def linker_script(machine: str) -> str:
+    """The fault firmwares' linker script (tests/firmware/faults/link.ld.in) for a machine."""
+    flash, flash_size, ram, size = LAYOUT[machine]
+    return (
+        (FAULT_FIRMWARES / "link.ld.in")
+        .read_text()
+        .replace("FLASH_BASE", flash)
+        .replace("FLASH_SIZE", flash_size)
+        .replace("RAM_BASE", ram)
+        .replace("RAM_SIZE", size)
+    )

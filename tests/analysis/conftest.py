@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support import linker_script
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAP = ROOT / "tests" / "firmware" / "heap"
@@ -44,13 +45,7 @@ def heap_elves(tmp_path_factory) -> dict[str, Path]:
     gcc = _tool("arm-none-eabi-gcc")
     out = tmp_path_factory.mktemp("heap-firmwares")
     ld = out / "netduino2.ld"
-    ld.write_text(
-        (FAULTS / "link.ld.in")
-        .read_text()
-        .replace("FLASH_BASE", "0x08000000")
-        .replace("RAM_BASE", "0x20000000")
-        .replace("RAM_SIZE", "128K")
-    )
+    ld.write_text(linker_script("netduino2"))
     elves = {}
     for name, extra in FIRMWARES.items():
         elf = out / f"{name}.elf"

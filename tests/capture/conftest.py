@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from support import linker_script
 
 FAULTS = Path(__file__).resolve().parents[1] / "firmware" / "faults"
 CFLAGS = [
-    "-mcpu=cortex-m3",
     "-mthumb",
     "-g3",
     "-O1",
@@ -42,13 +42,18 @@ FIRMWARES = {
     "lockup_after_panic": "netduino2",
     "threads_svc": "netduino2",  # threads.c, the fault inside the SVC handler
     "threads_hang": "netduino2",  # threads.c, the worker hangs: no fault
+    "truth_probe": "netduino2",  # checks the ground-truth recorder (truth.h, truth.py)
 }
 # firmwares with their own vector table
 OWN_STARTUP = {"shared_handler", "bad_vector", "threads", "threads_svc", "threads_hang"}
-LAYOUT = {  # machine -> (flash base, RAM base, RAM size)
-    "netduino2": ("0x08000000", "0x20000000", "128K"),
-    "mps2-an385": ("0x00000000", "0x20000000", "4M"),
+CPU_FLAGS = {  # machine -> the core it emulates (M4 boards with the FPU on, hard-float ABI)
+    "netduino2": ["-mcpu=cortex-m3"],
+    "netduinoplus2": ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "mps2-an385": ["-mcpu=cortex-m3"],
+    "mps2-an386": ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "lm3s6965evb": ["-mcpu=cortex-m3"],
 }
+CXXFLAGS = ["-fno-exceptions", "-fno-rtti", "-fno-threadsafe-statics", "-fno-use-cxa-atexit"]
 
 
 def require_tool(name: str) -> str:
@@ -60,19 +65,20 @@ def require_tool(name: str) -> str:
 
 
 def _build_one(gcc: str, name: str, outdir: Path) -> Path:
-    flash, ram, size = LAYOUT[FIRMWARES[name]]
+    """tests/firmware/faults/NAME.c (or .cpp, with g++) for its machine's core."""
+    machine = FIRMWARES[name]
     ld = outdir / f"{name}.ld"
-    ld.write_text(
-        (FAULTS / "link.ld.in")
-        .read_text()
-        .replace("FLASH_BASE", flash)
-        .replace("RAM_BASE", ram)
-        .replace("RAM_SIZE", size)
-    )
+    ld.write_text(linker_script(machine))
     elf = outdir / f"{name}.elf"
     sources = [] if name in OWN_STARTUP else [str(FAULTS / "startup.c")]
+    main = FAULTS / f"{name}.c"
+    flags = [*CPU_FLAGS[machine], *CFLAGS]
+    if not main.exists():
+        main = FAULTS / f"{name}.cpp"
+        gcc = gcc.replace("gcc", "g++")
+        flags += CXXFLAGS
     subprocess.run(
-        [gcc, *CFLAGS, "-T", str(ld), "-o", str(elf), *sources, str(FAULTS / f"{name}.c")],
+        [gcc, *flags, "-T", str(ld), "-o", str(elf), *sources, str(main)],
         check=True,
         capture_output=True,
         text=True,
@@ -105,13 +111,7 @@ def a_profile_elf(tmp_path_factory) -> Path:
     """Real ARM firmware, but for a Cortex-A9 (ARM state): the wrong architecture."""
     out = tmp_path_factory.mktemp("a-profile") / "undef-cortex-a9.elf"
     ld = out.with_suffix(".ld")
-    ld.write_text(
-        (FAULTS / "link.ld.in")
-        .read_text()
-        .replace("FLASH_BASE", "0x08000000")
-        .replace("RAM_BASE", "0x20000000")
-        .replace("RAM_SIZE", "128K")
-    )
+    ld.write_text(linker_script("netduino2"))
     subprocess.run(
         [
             require_tool("arm-none-eabi-gcc"),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
-from support import require_tool
+from support import linker_script, require_tool
 
 from photondbg.sim.facts import UNMAPPED_ACCESS_MPU
 from photondbg.targets.sim import SimTarget
@@ -75,13 +75,7 @@ LINE = re.compile(
 def build(tmp: Path, mpu: bool) -> Path:
     gcc = require_tool("arm-none-eabi-gcc")
     ld = tmp / "probe.ld"
-    ld.write_text(
-        (HERE / "faults" / "link.ld.in")
-        .read_text()
-        .replace("FLASH_BASE", "0x08000000")
-        .replace("RAM_BASE", "0x20000000")
-        .replace("RAM_SIZE", "128K")
-    )
+    ld.write_text(linker_script("netduino2"))
     elf = tmp / f"memmap-{'mpu' if mpu else 'qemu'}.elf"
     extra = ["-DWITH_MPU", str(PLATFORM / "sim_memory.c")] if mpu else []
     subprocess.run(
