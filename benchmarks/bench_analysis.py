@@ -25,6 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support import linker_script  # noqa: E402
 
 from photondbg import firmware
 from photondbg.analysis.rootcause import analyze_capture
@@ -37,13 +40,7 @@ FAULTS = ROOT / "tests" / "firmware" / "faults"
 
 def build_heap_firmware(name: str, outdir: Path) -> Path:
     ld = outdir / "link.ld"
-    ld.write_text(
-        (FAULTS / "link.ld.in")
-        .read_text()
-        .replace("FLASH_BASE", "0x08000000")
-        .replace("RAM_BASE", "0x20000000")
-        .replace("RAM_SIZE", "128K")
-    )
+    ld.write_text(linker_script("netduino2"))
     elf = outdir / f"{name}.elf"
     subprocess.run(
         [

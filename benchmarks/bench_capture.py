@@ -19,6 +19,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support import linker_script  # noqa: E402
 
 from photondbg.capture.engine import CaptureRequest, run  # noqa: E402
 from photondbg.deadline import Deadline  # noqa: E402
@@ -35,13 +38,7 @@ PLAIN_GDB_BASELINE_S = 0.08  # DESIGN §3.1, the whole plain-gdb session
 
 def build(name: str, outdir: Path, *, startup: bool = True) -> Path:
     ld = outdir / "link.ld"
-    ld.write_text(
-        (FAULTS / "link.ld.in")
-        .read_text()
-        .replace("FLASH_BASE", "0x08000000")
-        .replace("RAM_BASE", "0x20000000")
-        .replace("RAM_SIZE", "128K")
-    )
+    ld.write_text(linker_script("netduino2"))
     elf = outdir / f"{name}.elf"
     sources = [str(FAULTS / "startup.c")] if startup else []
     subprocess.run(
