@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from photondbg.analysis import heaptrack
-from photondbg.capture import threads
+from photondbg.capture import backtrace
 from photondbg.capture.arming import Armed, arm
 from photondbg.capture.elfinfo import ElfInfo
 from photondbg.capture.evidence import Evidence
@@ -250,7 +250,7 @@ class Capture:
                     "slots of the vector table): only a lock-up or a panic can be caught"
                 )
             self.elf.load_lines()  # the slow part of symbolizing, done before the fault
-            threads.unwinder_for(self.elf)  # and of unwinding thread stacks (CFI index)
+            backtrace.unwinder_for(self.elf)  # and of unwinding thread stacks (CFI index)
             self.write()
         with self.stage("run"):
             deadline = Deadline(req.timeout)  # counts from when the device runs, not the build

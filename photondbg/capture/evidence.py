@@ -11,7 +11,7 @@ import time
 
 from photondbg.analysis import heaptrack
 from photondbg.analysis import rootcause as root_cause
-from photondbg.capture import collect, threads
+from photondbg.capture import backtrace, collect, threads
 from photondbg.capture.part import CapturePart
 from photondbg.capture.unwind import Snapshot
 from photondbg.capture.waitloop import LOCKUP_GRACE, stop_pc
@@ -41,8 +41,8 @@ class Evidence(CapturePart):
             self.cap.report["fault"] = fault
             self.cap.report["outcome"] = "fault"
             bt, how = collect.backtrace(gdb, elf, frame)
-            stack = threads.stack_window(gdb, fault.get("stack_pointer"), self.ram())
-            thread_bt = threads.psp_backtrace(elf, fault, stack.word)
+            stack = backtrace.stack_window(gdb, fault.get("stack_pointer"), self.ram())
+            thread_bt = backtrace.psp_backtrace(elf, fault, stack.word)
             if thread_bt:  # through the PSP frame, which GDB cannot see on QEMU
                 bt, how = thread_bt, "cfi: unwound from the stacked PSP frame"
             self.cap.report["backtrace"] = bt
@@ -290,7 +290,7 @@ class Evidence(CapturePart):
                 for f in raw
             ]
             if faults.exception_number(core.get("xpsr", 0)) == 0 and threads.thread_layout(elf)[0]:
-                frames = threads.trim_at_thread_exit(elf, core, frames, gdb.read_u32)
+                frames = backtrace.trim_at_thread_exit(elf, core, frames, gdb.read_u32)
             self.cap.report["backtrace"] = frames
             self.cap.report["timing"] = self.timing()
             self.cap.write()

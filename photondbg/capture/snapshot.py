@@ -14,7 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
-from photondbg.capture import collect, threads
+from photondbg.capture import backtrace, collect, threads
 from photondbg.capture.engine import new_capdir
 from photondbg.capture.report import ReportWriter, new_report
 from photondbg.capture.unwind import Snapshot
@@ -77,8 +77,8 @@ def snapshot(dut, out: Path, *, why: str = "") -> Path:
             report["stop"]["stack_pointers"] = sps.as_dict()
         if report["outcome"] == "fault":
             report["backtrace"], report["backtrace_source"] = collect.backtrace(gdb, elf, frame)
-            stack = threads.stack_window(gdb, report["fault"]["stack_pointer"], _ram(dut))
-            thread_bt = threads.psp_backtrace(elf, report["fault"], stack.word)
+            stack = backtrace.stack_window(gdb, report["fault"]["stack_pointer"], _ram(dut))
+            thread_bt = backtrace.psp_backtrace(elf, report["fault"], stack.word)
             if thread_bt:  # through the PSP frame, which GDB cannot see on QEMU
                 report["backtrace"], report["backtrace_source"] = thread_bt, "cfi: PSP frame"
         else:
