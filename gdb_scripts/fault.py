@@ -152,6 +152,13 @@ class FaultCommand(gdb.Command):
         if sp is None:
             print("stacked frame: %s is not available from this target" % exc["stack"].upper())
             return
+        err = faults.stack_error(scb)
+        if err is not None:  # the entry wrote no frame / the return was popping it
+            print(
+                "%s 0x%08x: no frame: %s: %s; the memory there is not the interrupted code's "
+                "registers" % (exc["stack"].upper(), sp, err[0], err[2])
+            )
+            return
         try:
             words = [_u32(sp + 4 * i) for i in range(len(faults.BASIC_FRAME))]
         except gdb.MemoryError:

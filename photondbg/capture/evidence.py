@@ -11,7 +11,7 @@ import time
 
 from photondbg.analysis import heaptrack
 from photondbg.analysis import rootcause as root_cause
-from photondbg.capture import backtrace, collect, threads
+from photondbg.capture import backtrace, collect, stackcheck, threads
 from photondbg.capture.part import CapturePart
 from photondbg.capture.unwind import Snapshot
 from photondbg.capture.waitloop import LOCKUP_GRACE, stop_pc
@@ -40,11 +40,16 @@ class Evidence(CapturePart):
             fault, frame = self.read_fault()
             self.cap.report["fault"] = fault
             self.cap.report["outcome"] = "fault"
-            bt, how = collect.backtrace(gdb, elf, frame)
-            stack = backtrace.stack_window(gdb, fault.get("stack_pointer"), self.ram())
-            thread_bt = backtrace.psp_backtrace(elf, fault, stack.word)
-            if thread_bt:  # through the PSP frame, which GDB cannot see on QEMU
-                bt, how = thread_bt, "cfi: unwound from the stacked PSP frame"
+            no_frame = faults.stack_error(fault.get("scb") or {})
+            if no_frame:  # GDB would unwind the stale memory at SP as if it were the frame
+                bt: list[dict] = []
+                how = f"none: no exception frame ({no_frame[0]}); see stack_check"
+            else:
+                bt, how = collect.backtrace(gdb, elf, frame)
+                stack = backtrace.stack_window(gdb, fault.get("stack_pointer"), self.ram())
+                thread_bt = backtrace.psp_backtrace(elf, fault, stack.word)
+                if thread_bt:  # through the PSP frame, which GDB cannot see on QEMU
+                    bt, how = thread_bt, "cfi: unwound from the stacked PSP frame"
             self.cap.report["backtrace"] = bt
             self.cap.report["backtrace_source"] = how
             self.cap.report["timing"] = self.timing()
@@ -81,10 +86,14 @@ class Evidence(CapturePart):
         lr = core.get("lr", 0)
         exc = faults.decode_exc_return(lr)
         ram = self.ram()
+        scb = collect.read_scb(gdb)  # first: nothing photondbg does may touch the fault state
         sps = self.target.read_stack_pointers(gdb, regs)  # exact: $msp/$psp or the MRS stub
         sp = sps.get(exc["stack"]) if exc["valid"] else None
         sp_source = sps.method if sp is not None else None
-        if sp is None and exc["valid"] and (pc & ~1) in self.armed.handlers:
+        no_frame = faults.stack_error(scb)  # the entry wrote no frame / the return popped one
+        if sp is None and exc["stack"] == "msp" and faults.exception_number(core.get("xpsr", 0)):
+            sp, sp_source = core.get("sp"), "sp"  # in a handler the SP register is the MSP
+        if sp is None and exc["valid"] and not no_frame and (pc & ~1) in self.armed.handlers:
             sp, how = collect.find_stacked_frame(gdb, core, ram)  # labelled fallback only
             sp_source = "ram-scan" if sp is not None else None
             if sp is not None:
@@ -96,12 +105,13 @@ class Evidence(CapturePart):
                 self.cap.report["stack_pointer_note"] = (
                     f"{exc['stack']} not exposed by the target; {how}"
                 )
-        frame, frame_error = collect.stacked_frame(gdb, sp, ram)
+        frame, frame_error = collect.stacked_frame(gdb, sp, ram) if not no_frame else (None, None)
         if frame is None and sp is None and self.cap.report.get("stack_pointer_note"):
             frame_error = f"stacked frame unknown: {self.cap.report['stack_pointer_note']}"
         if not exc["valid"]:
             frame_error = f"LR 0x{lr:08x} is not an EXC_RETURN value: no exception frame to read"
-        scb = collect.read_scb(gdb)
+        elif no_frame:
+            frame_error = f"no frame: {no_frame[0]}: {no_frame[2]}"
         reasons = faults.reasons(scb)
         if frame_error:
             reasons.append(frame_error)
@@ -175,6 +185,11 @@ class Evidence(CapturePart):
             self.cap.report["threads"], note = threads.for_capture(elf, self.cap.report, snap)
             if note:
                 self.cap.report["threads_note"] = note
+        if self.cap.report.get("fault"):  # the SP against its stack, the MPU, recursion
+            with self.cap.stage("stack_check"):
+                self.cap.report["stack_check"] = stackcheck.for_capture(
+                    gdb, elf, self.cap.report, mem, ram
+                )
         with self.cap.stage("analysis"):  # heap walk, dangling pointers, provenance
             if (self.cap.report.get("heap_track") or {}).get("method") == "gdb":
                 heaptrack.stop(self.gdb)

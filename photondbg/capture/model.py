@@ -354,6 +354,29 @@ class RootCause(Section):
 
 
 @dataclass
+class StackCheck(Section):
+    """``stack_check`` (photondbg.capture.stackcheck): the faulting SP against its stack's
+    bounds, the MPU regions and a guard, whether a frame was written, the return addresses."""
+
+    stack: str | None = None  # msp | psp
+    sp: int | None = None
+    sp_source: str | None = None
+    frame: str | None = None  # written | not written | not read back
+    stack_error: dict | None = None  # {field, failed (stacking|unstacking), what}
+    bounds: dict | None = None  # {lo, hi, kind (main|thread), source, thread}
+    position: str | None = None  # inside|below|above|in-guard|in-no-access-region|outside-ram
+    overflow: int | None = None  # bytes below the bottom (into the guard)
+    used: int | None = None  # bytes from the SP to the top
+    ram: dict | None = None
+    mpu: dict | None = None  # {present, region_count, ctrl, enable, ..., regions [...]}
+    region: dict | None = None  # the MPU region the SP is in (+ at, guard)
+    guard: dict | None = None  # the no-access region at the bottom of the stack (+ of)
+    return_addresses: dict | None = None  # {scanned_from, scanned_to, words, calls, functions}
+    recursion: dict | None = None  # {function, count, unbounded}
+    findings: list[str] | None = None
+
+
+@dataclass
 class CaptureReport(Section):
     NESTED = {
         "target": TargetInfo,
@@ -370,6 +393,7 @@ class CaptureReport(Section):
         "timeline": Timeline,
         "sim_artefacts": SimArtefact,
         "root_cause": RootCause,
+        "stack_check": StackCheck,
     }
     REQUIRED = (
         "schema",
@@ -405,6 +429,7 @@ class CaptureReport(Section):
     threads_note: str | None = None  # why no thread (or not every thread) is listed
     after_fault_events: list[AfterFault] | None = None  # every stop after the first fault
     root_cause: RootCause | None = None  # analysis (photondbg.analysis.rootcause)
+    stack_check: StackCheck | None = None  # photondbg.capture.stackcheck
     reproduce: Reproduce | None = None  # replay (photondbg.replay.reproduce)
     timeline: Timeline | None = None  # replay
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from photondbg.analysis.rootcause import render_markdown as rootcause_markdown
 from photondbg.capture.model import OUTCOMES, SCHEMA, CaptureReport, TargetInfo
+from photondbg.capture.stackcheck import markdown as stack_check_markdown
 from photondbg.capture.threads import threads_markdown
 from photondbg.render.markdown import reproduce_markdown, timeline_markdown
 
@@ -156,6 +157,8 @@ def render_markdown(report: CaptureReport | dict) -> str:
         if f.frame:
             out += ["Stacked frame:", "", "| reg | value |", "|---|---|"]
             out += [f"| {k} | {hx(v)} |" for k, v in f.frame.items()]
+        elif (f.frame_error or "").startswith("no frame"):
+            out.append(f"Stacked frame: none ({f.frame_error})")
         else:
             out.append(f"Stacked frame: unreadable ({f.frame_error})")
         out.append("")
@@ -194,12 +197,15 @@ def render_markdown(report: CaptureReport | dict) -> str:
                 "",
             ]
     out += rootcause_markdown(r.root_cause)
+    out += stack_check_markdown(r.stack_check.to_dict() if r.stack_check else None)
     if r.backtrace:
         out += ["## Backtrace", ""]
         for i, fr in enumerate(r.backtrace):
             where = f" at {fr.where}" if fr.file else ""
             out.append(f"{i}. {hx(fr.pc)} `{fr.function or '??'}`{where}")
         out.append("")
+    elif f and r.get("backtrace_source"):
+        out += ["## Backtrace", "", str(r.get("backtrace_source")), ""]
     plain = r.to_dict()
     out += threads_markdown(plain)
     scan = r.get("stack_scan") or []
@@ -283,6 +289,9 @@ def summary(report: CaptureReport | dict, path: Path) -> str:
         if r.stopped_at:
             s = r.stopped_at
             lines.append(f"  target was at {_hx(s.pc)} in {s.symbol or '??'}")
+    sc = r.stack_check
+    if f and sc:
+        lines += [f"  stack {line}" for line in sc.findings or []]
     after = r.after_fault
     if after and after.kind != "lockup":
         lines.append(f"  then {after.detail or after.kind}")

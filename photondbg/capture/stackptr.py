@@ -13,8 +13,12 @@ stack pointer exactly, not a guess. Two ways, one code path:
   (its default ``qqemu.sstep`` flags), so no firmware code runs meanwhile; MRS works in Handler
   mode and reads the banked SPs whichever is active. Then the scratch RAM and r0-r3 are written
   back and every register and the scratch bytes read again to check that they are identical;
-  the result says so (``restored``). With the MPU on, MPU_CTRL.ENABLE is cleared for the steps
-  (fetching from the stack could otherwise fault) and put back. Refused inside an IT block.
+  the result says so (``restored``). With the MPU on, the stub runs in place of the halted
+  code instead (its bytes saved and written back; QEMU's gdbstub writes ROM, measured): that
+  code is executable under the firmware's MPU, while the RAM below the SP may be a no-access
+  guard the SP just overflowed into (a step there faults and changes the core), and the MPU
+  cannot be switched off from QEMU's gdbstub, which drops writes to the System Control Space
+  (measured on 7.2: MPU_CTRL and MPU_RNR read back unchanged). Refused inside an IT block.
 
 When neither works (a stub that does not step), the caller may fall back to the labelled
 heuristic ``ram-scan`` of :func:`photondbg.capture.collect.find_stacked_frame`.
@@ -94,17 +98,15 @@ def run_mrs_stub(gdb: GdbSession, ram: Region, regs: dict[str, int]) -> StackPoi
     if regs["xpsr"] & faults.XPSR_IT_MASK:
         raise StubFailed("the core is halted inside an IT block")
     code = b"".join(enc for _, enc, _ in faults.MRS_STUB) + faults.STUB_RETURN[0]
-    scratch = scratch_address(regs["sp"], ram, len(code))
-    saved = _read_exact(gdb, scratch, len(code))
     mpu = gdb.read_u32(faults.MPU_CTRL)
     mpu_on = bool(mpu is not None and mpu & faults.MPU_CTRL_ENABLE)
+    in_place = mpu_on  # the halted code is executable under the MPU; RAM below SP may not be
+    scratch = regs["pc"] & ~1 if in_place else scratch_address(regs["sp"], ram, len(code))
+    saved = _read_exact(gdb, scratch, len(code))
     got: dict[str, int] = {}
     try:
-        if mpu is not None and mpu_on:
-            off = mpu & ~faults.MPU_CTRL_ENABLE
-            write_memory(gdb, faults.MPU_CTRL, off.to_bytes(4, "little"))
         write_memory(gdb, scratch, code)
-        write_registers(gdb, {"pc": scratch, "r3": regs["pc"] | 1})
+        write_registers(gdb, {"r3": regs["pc"] | 1, **({} if in_place else {"pc": scratch})})
         for i, (name, enc, text) in enumerate(faults.MRS_STUB):
             _step(gdb, expect=scratch + 4 * (i + 1), what=text)
         after = gdb.registers(only=["r0", "r1", "r2"])
@@ -117,7 +119,7 @@ def run_mrs_stub(gdb: GdbSession, ram: Region, regs: dict[str, int]) -> StackPoi
             if f"r{i}" in after
         }
     finally:
-        restored, why = _restore(gdb, scratch, saved, regs, mpu if mpu_on else None)
+        restored, why = _restore(gdb, scratch, saved, regs)
     if set(got) != {"msp", "psp", "control"}:
         raise StubFailed("r0-r2 not readable after the stub")
     detail = None if restored else f"restore check failed: {why}"
@@ -141,18 +143,14 @@ def run_mrs_stub(gdb: GdbSession, ram: Region, regs: dict[str, int]) -> StackPoi
     )
 
 
-def _restore(
-    gdb: GdbSession, scratch: int, saved: bytes, regs: dict[str, int], mpu: int | None
-) -> tuple[bool, str]:
-    """Put back the scratch memory, the registers (and MPU_CTRL); read all back to compare."""
+def _restore(gdb: GdbSession, scratch: int, saved: bytes, regs: dict[str, int]) -> tuple[bool, str]:
+    """Put back the scratch memory and the registers; read all back to compare."""
     write_memory(gdb, scratch, saved)
     now_pc = gdb.registers(only=["pc"]).get("pc")
     write_registers(
         gdb,
         {n: regs[n] for n in ("r0", "r1", "r2", "r3") + (("pc",) if now_pc != regs["pc"] else ())},
     )
-    if mpu is not None:
-        write_memory(gdb, faults.MPU_CTRL, mpu.to_bytes(4, "little"))
     gdb.cli("maintenance flush register-cache", timeout=5.0, check=False)
     now = gdb.registers()
     diff = [n for n in regs if now.get(n) != regs[n]]
@@ -160,8 +158,6 @@ def _restore(
         return False, "registers differ: " + ", ".join(diff)
     if _read_exact(gdb, scratch, len(saved)) != saved:
         return False, f"scratch memory at 0x{scratch:08x} differs"
-    if mpu is not None and gdb.read_u32(faults.MPU_CTRL) != mpu:
-        return False, "MPU_CTRL differs"
     return True, ""
 
 

@@ -74,6 +74,17 @@ FAULT_BITS = [
     ("dfsr", "EXTERNAL", 4, "external debug request"),
 ]
 
+# Faults of the exception entry and return themselves: (field, what failed, the frame). With
+# one of these the hardware wrote no frame (stacking) or was popping one (unstacking): the
+# memory at the stack pointer is not the interrupted code's registers.
+STACK_ERRORS = [
+    # field       failed       frame
+    ("MSTKERR", "stacking", "the exception entry could not write the frame (MPU)"),
+    ("STKERR", "stacking", "the exception entry could not write the frame (bus error)"),
+    ("MUNSTKERR", "unstacking", "the exception return could not read the frame back (MPU)"),
+    ("UNSTKERR", "unstacking", "the exception return could not read the frame back (bus error)"),
+]
+
 # Which group of CFSR a bit belongs to: (first bit, last bit, fault name)
 CFSR_GROUPS = [
     (0, 7, "MemManage"),
@@ -159,6 +170,18 @@ MPU_CTRL_ENABLE = 1
 SAVED_CONTEXT = ["r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11"] + BASIC_FRAME
 STACK_FILL_BYTE = 0xA5  # FreeRTOS tskSTACK_FILL_BYTE: never-used stack reads as this
 
+# -- stacks: where toolchains put the main stack, how a return address is recognised --------
+# Linker symbols of the main stack (GNU ld scripts of CMSIS, STM32Cube, newlib, Zephyr...),
+# most specific first. The top is also the vector table's initial SP (slot 0).
+STACK_TOP_SYMBOLS = ["_estack", "__StackTop", "__stack", "_stack_top", "__stack_end__"]
+STACK_LIMIT_SYMBOLS = ["_sstack", "__StackLimit", "__stack_start__", "_stack_start"]
+STACK_SIZE_SYMBOLS = ["_Min_Stack_Size", "__stack_size__", "_stack_size"]  # top - size
+BSS_END_SYMBOLS = ["_ebss", "__bss_end__", "_end", "end", "__end__"]  # lowest possible bottom
+# Thumb calls that leave a return address in LR (ARMv7-M A7.7.18/19): the halfword(s) just
+# before a return address. (mask, value) per halfword.
+CALL_BL = ((0xF800, 0xF000), (0xD000, 0xD000))  # BL <imm>: 32 bits, second halfword 11x1
+CALL_BLX_REG = (0xFF87, 0x4780)  # BLX <Rm>: 16 bits
+
 # -- memory maps: chip -> (code base, code size, SRAM base, SRAM size) --------------------
 # STM32F205RG (RM0033 §2.3): the Photon's MCU and QEMU's netduino2. MPS2 AN385 (ARM DAI 0385):
 # a Cortex-M3 whose QEMU model raises precise BusFaults (code in 4 MiB SSRAM1 at 0x0).
@@ -237,6 +260,29 @@ def reasons(registers):
         else:
             out.append("%s: %s" % (name, why))
     return out
+
+
+def stack_error(registers):
+    """(field, "stacking"|"unstacking", what) of the first STACK_ERRORS bit set in CFSR, or
+    None. CFSR bits are sticky: one left set by an earlier, cleared-never fault shows too."""
+    cfsr = int(registers.get("cfsr") or 0)
+    bits = {name: bit for reg, name, bit, _ in FAULT_BITS if reg == "cfsr"}
+    for name, failed, what in STACK_ERRORS:
+        if cfsr >> bits[name] & 1:
+            return name, failed, what
+    return None
+
+
+def is_call_return(before: bytes) -> bool:
+    """``before`` = the 4 code bytes just before a return address: a BL or BLX Rm made it."""
+    if len(before) < 4:
+        return False
+    h1 = int.from_bytes(before[0:2], "little")
+    h2 = int.from_bytes(before[2:4], "little")
+    (m1, v1), (m2, v2) = CALL_BL
+    if h1 & m1 == v1 and h2 & m2 == v2:
+        return True
+    return h2 & CALL_BLX_REG[0] == CALL_BLX_REG[1]
 
 
 def fault_address(registers):

@@ -43,6 +43,9 @@ FIRMWARES = {
     "threads_svc": "netduino2",  # threads.c, the fault inside the SVC handler
     "threads_hang": "netduino2",  # threads.c, the worker hangs: no fault
     "truth_probe": "netduino2",  # checks the ground-truth recorder (truth.h, truth.py)
+    "stack_guard": "netduino2",  # recursion into an MPU guard below the main stack (MSTKERR)
+    "thread_guard": "netduino2",  # the same on a thread stack (PSP)
+    "unstack_fault": "netduino2",  # an exception return pops its frame from a guard (MUNSTKERR)
 }
 # firmwares with their own vector table
 OWN_STARTUP = {"shared_handler", "bad_vector", "threads", "threads_svc", "threads_hang"}

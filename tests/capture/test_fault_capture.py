@@ -103,18 +103,6 @@ def test_deep_call_chain_backtrace(fault_elves, capture):
     assert (r.capdir / "stack.bin").stat().st_size == r.report["dumps"]["stack"]["length"]
 
 
-def test_corrupt_stack_pointer(fault_elves, capture):
-    r = capture(fault_elves["bad_sp"])
-    f = check_report_file(r)["fault"]
-    assert f["frame"] is None
-    assert "outside RAM" in f["frame_error"]
-    assert any("outside RAM" in why for why in f["reasons"])
-    assert "STKERR" in fields(f["reasons"])
-    assert f["faulting_pc"] is None
-    assert r.report["status"] == "complete"  # the rest of the capture completed
-    assert r.report["dumps"]["ram"]["length"] == 128 * 1024
-
-
 def test_fault_in_hardfault_handler_locks_up(fault_elves, capture):
     elf = fault_elves["lockup"]
     r = capture(elf, follow=5.0)

@@ -1,0 +1,131 @@
+"""Stacking and unstacking faults (issue 13 item 3), captured through real QEMU + GDB and checked
+against the ground truth each firmware records at its handler's entry (truth.h): the exception
+wrote no frame, so the report says "no frame" and builds nothing from the stale stack; the
+``stack_check`` section places the SP against the stack's bounds and the MPU guard the firmware
+programmed, and counts the recursion that filled the stack."""
+
+from __future__ import annotations
+
+import json
+
+from truth import ground_truth
+
+from photondbg.capture.elfinfo import ElfInfo
+from photondbg.render.html import render_html
+
+MACHINE = "netduino2"
+
+
+def sym(elf, name) -> int:
+    return ElfInfo(elf).symbol(name).address
+
+
+def fields(reasons: list[str]) -> set[str]:
+    return {r.split(":")[0] for r in reasons}
+
+
+def assert_no_frame(report: dict, field: str) -> None:
+    """Nothing of the interrupted code is read from the stack: no frame, PC, caller, backtrace."""
+    f = report["fault"]
+    assert f["frame"] is None
+    assert f["frame_error"].startswith(f"no frame: {field}: ")
+    assert f["faulting_pc"] is None and f["faulting_symbol"] is None
+    assert f["caller"] is None and f["instruction"] is None
+    assert report["backtrace"] == []
+    assert report["backtrace_source"].startswith(f"none: no exception frame ({field})")
+    assert report["stack_check"]["findings"][0].startswith(f"no frame: {field}: ")
+
+
+def test_recursion_into_the_main_stack_guard(fault_elves, capture):
+    elf = fault_elves["stack_guard"]
+    t = ground_truth(elf, MACHINE, extra=["depth", "guard_base", "guard_end"])
+    r = capture(elf)
+    f, sc = r.report["fault"], r.report["stack_check"]
+    assert t["count"] == 1 and t["ipsr"] == 4  # MemManage, entered once
+    assert f["vector"] == "MemManage" and f["vector_number"] == t["ipsr"]
+    assert fields(f["reasons"]) == {"DACCVIOL", "MSTKERR", "MMARVALID", "no frame"}
+    assert t["guard_base"] <= f["fault_address"] < t["guard_end"]  # the push into the guard
+    assert f["exc_return"] == t["exc_return"] == 0xFFFFFFF9 and f["stack"] == "msp"
+    assert f["stack_pointer"] == t["msp"] == sc["sp"]
+    assert_no_frame(r.report, "MSTKERR")
+    assert sc["frame"] == "not written" and sc["stack_error"]["failed"] == "stacking"
+    assert sc["bounds"]["lo"] == sym(elf, "_ebss") and sc["bounds"]["hi"] == sym(elf, "_estack")
+    assert sc["position"] == "in-guard" and sc["overflow"] == t["guard_end"] - t["msp"]
+    g = sc["guard"]
+    assert (g["base"], g["end"], g["of"]) == (t["guard_base"], t["guard_end"], "main stack")
+    assert g["access"] == "privileged no access, unprivileged no access"
+    assert sc["region"]["number"] == g["number"] and sc["region"]["at"] == t["msp"]
+    # every recurse() call that had begun pushed its return address into its caller, except
+    # the first (into main); the faulting push is the next call's: depth - 1 of them
+    count = t["depth"] - 1
+    assert sc["recursion"] == {"function": "recurse", "count": count, "unbounded": True}
+    assert f"recurse() appears {count} times: unbounded recursion" in sc["findings"]
+    ra = sc["return_addresses"]
+    assert ra["scanned_from"] == t["msp"] and ra["scanned_to"] == sym(elf, "_estack")
+    md = (r.capdir / "report.md").read_text()
+    assert "## Stack check" in md and f"recurse() appears {count} times" in md
+    assert "Stacked frame: none (no frame: MSTKERR" in md
+    page = render_html(r.capdir, json.loads(r.report_path.read_text()))
+    assert 'id="stack-check"' in page and f"recurse() appears {count} times" in page
+    assert "guard of the main stack" in page
+
+
+def test_recursion_into_a_thread_stack_guard(fault_elves, capture):
+    elf = fault_elves["thread_guard"]
+    t = ground_truth(elf, MACHINE, extra=["depth", "guard_base", "guard_end", "stack_top"])
+    r = capture(elf)
+    f, sc = r.report["fault"], r.report["stack_check"]
+    assert f["vector"] == "MemManage" and f["vector_number"] == t["ipsr"] == 4
+    assert fields(f["reasons"]) == {"DACCVIOL", "MSTKERR", "MMARVALID", "no frame"}
+    assert f["exc_return"] == t["exc_return"] == 0xFFFFFFFD and f["stack"] == "psp"
+    assert f["stack_pointer"] == t["psp"] == sc["sp"]
+    assert f["stack_pointers"]["msp"] == t["msp"]
+    assert_no_frame(r.report, "MSTKERR")
+    b = sc["bounds"]
+    assert (b["lo"], b["hi"], b["kind"]) == (t["guard_base"], t["stack_top"], "thread")
+    assert "thread_stack" in b["source"]  # the stack object holding the PSP (no scheduler)
+    assert sc["position"] == "in-guard" and sc["overflow"] == t["guard_end"] - t["psp"]
+    g = sc["guard"]
+    assert (g["base"], g["end"], g["of"]) == (t["guard_base"], t["guard_end"], "thread stack")
+    count = t["depth"] - 1
+    assert sc["recursion"] == {"function": "recurse", "count": count, "unbounded": True}
+    callers = {fn["function"]: fn["count"] for fn in sc["return_addresses"]["functions"]}
+    assert callers == {"recurse": count, "thread_entry": 1, "main": 1}
+
+
+def test_unstacking_fault_from_a_guard(fault_elves, capture):
+    elf = fault_elves["unstack_fault"]
+    t = ground_truth(elf, MACHINE, extra=["bad_psp", "guard_base", "guard_end"])
+    r = capture(elf)
+    f, sc = r.report["fault"], r.report["stack_check"]
+    assert f["vector"] == "MemManage" and t["ipsr"] == 4
+    assert fields(f["reasons"]) == {"MUNSTKERR", "no frame"}
+    assert f["fault_address"] is None  # MUNSTKERR sets no MMFAR
+    # the return being made: to thread mode on the PSP the handler had just moved
+    assert f["exc_return"] == t["exc_return"] == 0xFFFFFFFD
+    assert f["stack_pointer"] == t["psp"] == t["bad_psp"]
+    assert f["stack_pointers"]["msp"] == t["msp"]
+    assert_no_frame(r.report, "MUNSTKERR")
+    assert sc["frame"] == "not read back" and sc["stack_error"]["failed"] == "unstacking"
+    assert sc["position"] == "in-guard"
+    assert (sc["guard"]["base"], sc["guard"]["end"]) == (t["guard_base"], t["guard_end"])
+    assert sc["findings"][1].startswith("the exception return read its frame from the guard")
+    assert sc["recursion"] is None
+
+
+def test_stack_pointer_outside_ram(fault_elves, capture):
+    elf = fault_elves["bad_sp"]
+    t = ground_truth(elf, MACHINE)
+    r = capture(elf)
+    f, sc = r.report["fault"], r.report["stack_check"]
+    assert r.report["status"] == "complete"  # the rest of the capture completed
+    # the UDF's UsageFault could not stack at 0x70000000: the derived BusFault is taken
+    assert f["vector"] == "BusFault" and t["ipsr"] == 5
+    assert fields(f["reasons"]) == {"STKERR", "UNDEFINSTR", "no frame"}
+    assert f["stack_pointer"] == t["msp"] == 0x70000000 - 32 == sc["sp"]
+    assert f["exc_return"] == t["exc_return"] == 0xFFFFFFF9
+    assert_no_frame(r.report, "STKERR")
+    assert sc["position"] == "outside-ram" and sc["return_addresses"] is None
+    assert "a corrupt stack pointer" in sc["findings"][1]
+    assert sc["mpu"]["present"] and not sc["mpu"]["enable"]
+    assert r.report["dumps"]["ram"]["length"] == 128 * 1024

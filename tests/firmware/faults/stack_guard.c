@@ -1,0 +1,32 @@
+/* Stack overflow by unbounded recursion on the main stack (MSP) into an MPU guard region: the
+ * firmware programs a no-access region at the bottom of the main stack (the first GUARD_SIZE
+ * boundary at or above the end of .bss; the stack grows down from _estack towards it), then
+ * recurse() calls itself until a push lands in the guard. MemManage is enabled. The handlers
+ * record the ground truth (truth.h); `depth` is how many recurse() calls had begun. Test
+ * fixture. */
+#include "faults.h"
+#include "mpu_guard.h"
+#include "truth.h"
+
+extern uint32_t _ebss, _estack;
+volatile uint32_t guard_base, guard_end, depth;
+
+TRUTH_HANDLER(MemManage_Handler)
+TRUTH_HANDLER(HardFault_Handler)
+
+#pragma GCC diagnostic ignored "-Winfinite-recursion" /* unbounded on purpose */
+NOINLINE uint32_t recurse(uint32_t n)
+{
+    depth = n; /* its only stack write is the push of r4/lr: the overflow faults there */
+    return recurse(n + 1) + n; /* an add after the call: not a tail call */
+}
+
+int main(void)
+{
+    SCB_SHCSR |= SHCSR_ALL_FAULTS;
+    guard_base = ((uint32_t)&_ebss + GUARD_SIZE - 1) & ~(GUARD_SIZE - 1);
+    guard_end = guard_base + GUARD_SIZE;
+    mpu_guard(0, guard_base);
+    recurse(1);
+    for (;;) {}
+}
