@@ -83,11 +83,15 @@ def read_scb(gdb: GdbSession) -> dict[str, int]:
     return out
 
 
-def stacked_frame(gdb: GdbSession, sp: int | None, ram: Region) -> tuple[dict | None, str | None]:
-    """The basic exception frame at ``sp``, or (None, why it cannot be read)."""
+def stacked_frame(
+    gdb: GdbSession, sp: int | None, ram: Region, size: int = faults.BASIC_FRAME_BYTES
+) -> tuple[dict | None, str | None]:
+    """The basic part (r0-r3, r12, lr, pc, xpsr) of the exception frame at ``sp``, or (None,
+    why it cannot be read). ``size``: the whole frame's bytes (104 for an extended frame, whose
+    FP part :mod:`photondbg.capture.fpu` reads), all of which must lie in RAM."""
     if sp is None:
         return None, "the stack pointer of the interrupted code is not known"
-    if not ram.contains(sp, faults.BASIC_FRAME_BYTES):
+    if not ram.contains(sp, size):
         return None, (
             f"stacked frame unreadable: SP 0x{sp:08x} is outside RAM "
             f"(0x{ram.base:08x}-0x{ram.end - 1:08x})"

@@ -33,6 +33,7 @@ from photondbg.procs import ProcessOwner, interruption
 from photondbg.replay import reproduce
 from photondbg.sim.facts import sim_artefacts
 from photondbg.targets.base import TARGETS, Target, make_target
+from photondbg.targets.machine_fit import choose as choose_machine
 
 if TYPE_CHECKING:
     from photondbg.campaign.scenario import WifiLossScenario
@@ -104,6 +105,8 @@ class Capture:
         self.progress = progress or (lambda msg: None)
         self.status = getattr(progress, "status", None)  # live counters (photondbg.progress)
         self.elf: ElfInfo | None = ElfInfo(req.elf) if req.elf else None
+        if self.elf is not None and req.target == "sim":  # no machine fits: one line, exit 2
+            choose_machine(self.elf.path, req.machine)
         check_gdb(req.gdb_bin)
         self.capdir = new_capdir(req.out, req.target)
         self.report = new_report(
@@ -213,6 +216,9 @@ class Capture:
             )
             self.target.start()
             self.report["target"]["machine"] = self.target.machine
+            how = getattr(self.target, "machine_how", None)  # sim: --machine or why inferred
+            if how:
+                self.report["target"]["machine_choice"] = how
             self.report["sim_artefacts"] = sim_artefacts(
                 self.elf.by_name, self.target.kind, self.target.machine
             )

@@ -11,7 +11,7 @@ import time
 
 from photondbg.analysis import heaptrack
 from photondbg.analysis import rootcause as root_cause
-from photondbg.capture import backtrace, collect, stackcheck, threads
+from photondbg.capture import backtrace, collect, fpu, stackcheck, threads
 from photondbg.capture.part import CapturePart
 from photondbg.capture.unwind import Snapshot
 from photondbg.capture.waitloop import LOCKUP_GRACE, stop_pc
@@ -105,7 +105,10 @@ class Evidence(CapturePart):
                 self.cap.report["stack_pointer_note"] = (
                     f"{exc['stack']} not exposed by the target; {how}"
                 )
-        frame, frame_error = collect.stacked_frame(gdb, sp, ram) if not no_frame else (None, None)
+        size = exc["frame_bytes"] or faults.BASIC_FRAME_BYTES
+        frame, frame_error = (
+            collect.stacked_frame(gdb, sp, ram, size) if not no_frame else (None, None)
+        )
         if frame is None and sp is None and self.cap.report.get("stack_pointer_note"):
             frame_error = f"stacked frame unknown: {self.cap.report['stack_pointer_note']}"
         if not exc["valid"]:
@@ -141,7 +144,11 @@ class Evidence(CapturePart):
             "pc_in_code": elf.in_code(fpc) if fpc is not None else None,
             "caller": None,
             "handler": {"pc": pc, "symbol": handler["symbol"]},
+            "frame_padded": faults.frame_padded(frame["xpsr"]) if frame else None,
+            "caller_sp": faults.frame_caller_sp(sp, exc, frame["xpsr"]) if frame else None,
         }
+        if self.target.has_fpu:  # frame kind, lazy stacking, stacked S0-S15/FPSCR, S0-S31
+            fault["fpu"] = fpu.read_fpu(gdb, exc, sp if frame else None, ram)[0]
         if frame:
             lr_loc = collect.locate(elf, (frame["lr"] & ~1) - 2 if frame["lr"] & 1 else frame["lr"])
             fault["caller"] = {

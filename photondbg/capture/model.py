@@ -35,6 +35,7 @@ class TargetInfo(Section):
     elf_sha256: str | None = None
     variant: str | None = None
     machine: str | None = None
+    machine_choice: str | None = None  # sim: "--machine" or why the ELF chose it
 
 
 @dataclass
@@ -83,8 +84,24 @@ class StackPointers(Section):
 
 
 @dataclass
+class Fpu(Section):
+    """``fault.fpu`` (Cortex-M4F targets): the FP state of the fault (photondbg.capture.fpu)."""
+
+    REQUIRED = ("frame", "lazy", "fpccr", "fpcar", "stacked", "stacked_source", "registers")
+    frame: str | None = None  # basic | extended (EXC_RETURN bit 4)
+    lazy: bool | None = None  # FPCCR.LSPACT at the halt
+    fpccr: int | None = None
+    fpccr_bits: list[str] | None = None  # names of the FPCCR bits set
+    fpcar: int | None = None
+    stacked: dict[str, int] | None = None  # the interrupted code's S0-S15, FPSCR (bit patterns)
+    stacked_source: str | None = None  # frame (read from the stack) | registers (lazy frame)
+    note: str | None = None
+    registers: dict[str, int] | None = None  # S0-S31, FPSCR at the halt (GDB)
+
+
+@dataclass
 class Fault(Section):
-    NESTED = {"caller": Caller, "stack_pointers": StackPointers}
+    NESTED = {"caller": Caller, "stack_pointers": StackPointers, "fpu": Fpu}
     REQUIRED = (
         "vector",
         "registers",
@@ -121,6 +138,9 @@ class Fault(Section):
     pc_in_code: bool | None = None
     caller: Caller | None = None
     handler: dict | None = None
+    frame_padded: bool | None = None  # stacked xPSR bit 9: a pad word above the frame
+    caller_sp: int | None = None  # SP of the interrupted code: frame + 32/104 (+4 padded)
+    fpu: Fpu | None = None  # Cortex-M4F targets only
 
 
 @dataclass

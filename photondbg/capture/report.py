@@ -16,7 +16,7 @@ from photondbg.analysis.rootcause import render_markdown as rootcause_markdown
 from photondbg.capture.model import OUTCOMES, SCHEMA, CaptureReport, TargetInfo
 from photondbg.capture.stackcheck import markdown as stack_check_markdown
 from photondbg.capture.threads import threads_markdown
-from photondbg.render.markdown import reproduce_markdown, timeline_markdown
+from photondbg.render.markdown import fpu_markdown, reproduce_markdown, timeline_markdown
 
 __all__ = [
     "OUTCOMES",
@@ -162,6 +162,10 @@ def render_markdown(report: CaptureReport | dict) -> str:
         else:
             out.append(f"Stacked frame: unreadable ({f.frame_error})")
         out.append("")
+        if f.caller_sp is not None:
+            pad = " (frame padded: stacked xPSR bit 9)" if f.frame_padded else ""
+            out += [f"SP before the exception: {hx(f.caller_sp)}{pad}", ""]
+        out += fpu_markdown(r)
         regs = f.registers or {}
         out += ["Registers at the handler:", "", "```"]
         names = list(regs)

@@ -15,6 +15,7 @@ import click
 
 from photondbg.cli.common import app_option, variant_option
 from photondbg.cli.options import Seconds, build_dir_option
+from photondbg.cortexm.machines import MACHINES
 from photondbg.errors import EXIT_NOTHING, EXIT_OK
 
 EXIT_CODES = {"fault": EXIT_OK, "panic": EXIT_OK, "lockup": EXIT_OK, "none": EXIT_NOTHING}
@@ -59,9 +60,13 @@ EXIT_CODES = {"fault": EXIT_OK, "panic": EXIT_OK, "lockup": EXIT_OK, "none": EXI
 )
 @click.option(
     "--machine",
-    type=click.Choice(["netduino2", "mps2-an385"]),
+    type=click.Choice(list(MACHINES)),
     default=None,
-    help="QEMU machine (default: from the ELF's load address).",
+    help="QEMU machine: netduino2 (STM32F205, the Photon's MCU), netduinoplus2 (STM32F405, "
+    "Cortex-M4F), mps2-an385 (Cortex-M3 with bus faults), mps2-an386 (Cortex-M4F), "
+    "lm3s6965evb (Stellaris, Zephyr's qemu_cortex_m3). Default: inferred from the ELF (load "
+    "addresses, initial SP, .ARM.attributes CPU/FPU; docs/machines.md); an ELF that fits no "
+    "machine, or not the one given, is refused (exit 2).",
 )
 @click.option("--seed", type=int, default=None, help="Seed of the WiFi-loss schedule.")
 @click.option(
@@ -171,7 +176,7 @@ def capture_fault(
             )
     if scenario is None:
         scenario = "none" if elf is not None else "wifi-loss"
-    if scenario == "wifi-loss" and target == "sim" and machine == "mps2-an385":
+    if scenario == "wifi-loss" and target == "sim" and machine not in (None, "netduino2"):
         raise UsageError("the wifi-loss scenario needs the netduino2 machine (USART2 link)")
     # with --elf nothing is built: --variant only labels the report (e.g. for verify-fix)
     req = CaptureRequest(

@@ -184,11 +184,38 @@ CALL_BLX_REG = (0xFF87, 0x4780)  # BLX <Rm>: 16 bits
 
 # -- memory maps: chip -> (code base, code size, SRAM base, SRAM size) --------------------
 # STM32F205RG (RM0033 §2.3): the Photon's MCU and QEMU's netduino2. MPS2 AN385 (ARM DAI 0385):
-# a Cortex-M3 whose QEMU model raises precise BusFaults (code in 4 MiB SSRAM1 at 0x0).
+# a Cortex-M3 whose QEMU model raises precise BusFaults (code in 4 MiB SSRAM1 at 0x0); AN386 is
+# the same memory with a Cortex-M4F. STM32F405 (QEMU netduinoplus2) and Stellaris LM3S6965
+# (lm3s6965evb): sizes as QEMU 7.2 maps them (`info mtree`, docs/machines.md).
 MEMORY_MAPS = {
     "stm32f205": (0x08000000, 1024 * 1024, 0x20000000, 128 * 1024),
+    "stm32f405": (0x08000000, 1024 * 1024, 0x20000000, 192 * 1024),
     "mps2-an385": (0x00000000, 4 * 1024 * 1024, 0x20000000, 4 * 1024 * 1024),
+    "lm3s6965": (0x00000000, 256 * 1024, 0x20000000, 64 * 1024),
 }
+
+# -- the FPU (FPv4-SP, Cortex-M4F; ARMv7-M B3.2.20-B3.2.22, A2.5) ------------------------------
+CPACR = 0xE000ED88  # CP10/CP11 access, bits 20..23
+FPCCR = 0xE000EF34  # floating-point context control
+FPCAR = 0xE000EF38  # address of the S0 slot of the frame whose FP state is pending (lazy)
+FPCCR_BITS = [
+    # name     bit  meaning when set
+    ("LSPACT", 0, "lazy state preservation active: the frame's FP slots are not written yet"),
+    ("USER", 1, "the FP context was allocated in unprivileged mode"),
+    ("THREAD", 3, "the FP context was allocated in Thread mode"),
+    ("HFRDY", 4, "HardFault could be pended when the FP context was allocated"),
+    ("MMRDY", 5, "MemManage could be pended when the FP context was allocated"),
+    ("BFRDY", 6, "BusFault could be pended when the FP context was allocated"),
+    ("MONRDY", 8, "DebugMonitor could be pended when the FP context was allocated"),
+    ("UFRDY", 10, "UsageFault could be pended (ARMv8-M bit; QEMU 7.2 sets it on an M4)"),
+    ("LSPEN", 30, "lazy stacking enabled (reset default)"),
+    ("ASPEN", 31, "automatic FP state preservation: CONTROL.FPCA set by FP instructions"),
+]
+FPCCR_LSPACT = 1 << 0
+# The extended frame (EXC_RETURN bit 4 clear): the basic frame, then these words.
+EXTENDED_FP_FRAME = ["s%d" % i for i in range(16)] + ["fpscr", "reserved"]
+EXTENDED_FP_OFFSET = BASIC_FRAME_BYTES  # S0's slot: frame + 0x20 (what FPCAR holds when lazy)
+XPSR_PAD_BIT = 9  # stacked xPSR bit 9: the core inserted a pad word to 8-align the frame
 
 # -- Device OS panic codes (panic_codes.h) ------------------------------------------------
 PANIC_CODES = [
@@ -336,10 +363,21 @@ def unpack_frame(words):
     return {name: int(w) & MASK32 for name, w in zip(BASIC_FRAME, words)}
 
 
+def frame_padded(xpsr):
+    """Stacked xPSR bit 9: the core aligned the frame to 8 bytes with one pad word above it."""
+    return bool(int(xpsr) >> XPSR_PAD_BIT & 1)
+
+
 def frame_caller_sp(sp, exc, xpsr):
-    """SP of the interrupted code: stacked SP + frame size (+4 when xPSR bit 9 says padded)."""
+    """SP of the interrupted code: stacked SP + frame size (32 basic, 104 extended), + 4 when
+    the stacked xPSR's bit 9 says the core padded the frame."""
     size = exc.get("frame_bytes") or BASIC_FRAME_BYTES
-    return (int(sp) + size + (4 if int(xpsr) >> 9 & 1 else 0)) & MASK32
+    return (int(sp) + size + (4 if frame_padded(xpsr) else 0)) & MASK32
+
+
+def unpack_fp_frame(words):
+    """{s0..s15, fpscr, reserved} from the 18 words after an extended frame's basic part."""
+    return {name: int(w) & MASK32 for name, w in zip(EXTENDED_FP_FRAME, words)}
 
 
 def fault_kind(vector, registers):

@@ -12,6 +12,7 @@ import jinja2
 
 from photondbg.capture.model import CaptureReport
 from photondbg.paths import FIRMWARE
+from photondbg.render.markdown import fpu_view
 from photondbg.replay.image import captured_memory
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -134,6 +135,7 @@ def context(capdir: Path, report: CaptureReport) -> dict:
         "backtrace": bt,
         "threads": threads,
         "memory_views": memory_views(capdir, report.to_dict()),
+        "fpu": fpu_view(report),
         "hx": hx,
     }
 

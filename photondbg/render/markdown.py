@@ -64,3 +64,62 @@ def timeline_markdown(report: CaptureReport | dict) -> list[str]:
         out += [f"Serial console, last {len(tl.serial_tail)} lines:", "", "```"]
         out += [*tl.serial_tail, "```", ""]
     return out
+
+
+def f32(bits: int | None) -> str:
+    """An IEEE-754 single's bit pattern as a number ('1', '-15', 'nan')."""
+    if bits is None:
+        return "-"
+    import struct
+
+    return f"{struct.unpack('<f', struct.pack('<I', bits & 0xFFFFFFFF))[0]:.7g}"
+
+
+def fpu_view(report: CaptureReport | dict) -> dict | None:
+    """The fault's FP part as rows for report.md and the HTML page: the head line, and per
+    register (S0-S31, FPSCR) the stacked value (S0-S15, FPSCR of an extended frame) and the
+    value in the register file, each as bits and as a float."""
+    f = _model(report).fault
+    fpu = f.fpu if f else None
+    if fpu is None:
+        return None
+    lazy = "lazy (FPCCR.LSPACT set)" if fpu.lazy else "not lazy"
+    bits = ", ".join(fpu.fpccr_bits or []) or "-"
+    head = f"{fpu.frame} frame, {lazy}; FPCCR {_hex(fpu.fpccr)} ({bits}), FPCAR {_hex(fpu.fpcar)}"
+    if fpu.stacked_source:
+        head += f"; stacked S0-S15/FPSCR from the {fpu.stacked_source}"
+    stacked, regs = fpu.stacked or {}, fpu.registers or {}
+    rows = []
+    for name in [f"s{i}" for i in range(32)] + ["fpscr"]:
+        if name not in stacked and name not in regs:
+            continue
+        rows.append(
+            {
+                "name": name,
+                "stacked": _hex(stacked.get(name)) if name in stacked else "",
+                "register": _hex(regs.get(name)) if name in regs else "",
+                "value": "" if name == "fpscr" else f32(regs.get(name, stacked.get(name))),
+            }
+        )
+    return {"head": head, "note": fpu.note, "rows": rows}
+
+
+def _hex(v: int | None) -> str:
+    return "-" if v is None else f"0x{v:08x}"
+
+
+def fpu_markdown(report: CaptureReport | dict) -> list[str]:
+    view = fpu_view(report)
+    if view is None:
+        return []
+    out = ["### FPU", "", view["head"], ""]
+    if view["note"]:
+        out += [view["note"], ""]
+    if view["rows"]:
+        out += ["| reg | stacked | register | value |", "|---|---|---|---|"]
+        out += [
+            f"| {r['name']} | {r['stacked']} | {r['register']} | {r['value']} |"
+            for r in view["rows"]
+        ]
+        out.append("")
+    return out

@@ -127,6 +127,12 @@ class Target(abc.ABC):
         """Code and SRAM of the chip that runs the firmware."""
 
     @property
+    def has_fpu(self) -> bool:
+        """The core has an FPU (a Cortex-M4F): the capture reads FPCCR/FPCAR and S0-S31.
+        The Photon's STM32F205 (Cortex-M3) has none."""
+        return False
+
+    @property
     @abc.abstractmethod
     def running(self) -> bool:
         """The board's process (QEMU / OpenOCD) is alive."""

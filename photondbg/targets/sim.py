@@ -1,5 +1,7 @@
-"""The simulated Photon: QEMU ``netduino2`` (STM32F205) or ``mps2-an385`` (Cortex-M3 with bus
-faults).
+"""The simulated Photon: QEMU ``netduino2`` (STM32F205) or another machine of the table in
+:mod:`photondbg.cortexm.machines` (mps2-an385: Cortex-M3 with bus faults; netduinoplus2 and
+mps2-an386: Cortex-M4F; lm3s6965evb: Zephyr's qemu_cortex_m3), given or inferred from the ELF
+(:mod:`photondbg.targets.machine_fit`).
 
 QEMU is started paused (``-S``) when a debugger will attach, with its GDB stub on a free
 127.0.0.1 port. Both serial ports are QEMU *client* chardevs that connect to sockets we
@@ -17,16 +19,15 @@ import subprocess
 import time
 from pathlib import Path
 
+from photondbg.cortexm import machines as machine_table
 from photondbg.errors import ToolFailure, ToolMissing, UsageError
 from photondbg.ports import LOOPBACK, free_port, listen
 from photondbg.procs import Child, ProcessOwner
 from photondbg.targets.base import LockupDump, MemoryMap, Target
 from photondbg.targets.console import Console
+from photondbg.targets.machine_fit import choose
 
-MACHINES = {  # QEMU machine -> its chip's memory map (photondbg.cortexm.faults.MEMORY_MAPS)
-    "netduino2": "stm32f205",
-    "mps2-an385": "mps2-an385",
-}
+MACHINES = list(machine_table.MACHINES)  # the QEMU machines, in the table's order
 LOCKUP_EXIT = 134  # SIGABRT from qemu's cpu_abort()
 LOCKUP_RE = re.compile(r"qemu: fatal: Lockup: (?P<text>.*)")
 DUMP_REG_RE = re.compile(r"\b(R\d\d|XPSR)=([0-9a-fA-F]{8})")
@@ -50,15 +51,8 @@ def parse_lockup(stderr_text: str) -> LockupDump | None:
 
 
 def machine_for_elf(elf: Path) -> str:
-    """netduino2 for code linked at 0x08000000, mps2-an385 for code at 0x0."""
-    from elftools.elf.elffile import ELFFile
-
-    with open(elf, "rb") as f:
-        ef = ELFFile(f)
-        for seg in ef.iter_segments():
-            if seg["p_type"] == "PT_LOAD" and seg["p_filesz"]:
-                return "mps2-an385" if seg["p_paddr"] < 0x08000000 else "netduino2"
-    return "netduino2"
+    """The machine that fits the ELF best (photondbg.targets.machine_fit; UsageError if none)."""
+    return choose(elf)[0]
 
 
 class SimTarget(Target):
@@ -91,6 +85,7 @@ class SimTarget(Target):
         if machine is not None and machine not in MACHINES:
             raise UsageError(f"unknown machine {machine!r} (choose from {', '.join(MACHINES)})")
         self.machine = machine
+        self.machine_how: str | None = None  # "--machine" or why inference chose it
         self.gdb = gdb
         self.qemu_bin = qemu_bin
         self.extra_args = extra_args or []
@@ -109,7 +104,7 @@ class SimTarget(Target):
             raise UsageError(f"ELF not found: {self.elf}")
         if shutil.which(self.qemu_bin) is None:
             raise ToolMissing(self.qemu_bin, "apt-get install qemu-system-arm")
-        machine = self.machine or machine_for_elf(self.elf)
+        machine, self.machine_how = choose(self.elf, self.machine)
         self.machine = machine
         con_l = listen()
         link_l = listen()
@@ -216,7 +211,13 @@ class SimTarget(Target):
     @property
     def memory(self) -> MemoryMap:
         """The machine's map (netduino2 until ``start()`` picked one from the ELF)."""
-        return MemoryMap.of(MACHINES[self.machine or "netduino2"])
+        name = self.machine or machine_table.DEFAULT_MACHINE
+        return MemoryMap.of(machine_table.MACHINES[name].chip)
+
+    @property
+    def has_fpu(self) -> bool:
+        """The machine's core has an FPU (FPCCR/FPCAR, S0-S31; machine table)."""
+        return machine_table.MACHINES[self.machine or machine_table.DEFAULT_MACHINE].fpu
 
     @property
     def running(self) -> bool:

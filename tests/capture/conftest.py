@@ -46,6 +46,10 @@ FIRMWARES = {
     "stack_guard": "netduino2",  # recursion into an MPU guard below the main stack (MSTKERR)
     "thread_guard": "netduino2",  # the same on a thread stack (PSP)
     "unstack_fault": "netduino2",  # an exception return pops its frame from a guard (MUNSTKERR)
+    "fpu_lazy": "netduinoplus2",  # extended frame, lazy stacking, alignment pad, MSP
+    "fpu_immediate": "netduinoplus2",  # extended frame written at entry (LSPEN=0), pad, PSP
+    "basic_m4": "mps2-an386",  # a basic frame on an FPU core (no FP used before the fault)
+    "basic_lm3s": "lm3s6965evb",  # Zephyr's qemu_cortex_m3: a forced HardFault on a PSP
 }
 # firmwares with their own vector table
 OWN_STARTUP = {"shared_handler", "bad_vector", "threads", "threads_svc", "threads_hang"}
