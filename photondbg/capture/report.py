@@ -124,10 +124,13 @@ def render_markdown(report: CaptureReport | dict) -> str:
     if f:
         out += [f"## Fault: {f.kind or f.vector}", ""]
         loc = f.faulting_location
-        out.append(
-            f"Faulting PC {hx(f.faulting_pc)} in `{f.faulting_symbol or '??'}`"
-            + (f" at {loc}" if loc else "")
-        )
+        if f.faulting_pc is None and (f.frame_error or "").startswith("no frame"):
+            out.append("Faulting PC unknown: no exception frame (see the stack check)")
+        else:
+            out.append(
+                f"Faulting PC {hx(f.faulting_pc)} in `{f.faulting_symbol or '??'}`"
+                + (f" at {loc}" if loc else "")
+            )
         if f.caller and f.caller.symbol:
             c = f.caller
             out.append(f"\nCalled from {hx(c.lr)} `{c.symbol}` {c.location or ''}")
@@ -259,7 +262,10 @@ def summary(report: CaptureReport | dict, path: Path) -> str:
     if f:
         lines.append(f"FAULT  {f.kind or f.vector}")
         loc = f" ({f.faulting_location})" if f.faulting_location else ""
-        lines.append(f"  at   {_hx(f.faulting_pc)} in {f.faulting_symbol or '??'}{loc}")
+        if f.faulting_pc is None and (f.frame_error or "").startswith("no frame"):
+            lines.append("  at   unknown: no exception frame")
+        else:
+            lines.append(f"  at   {_hx(f.faulting_pc)} in {f.faulting_symbol or '??'}{loc}")
         if f.instruction:
             lines.append(f"  insn {f.instruction}")
         for why in f.reasons or []:
@@ -295,7 +301,7 @@ def summary(report: CaptureReport | dict, path: Path) -> str:
             lines.append(f"  target was at {_hx(s.pc)} in {s.symbol or '??'}")
     sc = r.stack_check
     if f and sc:
-        lines += [f"  stack {line}" for line in sc.findings or []]
+        lines += [f"  stk  {line}" for line in sc.findings or []]
     after = r.after_fault
     if after and after.kind != "lockup":
         lines.append(f"  then {after.detail or after.kind}")

@@ -15,8 +15,10 @@ firmware's code, read from the capture's RAM dump.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Protocol
 
+from photondbg.capture import mpuread
 from photondbg.capture.elfinfo import ElfInfo
 from photondbg.cortexm import faults, mpu
 from photondbg.errors import PhotondbgError
@@ -116,8 +118,13 @@ def thread_stack_bounds(elf: ElfInfo, threads: list[dict] | None, sp: int | None
 
 
 # -- MPU -----------------------------------------------------------------------------------
-def read_mpu(gdb: MpuReader) -> dict:
-    """MPU_TYPE/CTRL and every region (RNR written per region, then put back)."""
+CoreSelect = Callable[[int], tuple[list[mpu.Region], bool, str]]
+
+
+def read_mpu(gdb: MpuReader, core_select: CoreSelect | None = None) -> dict:
+    """MPU_TYPE/CTRL and every region (RNR written per region, then put back). When the
+    debugger cannot write MPU_RNR, ``core_select(count)`` has the core select them
+    (:mod:`photondbg.capture.mpuread`); without it only the selected region is shown."""
     out: dict = {"present": False, "regions": []}
     mtype = gdb.read_u32(mpu.MPU_TYPE)
     if mtype is None:
@@ -154,6 +161,15 @@ def read_mpu(gdb: MpuReader) -> dict:
                 out["error"] = f"MPU_RNR could not be put back: {e}"
             if gdb.read_u32(mpu.MPU_RNR) != rnr:
                 out["error"] = "MPU_RNR could not be put back"
+    if not regions and rnr is not None and "error" not in out and core_select is not None:
+        try:
+            regions, restored, why = core_select(count)
+            out["read_by"] = "core"  # the region stub stepped in place (mpuread)
+            out["restored"] = restored
+            if not restored:
+                out["error"] = f"restore check failed: {why}"
+        except PhotondbgError as e:
+            out["core_select_error"] = str(e)
     if not regions and rnr is not None and "error" not in out:
         rbar, rasr = gdb.read_u32(mpu.MPU_RBAR), gdb.read_u32(mpu.MPU_RASR)
         if rbar is not None and rasr is not None:
@@ -340,7 +356,14 @@ def for_capture(
         bounds = thread_stack_bounds(elf, report.get("threads"), sp)
     else:
         bounds = main_stack_bounds(elf)
-    mpu_state = read_mpu(GdbWords(gdb) if isinstance(gdb, GdbSession) else gdb)
+    if isinstance(gdb, GdbSession):
+        session = gdb
+        mpu_state = read_mpu(
+            GdbWords(session),
+            lambda count: mpuread.read_regions(session, session.registers(), count),
+        )
+    else:
+        mpu_state = read_mpu(gdb)
     returns = None
     if sp is not None and ram.contains(sp):
         top = (bounds or {}).get("hi") or ram.end
@@ -369,7 +392,10 @@ def markdown(section: dict | None) -> list[str]:
     m = section.get("mpu") or {}
     if m.get("present"):
         state = "enabled" if m.get("enable") else "disabled"
-        out += [f"MPU {state}, {m.get('region_count')} regions", ""]
+        how = ", read by the core (region stub)" if m.get("read_by") == "core" else ""
+        out += [f"MPU {state}, {m.get('region_count')} regions{how}", ""]
+        if m.get("note"):
+            out += [m["note"], ""]
         if m.get("regions"):
             out += ["| region | base | end | access | XN | SRD |", "|---|---|---|---|---|---|"]
             out += [

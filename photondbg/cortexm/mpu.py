@@ -38,6 +38,17 @@ RASR_FIELDS = [
 SUBREGION_MIN_SIZE = 256  # smaller regions have no subregions (B3.5.8)
 MIN_REGION_SIZE = 32
 
+# When the debugger cannot select a region (QEMU 7.2's gdbstub drops writes to the System
+# Control Space), the core selects it: these run in place of the halted code with r0 = MPU_RNR,
+# r1 = the region, r12 = the halted PC | 1; each pass ends back at the halted PC.
+REGION_READ_STUB = [
+    # Thumb encoding (little-endian)  instruction
+    (bytes.fromhex("0160"), "str r1, [r0]"),  # MPU_RNR = region
+    (bytes.fromhex("4268"), "ldr r2, [r0, #4]"),  # MPU_RBAR
+    (bytes.fromhex("8368"), "ldr r3, [r0, #8]"),  # MPU_RASR
+    (bytes.fromhex("6047"), "bx r12"),
+]
+
 # Access permissions (B3.5.9, table B3-15): AP -> (privileged, unprivileged)
 ACCESS_PERMISSIONS = {
     0b000: ("no access", "no access"),

@@ -107,3 +107,15 @@ def test_guard_found_in_the_regions_and_report_round_trip():
     assert CaptureReport.from_dict(report).to_dict()["stack_check"] == sc
     md = stackcheck.markdown(sc)
     assert md[0] == "## Stack check" and any("guard at the bottom" in line for line in md)
+
+
+def test_thread_bounds_come_from_the_current_thread_first():
+    threads = [
+        {"name": "net", "current": False, "stack_lo": 0x20001000, "stack_hi": 0x20001400},
+        {"name": "app", "current": True, "stack_lo": 0x20002000, "stack_hi": 0x20002800},
+    ]
+    b = stackcheck.thread_stack_bounds(None, threads, 0x20001F00)  # type: ignore[arg-type]
+    assert (b["lo"], b["hi"], b["thread"]) == (0x20002000, 0x20002800, "app")
+    sc = stackcheck.check(fault(0x20001F00, "psp"), b, RAM, {"present": False}, None)
+    assert sc["position"] == "below" and sc["overflow"] == 0x100
+    assert sc["findings"][0].startswith("stack overflow: PSP 0x20001f00 is 256 bytes below")

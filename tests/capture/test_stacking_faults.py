@@ -54,7 +54,15 @@ def test_recursion_into_the_main_stack_guard(fault_elves, capture):
     g = sc["guard"]
     assert (g["base"], g["end"], g["of"]) == (t["guard_base"], t["guard_end"], "main stack")
     assert g["access"] == "privileged no access, unprivileged no access"
-    assert sc["region"]["number"] == g["number"] and sc["region"]["at"] == t["msp"]
+    assert sc["region"]["number"] == g["number"] == 0 and sc["region"]["at"] == t["msp"]
+    # every region, though the firmware left MPU_RNR at 3 and QEMU's gdbstub cannot select
+    m = sc["mpu"]
+    assert m["enable"] and m["privdefena"] and m["read_by"] == "core" and m["restored"]
+    assert [(x["number"], x["base"], x["size"]) for x in m["regions"]] == [
+        (0, t["guard_base"], 256),
+        (3, 0x08000000, 1 << 20),
+    ]
+    assert m["regions"][1]["access"] == "privileged read-only, unprivileged read-only"
     # every recurse() call that had begun pushed its return address into its caller, except
     # the first (into main); the faulting push is the next call's: depth - 1 of them
     count = t["depth"] - 1

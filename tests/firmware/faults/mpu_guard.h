@@ -13,6 +13,16 @@
 #define GUARD_SIZE 256u /* a power of two, >= 32; the base must be aligned to it */
 #define GUARD_RASR_SIZE 7u /* 2^(7+1) = 256 bytes */
 
+/* region `n` = base/RASR as given (MPU_RNR is left selecting it) */
+static inline void mpu_region(uint32_t n, uint32_t base, uint32_t rasr)
+{
+    MPU_RNR = n;
+    MPU_RBAR = base;
+    MPU_RASR = rasr;
+    __asm volatile("dsb\n\tisb" ::: "memory");
+}
+#define RASR_FLASH_READ_ONLY ((0x6u << 24) | (19u << 1) | 1u) /* AP=110, 1 MiB, enabled */
+
 /* region `n` forbids every access to [base, base + GUARD_SIZE) (AP=000, XN) */
 static inline void mpu_guard(uint32_t n, uint32_t base)
 {
