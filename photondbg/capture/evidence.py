@@ -189,7 +189,11 @@ class Evidence(CapturePart):
             self.cap.report["dumps"] = dumps
         with self.cap.stage("threads"):  # the scheduler's threads, by symbol + DWARF, from the dump
             snap = Snapshot(mem.start, mem.data, mem.gaps, fallback=gdb.read_u32)
-            self.cap.report["threads"], note = threads.for_capture(elf, self.cap.report, snap)
+            self.cap.report["threads"], note, kernel = threads.for_capture(
+                elf, self.cap.report, snap
+            )
+            if kernel:
+                self.cap.report["rtos"] = kernel
             if note:
                 self.cap.report["threads_note"] = note
         if self.cap.report.get("fault"):  # the SP against its stack, the MPU, recursion
@@ -311,7 +315,7 @@ class Evidence(CapturePart):
                 }
                 for f in raw
             ]
-            if faults.exception_number(core.get("xpsr", 0)) == 0 and threads.thread_layout(elf)[0]:
+            if faults.exception_number(core.get("xpsr", 0)) == 0 and threads.scheduler(elf)[0]:
                 frames = backtrace.trim_at_thread_exit(elf, core, frames, gdb.read_u32)
             self.cap.report["backtrace"] = frames
             self.cap.report["timing"] = self.timing()
@@ -371,7 +375,7 @@ class Evidence(CapturePart):
     def threads_at_halt(self) -> None:
         """Nothing faulted: where was each thread when the core was stopped (a hang)?"""
         cap, gdb, elf = self.cap, self.gdb, self.elf
-        layout, why = threads.thread_layout(elf)
+        layout, why = threads.scheduler(elf)
         if layout is None:
             cap.report["threads"], cap.report["threads_note"] = [], why
             return
@@ -381,6 +385,8 @@ class Evidence(CapturePart):
         ram = self.ram()
         mem = gdb.read_memory(ram.base, min(ram.size, collect.RAM_DUMP_MAX))
         snap = Snapshot(mem.start, mem.data, mem.gaps, fallback=gdb.read_u32)
-        cap.report["threads"], note = threads.for_halt(elf, regs, sps.psp, snap)
+        cap.report["threads"], note, kernel = threads.for_halt(elf, regs, sps.psp, snap)
+        if kernel:
+            cap.report["rtos"] = kernel
         if note:
             cap.report["threads_note"] = note

@@ -182,24 +182,40 @@ class AfterFault(Section):
 
 @dataclass
 class Thread(Section):
-    """One thread of the firmware's scheduler (photondbg.capture.threads, Contract A)."""
+    """One task of the firmware's RTOS (photondbg.rtos.freertos: FreeRTOS kernel awareness)."""
 
     NESTED = {"backtrace": Frame}
     name: str | None = None
-    state: str | None = None  # ready | running | blocked | suspended | deleted
+    state: str | None = None  # running | ready | blocked | suspended | deleted | unknown
+    state_list: str | None = None  # the kernel list holding its state (or event) list item
     priority: int | None = None
-    tcb: int | None = None  # address of its struct os_thread
-    stack_lo: int | None = None
+    tcb: int | None = None  # address of its task control block
+    stack_lo: int | None = None  # pxStack
     stack_hi: int | None = None
+    stack_bounds_source: str | None = None  # pxEndOfStack | static buffer X | heap block (..)
     saved_sp: int | None = None  # as its control block holds it
     sp: int | None = None  # saved SP, or the live PSP for the running thread
     high_water: int | None = None  # most stack bytes ever used
     unused: int | None = None  # bytes still holding the 0xA5 fill
     stack_overflow: bool | None = None  # fill used up, or an SP outside the stack
-    current: bool | None = None  # os_current
+    current: bool | None = None  # pxCurrentTCB
     context: str | None = None  # where its registers came from
     backtrace: list[Frame] | None = None
     backtrace_stop: str | None = None  # why the unwind ended
+
+
+@dataclass
+class Rtos(Section):
+    """The RTOS kernel found by its symbols and DWARF types (photondbg.rtos)."""
+
+    kernel: str | None = None  # FreeRTOS
+    port: str | None = None  # ARM_CM3 | ARM_CM4F: the saved-context layout read
+    current_task: str | None = None
+    tasks: int | None = None  # tasks listed
+    counted: int | None = None  # uxCurrentNumberOfTasks, as the kernel counts them
+    state_item: str | None = None  # xStateListItem (v9+) | xGenericListItem (v7/v8)
+    end_of_stack: bool | None = None  # the TCB has pxEndOfStack
+    priorities: int | None = None  # configMAX_PRIORITIES
 
 
 @dataclass
@@ -407,6 +423,7 @@ class CaptureReport(Section):
         "panic": Panic,
         "after_fault": AfterFault,
         "threads": Thread,
+        "rtos": Rtos,
         "after_fault_events": AfterFault,
         "stopped_at": StoppedAt,
         "reproduce": Reproduce,
@@ -445,6 +462,7 @@ class CaptureReport(Section):
     after_fault: AfterFault | None = None
     stopped_at: StoppedAt | None = None
     threads: list[Thread] | None = None  # when a scheduler was found (capture)
+    rtos: Rtos | None = None  # the kernel those threads come from
     sim_artefacts: list[SimArtefact] | None = None  # sim target: what is the simulator's
     threads_note: str | None = None  # why no thread (or not every thread) is listed
     after_fault_events: list[AfterFault] | None = None  # every stop after the first fault

@@ -91,11 +91,13 @@ def snapshot(dut, out: Path, *, why: str = "") -> Path:
             "ram": {"address": ram.base, "length": ram.size, "gaps": collect.gaps_json(mem)}
         }
         snap = Snapshot(mem.start, mem.data, mem.gaps)  # every thread, where it stopped
-        report["threads"], note = (
+        report["threads"], note, kernel = (
             threads.for_capture(elf, report, snap)
             if report["fault"]
             else threads.for_halt(elf, regs, sps.psp, snap)
         )
+        if kernel:
+            report["rtos"] = kernel
         if note:
             report["threads_note"] = note
         report["status"] = "complete"

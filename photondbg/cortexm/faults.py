@@ -169,6 +169,46 @@ MPU_CTRL_ENABLE = 1
 # the saved SP points at r4..r11, then the hardware-stacked basic frame follows.
 SAVED_CONTEXT = ["r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11"] + BASIC_FRAME
 STACK_FILL_BYTE = 0xA5  # FreeRTOS tskSTACK_FILL_BYTE: never-used stack reads as this
+# The extended frame (EXC_RETURN.FTYPE 0): the basic frame, S0-S15, FPSCR, one reserved word.
+EXTENDED_FRAME = BASIC_FRAME + [f"s{i}" for i in range(16)] + ["fpscr", "reserved"]
+# FreeRTOS ports' saved contexts (portable/GCC/ARM_CM3 and ARM_CM4F port.c, PendSV), read
+# from pxTopOfStack upwards: the core registers the handler stored, then (CM4F, only when the
+# EXC_RETURN it stored has FTYPE 0: the task had used the FPU) S16-S31, then the hardware frame.
+#   port        core registers stored by PendSV                    FP block (FTYPE 0)
+SWITCH_CONTEXTS = {
+    "ARM_CM3": (["r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11"], []),
+    "ARM_CM4F": (
+        ["r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "exc_return"],
+        [f"s{i}" for i in range(16, 32)],
+    ),
+}
+
+# -- FreeRTOS kernel awareness: what a debugger reads, by symbol and DWARF member name --------
+# (the list OpenOCD's src/rtos/FreeRTOS.c reads; member names from tasks.c/list.h, v7 to v11)
+FREERTOS_CURRENT = "pxCurrentTCB"
+FREERTOS_COUNT = "uxCurrentNumberOfTasks"
+FREERTOS_LISTS = [
+    # symbol                     state of a task whose STATE list item it holds
+    ("pxReadyTasksLists", "ready"),  # an array: one list per priority
+    ("xDelayedTaskList1", "blocked"),  # delayed or blocked with a time-out
+    ("xDelayedTaskList2", "blocked"),  # the same, after the tick count overflows
+    ("xPendingReadyList", "ready"),  # holds EVENT list items: readied while suspended
+    ("xTasksWaitingTermination", "deleted"),
+    ("xSuspendedTaskList", "suspended"),  # or blocked for ever (its event item is in a list)
+]
+# TCB member -> the names it has had (first found wins); None marks an optional member
+FREERTOS_TCB = [
+    ("top_of_stack", ("pxTopOfStack",), True),
+    ("state_item", ("xStateListItem", "xGenericListItem"), True),  # v9+ | v7/v8
+    ("event_item", ("xEventListItem",), True),
+    ("priority", ("uxPriority",), True),
+    ("stack", ("pxStack",), True),
+    ("name", ("pcTaskName",), True),
+    ("end_of_stack", ("pxEndOfStack",), False),  # configRECORD_STACK_HIGH_ADDRESS / growth up
+]
+FREERTOS_LIST_ITEM = [("next", ("pxNext",)), ("owner", ("pvOwner",)),
+                      ("container", ("pxContainer", "pvContainer"))]  # v10+ | older
+FREERTOS_LIST = [("count", ("uxNumberOfItems",)), ("end", ("xListEnd",))]
 
 # -- stacks: where toolchains put the main stack, how a return address is recognised --------
 # Linker symbols of the main stack (GNU ld scripts of CMSIS, STM32Cube, newlib, Zephyr...),

@@ -302,7 +302,9 @@ def _threads(model: CaptureReport, regs: dict, mem: MemoryMap) -> list[Thread]:
     """Thread 1 is the stopped context (the fault handler, which unwinds into the running
     thread); every other thread the capture listed gets the registers its context switch saved
     on its stack (``saved_sp``), read from the captured RAM, never guessed."""
-    from photondbg.capture.threads import saved_context
+    from photondbg.rtos.context import saved_context
+
+    port = (model.rtos.port if model.rtos else None) or "ARM_CM3"
 
     listed = [t.to_dict() for t in model.threads or [] if hasattr(t, "to_dict")]
     current = next((t for t in listed if t.get("current")), None)
@@ -313,7 +315,7 @@ def _threads(model: CaptureReport, regs: dict, mem: MemoryMap) -> list[Thread]:
     for t in listed:
         if t is current or t.get("saved_sp") is None:
             continue
-        ctx = saved_context(_Words(mem), int(t["saved_sp"]))
+        ctx = saved_context(_Words(mem), int(t["saved_sp"]), port)
         if ctx is None:
             continue
         values: dict[str, int | None] = {

@@ -1,0 +1,71 @@
+"""A switched-out task's registers, as the FreeRTOS port's PendSV handler left them on its
+stack (layouts: :data:`photondbg.cortexm.faults.SWITCH_CONTEXTS`).
+
+ARM_CM3 (and the sim's scheduler): r4-r11, then the hardware's basic frame. ARM_CM4F: r4-r11
+and r14 (the task's EXC_RETURN); when EXC_RETURN.FTYPE is 0 (the task used the FPU) S16-S31
+follow, and the hardware frame is the extended one (S0-S15, FPSCR, a reserved word). The SP
+the task had before the switch is above the frame, plus 4 when the stacked xPSR's bit 9 says
+the hardware aligned the frame. Which port: CM4F when the ELF is built for an FPU
+(``Tag_FP_arch`` in ``.ARM.attributes``: FreeRTOS is then built with the ARM_CM4F port), else
+CM3."""
+
+from __future__ import annotations
+
+from photondbg.capture.unwind import WordSource
+from photondbg.cortexm import faults
+
+
+def port_of(elffile) -> str:
+    """ARM_CM4F for a firmware built with floating-point hardware, else ARM_CM3."""
+    from elftools.elf.sections import ARMAttributesSection
+
+    attrs = elffile.get_section_by_name(".ARM.attributes")
+    if not isinstance(attrs, ARMAttributesSection):
+        return "ARM_CM3"
+    try:
+        for sub in attrs.iter_subsections():
+            for subsub in sub.iter_subsubsections():
+                for a in subsub.iter_attributes():
+                    if a.tag == "TAG_FP_ARCH" and a.value:
+                        return "ARM_CM4F"
+    except Exception:
+        return "ARM_CM3"
+    return "ARM_CM3"
+
+
+def _words(mem: WordSource, addr: int, n: int) -> list[int] | None:
+    raw = mem.read(addr, 4 * n)
+    if raw is not None:
+        return [int.from_bytes(raw[i : i + 4], "little") for i in range(0, 4 * n, 4)]
+    read = [mem.word(addr + 4 * i) for i in range(n)]
+    return None if any(w is None for w in read) else [w for w in read if w is not None]
+
+
+def saved_context(mem: WordSource, saved_sp: int, port: str = "ARM_CM3") -> dict[str, int] | None:
+    """The registers saved at ``saved_sp`` (pxTopOfStack), with ``sp`` = the task's SP before
+    the switch; None when a word is unreadable or the layout is inconsistent."""
+    core_names, fp_names = faults.SWITCH_CONTEXTS[port]
+    core = _words(mem, saved_sp, len(core_names))
+    if core is None:
+        return None
+    regs = dict(zip(core_names, core))
+    at = saved_sp + 4 * len(core_names)
+    frame_names, frame_bytes = faults.BASIC_FRAME, faults.BASIC_FRAME_BYTES
+    if "exc_return" in regs:
+        exc = faults.decode_exc_return(regs["exc_return"])
+        if not exc.get("valid"):
+            return None  # not a context this port saved
+        if exc["frame"] == "extended":
+            fp = _words(mem, at, len(fp_names))
+            if fp is None:
+                return None
+            regs.update(zip(fp_names, fp))
+            at += 4 * len(fp_names)
+            frame_names, frame_bytes = faults.EXTENDED_FRAME, faults.EXTENDED_FRAME_BYTES
+    frame = _words(mem, at, len(frame_names))
+    if frame is None:
+        return None
+    regs.update(zip(frame_names, frame))
+    regs.pop("reserved", None)
+    regs["sp"] = faults.frame_caller_sp(at, {"frame_bytes": frame_bytes}, regs["xpsr"])
+    return regs
