@@ -116,10 +116,10 @@ def stack_pointers_and_threads(elf: Path, tmp: Path, runs: int, label: str) -> N
             fresh = ElfInfo(elf)  # DWARF layout + CFI index built from cold for each run;
             fresh.load_lines()  # the line table is loaded while arming, before any fault
             t0 = time.perf_counter()
-            threads.thread_layout(fresh)
+            threads.scheduler(fresh)
             layout_t.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            found, _ = threads.list_threads(
+            found, _, _ = threads.list_threads(
                 fresh, Snapshot(mem.start, mem.data, mem.gaps), psp=sps.psp
             )
             listing.append(time.perf_counter() - t0)

@@ -1,24 +1,42 @@
 /* The scheduler: threads on the PSP, PendSV switches, SysTick ticks, an idle thread sleeps.
  *
- * Modelled on Device OS v0.6.4 for the Photon, which runs FreeRTOS (WICED SDK) on the Cortex-M3:
+ * Modelled on Device OS v0.6.4 for the Photon, which runs FreeRTOS 7.5.2 (WICED SDK,
+ * hal/src/photon/wiced/RTOS/FreeRTOS/ver7.5.2) on the Cortex-M3:
  *  - hal/src/photon/concurrent_hal.cpp: os_thread_create() is xTaskCreate(), whose control block
  *    and stack come from the heap (pvPortMalloc -> malloc on the Photon); priorities in FreeRTOS
  *    numbering (higher runs first);
+ *  - tasks.c/list.c: the scheduling state is FreeRTOS's (see concurrent_hal.h): one ready list
+ *    per priority, the highest non-empty one runs, equal priorities take turns through the
+ *    list's pxIndex (listGET_OWNER_OF_NEXT_ENTRY, configUSE_TIME_SLICING); a delay or a wait
+ *    with a time-out puts the state item in the delayed list sorted by wake tick (two lists,
+ *    swapped when the tick count wraps); a wait for ever puts it in xSuspendedTaskList
+ *    (INCLUDE_vTaskSuspend); a waiter's event item is in the event's list, highest priority
+ *    first; a thread whose function returns goes to xTasksWaitingTermination;
  *  - the FreeRTOS Cortex-M3 port (port.c): thread mode on the PSP, PendSV at the lowest priority
  *    saves r4-r11 below the hardware frame and restores the next thread's, SysTick (same lowest
- *    priority) counts time and asks for a switch; equal priorities share the CPU tick by tick
- *    (configUSE_TIME_SLICING);
- *  - tasks.c: the idle task runs when nothing else is ready and sleeps with WFI
- *    (portSUPPRESS_TICKS_AND_SLEEP / the WICED idle hook), so the simulated board costs host CPU
- *    only while a thread works; stacks are filled with tskSTACK_FILL_BYTE (0xA5).
- * Our own code (facts, not FreeRTOS's code); no MPU wrappers, no priority inheritance. */
+ *    priority) counts time and asks for a switch;
+ *  - the idle task runs when nothing else is ready and sleeps with WFI, so the simulated board
+ *    costs host CPU only while a thread works; stacks are filled with tskSTACK_FILL_BYTE (0xA5).
+ * Sim-only: no priority inheritance on mutexes, the idle task never frees a deleted thread
+ * (its memory stays allocated), xPendingReadyList stays empty (the scheduler is never
+ * suspended: interrupts are masked around the short critical sections instead), and a thread
+ * that returns from its function is moved to xTasksWaitingTermination by thread_exit(). */
 #include <stdlib.h>
 #include <string.h>
 #include "concurrent_hal.h"
 #include "hw.h"
 
-os_thread_t *os_thread_list;
-os_thread_t *volatile os_current;
+os_thread_t *volatile pxCurrentTCB;
+static xList pxReadyTasksLists[OS_MAX_PRIORITIES] __attribute__((used));
+static xList xDelayedTaskList1 __attribute__((used));
+static xList xDelayedTaskList2 __attribute__((used));
+static xList *volatile pxDelayedTaskList __attribute__((used));
+static xList *volatile pxOverflowDelayedTaskList __attribute__((used));
+static xList xPendingReadyList __attribute__((used));
+static xList xTasksWaitingTermination __attribute__((used));
+static xList xSuspendedTaskList __attribute__((used));
+static volatile uint32_t uxCurrentNumberOfTasks __attribute__((used));
+static volatile uint32_t xTickCount __attribute__((used)); /* system_millis at the last tick */
 static os_thread_t *idle_thread;
 static volatile int started;
 
@@ -26,7 +44,6 @@ extern volatile uint32_t system_millis;
 extern uint32_t _estack[];
 
 #define XPSR_THUMB        0x01000000u
-#define EXC_RETURN_PSP    0xFFFFFFFDu  /* thread mode, PSP, no FP frame */
 #define FRAME_WORDS       16u          /* r4-r11 + r0-r3,r12,lr,pc,xpsr */
 #define MIN_STACK         256u
 
@@ -34,22 +51,88 @@ static inline void request_switch(void) { SCB_ICSR = ICSR_PENDSVSET; }
 
 int os_scheduler_started(void) { return started; }
 
-/* A thread's function returned: it is deleted (its memory stays allocated, as FreeRTOS frees a
- * deleted task's memory only from the idle task, which we do not model) */
+/* -- lists (list.c's rules) ------------------------------------------------------------ */
+static void list_init(xList *l)
+{
+    l->pxIndex = (xListItem *)&l->xListEnd;
+    l->xListEnd.xItemValue = 0xFFFFFFFFu;
+    l->xListEnd.pxNext = (xListItem *)&l->xListEnd;
+    l->xListEnd.pxPrevious = (xListItem *)&l->xListEnd;
+    l->uxNumberOfItems = 0;
+}
+
+static void lists_init(void)
+{
+    for (uint32_t p = 0; p < OS_MAX_PRIORITIES; p++)
+        list_init(&pxReadyTasksLists[p]);
+    list_init(&xDelayedTaskList1);
+    list_init(&xDelayedTaskList2);
+    list_init(&xPendingReadyList);
+    list_init(&xTasksWaitingTermination);
+    list_init(&xSuspendedTaskList);
+    pxDelayedTaskList = &xDelayedTaskList1;
+    pxOverflowDelayedTaskList = &xDelayedTaskList2;
+}
+
+/* vListInsertEnd: just before pxIndex, so it is the last one round robin reaches */
+static void list_insert_end(xList *l, xListItem *it)
+{
+    xListItem *idx = l->pxIndex;
+    it->pxNext = idx;
+    it->pxPrevious = idx->pxPrevious;
+    idx->pxPrevious->pxNext = it;
+    idx->pxPrevious = it;
+    it->pvContainer = l;
+    l->uxNumberOfItems++;
+}
+
+/* vListInsert: sorted by xItemValue, after the items of equal value */
+static void list_insert(xList *l, xListItem *it)
+{
+    xListItem *at = (xListItem *)&l->xListEnd;
+    while (at->pxNext != (xListItem *)&l->xListEnd && at->pxNext->xItemValue <= it->xItemValue)
+        at = at->pxNext;
+    it->pxNext = at->pxNext;
+    it->pxNext->pxPrevious = it;
+    it->pxPrevious = at;
+    at->pxNext = it;
+    it->pvContainer = l;
+    l->uxNumberOfItems++;
+}
+
+static void list_remove(xListItem *it)
+{
+    xList *l = it->pvContainer;
+    if (l == NULL)
+        return;
+    it->pxNext->pxPrevious = it->pxPrevious;
+    it->pxPrevious->pxNext = it->pxNext;
+    if (l->pxIndex == it)
+        l->pxIndex = it->pxPrevious;
+    it->pvContainer = NULL;
+    l->uxNumberOfItems--;
+}
+
+static void make_ready(os_thread_t *t)
+{
+    list_remove(&t->xGenericListItem);
+    list_insert_end(&pxReadyTasksLists[t->uxPriority], &t->xGenericListItem);
+    if (started && pxCurrentTCB && t->uxPriority > pxCurrentTCB->uxPriority)
+        request_switch();
+}
+
+/* -- threads ----------------------------------------------------------------------------- */
+/* A thread's function returned: it waits for termination (the idle task would free it; ours
+ * does not: sim-only) */
 static void thread_exit(void)
 {
     uint32_t s = irq_save();
-    os_current->state = OS_THREAD_DELETED;
+    list_remove(&pxCurrentTCB->xGenericListItem);
+    list_insert_end(&xTasksWaitingTermination, &pxCurrentTCB->xGenericListItem);
     request_switch();
     irq_restore(s);
     for (;;)
         __asm volatile("wfi");
-}
-
-static void thread_start(os_thread_t *t)
-{
-    t->entry(t->arg);
-    thread_exit();
 }
 
 os_thread_t *os_thread_create(const char *name, uint8_t priority, os_thread_fn_t fn, void *arg,
@@ -58,6 +141,8 @@ os_thread_t *os_thread_create(const char *name, uint8_t priority, os_thread_fn_t
     if (stack_size < MIN_STACK)
         stack_size = MIN_STACK;
     stack_size = (stack_size + 7u) & ~(size_t)7u;
+    if (priority >= OS_MAX_PRIORITIES)
+        priority = OS_MAX_PRIORITIES - 1u;
     /* xTaskCreate on a stack-grows-down port allocates the stack first, then the TCB */
     uint32_t *stack = malloc(stack_size);
     if (stack == NULL)
@@ -69,63 +154,58 @@ os_thread_t *os_thread_create(const char *name, uint8_t priority, os_thread_fn_t
     }
     memset(t, 0, sizeof *t);
     memset(stack, OS_STACK_FILL_BYTE, stack_size);
-    strncpy(t->name, name, sizeof t->name - 1);
-    t->priority = priority;
-    t->stack_lo = stack;
-    t->stack_size = (uint32_t)stack_size;
-    t->entry = fn;
-    t->arg = arg;
-    /* the first switch "returns" into thread_start(t) from a frame made here */
-    uint32_t *top = (uint32_t *)(((uintptr_t)stack + stack_size) & ~(uintptr_t)7u);
+    strncpy(t->pcTaskName, name, sizeof t->pcTaskName - 1);
+    t->uxPriority = t->uxBasePriority = priority;
+    t->pxStack = stack;
+    t->xGenericListItem.pvOwner = t;
+    t->xEventListItem.pvOwner = t;
+    t->xEventListItem.xItemValue = OS_MAX_PRIORITIES - priority;
+    /* pxPortInitialiseStack: the first switch "returns" into fn(arg) from a frame made here;
+     * the top is the last word, 8-byte aligned down, as prvInitialiseNewTask computes it */
+    uint32_t *top = (uint32_t *)((uintptr_t)&stack[stack_size / 4u - 1u] & ~(uintptr_t)7u);
     uint32_t *sp = top - FRAME_WORDS;
     memset(sp, 0, FRAME_WORDS * 4u);
-    sp[8] = (uint32_t)t;                                  /* r0 */
-    sp[13] = (uint32_t)thread_exit;                       /* lr */
-    sp[14] = (uint32_t)thread_start & ~1u;                /* pc */
+    sp[8] = (uint32_t)arg;                                /* r0 */
+    sp[13] = (uint32_t)thread_exit;                       /* lr: if fn returns */
+    sp[14] = (uint32_t)fn & ~1u;                          /* pc */
     sp[15] = XPSR_THUMB;                                  /* xpsr */
-    t->saved_sp = sp;
-    t->state = OS_THREAD_READY;
+    t->pxTopOfStack = sp;
     uint32_t s = irq_save();
-    os_thread_t **link = &os_thread_list;
-    while (*link)
-        link = &(*link)->next;
-    *link = t;
-    if (started && os_current && priority > os_current->priority)
-        request_switch();
+    if (pxDelayedTaskList == NULL)
+        lists_init();
+    uxCurrentNumberOfTasks++;
+    make_ready(t);
     irq_restore(s);
     return t;
 }
 
 uint32_t os_thread_high_water(const os_thread_t *t)
 {
-    const uint8_t *p = (const uint8_t *)t->stack_lo;
+    const uint8_t *p = (const uint8_t *)t->pxStack;
     uint32_t n = 0;
-    while (n < t->stack_size && p[n] == OS_STACK_FILL_BYTE)
+    while (p[n] == OS_STACK_FILL_BYTE)   /* ends at the first frame, at the latest */
         n++;
     return n;
 }
 
-/* Called by PendSV with interrupts masked: pick the highest-priority ready thread; among equals,
- * the one after the current thread in the list (round robin).  Returns the new os_current. */
+/* vTaskSwitchContext, called by PendSV with interrupts masked: the highest-priority ready
+ * list, its next owner round robin.  Returns the new pxCurrentTCB. */
 os_thread_t *os_select_next(void) __attribute__((used));
 os_thread_t *os_select_next(void)
 {
-    os_thread_t *cur = os_current;
-    if (cur && cur->state == OS_THREAD_RUNNING)
-        cur->state = OS_THREAD_READY;
-    os_thread_t *best = NULL;
-    os_thread_t *start = cur && cur->next ? cur->next : os_thread_list;
-    os_thread_t *t = start;
-    do {
-        if (t->state == OS_THREAD_READY && (!best || t->priority > best->priority))
-            best = t;
-        t = t->next ? t->next : os_thread_list;
-    } while (t != start);
-    if (!best)
-        best = idle_thread;
-    best->state = OS_THREAD_RUNNING;
-    os_current = best;
-    return best;
+    uint32_t p = OS_MAX_PRIORITIES - 1u;
+    while (p > 0 && pxReadyTasksLists[p].uxNumberOfItems == 0)
+        p--;
+    xList *l = &pxReadyTasksLists[p];
+    if (l->uxNumberOfItems == 0) {
+        pxCurrentTCB = idle_thread;   /* only before the idle thread exists */
+        return pxCurrentTCB;
+    }
+    l->pxIndex = l->pxIndex->pxNext;
+    if (l->pxIndex == (xListItem *)&l->xListEnd)
+        l->pxIndex = l->pxIndex->pxNext;
+    pxCurrentTCB = l->pxIndex->pvOwner;
+    return pxCurrentTCB;
 }
 
 /* PendSV: save r4-r11 of the thread that ran on its PSP stack, pick the next, restore its r4-r11
@@ -134,12 +214,12 @@ __attribute__((naked)) void PendSV_Handler(void)
 {
     __asm volatile(
         "cpsid i\n"
-        "ldr r3, =os_current\n"
+        "ldr r3, =pxCurrentTCB\n"
         "ldr r2, [r3]\n"
         "cbz r2, 1f\n"                 /* first switch: no thread to save */
         "mrs r0, psp\n"
         "stmdb r0!, {r4-r11}\n"
-        "str r0, [r2]\n"               /* saved_sp is the first member */
+        "str r0, [r2]\n"               /* pxTopOfStack is the first member */
         "1:\n"
         "bl os_select_next\n"
         "ldr r0, [r0]\n"
@@ -151,44 +231,62 @@ __attribute__((naked)) void PendSV_Handler(void)
         ".ltorg\n");
 }
 
-/* SysTick: time, sleepers whose time has come, and a switch so equal priorities take turns */
+/* xTaskIncrementTick: time, the delayed threads whose time has come, and a switch so equal
+ * priorities take turns */
 void SysTick_Handler(void)
 {
     system_millis += SYSTICK_MS;
     if (!started)
         return;
     uint32_t now = system_millis;
-    for (os_thread_t *t = os_thread_list; t; t = t->next)
-        if (t->state == OS_THREAD_BLOCKED && t->timed && (int32_t)(now - t->wake_at) >= 0) {
-            t->state = OS_THREAD_READY;
-            t->timed = 0;
-            t->waiting_on = NULL;
-        }
+    if (now < xTickCount) {            /* the tick count wrapped: swap the delayed lists */
+        xList *l = pxDelayedTaskList;
+        pxDelayedTaskList = pxOverflowDelayedTaskList;
+        pxOverflowDelayedTaskList = l;
+    }
+    xTickCount = now;
+    xList *d = pxDelayedTaskList;
+    while (d->uxNumberOfItems && d->xListEnd.pxNext->xItemValue <= now) {
+        os_thread_t *t = d->xListEnd.pxNext->pvOwner;
+        list_remove(&t->xEventListItem);   /* timed out: no longer a waiter */
+        make_ready(t);
+    }
     request_switch();
 }
 
-/* Block the current thread (interrupts masked by the caller); the switch happens when the caller
- * unmasks them. */
-static void block_current(const void *on, uint32_t timeout_ms)
+/* Block the running thread (interrupts masked by the caller) on ``waiters`` (or none: a delay)
+ * for ``timeout_ms``; the switch happens when the caller unmasks them. */
+static void block_current(xList *waiters, uint32_t timeout_ms)
 {
-    os_thread_t *t = os_current;
-    t->state = OS_THREAD_BLOCKED;
-    t->waiting_on = on;
-    t->timed = timeout_ms != OS_WAIT_FOREVER;
-    t->wake_at = system_millis + timeout_ms;
+    os_thread_t *t = pxCurrentTCB;
+    if (waiters)
+        list_insert(waiters, &t->xEventListItem);
+    list_remove(&t->xGenericListItem);
+    if (timeout_ms == OS_WAIT_FOREVER) {
+        list_insert_end(&xSuspendedTaskList, &t->xGenericListItem);
+    } else {
+        uint32_t wake = system_millis + timeout_ms;
+        t->xGenericListItem.xItemValue = wake;
+        list_insert(wake < system_millis ? pxOverflowDelayedTaskList : pxDelayedTaskList,
+                    &t->xGenericListItem);
+    }
     request_switch();
 }
 
-static void wake_waiters(const void *on)
+/* xTaskRemoveFromEventList for every waiter: each takes its turn at the object */
+static void wake_waiters(xList *waiters)
 {
-    for (os_thread_t *t = os_thread_list; t; t = t->next)
-        if (t->state == OS_THREAD_BLOCKED && t->waiting_on == on) {
-            t->state = OS_THREAD_READY;
-            t->waiting_on = NULL;
-            t->timed = 0;
-            if (os_current && t->priority >= os_current->priority)
-                request_switch();
-        }
+    while (waiters->uxNumberOfItems) {
+        os_thread_t *t = waiters->xListEnd.pxNext->pvOwner;
+        list_remove(&t->xEventListItem);
+        make_ready(t);
+    }
+}
+
+static void waiters_init(xList *l)
+{
+    if (l->pxIndex == NULL)
+        list_init(l);
 }
 
 void os_thread_yield(void)
@@ -214,8 +312,9 @@ void os_event_give(os_event_t *ev)
 {
     uint32_t s = irq_save();
     ev->given = 1;
+    waiters_init(&ev->waiters);
     if (started)
-        wake_waiters(ev);
+        wake_waiters(&ev->waiters);
     irq_restore(s);
 }
 
@@ -239,7 +338,9 @@ int os_event_take(os_event_t *ev, uint32_t timeout_ms)
             __asm volatile("wfi");
             continue;
         }
-        block_current(ev, timeout_ms == OS_WAIT_FOREVER ? OS_WAIT_FOREVER : deadline - now);
+        waiters_init(&ev->waiters);
+        block_current(&ev->waiters,
+                      timeout_ms == OS_WAIT_FOREVER ? OS_WAIT_FOREVER : deadline - now);
         irq_restore(s);   /* PendSV runs here; we come back once given or timed out */
     }
 }
@@ -250,13 +351,16 @@ void os_mutex_recursive_lock(os_mutex_recursive_t *m)
         return;
     for (;;) {
         uint32_t s = irq_save();
-        if (m->owner == NULL || m->owner == os_current) {
-            m->owner = os_current;
+        if (m->owner == NULL || m->owner == pxCurrentTCB) {
+            if (m->owner == NULL)
+                pxCurrentTCB->uxMutexesHeld++;
+            m->owner = pxCurrentTCB;
             m->count++;
             irq_restore(s);
             return;
         }
-        block_current(m, OS_WAIT_FOREVER);
+        waiters_init(&m->waiters);
+        block_current(&m->waiters, OS_WAIT_FOREVER);
         irq_restore(s);
     }
 }
@@ -266,9 +370,11 @@ void os_mutex_recursive_unlock(os_mutex_recursive_t *m)
     if (!started)
         return;
     uint32_t s = irq_save();
-    if (m->owner == os_current && m->count && --m->count == 0) {
+    if (m->owner == pxCurrentTCB && m->count && --m->count == 0) {
         m->owner = NULL;
-        wake_waiters(m);
+        pxCurrentTCB->uxMutexesHeld--;
+        waiters_init(&m->waiters);
+        wake_waiters(&m->waiters);
     }
     irq_restore(s);
 }

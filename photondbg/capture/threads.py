@@ -37,9 +37,7 @@ def list_threads(
     )
 
 
-def for_capture(
-    elf: ElfInfo, report: dict, mem: Snapshot
-) -> tuple[list[dict], str, dict | None]:
+def for_capture(elf: ElfInfo, report: dict, mem: Snapshot) -> tuple[list[dict], str, dict | None]:
     """The ``threads`` section of a capture (and a note), from the RAM snapshot: the running
     thread's registers are the PSP frame of the fault, or the core's at a thread-mode halt,
     or (a fault in a handler that interrupted it) its hardware frame at the PSP."""

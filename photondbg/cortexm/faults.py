@@ -206,8 +206,11 @@ FREERTOS_TCB = [
     ("name", ("pcTaskName",), True),
     ("end_of_stack", ("pxEndOfStack",), False),  # configRECORD_STACK_HIGH_ADDRESS / growth up
 ]
-FREERTOS_LIST_ITEM = [("next", ("pxNext",)), ("owner", ("pvOwner",)),
-                      ("container", ("pxContainer", "pvContainer"))]  # v10+ | older
+FREERTOS_LIST_ITEM = [
+    ("next", ("pxNext",)),
+    ("owner", ("pvOwner",)),
+    ("container", ("pxContainer", "pvContainer")),
+]  # v10+ | older
 FREERTOS_LIST = [("count", ("uxNumberOfItems",)), ("end", ("xListEnd",))]
 
 # -- stacks: where toolchains put the main stack, how a return address is recognised --------

@@ -59,7 +59,9 @@ def walk_list(mem: Snapshot, lay: FreeRtosLayout, addr: int) -> tuple[list[int],
         return [], f"list at 0x{addr:08x} is not readable"
     count = int.from_bytes(raw_count, "little")
     end = addr + lay.list_end
-    item, owners, seen = mem.word(end + lay.mini_next), [], set()
+    item = mem.word(end + lay.mini_next)
+    owners: list[int] = []
+    seen: set[int] = set()
     while item is not None and item != end:
         if item in seen or len(owners) > min(count, MAX_TASKS):
             return owners, f"list at 0x{addr:08x} does not end after its {count} items"
@@ -147,8 +149,9 @@ def list_tasks(
     psp: int | None = None,
     running_context: str = "its registers when halted",
 ) -> tuple[list[dict], str, dict | None]:
-    """(tasks, note, kernel summary). ``running`` = the registers of the running task as it
-    was interrupted (r0..r12, sp, lr, pc), ``psp`` the core's PSP, when known."""
+    """(tasks, note, kernel summary): the running task first, then by priority, highest first
+    (in the kernel's list order among equals). ``running`` = the registers of the running task
+    as it was interrupted (r0..r12, sp, lr, pc), ``psp`` the core's PSP, when known."""
     lay, why = freertos_layout(elf)
     if lay is None:
         return [], why, None
@@ -178,9 +181,21 @@ def list_tasks(
             notes.append(f"task control block at 0x{tcb:08x} is not readable")
             continue
         tasks.append(
-            _task(lay, raw, tcb, current, mem, bounds, port, unwinder.unwind, running, psp,
-                  running_context)
+            _task(
+                lay,
+                raw,
+                tcb,
+                current,
+                mem,
+                bounds,
+                port,
+                unwinder.unwind,
+                running,
+                psp,
+                running_context,
+            )
         )
+    tasks.sort(key=lambda t: (not t["current"], -(t["priority"] or 0)))  # stable: list order
     summary = {
         "kernel": "FreeRTOS",
         "port": port,
@@ -213,7 +228,7 @@ def _task(
     hi, source = bounds.high_end(lo, lay.field(raw, "end_of_stack"))
     saved_sp = lay.field(raw, "top_of_stack") or 0
     sp = psp if current else saved_sp  # the running task's pxTopOfStack is stale
-    t = {
+    t: dict = {
         "name": lay.name(raw),
         "state": state,
         "state_list": held_by,

@@ -50,9 +50,23 @@ FIRMWARES = {
     "fpu_immediate": "netduinoplus2",  # extended frame written at entry (LSPEN=0), pad, PSP
     "basic_m4": "mps2-an386",  # a basic frame on an FPU core (no FP used before the fault)
     "basic_lm3s": "lm3s6965evb",  # Zephyr's qemu_cortex_m3: a forced HardFault on a PSP
+    "rtos_task": "netduino2",  # a small RTOS task: FreeRTOS-layout kernel (v10 names)
+    "rtos_task_v8": "netduino2",  # the same, v7/v8 names, heap_4-layout heap stacks
+    "rtos_task_eos": "netduino2",  # the same, pxEndOfStack in the TCB
+    "rtos_task_m4f": "netduinoplus2",  # the same on a Cortex-M4F: the ARM_CM4F port's context
 }
 # firmwares with their own vector table
-OWN_STARTUP = {"shared_handler", "bad_vector", "threads", "threads_svc", "threads_hang"}
+OWN_STARTUP = {
+    "shared_handler",
+    "bad_vector",
+    "threads",
+    "threads_svc",
+    "threads_hang",
+    "rtos_task",
+    "rtos_task_v8",
+    "rtos_task_eos",
+    "rtos_task_m4f",
+}
 CPU_FLAGS = {  # machine -> the core it emulates (M4 boards with the FPU on, hard-float ABI)
     "netduino2": ["-mcpu=cortex-m3"],
     "netduinoplus2": ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],

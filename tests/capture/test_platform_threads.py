@@ -86,16 +86,27 @@ def test_every_platform_thread_listed(captured, thread_fault_elf):
         assert t["stack_lo"] <= t["sp"] < t["stack_hi"]
         assert t["high_water"] + t["unused"] == t["stack_hi"] - t["stack_lo"]
         assert t["high_water"] > 0
-    assert threads["app_thread"]["stack_hi"] - threads["app_thread"]["stack_lo"] == 6144
+    app = threads["app_thread"]  # the newlib-nano chunk that holds its 6144-byte stack
+    assert 6144 <= app["stack_hi"] - app["stack_lo"] < 6144 + 16
+    assert {t["stack_bounds_source"] for t in threads.values()} == {"heap block (newlib-nano)"}
+    kernel = captured.report["rtos"]
+    assert (kernel["kernel"], kernel["port"], kernel["state_item"]) == (
+        "FreeRTOS",
+        "ARM_CM3",
+        "xGenericListItem",
+    )
+    assert kernel["current_task"] == "worker" and kernel["tasks"] == kernel["counted"] == 3
     assert threads["app_thread"]["state"] == "blocked"  # waiting for the network
 
 
 def test_backtraces_through_thread_stacks_to_the_entry(captured):
     bt = {t["name"]: [b["function"] for b in t["backtrace"]] for t in captured.report["threads"]}
-    assert bt["worker"][1:] == ["close_stale", "worker_main", "thread_start"]
+    assert bt["worker"][1:] == ["close_stale", "worker_main"]
     assert bt["worker"][0] is None  # the garbage PC itself
-    assert bt["app_thread"][-3:] == ["system_process", "app_setup_and_loop", "thread_start"]
-    assert bt["IDLE"] == ["idle_main", "thread_start"]
+    assert bt["app_thread"][-2:] == ["system_process", "app_setup_and_loop"]
+    assert bt["IDLE"] == ["idle_main"]
+    stops = {t["name"]: t["backtrace_stop"] for t in captured.report["threads"]}
+    assert all("thread_exit" in stop for stop in stops.values()), stops
     f = captured.report["fault"]
     assert f["faulting_pc"] == 0xAEAEAEAE & ~1  # from the reused heap block
     assert [b["function"] for b in captured.report["backtrace"]] == bt["worker"]
@@ -159,7 +170,6 @@ def test_panic_in_a_thread_unwinds_from_the_panic_entry(tmp_path_factory):
         "operator new[]",
         "allocate_buffers",
         "worker_main",
-        "thread_start",
     ]
     assert "thread_exit" in worker["backtrace_stop"]
     # GDB's own backtrace of the panic, cut at the thread's start like the thread's

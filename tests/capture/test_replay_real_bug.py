@@ -74,7 +74,7 @@ def test_real_bug_replays_as_it_was_captured(tmp_path):
     got = frame_pcs(out["bt"])
     want = [(b["pc"], b["function"]) for b in r.report["backtrace"]]
     names = [fn for _, fn in got]
-    assert "thread_start" in names and any(n.endswith("::close") for n in names), names
+    assert "app_setup_and_loop" in names and any(n.endswith("::close") for n in names), names
     # the capture's frames, in order, among GDB's (which adds the inlined ones, without pc)
     gdb_pcs = [p for p, _ in got if p is not None]
     it = iter(gdb_pcs)

@@ -1,15 +1,20 @@
 """Threads listed from the scheduler's own structures (symbol + DWARF) and unwound from their
 saved contexts by the ELF's call-frame information, on tests/firmware/faults/threads.c: a
-test-fixture scheduler that keeps Contract A (main and net switched out by PendSV, worker
-faulting on its PSP). Expected values come from the firmware's ELF and RAM, not from photondbg."""
+test-fixture scheduler in FreeRTOS's kernel-awareness layout (main and net switched out by
+PendSV, worker faulting on its PSP). Expected values come from the firmware's ELF and RAM,
+not from photondbg."""
 
 from __future__ import annotations
 
 from photondbg.capture.elfinfo import ElfInfo
-from photondbg.capture.threads import thread_layout
+from photondbg.rtos.layout import freertos_layout
 
 RAM_BASE = 0x20000000
 STACK_BYTES = 512
+
+
+def named(threads) -> dict:
+    return {t["name"]: t for t in threads}
 
 
 def ram_word(capdir, addr) -> int:
@@ -21,19 +26,19 @@ def test_every_thread_listed_with_its_stack(fault_elves, capture):
     elf = fault_elves["threads"]
     info = ElfInfo(elf)
     r = capture(elf)
-    threads = r.report["threads"]
-    assert [t["name"] for t in threads] == ["main", "net", "worker"]
+    listed = {t["name"]: t for t in r.report["threads"]}  # in the kernel's list order
+    threads = [listed["main"], listed["net"], listed["worker"]]
+    assert len(listed) == 3
     assert [t["state"] for t in threads] == ["ready", "blocked", "running"]
     assert [t["priority"] for t in threads] == [2, 7, 2]
     assert [t["current"] for t in threads] == [False, False, True]
-    stacks = info.symbol("stacks").address
     ram = (r.capdir / "ram.bin").read_bytes()
+    tcb_size = freertos_layout(info)[0].tcb_size
     for i, t in enumerate(threads):
-        assert (t["stack_lo"], t["stack_hi"]) == (
-            stacks + i * STACK_BYTES,
-            stacks + (i + 1) * STACK_BYTES,
-        )
-        assert t["tcb"] == info.symbol("tcb").address + i * thread_layout(info)[0].byte_size
+        stack = info.symbol(f"stack_{t['name']}")
+        assert (t["stack_lo"], t["stack_hi"]) == (stack.address, stack.address + STACK_BYTES)
+        assert t["stack_bounds_source"] == f"static buffer stack_{t['name']}"
+        assert t["tcb"] == info.symbol("tcb").address + i * tcb_size
         stack = ram[t["stack_lo"] - RAM_BASE : t["stack_hi"] - RAM_BASE]
         untouched = len(stack) - len(stack.lstrip(b"\xa5"))
         assert t["unused"] == untouched and t["high_water"] == STACK_BYTES - untouched
@@ -55,7 +60,7 @@ def test_backtraces_reach_each_thread_entry(fault_elves, capture):
     assert bt["main"] == ["os_yield", "app_wait", "app_loop", "main"]
     assert bt["net"] == ["os_yield", "net_poll", "net_main"]
     assert bt["worker"] == ["crunch", "work_step", "worker_main"]
-    worker = r.report["threads"][2]
+    worker = named(r.report["threads"])["worker"]
     assert "thread_exit" in worker["backtrace_stop"]
     assert all(b["file"].endswith("threads.c") and b["line"] for b in worker["backtrace"])
     # the faulting thread's backtrace in the report is the same, through its PSP frame
@@ -67,16 +72,18 @@ def test_backtraces_reach_each_thread_entry(fault_elves, capture):
 def test_firmware_without_a_scheduler_has_no_threads(fault_elves, capture):
     r = capture(fault_elves["deep_chain"])
     assert r.report["threads"] == []
-    assert "no scheduler" in r.report["threads_note"]
+    assert "no RTOS kernel known" in r.report["threads_note"]
 
 
 def test_layout_read_from_dwarf(fault_elves):
-    """arm-none-eabi packs enums into a byte: offsets and sizes must come from DWARF."""
-    layout, why = thread_layout(ElfInfo(fault_elves["threads"]))
+    """Offsets and sizes of the TCB and lists come from DWARF, and only the lists the kernel
+    has are read (this one has no delayed, pending or termination list)."""
+    layout, why = freertos_layout(ElfInfo(fault_elves["threads"]))
     assert why == ""
-    assert layout.fields["saved_sp"] == (0, 4) and layout.fields["name"][1] == 16
-    assert layout.fields["state"] == (16, 1) and layout.fields["priority"] == (17, 1)
-    assert layout.states == {0: "ready", 1: "running", 2: "blocked", 3: "suspended", 4: "deleted"}
+    assert layout.tcb["top_of_stack"] == (0, 4) and layout.tcb["name"] == (52, 16)
+    assert layout.tcb["state_item"] == (4, 20) and layout.tcb["priority"] == (44, 4)
+    assert {kl.symbol for kl in layout.lists} == {"pxReadyTasksLists", "xSuspendedTaskList"}
+    assert layout.priorities == 8 and layout.count is None
 
 
 def test_a_used_up_stack_is_flagged(fault_elves, capture):
@@ -88,19 +95,20 @@ def test_a_used_up_stack_is_flagged(fault_elves, capture):
     elf = fault_elves["threads"]
     r = capture(elf)
     assert [t["stack_overflow"] for t in r.report["threads"]] == [False, False, False]
-    assert r.report["threads"][0]["context"] == "saved by the context switch"
-    assert r.report["threads"][2]["context"] == "its registers when the fault was taken"
+    listed = named(r.report["threads"])
+    assert listed["main"]["context"] == "saved by the context switch (ARM_CM3 port layout)"
+    assert listed["worker"]["context"] == "its registers when the fault was taken"
     ram = bytearray((r.capdir / "ram.bin").read_bytes())
-    net = r.report["threads"][1]
+    net = listed["net"]
     lo = net["stack_lo"] - RAM_BASE
     ram[lo : lo + net["unused"]] = b"\x5a" * net["unused"]
-    threads, _ = list_threads(ElfInfo(elf), Snapshot(RAM_BASE, bytes(ram)))
-    assert [(t["name"], t["stack_overflow"]) for t in threads] == [
-        ("main", False),
-        ("net", True),
-        ("worker", False),
-    ]
-    assert threads[1]["unused"] == 0
+    threads, _, _ = list_threads(ElfInfo(elf), Snapshot(RAM_BASE, bytes(ram)))
+    assert {t["name"]: t["stack_overflow"] for t in threads} == {
+        "main": False,
+        "net": True,
+        "worker": False,
+    }
+    assert named(threads)["net"]["unused"] == 0
 
 
 def test_fault_in_a_handler_unwinds_the_interrupted_thread(fault_elves, capture):
@@ -111,7 +119,7 @@ def test_fault_in_a_handler_unwinds_the_interrupted_thread(fault_elves, capture)
     f = r.report["fault"]
     assert f["stack"] == "msp" and f["exc_return_decoded"]["mode"] == "handler"
     assert f["faulting_symbol"] == "SVC_Handler"
-    worker = r.report["threads"][2]
+    worker = named(r.report["threads"])["worker"]
     assert worker["current"] and worker["sp"] == f["stack_pointers"]["psp"]
     recorded = ram_word(r.capdir, ElfInfo(elf).symbol("psp_before_fault").address)
     assert worker["sp"] == (recorded - 32) & ~7  # the frame SVC entry pushed
@@ -130,7 +138,7 @@ def test_a_hang_shows_where_each_thread_is(fault_elves, capture):
         "net": ["os_yield", "net_poll", "net_main"],
         "worker": ["crunch", "work_step", "worker_main"],
     }
-    worker = r.report["threads"][2]
+    worker = named(r.report["threads"])["worker"]
     sps = r.report["stopped_at"]["stack_pointers"]
     assert worker["current"] and worker["sp"] == sps["psp"] and sps["method"] == "mrs-stub"
     assert r.report["stopped_at"]["symbol"] == "crunch"
@@ -139,4 +147,4 @@ def test_a_hang_shows_where_each_thread_is(fault_elves, capture):
 def test_a_hang_without_a_scheduler_lists_no_threads(fault_elves, capture):
     r = capture(fault_elves["spin"], timeout=1.5)
     assert r.outcome == "none" and r.report["threads"] == []
-    assert "no scheduler" in r.report["threads_note"]
+    assert "no RTOS kernel known" in r.report["threads_note"]

@@ -1,9 +1,13 @@
-/* Threads of the simulated Photon: a small preemptive scheduler of our own, modelled on how
- * Device OS 0.6.x uses FreeRTOS on the Photon (hal/src/photon/concurrent_hal.cpp: os_thread_create
- * is xTaskCreate, so a thread's control block and stack come from the heap; the FreeRTOS port
- * for the Cortex-M3 runs threads in thread mode on the PSP, switches in PendSV and ticks in
- * SysTick).  The structures below are a contract: photondbg reads them by symbol and DWARF
- * (os_thread_list, os_current, field names and order), so keep them as they are. */
+/* Threads of the simulated Photon: a small preemptive scheduler of our own whose scheduling
+ * state is laid out as FreeRTOS's (Device OS 0.6.x on the Photon runs FreeRTOS 7.5.2 from the
+ * WICED SDK: hal/src/photon/wiced/RTOS/FreeRTOS/ver7.5.2, configured by
+ * hal/src/photon/wiced/RTOS/FreeRTOS/WWD/ARM_CM3/FreeRTOSConfig.h: configMAX_PRIORITIES 10,
+ * configMAX_TASK_NAME_LEN 16, INCLUDE_vTaskSuspend and INCLUDE_vTaskDelete 1, mutexes on).
+ * os_thread_create is xTaskCreate, so a thread's control block and stack come from the heap.
+ * A debugger's kernel awareness (OpenOCD -rtos FreeRTOS, photondbg) therefore reads the sim as
+ * it reads the board: pxCurrentTCB, pxReadyTasksLists[], xDelayedTaskList1/2,
+ * xPendingReadyList, xTasksWaitingTermination, xSuspendedTaskList, uxCurrentNumberOfTasks, and
+ * the TCB and list types below, with 7.5.2's member names. Our own code, not FreeRTOS's. */
 #ifndef PHOTONDBG_CONCURRENT_HAL_H
 #define PHOTONDBG_CONCURRENT_HAL_H
 #include <stddef.h>
@@ -12,30 +16,44 @@
 extern "C" {
 #endif
 
-typedef enum os_thread_state {
-    OS_THREAD_READY, OS_THREAD_RUNNING, OS_THREAD_BLOCKED, OS_THREAD_SUSPENDED, OS_THREAD_DELETED
-} os_thread_state_t;
-
 typedef void (*os_thread_fn_t)(void *arg);
 
-typedef struct os_thread {
-    uint32_t *saved_sp;       /* FIRST member: PSP saved by PendSV; points at r4..r11 (8 words)
-                                 followed by the hardware frame r0-r3,r12,lr,pc,xpsr */
-    struct os_thread *next;   /* every thread, in creation order */
-    uint32_t *stack_lo;       /* lowest address of its stack (allocated with malloc) */
-    uint32_t stack_size;      /* bytes */
-    os_thread_state_t state;
-    uint8_t priority;         /* FreeRTOS numbering: higher runs first, the idle thread is 0 */
-    char name[16];
-    uint32_t wake_at;         /* BLOCKED with a time-out: system_millis at which it is READY */
-    uint8_t timed;            /* BLOCKED with a time-out (else only a signal wakes it) */
-    const void *waiting_on;   /* BLOCKED on this object (event, mutex), or NULL (sleeping) */
-    os_thread_fn_t entry;
-    void *arg;
-} os_thread_t;
+/* list.h (7.5.2): a list item, the end marker (a mini item), a list with a round-robin index */
+struct xLIST;
+typedef struct xLIST_ITEM {
+    uint32_t xItemValue;            /* sort key: wake tick, or configMAX_PRIORITIES - priority */
+    struct xLIST_ITEM *pxNext;
+    struct xLIST_ITEM *pxPrevious;
+    void *pvOwner;                  /* the TCB */
+    struct xLIST *pvContainer;      /* the list holding it, NULL when in none */
+} xListItem;
+typedef struct xMINI_LIST_ITEM {
+    uint32_t xItemValue;
+    struct xLIST_ITEM *pxNext;
+    struct xLIST_ITEM *pxPrevious;
+} xMiniListItem;
+typedef struct xLIST {
+    volatile uint32_t uxNumberOfItems;
+    xListItem *pxIndex;             /* round robin among equal priorities walks this */
+    xMiniListItem xListEnd;
+} xList;
 
-extern os_thread_t *os_thread_list;          /* head of the list */
-extern os_thread_t *volatile os_current;     /* the running thread */
+/* tasks.c (7.5.2) tskTCB, as configured for the Photon (no MPU, mutexes on) */
+typedef struct tskTaskControlBlock {
+    volatile uint32_t *pxTopOfStack; /* FIRST member: PendSV saves the PSP here; it points at
+                                        r4..r11 (8 words) followed by the hardware frame */
+    xListItem xGenericListItem;      /* state: in a ready, delayed or suspended list */
+    xListItem xEventListItem;        /* in the waiters' list of an event or mutex */
+    uint32_t uxPriority;             /* higher runs first; the idle thread is 0 */
+    uint32_t *pxStack;               /* lowest address of its stack (from malloc) */
+    char pcTaskName[16];
+    uint32_t uxBasePriority;         /* configUSE_MUTEXES */
+    uint32_t uxMutexesHeld;
+} tskTCB;
+typedef tskTCB os_thread_t;
+
+#define OS_MAX_PRIORITIES 10u        /* configMAX_PRIORITIES */
+extern os_thread_t *volatile pxCurrentTCB;   /* the running thread */
 
 /* FreeRTOS tskSTACK_FILL_BYTE: stacks are filled with it, so the high-water mark is readable */
 #define OS_STACK_FILL_BYTE 0xA5u
@@ -56,13 +74,20 @@ void os_thread_delay(uint32_t ms);           /* vTaskDelay */
 uint32_t os_thread_high_water(const os_thread_t *t);   /* bytes never touched */
 
 /* A binary semaphore: give (also from an interrupt) wakes the waiters; take waits for it. */
-typedef struct { volatile uint32_t given; } os_event_t;
+typedef struct {
+    volatile uint32_t given;
+    xList waiters;                   /* zero-initialised: set up on first use */
+} os_event_t;
 void os_event_give(os_event_t *ev);
 int os_event_take(os_event_t *ev, uint32_t timeout_ms);  /* 1 taken, 0 timed out */
 #define OS_WAIT_FOREVER 0xFFFFFFFFu
 
 /* A recursive mutex (malloc_mutex in core_hal_stm32f2xx.c is one) */
-typedef struct { os_thread_t *volatile owner; volatile uint32_t count; } os_mutex_recursive_t;
+typedef struct {
+    os_thread_t *volatile owner;
+    volatile uint32_t count;
+    xList waiters;                   /* zero-initialised: set up on first use */
+} os_mutex_recursive_t;
 void os_mutex_recursive_lock(os_mutex_recursive_t *m);
 void os_mutex_recursive_unlock(os_mutex_recursive_t *m);
 

@@ -1,34 +1,52 @@
-/* TEST FIXTURE, not the platform: the smallest scheduler that keeps Contract A (threads in
- * thread mode on the PSP; PendSV saves r4-r11 below the hardware frame and keeps that SP as the
- * first member of struct os_thread; every thread in os_thread_list; os_current runs; stacks
- * filled with 0xA5), so that photondbg's thread listing and unwinder are tested on a small ELF.
- * Three threads: "main" (the boot code, turned into a thread), "net" (blocks for ever) and
- * "worker" (faults on its PSP after recording that PSP in psp_before_fault).
+/* TEST FIXTURE, not the platform: the smallest scheduler in FreeRTOS's kernel-awareness layout
+ * (threads in thread mode on the PSP; PendSV saves r4-r11 below the hardware frame and keeps that
+ * SP in pxTopOfStack, the TCB's first member; the tasks' state list items in
+ * pxReadyTasksLists[priority] or xSuspendedTaskList; pxCurrentTCB runs; stacks filled with
+ * 0xA5), so that photondbg's thread listing and unwinder are tested on a small ELF.
+ * Three threads: "main" (the boot code, turned into a thread), "net" (blocks for ever on an
+ * event) and "worker" (faults on its PSP after recording that PSP in psp_before_fault). Ready
+ * threads take turns whatever their priority (not FreeRTOS's rule; a fixture).
  * Built WITHOUT startup.c: its own vector table (PendSV). */
 #include "faults.h"
 
-typedef enum os_thread_state {
-    OS_THREAD_READY, OS_THREAD_RUNNING, OS_THREAD_BLOCKED, OS_THREAD_SUSPENDED, OS_THREAD_DELETED
-} os_thread_state_t;
-
-typedef struct os_thread {
-    uint32_t *saved_sp;
-    struct os_thread *next;
-    uint32_t *stack_lo;
-    uint32_t stack_size;
-    os_thread_state_t state;
-    uint8_t priority;
-    char name[16];
-    void (*entry)(void);
-} os_thread_t;
+struct xLIST;
+typedef struct xLIST_ITEM {
+    uint32_t xItemValue;
+    struct xLIST_ITEM *pxNext, *pxPrevious;
+    void *pvOwner;
+    struct xLIST *pxContainer;
+} ListItem_t;
+typedef struct {
+    uint32_t xItemValue;
+    struct xLIST_ITEM *pxNext, *pxPrevious;
+} MiniListItem_t;
+typedef struct xLIST {
+    volatile uint32_t uxNumberOfItems;
+    ListItem_t *pxIndex;
+    MiniListItem_t xListEnd;
+} List_t;
+typedef struct tskTaskControlBlock {
+    volatile uint32_t *pxTopOfStack;
+    ListItem_t xStateListItem;
+    ListItem_t xEventListItem;
+    uint32_t uxPriority;
+    uint32_t *pxStack;
+    char pcTaskName[16];
+} TCB_t;
 
 #define STACK_WORDS 128
 #define SCB_ICSR (*(volatile uint32_t *)0xE000ED04u)
 
-os_thread_t *os_thread_list;
-os_thread_t *volatile os_current;
-static os_thread_t tcb[3];
-static uint32_t stacks[3][STACK_WORDS] __attribute__((aligned(8)));
+#define PRIORITIES 8
+TCB_t *volatile pxCurrentTCB;
+static List_t pxReadyTasksLists[PRIORITIES] __attribute__((used));
+static List_t xSuspendedTaskList __attribute__((used));
+static List_t net_waiters __attribute__((used)); /* the event "net" waits for */
+static TCB_t tcb[3];
+static uint32_t stack_main[STACK_WORDS] __attribute__((aligned(8), used));
+static uint32_t stack_net[STACK_WORDS] __attribute__((aligned(8), used));
+static uint32_t stack_worker[STACK_WORDS] __attribute__((aligned(8), used));
+static uint32_t *const stacks[3] = {stack_main, stack_net, stack_worker};
 volatile uint32_t psp_before_fault;
 volatile uint32_t net_polls;
 
@@ -57,26 +75,48 @@ NOINLINE void os_yield(void)
     __asm volatile("dsb\n\tisb" ::: "memory");
 }
 
+static void list_init(List_t *l)
+{
+    l->pxIndex = (ListItem_t *)&l->xListEnd;
+    l->xListEnd.xItemValue = 0xFFFFFFFFu;
+    l->xListEnd.pxNext = l->xListEnd.pxPrevious = (ListItem_t *)&l->xListEnd;
+}
+
+static void list_insert_end(List_t *l, ListItem_t *it)
+{
+    ListItem_t *end = (ListItem_t *)&l->xListEnd;
+    it->pxNext = end;
+    it->pxPrevious = end->pxPrevious;
+    end->pxPrevious->pxNext = it;
+    end->pxPrevious = it;
+    it->pxContainer = l;
+    l->uxNumberOfItems++;
+}
+
+static void list_remove(ListItem_t *it)
+{
+    it->pxNext->pxPrevious = it->pxPrevious;
+    it->pxPrevious->pxNext = it->pxNext;
+    it->pxContainer->uxNumberOfItems--;
+    it->pxContainer = 0;
+}
+
 static void thread_exit(void)
 {
-    os_current->state = OS_THREAD_DELETED;
     for (;;)
         os_yield();
 }
 
 static void thread_init(int i, const char *name, uint8_t priority, void (*entry)(void))
 {
-    os_thread_t *t = &tcb[i], **link = &os_thread_list;
+    TCB_t *t = &tcb[i];
     uint32_t *lo = stacks[i];
     for (int k = 0; k < STACK_WORDS; k++)
         lo[k] = 0xA5A5A5A5u;
     for (int k = 0; name[k] && k < 15; k++)
-        t->name[k] = name[k];
-    t->stack_lo = lo;
-    t->stack_size = sizeof stacks[i];
-    t->state = OS_THREAD_READY;
-    t->priority = priority;
-    t->entry = entry;
+        t->pcTaskName[k] = name[k];
+    t->pxStack = lo;
+    t->uxPriority = priority;
     if (entry) {                               /* first switch "returns" into entry */
         uint32_t *sp = lo + STACK_WORDS - 16;
         for (int k = 0; k < 16; k++)
@@ -84,25 +124,23 @@ static void thread_init(int i, const char *name, uint8_t priority, void (*entry)
         sp[13] = (uint32_t)thread_exit;
         sp[14] = (uint32_t)entry & ~1u;
         sp[15] = 0x01000000u;
-        t->saved_sp = sp;
+        t->pxTopOfStack = sp;
     }
-    while (*link)
-        link = &(*link)->next;
-    *link = t;
+    t->xStateListItem.pvOwner = t->xEventListItem.pvOwner = t;
+    list_insert_end(&pxReadyTasksLists[priority], &t->xStateListItem);
 }
 
-os_thread_t *os_select_next(void) __attribute__((used));
-os_thread_t *os_select_next(void)
+static int is_ready(TCB_t *t) { return t->xStateListItem.pxContainer == &pxReadyTasksLists[t->uxPriority]; }
+
+TCB_t *os_select_next(void) __attribute__((used));
+TCB_t *os_select_next(void)
 {
-    os_thread_t *t = os_current;
-    if (t->state == OS_THREAD_RUNNING)
-        t->state = OS_THREAD_READY;
+    int i = pxCurrentTCB - tcb;
     do
-        t = t->next ? t->next : os_thread_list;
-    while (t->state != OS_THREAD_READY);
-    t->state = OS_THREAD_RUNNING;
-    os_current = t;
-    return t;
+        i = (i + 1) % 3;
+    while (!is_ready(&tcb[i]));
+    pxCurrentTCB = &tcb[i];
+    return pxCurrentTCB;
 }
 
 __attribute__((naked)) void PendSV_Handler(void)
@@ -110,7 +148,7 @@ __attribute__((naked)) void PendSV_Handler(void)
     __asm volatile(
         "mrs r0, psp\n"
         "stmdb r0!, {r4-r11}\n"
-        "ldr r3, =os_current\n"
+        "ldr r3, =pxCurrentTCB\n"
         "ldr r2, [r3]\n"
         "str r0, [r2]\n"
         "bl os_select_next\n"
@@ -125,7 +163,10 @@ __attribute__((naked)) void PendSV_Handler(void)
 NOINLINE void net_poll(void)
 {
     net_polls++;
-    os_current->state = OS_THREAD_BLOCKED;
+    TCB_t *t = pxCurrentTCB;            /* wait for ever: suspended list + the event's list */
+    list_remove(&t->xStateListItem);
+    list_insert_end(&xSuspendedTaskList, &t->xStateListItem);
+    list_insert_end(&net_waiters, &t->xEventListItem);
     os_yield();
 }
 
@@ -179,11 +220,14 @@ NOINLINE void app_loop(void)
 int main(void)
 {
     SCB_SHCSR |= SHCSR_ALL_FAULTS;
+    for (int p = 0; p < PRIORITIES; p++)
+        list_init(&pxReadyTasksLists[p]);
+    list_init(&xSuspendedTaskList);
+    list_init(&net_waiters);
     thread_init(0, "main", 2, 0);
     thread_init(1, "net", 7, net_main);
     thread_init(2, "worker", 2, worker_main);
-    tcb[0].state = OS_THREAD_RUNNING;
-    os_current = &tcb[0];
+    pxCurrentTCB = &tcb[0];
     uint32_t top = (uint32_t)&stacks[0][STACK_WORDS];
     __asm volatile("msr psp, %0\n\tmov r0, #2\n\tmsr control, r0\n\tisb" :: "r"(top) : "r0",
                    "memory");

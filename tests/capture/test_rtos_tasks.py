@@ -1,0 +1,173 @@
+"""FreeRTOS kernel awareness on tests/firmware/faults/rtos_task*.c: a minimal kernel of our own in
+FreeRTOS's layout, six tasks (blocked on a delay, blocked for ever on an event, suspended, ready,
+never run, and the running one faulting three calls deep on its PSP). Every expected value is
+measured by the firmware or read by plain QEMU + gdb-multiarch (tests/capture/truth.py), never
+by photondbg: stack buffers, the TCBs' saved SPs, and the SP each task had when it switched out."""
+
+from __future__ import annotations
+
+import pytest
+from truth import ground_truth
+
+from photondbg.capture.elfinfo import ElfInfo
+
+# task index in the firmware's tcb[] -> (name, state, priority, backtrace to its entry)
+TASKS = {
+    0: ("IDLE", "ready", 0, ["idle_main"]),
+    1: (
+        "logger",
+        "suspended",
+        1,
+        ["task_yield", "task_suspend_self", "logger_flush", "logger_main"],
+    ),
+    2: ("worker", "ready", 1, ["task_yield", "worker_step", "worker_main"]),
+    3: ("app", "running", 1, ["app_compute", "app_step", "app_main"]),
+    4: ("sensor", "blocked", 2, ["task_yield", "task_delay", "sensor_read", "sensor_main"]),
+    5: ("net", "blocked", 3, ["task_yield", "event_wait_forever", "net_poll", "net_main"]),
+}
+SWITCHED_OUT = (1, 2, 4, 5)  # tasks that ran and were switched out by PendSV
+STACK_BYTES = 192 * 4
+VARIANTS = {  # firmware -> (state item member, stack bounds source of task i)
+    "rtos_task": ("xStateListItem", lambda i: f"static buffer stack_{_buffer(i)}"),
+    "rtos_task_v8": ("xGenericListItem", lambda i: "heap block (heap_4)"),
+    "rtos_task_eos": ("xStateListItem", lambda i: "pxEndOfStack"),
+}
+
+
+def _buffer(i: int) -> str:
+    return ["idle", "logger", "worker", "app", "sensor", "net"][i]
+
+
+def truth_of(elf, machine="netduino2") -> dict:
+    extra = []
+    for i in TASKS:
+        extra += [f"stack_lo[{i}]", f"stack_hi[{i}]", f"yield_sp[{i}]"]
+        extra += [f"(unsigned)tcb[{i}].pxTopOfStack", f"&tcb[{i}]"]
+    return ground_truth(elf, machine, extra=extra)
+
+
+@pytest.mark.parametrize("firmware", sorted(VARIANTS))
+def test_every_task_exactly(fault_elves, capture, firmware):
+    elf = fault_elves[firmware]
+    truth = truth_of(elf)
+    r = capture(elf)
+    assert r.outcome == "fault" and r.report["fault"]["stack"] == "psp"
+    item, source = VARIANTS[firmware]
+    kernel = r.report["rtos"]
+    assert kernel["kernel"] == "FreeRTOS" and kernel["port"] == "ARM_CM3"
+    assert kernel["current_task"] == "app" and kernel["state_item"] == item
+    assert kernel["tasks"] == kernel["counted"] == len(TASKS)
+    assert kernel["end_of_stack"] == (firmware == "rtos_task_eos")
+    by_tcb = {t["tcb"]: t for t in r.report["threads"]}
+    ram = (r.capdir / "ram.bin").read_bytes()
+    base = r.report["dumps"]["ram"]["address"]
+    for i, (name, state, prio, bt) in TASKS.items():
+        t = by_tcb[truth[f"&tcb[{i}]"]]
+        assert (t["name"], t["state"], t["priority"]) == (name, state, prio)
+        assert t["current"] == (name == "app")
+        lo, hi = truth[f"stack_lo[{i}]"], truth[f"stack_hi[{i}]"]
+        if firmware == "rtos_task_eos":  # the top word the kernel gave it, 8-aligned down
+            hi = ((hi - 4) & ~7) + 4
+        assert (t["stack_lo"], t["stack_hi"]) == (lo, hi)
+        assert t["stack_bounds_source"] == source(i)
+        assert t["saved_sp"] == truth[f"(unsigned)tcb[{i}].pxTopOfStack"]
+        if i in SWITCHED_OUT:  # r4-r11 below the hardware frame PendSV's entry pushed
+            frame = (truth[f"yield_sp[{i}]"] - 32) & ~7
+            assert t["saved_sp"] == t["sp"] == frame - 32
+        stack = ram[lo - base : hi - base]
+        untouched = len(stack) - len(stack.lstrip(b"\xa5"))
+        assert (t["unused"], t["high_water"]) == (untouched, hi - lo - untouched)
+        assert t["stack_overflow"] is False
+        assert [b["function"] for b in t["backtrace"]] == bt
+        assert "task_exit_error" in t["backtrace_stop"]
+    app = by_tcb[truth["&tcb[3]"]]
+    assert app["sp"] == truth["psp"] == r.report["fault"]["stack_pointers"]["psp"]
+    assert [b["function"] for b in r.report["backtrace"]] == TASKS[3][3]
+    assert by_tcb[truth["&tcb[5]"]]["state_list"] == "xSuspendedTaskList"  # with an event item
+    assert by_tcb[truth["&tcb[4]"]]["state_list"] == "xDelayedTaskList1"
+
+
+def test_report_names_the_kernel_and_the_current_task(fault_elves, capture):
+    r = capture(fault_elves["rtos_task_v8"])
+    md = (r.capdir / "report.md").read_text()
+    assert "FreeRTOS (ARM_CM3 port, xGenericListItem): current task `app`, 6 tasks." in md
+    assert "| net | blocked | 3 |" in md and "heap block (heap_4)" in md
+
+
+def test_layout_from_dwarf_not_assumed(fault_elves):
+    """Offsets differ between the variants (pxEndOfStack, member names): all read from DWARF."""
+    from photondbg.rtos.layout import freertos_layout
+
+    plain, _ = freertos_layout(ElfInfo(fault_elves["rtos_task"]))
+    eos, _ = freertos_layout(ElfInfo(fault_elves["rtos_task_eos"]))
+    v8, _ = freertos_layout(ElfInfo(fault_elves["rtos_task_v8"]))
+    assert plain and eos and v8
+    assert "end_of_stack" not in plain.tcb and eos.tcb["end_of_stack"][0] == plain.tcb_size
+    assert v8.member_names["state_item"] == "xGenericListItem"
+    assert plain.item == v8.item == {"next": 4, "owner": 12, "container": 16}
+    assert plain.priorities == 5 and plain.tcb["name"] == (52, 16)
+
+
+WORDS = 80  # words read above a saved SP: the ARM_CM4F context with FP state is 9 + 16 + 26
+
+
+class Words:
+    """Memory as plain GDB read it (word by word), for the saved-context decoder."""
+
+    def __init__(self, words: dict[int, int]):
+        self.words = words
+
+    def read(self, addr: int, length: int) -> bytes | None:
+        return None
+
+    def word(self, addr: int) -> int | None:
+        return self.words.get(addr)
+
+
+def test_cm4f_saved_contexts_on_netduinoplus2(fault_elves):
+    """The ARM_CM4F port's layout, decoded from the real firmware on netduinoplus2 (run by plain
+    QEMU + GDB): "sensor" used the FPU before it switched out (EXC_RETURN FTYPE 0: S16-S31 and
+    an extended frame), "worker" did not (basic frame). The SP each had before the switch, as
+    decoded, equals the SP the task recorded itself."""
+    from photondbg.rtos.context import port_of, saved_context
+
+    elf = fault_elves["rtos_task_m4f"]
+    assert port_of(ElfInfo(elf).elf) == "ARM_CM4F"
+    assert port_of(ElfInfo(fault_elves["rtos_task"]).elf) == "ARM_CM3"
+    extra = []
+    for i in (2, 4):
+        extra += [f"yield_sp[{i}]", f"(unsigned)tcb[{i}].pxTopOfStack"]
+        extra += [f"((unsigned*)tcb[{i}].pxTopOfStack)[{k}]" for k in range(WORDS)]
+    truth = ground_truth(elf, "netduinoplus2", extra=extra)
+    for i, exc, fp in ((2, 0xFFFFFFFD, False), (4, 0xFFFFFFED, True)):
+        top = truth[f"(unsigned)tcb[{i}].pxTopOfStack"]
+        mem = Words(
+            {top + 4 * k: truth[f"((unsigned*)tcb[{i}].pxTopOfStack)[{k}]"] for k in range(WORDS)}
+        )
+        regs = saved_context(mem, top, "ARM_CM4F")
+        assert regs is not None and regs["exc_return"] == exc
+        assert regs["sp"] == truth[f"yield_sp[{i}]"]
+        assert ("s16" in regs) == fp and ("fpscr" in regs) == fp
+        assert ElfInfo(elf).function_at(regs["pc"])[0].name == "task_yield"
+    assert saved_context(mem, top, "ARM_CM3")["pc"] != regs["pc"]  # the wrong port misreads
+
+
+def test_cm4f_extended_frame_with_the_alignment_pad():
+    """A synthetic ARM_CM4F context: FP state, an extended frame whose xPSR bit 9 says the
+    hardware added a 4-byte pad: the task's SP is above the 0x68-byte frame plus the pad."""
+    from photondbg.rtos.context import saved_context
+
+    top = 0x20001000
+    words = list(range(0x40, 0x48)) + [0xFFFFFFED]  # r4-r11, EXC_RETURN (FTYPE 0, PSP)
+    words += [0x3F800000 + k for k in range(16)]  # s16-s31
+    frame = [1, 2, 3, 4, 12, 0x08000101, 0x08000200, 0x01000200]  # xPSR bit 9: padded
+    words += frame + [0x40000000 + k for k in range(16)] + [0x03000000, 0]  # s0-s15, fpscr
+    mem = Words({top + 4 * k: w for k, w in enumerate(words)})
+    regs = saved_context(mem, top, "ARM_CM4F")
+    assert regs["r11"] == 0x47 and regs["s31"] == 0x3F80000F and regs["s0"] == 0x40000000
+    assert regs["pc"] == 0x08000200 and regs["fpscr"] == 0x03000000
+    assert regs["sp"] == top + 4 * (9 + 16) + 0x68 + 4
+    words[8] = 0x12345678  # not an EXC_RETURN: not a context this port saved
+    assert (
+        saved_context(Words({top + 4 * k: w for k, w in enumerate(words)}), top, "ARM_CM4F") is None
+    )

@@ -1,0 +1,445 @@
+/* TEST FIXTURE: a small RTOS task faulting, on a minimal kernel of our own that keeps FreeRTOS's
+ * kernel-awareness layout (what a debugger reads: pxCurrentTCB, pxReadyTasksLists[],
+ * xDelayedTaskList1/2, xPendingReadyList, xTasksWaitingTermination, xSuspendedTaskList,
+ * uxCurrentNumberOfTasks; TCB_t {pxTopOfStack, state and event list items, uxPriority, pxStack,
+ * pcTaskName}; List_t/ListItem_t as list.h has them). Written from those facts, no FreeRTOS code.
+ *
+ * Six tasks. "net" (priority 3) waits for ever on an event: state item in xSuspendedTaskList,
+ * event item in the event's list (blocked). "sensor" (2) delays: xDelayedTaskList1 (blocked).
+ * "logger" (1) suspends itself (suspended). "worker" (1) yields and stays ready. "app" (1) runs
+ * and faults three calls deep on its PSP. "IDLE" (0) never ran (ready, its first frame only).
+ * Each task records its SP right before it asks for a switch (yield_sp[]): ground truth for the
+ * saved SP, measured by the firmware.
+ *
+ * Variants (files that define these and include this one): RTOS_V8 names the state item
+ * xGenericListItem and the container pvContainer (FreeRTOS v7/v8, WICED's 7.5.2 on the Photon),
+ * else xStateListItem / pxContainer (v10+); RTOS_END_OF_STACK adds pxEndOfStack; RTOS_HEAP
+ * takes stacks from a heap in heap_4's layout (ucHeap, xStart, pxEnd, BlockLink_t headers)
+ * instead of static buffers. Built for an FPU (__ARM_FP), PendSV saves the ARM_CM4F port's
+ * layout (r4-r11, r14, then S16-S31 when the task used the FPU) and "sensor" uses the FPU.
+ * Built WITHOUT startup.c: its own vector table (PendSV). */
+#include "faults.h"
+#include "truth.h"
+
+#ifdef RTOS_V8
+#define STATE_ITEM xGenericListItem
+#define CONTAINER pvContainer
+#else
+#define STATE_ITEM xStateListItem
+#define CONTAINER pxContainer
+#endif
+
+struct xLIST;
+typedef struct xLIST_ITEM {
+    uint32_t xItemValue;
+    struct xLIST_ITEM *pxNext;
+    struct xLIST_ITEM *pxPrevious;
+    void *pvOwner;
+    struct xLIST *CONTAINER;
+} ListItem_t;
+typedef struct xMINI_LIST_ITEM {
+    uint32_t xItemValue;
+    struct xLIST_ITEM *pxNext;
+    struct xLIST_ITEM *pxPrevious;
+} MiniListItem_t;
+typedef struct xLIST {
+    volatile uint32_t uxNumberOfItems;
+    ListItem_t *pxIndex;
+    MiniListItem_t xListEnd;
+} List_t;
+
+typedef struct tskTaskControlBlock {
+    volatile uint32_t *pxTopOfStack; /* FIRST member: PendSV stores the saved SP here */
+    ListItem_t STATE_ITEM;
+    ListItem_t xEventListItem;
+    uint32_t uxPriority;
+    uint32_t *pxStack;
+    char pcTaskName[16];
+#ifdef RTOS_END_OF_STACK
+    uint32_t *pxEndOfStack;
+#endif
+} tskTCB;
+typedef tskTCB TCB_t;
+
+#define MAX_PRIORITIES 5
+#define STACK_WORDS 192
+#define N_TASKS 6
+#define SCB_ICSR (*(volatile uint32_t *)0xE000ED04u)
+#define SCB_SHPR3 (*(volatile uint32_t *)0xE000ED20u)
+#define SCB_CPACR (*(volatile uint32_t *)0xE000ED88u)
+#define USED __attribute__((used))
+
+TCB_t *volatile pxCurrentTCB USED;
+static List_t pxReadyTasksLists[MAX_PRIORITIES] USED;
+static List_t xDelayedTaskList1 USED, xDelayedTaskList2 USED;
+static List_t *volatile pxDelayedTaskList USED;
+static List_t xPendingReadyList USED, xTasksWaitingTermination USED, xSuspendedTaskList USED;
+static volatile uint32_t uxCurrentNumberOfTasks USED;
+static volatile uint32_t xTickCount USED;
+
+/* the firmware's own records, ground truth for the tests */
+TCB_t tcb[N_TASKS] USED;
+volatile uint32_t yield_sp[N_TASKS] USED; /* SP of each task just before its last switch */
+volatile uint32_t stack_lo[N_TASKS] USED, stack_hi[N_TASKS] USED;
+volatile float sensor_value USED;
+
+#ifdef RTOS_HEAP
+/* heap_4's layout: ucHeap, BlockLink_t {next, size | allocated bit} before each block, the
+ * free list from xStart ending at pxEnd (an end marker at the top of the arena) */
+typedef struct A_BLOCK_LINK {
+    struct A_BLOCK_LINK *pxNextFreeBlock;
+    uint32_t xBlockSize;
+} BlockLink_t;
+#define HEAP_BYTES (N_TASKS * (STACK_WORDS * 4 + 16) + 64)
+static uint8_t ucHeap[HEAP_BYTES] __attribute__((aligned(8))) USED;
+static BlockLink_t xStart USED, *pxEnd USED;
+static uint32_t xFreeBytesRemaining USED;
+static uint32_t xBlockAllocatedBit USED = 0x80000000u;
+
+static void heap_init(void)
+{
+    BlockLink_t *first = (BlockLink_t *)ucHeap;
+    pxEnd = (BlockLink_t *)(ucHeap + HEAP_BYTES - sizeof(BlockLink_t));
+    pxEnd->pxNextFreeBlock = 0;
+    pxEnd->xBlockSize = 0;
+    first->pxNextFreeBlock = pxEnd;
+    first->xBlockSize = (uint32_t)((uint8_t *)pxEnd - (uint8_t *)first);
+    xStart.pxNextFreeBlock = first;
+    xFreeBytesRemaining = first->xBlockSize;
+}
+
+/* first fit from the only free block, split from its low end, as heap_4 does */
+static void *port_malloc(uint32_t bytes)
+{
+    uint32_t want = (bytes + sizeof(BlockLink_t) + 7u) & ~7u;
+    BlockLink_t *b = xStart.pxNextFreeBlock;
+    if (b == pxEnd || b->xBlockSize < want + 16u)
+        return 0;
+    BlockLink_t *rest = (BlockLink_t *)((uint8_t *)b + want);
+    rest->xBlockSize = b->xBlockSize - want;
+    rest->pxNextFreeBlock = b->pxNextFreeBlock;
+    xStart.pxNextFreeBlock = rest;
+    b->xBlockSize = want | xBlockAllocatedBit;
+    b->pxNextFreeBlock = 0;
+    xFreeBytesRemaining -= want;
+    return (uint8_t *)b + sizeof(BlockLink_t);
+}
+#else
+static uint32_t stack_idle[STACK_WORDS] __attribute__((aligned(8))) USED;
+static uint32_t stack_logger[STACK_WORDS] __attribute__((aligned(8))) USED;
+static uint32_t stack_worker[STACK_WORDS] __attribute__((aligned(8))) USED;
+static uint32_t stack_app[STACK_WORDS] __attribute__((aligned(8))) USED;
+static uint32_t stack_sensor[STACK_WORDS] __attribute__((aligned(8))) USED;
+static uint32_t stack_net[STACK_WORDS] __attribute__((aligned(8))) USED;
+#endif
+
+extern uint32_t _estack, _sidata, _sdata, _edata, _sbss, _ebss;
+void Reset_Handler(void);
+void PendSV_Handler(void);
+TRUTH_HANDLER(HardFault_Handler)
+void Other_Handler(void) { for (;;) {} }
+
+__attribute__((section(".isr_vector"), used))
+const void *const vector_table[16] = {
+    &_estack, Reset_Handler, Other_Handler, HardFault_Handler, Other_Handler, Other_Handler,
+    Other_Handler, 0, 0, 0, 0, Other_Handler, Other_Handler, 0, PendSV_Handler, Other_Handler,
+};
+
+/* -- lists (list.c's behaviour: insert at the end = just before pxIndex; sorted by value) -- */
+static void list_init(List_t *l)
+{
+    l->pxIndex = (ListItem_t *)&l->xListEnd;
+    l->xListEnd.xItemValue = 0xFFFFFFFFu;
+    l->xListEnd.pxNext = (ListItem_t *)&l->xListEnd;
+    l->xListEnd.pxPrevious = (ListItem_t *)&l->xListEnd;
+    l->uxNumberOfItems = 0;
+}
+
+static void list_insert_end(List_t *l, ListItem_t *it)
+{
+    ListItem_t *idx = l->pxIndex;
+    it->pxNext = idx;
+    it->pxPrevious = idx->pxPrevious;
+    idx->pxPrevious->pxNext = it;
+    idx->pxPrevious = it;
+    it->CONTAINER = l;
+    l->uxNumberOfItems++;
+}
+
+static void list_insert_sorted(List_t *l, ListItem_t *it)
+{
+    ListItem_t *at = (ListItem_t *)&l->xListEnd;
+    while (at->pxNext != (ListItem_t *)&l->xListEnd && at->pxNext->xItemValue <= it->xItemValue)
+        at = at->pxNext;
+    it->pxNext = at->pxNext;
+    it->pxNext->pxPrevious = it;
+    it->pxPrevious = at;
+    at->pxNext = it;
+    it->CONTAINER = l;
+    l->uxNumberOfItems++;
+}
+
+static void list_remove(ListItem_t *it)
+{
+    List_t *l = it->CONTAINER;
+    it->pxNext->pxPrevious = it->pxPrevious;
+    it->pxPrevious->pxNext = it->pxNext;
+    if (l->pxIndex == it)
+        l->pxIndex = it->pxPrevious;
+    it->CONTAINER = 0;
+    l->uxNumberOfItems--;
+}
+
+/* -- the scheduler -------------------------------------------------------------------------- */
+static void task_exit_error(void)
+{
+    for (;;) {} /* a task function returned: FreeRTOS's prvTaskExitError */
+}
+
+static void task_create(int i, const char *name, uint32_t prio, void (*fn)(void))
+{
+    TCB_t *t = &tcb[i];
+#ifdef RTOS_HEAP
+    uint32_t *stack = port_malloc(STACK_WORDS * 4);
+#else
+    static uint32_t *const stacks[N_TASKS] = {stack_idle,   stack_logger, stack_worker,
+                                              stack_app,    stack_sensor, stack_net};
+    uint32_t *stack = stacks[i];
+#endif
+    for (int w = 0; w < STACK_WORDS; w++)
+        stack[w] = 0xA5A5A5A5u;
+    for (int c = 0; c < 15 && name[c]; c++)
+        t->pcTaskName[c] = name[c];
+    t->uxPriority = prio;
+    t->pxStack = stack;
+    stack_lo[i] = (uint32_t)stack;
+    stack_hi[i] = (uint32_t)(stack + STACK_WORDS);
+    /* the top word, 8-byte aligned down, as the kernel computes it */
+    uint32_t *top = (uint32_t *)((uint32_t)&stack[STACK_WORDS - 1] & ~7u);
+#ifdef RTOS_END_OF_STACK
+    t->pxEndOfStack = top;
+#endif
+    uint32_t *sp = top - 16; /* the first frame: r4-r11, then r0-r3, r12, lr, pc, xpsr */
+#ifdef __ARM_FP
+    sp -= 1;                   /* ARM_CM4F: r14 (EXC_RETURN) saved with r4-r11 */
+#define FRAME_AT 9
+#else
+#define FRAME_AT 8
+#endif
+    for (int w = 0; w < FRAME_AT; w++)
+        sp[w] = 0;
+#ifdef __ARM_FP
+    sp[8] = 0xFFFFFFFDu;       /* thread mode, PSP, basic frame */
+#endif
+    sp[FRAME_AT + 0] = 0;                              /* r0 */
+    sp[FRAME_AT + 5] = (uint32_t)task_exit_error;      /* lr */
+    sp[FRAME_AT + 6] = (uint32_t)fn & ~1u;             /* pc */
+    sp[FRAME_AT + 7] = 0x01000000u;                    /* xpsr: Thumb */
+    t->pxTopOfStack = sp;
+    t->STATE_ITEM.pvOwner = t;
+    t->xEventListItem.pvOwner = t;
+    list_insert_end(&pxReadyTasksLists[prio], &t->STATE_ITEM);
+    uxCurrentNumberOfTasks++;
+}
+
+/* PendSV: pick the highest-priority ready task; round robin among equals via pxIndex */
+TCB_t *select_next(void) __attribute__((used));
+TCB_t *select_next(void)
+{
+    int p = MAX_PRIORITIES - 1;
+    while (p > 0 && pxReadyTasksLists[p].uxNumberOfItems == 0)
+        p--;
+    List_t *l = &pxReadyTasksLists[p];
+    l->pxIndex = l->pxIndex->pxNext;
+    if (l->pxIndex == (ListItem_t *)&l->xListEnd)
+        l->pxIndex = l->pxIndex->pxNext;
+    pxCurrentTCB = l->pxIndex->pvOwner;
+    return pxCurrentTCB;
+}
+
+__attribute__((naked)) void PendSV_Handler(void)
+{
+#ifdef __ARM_FP
+    __asm volatile("mrs r0, psp\n"
+                   "ldr r3, =pxCurrentTCB\n"
+                   "ldr r2, [r3]\n"
+                   "cbz r2, 1f\n"
+                   "tst r14, #0x10\n"
+                   "it eq\n"
+                   "vstmdbeq r0!, {s16-s31}\n"
+                   "stmdb r0!, {r4-r11, r14}\n"
+                   "str r0, [r2]\n"
+                   "1:\n"
+                   "bl select_next\n"
+                   "ldr r0, [r0]\n"
+                   "ldmia r0!, {r4-r11, r14}\n"
+                   "tst r14, #0x10\n"
+                   "it eq\n"
+                   "vldmiaeq r0!, {s16-s31}\n"
+                   "msr psp, r0\n"
+                   "bx r14\n"
+                   ".ltorg\n");
+#else
+    __asm volatile("mrs r0, psp\n"
+                   "ldr r3, =pxCurrentTCB\n"
+                   "ldr r2, [r3]\n"
+                   "cbz r2, 1f\n"
+                   "stmdb r0!, {r4-r11}\n"
+                   "str r0, [r2]\n"
+                   "1:\n"
+                   "bl select_next\n"
+                   "ldr r0, [r0]\n"
+                   "ldmia r0!, {r4-r11}\n"
+                   "msr psp, r0\n"
+                   "ldr r14, =0xFFFFFFFD\n"
+                   "bx r14\n"
+                   ".ltorg\n");
+#endif
+}
+
+/* ask for a switch, recording the SP it happens at (PendSV is taken right after the isb) */
+NOINLINE void task_yield(void)
+{
+    uint32_t sp;
+    __asm volatile("mov %0, sp" : "=r"(sp));
+    yield_sp[pxCurrentTCB - tcb] = sp;
+    SCB_ICSR = 1u << 28; /* PENDSVSET */
+    __asm volatile("dsb\n\tisb" ::: "memory");
+}
+
+NOINLINE void task_delay(uint32_t ticks)
+{
+    TCB_t *t = pxCurrentTCB;
+    list_remove(&t->STATE_ITEM);
+    t->STATE_ITEM.xItemValue = xTickCount + ticks;
+    list_insert_sorted(pxDelayedTaskList, &t->STATE_ITEM);
+    task_yield();
+}
+
+typedef struct {
+    List_t xTasksWaiting;
+    volatile uint32_t given;
+} event_t;
+static event_t net_event USED;
+
+NOINLINE void event_wait_forever(event_t *ev)
+{
+    TCB_t *t = pxCurrentTCB;
+    t->xEventListItem.xItemValue = MAX_PRIORITIES - t->uxPriority;
+    list_insert_sorted(&ev->xTasksWaiting, &t->xEventListItem);
+    list_remove(&t->STATE_ITEM);
+    list_insert_end(&xSuspendedTaskList, &t->STATE_ITEM); /* portMAX_DELAY: no wake time */
+    task_yield();
+}
+
+NOINLINE void task_suspend_self(void)
+{
+    TCB_t *t = pxCurrentTCB;
+    list_remove(&t->STATE_ITEM);
+    list_insert_end(&xSuspendedTaskList, &t->STATE_ITEM);
+    task_yield();
+}
+
+/* -- the tasks ------------------------------------------------------------------------------ */
+NOINLINE void net_poll(void) { event_wait_forever(&net_event); }
+void net_main(void)
+{
+    for (;;)
+        net_poll();
+}
+
+NOINLINE void sensor_read(void)
+{
+#ifdef __ARM_FP
+    float v = sensor_value;
+    __asm volatile("vmov.f32 s16, #2.5\n\tvadd.f32 s16, s16, %0" : : "t"(v) : "s16");
+    sensor_value = v * 1.5f + 0.25f; /* this task now has FP state (EXC_RETURN.FTYPE 0) */
+#endif
+    task_delay(1000);
+}
+void sensor_main(void)
+{
+    for (;;)
+        sensor_read();
+}
+
+NOINLINE void logger_flush(void) { task_suspend_self(); }
+void logger_main(void)
+{
+    for (;;)
+        logger_flush();
+}
+
+volatile uint32_t worker_rounds USED;
+NOINLINE void worker_step(void)
+{
+    worker_rounds++;
+    task_yield();
+}
+void worker_main(void)
+{
+    for (;;)
+        worker_step();
+}
+
+volatile uint32_t *volatile app_target USED = (uint32_t *)0;
+NOINLINE uint32_t app_compute(uint32_t x)
+{
+    __asm volatile("udf #13"); /* undefined instruction: UsageFault, escalated to HardFault */
+    return x + 1;
+}
+NOINLINE uint32_t app_step(uint32_t x) { return app_compute(x * 3) + 1; }
+void app_main(void)
+{
+    for (;;)
+        worker_rounds += app_step(worker_rounds);
+}
+
+void idle_main(void)
+{
+    for (;;)
+        __asm volatile("wfi");
+}
+
+int main(void)
+{
+    for (int p = 0; p < MAX_PRIORITIES; p++)
+        list_init(&pxReadyTasksLists[p]);
+    list_init(&xDelayedTaskList1);
+    list_init(&xDelayedTaskList2);
+    list_init(&xPendingReadyList);
+    list_init(&xTasksWaitingTermination);
+    list_init(&xSuspendedTaskList);
+    list_init(&net_event.xTasksWaiting);
+    pxDelayedTaskList = &xDelayedTaskList1;
+#ifdef RTOS_HEAP
+    heap_init();
+#endif
+    task_create(0, "IDLE", 0, idle_main);
+    task_create(1, "logger", 1, logger_main);
+    task_create(2, "worker", 1, worker_main);
+    task_create(3, "app", 1, app_main);
+    task_create(4, "sensor", 2, sensor_main);
+    task_create(5, "net", 3, net_main);
+    SCB_SHPR3 |= 0xFF << 16; /* PendSV at the lowest priority */
+    __asm volatile("msr psp, %0" : : "r"(&_estack - 64));
+    pxCurrentTCB = 0;        /* the first PendSV saves nothing */
+    SCB_ICSR = 1u << 28;
+    __asm volatile("dsb\n\tisb" ::: "memory");
+    for (;;) {}
+}
+
+void Reset_Handler(void)
+{
+#ifdef __ARM_FP
+    SCB_CPACR |= 0xFu << 20; /* CP10, CP11: the FPU on */
+    __asm volatile("dsb\n\tisb");
+#endif
+    uint32_t *src = &_sidata, *dst = &_sdata;
+    while (dst < &_edata)
+        *dst++ = *src++;
+    for (dst = &_sbss; dst < &_ebss;)
+        *dst++ = 0;
+    main();
+    for (;;) {}
+}
