@@ -1,6 +1,6 @@
 """Capture on the simulated Photon's own runtime (firmware/platform: newlib-nano heap, the
-preemptive scheduler of Contract A, the 0.6.x fault path), with a test-fixture app whose extra
-thread calls through a pointer in freed-and-reused heap memory
+preemptive scheduler in FreeRTOS 7.5.2's layout, the 0.6.x fault path), with a test-fixture
+app whose extra thread calls through a pointer in freed-and-reused heap memory
 (tests/firmware/platform_apps/thread-fault). Expected values come from the firmware itself:
 its HardFault path prints the stack pointer it used (`@panic ... sp=0x... exc=0x...`)."""
 
