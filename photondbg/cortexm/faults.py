@@ -169,8 +169,6 @@ MPU_CTRL_ENABLE = 1
 # the saved SP points at r4..r11, then the hardware-stacked basic frame follows.
 SAVED_CONTEXT = ["r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11"] + BASIC_FRAME
 STACK_FILL_BYTE = 0xA5  # FreeRTOS tskSTACK_FILL_BYTE: never-used stack reads as this
-# The extended frame (EXC_RETURN.FTYPE 0): the basic frame, S0-S15, FPSCR, one reserved word.
-EXTENDED_FRAME = BASIC_FRAME + [f"s{i}" for i in range(16)] + ["fpscr", "reserved"]
 # FreeRTOS ports' saved contexts (portable/GCC/ARM_CM3 and ARM_CM4F port.c, PendSV), read
 # from pxTopOfStack upwards: the core registers the handler stored, then (CM4F, only when the
 # EXC_RETURN it stored has FTYPE 0: the task had used the FPU) S16-S31, then the hardware frame.

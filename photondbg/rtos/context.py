@@ -61,7 +61,8 @@ def saved_context(mem: WordSource, saved_sp: int, port: str = "ARM_CM3") -> dict
                 return None
             regs.update(zip(fp_names, fp))
             at += 4 * len(fp_names)
-            frame_names, frame_bytes = faults.EXTENDED_FRAME, faults.EXTENDED_FRAME_BYTES
+            frame_names = faults.BASIC_FRAME + faults.EXTENDED_FP_FRAME
+            frame_bytes = faults.EXTENDED_FRAME_BYTES
     frame = _words(mem, at, len(frame_names))
     if frame is None:
         return None
