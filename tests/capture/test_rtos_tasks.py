@@ -92,6 +92,11 @@ def test_report_names_the_kernel_and_the_current_task(fault_elves, capture):
     md = (r.capdir / "report.md").read_text()
     assert "FreeRTOS (ARM_CM3 port, xGenericListItem): current task `app`, 6 tasks." in md
     assert "| net | blocked | 3 |" in md and "heap block (heap_4)" in md
+    from photondbg.render.html import render_html
+
+    page = render_html(r.capdir, r.report)
+    assert "FreeRTOS (ARM_CM3 port, xGenericListItem): current task <code>app</code>" in page
+    assert "<td>heap block (heap_4)</td>" in page
 
 
 def test_layout_from_dwarf_not_assumed(fault_elves):
@@ -171,3 +176,29 @@ def test_cm4f_extended_frame_with_the_alignment_pad():
     assert (
         saved_context(Words({top + 4 * k: w for k, w in enumerate(words)}), top, "ARM_CM4F") is None
     )
+
+
+def test_cm4f_port_captured_on_netduinoplus2(fault_elves, capture):
+    """The same tasks on a Cortex-M4F (machine inferred from the ELF): the ARM_CM4F port's
+    contexts, "sensor" with its FP state (S16-S31 + an extended frame), every saved SP equal
+    to what the task recorded before its switch, every backtrace to the task's entry."""
+    elf = fault_elves["rtos_task_m4f"]
+    truth = truth_of(elf, "netduinoplus2")
+    r = capture(elf)
+    assert r.outcome == "fault" and r.report["target"]["machine"] == "netduinoplus2"
+    assert r.report["rtos"]["port"] == "ARM_CM4F" and r.report["rtos"]["current_task"] == "app"
+    by_tcb = {t["tcb"]: t for t in r.report["threads"]}
+    for i, (name, state, prio, bt) in TASKS.items():
+        t = by_tcb[truth[f"&tcb[{i}]"]]
+        assert (t["name"], t["state"], t["priority"]) == (name, state, prio)
+        assert t["saved_sp"] == truth[f"(unsigned)tcb[{i}].pxTopOfStack"]
+        if i in SWITCHED_OUT:
+            fp = name == "sensor"  # used the FPU: extended frame, then S16-S31 + r4-r11, r14
+            frame = (truth[f"yield_sp[{i}]"] - (104 if fp else 32)) & ~7
+            assert t["saved_sp"] == frame - (100 if fp else 36), name
+        assert [b["function"] for b in t["backtrace"]] == bt
+        assert t["context"] == (
+            "its registers when the fault was taken"
+            if name == "app"
+            else "saved by the context switch (ARM_CM4F port layout)"
+        )
