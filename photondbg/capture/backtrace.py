@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from photondbg.capture.elfinfo import ElfInfo
-from photondbg.capture.unwind import CfiUnwinder, Snapshot
+from photondbg.capture.unwind import MAX_FRAMES, CfiUnwinder, ReadWord, Snapshot
 from photondbg.cortexm import faults
 
 _UNWINDERS: weakref.WeakKeyDictionary[ElfInfo, CfiUnwinder] = weakref.WeakKeyDictionary()
@@ -49,16 +50,111 @@ def stack_window(gdb, sp: int | None, ram) -> Snapshot:
     return Snapshot(mem.start, mem.data, mem.gaps, fallback=gdb.read_u32)
 
 
-def psp_backtrace(
-    elf: ElfInfo, fault: dict, read_word: Callable[[int], int | None]
-) -> list[dict] | None:
-    """The faulting thread's frames through its PSP exception frame (GDB cannot see the PSP on
-    QEMU, so it cannot unwind there): unwound from the stacked registers by CFI."""
-    regs = interrupted_registers(fault) if fault.get("stack") == "psp" else None
-    if regs is None:
+METHODS = ("cfi", "gdb", "stacked-pc-lr", "none")  # report.json ``backtrace_method``
+EXCEPTION_FRAME = "<exception frame>"  # the function of a marker entry between two stretches
+OUTERMOST = "main"  # the walk ends there, as GDB's does
+MAX_EXCEPTION_FRAMES = 8  # nested exceptions followed at most (more: a loop or garbage)
+
+
+@dataclass(frozen=True)
+class Backtrace:
+    """A fault's backtrace and how it was obtained (report.json ``backtrace``,
+    ``backtrace_method`` (one of :data:`METHODS`), ``backtrace_source``, ``backtrace_stop``)."""
+
+    frames: list[dict]
+    method: str
+    source: str
+    stop: str | None = None
+
+
+def fault_backtrace(elf: ElfInfo, fault: dict, read_word: ReadWord) -> Backtrace | None:
+    """The code the fault interrupted, unwound by DWARF CFI from its stacked registers on the
+    stack EXC_RETURN names (MSP or PSP, read exactly), through every exception frame on the way
+    (a handler's walk that ends in an EXC_RETURN value goes on from the frame that value
+    says: MSP at the handler's entry SP, or the PSP), to the outermost function. A PC that
+    is 0 or garbage has no CFI: its caller is the stacked LR. None when there is no stacked
+    frame or the ELF has no call-frame information (the caller then falls back)."""
+    regs = interrupted_registers(fault)
+    unwinder = unwinder_for(elf)
+    if regs is None or not unwinder.available:
         return None
-    res = unwinder_for(elf).unwind(regs, Snapshot(0, b"", fallback=read_word).word)
-    return [{k: f[k] for k in ("pc", "function", "file", "line")} for f in res.frames]
+    regs["xpsr"] = fault["frame"]["xpsr"]
+    psp = (fault.get("stack_pointers") or {}).get("psp")
+    sps = fault.get("stack_pointers") or {}
+    source = (
+        f"cfi: DWARF call-frame information from the stacked frame on the "
+        f"{str(fault.get('stack')).upper()} at 0x{fault['stack_pointer']:08x}"
+        f" (read by {sps.get('method') or fault.get('stack_pointer_source') or '?'})"
+    )
+    frames: list[dict] = []
+    stop = ""
+    for _ in range(MAX_EXCEPTION_FRAMES + 1):
+        res = unwinder.unwind(regs, read_word, max_frames=max(1, MAX_FRAMES - len(frames)))
+        frames += [{k: f[k] for k in ("pc", "function", "file", "line")} for f in res.frames]
+        stop = res.stop
+        at_main = next((i for i, f in enumerate(frames) if f["function"] == OUTERMOST), None)
+        if at_main is not None and at_main < len(frames) - 1:
+            del frames[at_main + 1 :]  # as GDB (backtrace past-main off): not the start-up
+            stop = f"{OUTERMOST}: the start-up code that called it is not shown"
+            break
+        if res.exc_return is None or res.caller is None:
+            break
+        nxt, marker, why = _through_exception(res.exc_return, res.caller, regs, psp, read_word)
+        if marker is not None:
+            frames.append(marker)
+        if nxt is None:
+            stop = why
+            break
+        if marker is not None and marker["stack"] == "psp":
+            psp = None  # one thread frame under any chain of handlers
+        regs = nxt
+    else:
+        stop = f"more than {MAX_EXCEPTION_FRAMES} nested exception frames"
+    return Backtrace(frames, "cfi", source, stop)
+
+
+def _through_exception(
+    exc_return: int,
+    caller: dict[str, int],
+    handler_regs: dict[str, int],
+    psp: int | None,
+    read_word: ReadWord,
+) -> tuple[dict[str, int] | None, dict | None, str]:
+    """(registers of the code an exception interrupted, the marker entry, why not)."""
+    exc = faults.decode_exc_return(exc_return)
+    number = faults.exception_number(handler_regs.get("xpsr", 0))
+    at = caller["sp"] if exc["stack"] == "msp" else psp
+    if at is None:
+        return None, None, f"EXC_RETURN 0x{exc_return:08x}: the PSP frame's address is not known"
+    words = [read_word(at + 4 * i) for i in range(len(faults.BASIC_FRAME))]
+    if any(w is None for w in words):
+        return None, None, f"exception frame at 0x{at:08x} is not readable"
+    stacked = faults.unpack_frame(words)
+    marker = {
+        "pc": None,
+        "function": EXCEPTION_FRAME,
+        "file": None,
+        "line": None,
+        "exception": faults.exception_name(number),
+        "exc_return": exc_return,
+        "frame_address": at,
+        "stack": exc["stack"],
+    }
+    if number == 0:
+        return None, marker, "an EXC_RETURN value in thread code: the stack is not a handler's"
+    regs = {n: caller[n] for n in faults.SAVED_CONTEXT[:8] if n in caller}
+    regs.update(stacked)
+    regs["sp"] = faults.frame_caller_sp(at, exc, stacked["xpsr"])
+    return regs, marker, ""
+
+
+def stacked_pc_lr(elf: ElfInfo, frame: dict) -> list[dict]:
+    """The two frames a stacked exception frame alone gives: its PC and its LR's caller."""
+    out = []
+    for addr, caller in ((frame["pc"], False), (frame["lr"], True)):
+        loc = elf.locate((addr & ~1) - 2 if caller else addr & ~1)
+        out.append({"pc": addr & ~1, "function": loc.function, "file": loc.file, "line": loc.line})
+    return out
 
 
 def frame_at(mem: Snapshot, sp: int, core: dict[str, int] | None) -> dict[str, int] | None:

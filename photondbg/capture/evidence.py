@@ -42,16 +42,16 @@ class Evidence(CapturePart):
             self.cap.report["outcome"] = "fault"
             no_frame = faults.stack_error(fault.get("scb") or {})
             if no_frame:  # GDB would unwind the stale memory at SP as if it were the frame
-                bt: list[dict] = []
-                how = f"none: no exception frame ({no_frame[0]}); see stack_check"
+                bt = backtrace.Backtrace(
+                    [], "none", f"none: no exception frame ({no_frame[0]}); see stack_check"
+                )
             else:
-                bt, how = collect.backtrace(gdb, elf, frame)
                 stack = backtrace.stack_window(gdb, fault.get("stack_pointer"), self.ram())
-                thread_bt = backtrace.psp_backtrace(elf, fault, stack.word)
-                if thread_bt:  # through the PSP frame, which GDB cannot see on QEMU
-                    bt, how = thread_bt, "cfi: unwound from the stacked PSP frame"
-            self.cap.report["backtrace"] = bt
-            self.cap.report["backtrace_source"] = how
+                bt = backtrace.fault_backtrace(elf, fault, stack.word) or self.gdb_backtrace(fault)
+            self.cap.report["backtrace"] = bt.frames
+            self.cap.report["backtrace_method"] = bt.method
+            self.cap.report["backtrace_source"] = bt.source
+            self.cap.report["backtrace_stop"] = bt.stop
             self.cap.report["timing"] = self.timing()
             self.cap.write()
         self.dumps(fault.get("_stack_sp"))
@@ -71,18 +71,32 @@ class Evidence(CapturePart):
         if self.cap.req.follow > 0:
             self.follow()
 
+    def gdb_backtrace(self, fault: dict) -> backtrace.Backtrace:
+        """Without call-frame information (or without a stacked frame): GDB's unwind, but
+        never of a PSP frame (QEMU's stub has no PSP: GDB would walk the MSP and be wrong)."""
+        frame = fault.get("frame")
+        if fault.get("stack") == "psp":
+            if frame is None:
+                return backtrace.Backtrace([], "none", "no stacked frame on the PSP")
+            return backtrace.Backtrace(
+                backtrace.stacked_pc_lr(self.elf, frame),
+                "stacked-pc-lr",
+                "stacked PC and LR (no call-frame information; GDB cannot see the PSP)",
+            )
+        frames, how = collect.backtrace(self.gdb, self.elf, frame)
+        if how == "gdb":
+            return backtrace.Backtrace(frames, "gdb", "gdb: -stack-list-frames from the handler")
+        return backtrace.Backtrace(frames, "stacked-pc-lr", "stacked PC and LR (GDB stopped)")
+
     def read_fault(self) -> tuple[dict, dict | None]:
         gdb, elf = self.gdb, self.elf
         regs = gdb.registers()
         core = collect.core_registers(regs)
         pc = core.get("pc", 0)
-        ipsr = faults.exception_number(core.get("xpsr", 0))
-        vectors = self.armed.handlers.get(pc & ~1, [])
-        if ipsr in dict(faults.FAULT_VECTORS) or not vectors:
-            vector, number = faults.exception_name(ipsr), ipsr
-        else:
-            vector = vectors[0]
-            number = dict((n, s) for s, n in faults.FAULT_VECTORS).get(vector)
+        # by the exception number the core is handling (the vector slot), never by the name
+        # of the handler: one Default_Handler may serve every vector
+        number = faults.exception_number(core.get("xpsr", 0))
+        vector = faults.exception_name(number)
         lr = core.get("lr", 0)
         exc = faults.decode_exc_return(lr)
         ram = self.ram()
@@ -124,7 +138,7 @@ class Evidence(CapturePart):
         fault = {
             "vector": vector,
             "vector_number": number,
-            "kind": faults.fault_kind(number if number is not None else vector, scb),
+            "kind": faults.fault_kind(number, scb),
             "registers": core,
             "exc_return": lr,
             "exc_return_decoded": {k: v for k, v in exc.items() if k != "value"},

@@ -52,13 +52,29 @@ class Frame(Section):
 
     REQUIRED = ("pc", "function", "file", "line")
     pc: int | None = None
-    function: str | None = None
+    function: str | None = None  # "<exception frame>" on a marker between two stretches
     file: str | None = None
     line: int | None = None
+    # a marker entry (photondbg.capture.backtrace): the exception whose entry stacked the frame
+    exception: str | None = None
+    exc_return: int | None = None
+    frame_address: int | None = None
+    stack: str | None = None  # msp | psp: where that frame is
 
     @property
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.file else ""
+
+    @property
+    def marker(self) -> str | None:
+        """'IRQ0 entry: EXC_RETURN 0x..., frame on the MSP at 0x...' for a marker entry."""
+        if self.exc_return is None:
+            return None
+        at = f" at 0x{self.frame_address:08x}" if self.frame_address is not None else ""
+        return (
+            f"{self.exception or '?'} entry: EXC_RETURN 0x{self.exc_return:08x}, "
+            f"frame on the {(self.stack or '?').upper()}{at}"
+        )
 
 
 @dataclass
@@ -463,6 +479,9 @@ class CaptureReport(Section):
     stopped_at: StoppedAt | None = None
     threads: list[Thread] | None = None  # when a scheduler was found (capture)
     rtos: Rtos | None = None  # the kernel those threads come from
+    backtrace_method: str | None = None  # cfi | gdb | stacked-pc-lr | none (capture.backtrace)
+    backtrace_source: str | None = None  # from which registers and stack, in words
+    backtrace_stop: str | None = None  # why the unwind ended (cfi)
     sim_artefacts: list[SimArtefact] | None = None  # sim target: what is the simulator's
     threads_note: str | None = None  # why no thread (or not every thread) is listed
     after_fault_events: list[AfterFault] | None = None  # every stop after the first fault

@@ -207,7 +207,15 @@ def render_markdown(report: CaptureReport | dict) -> str:
     out += stack_check_markdown(r.stack_check.to_dict() if r.stack_check else None)
     if r.backtrace:
         out += ["## Backtrace", ""]
+        if r.backtrace_method:
+            how = f"Method: **{r.backtrace_method}**"
+            how += f" ({r.backtrace_source})" if r.backtrace_source else ""
+            how += f"; ended: {r.backtrace_stop}" if r.backtrace_stop else ""
+            out += [how, ""]
         for i, fr in enumerate(r.backtrace):
+            if fr.marker:
+                out.append(f"{i}. --- {fr.marker} ---")
+                continue
             where = f" at {fr.where}" if fr.file else ""
             out.append(f"{i}. {hx(fr.pc)} `{fr.function or '??'}`{where}")
         out.append("")
@@ -309,8 +317,13 @@ def summary(report: CaptureReport | dict, path: Path) -> str:
         lines.append("  threads: " + ", ".join(_thread_brief(t) for t in r.threads))
     bt = r.backtrace
     if bt:
-        lines.append("  backtrace:")
+        lines.append(
+            f"  backtrace ({r.backtrace_method}):" if r.backtrace_method else "  backtrace:"
+        )
         for i, fr in enumerate(bt[:8]):
+            if fr.marker:
+                lines.append(f"    --- {fr.marker} ---")
+                continue
             loc = f" at {fr.where}" if fr.file else ""
             lines.append(f"    #{i} {_hx(fr.pc)} {fr.function or '??'}{loc}")
         if len(bt) > 8:

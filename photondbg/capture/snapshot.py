@@ -54,7 +54,7 @@ def snapshot(dut, out: Path, *, why: str = "") -> Path:
             where = collect.locate(elf, frame["pc"] if frame else None, gdb)
             report["outcome"] = "fault"
             report["fault"] = {
-                "vector": armed.handlers[pc][0],
+                "vector": faults.exception_name(faults.exception_number(core.get("xpsr", 0))),
                 "registers": core,
                 "exc_return": core.get("lr"),
                 "stack": exc["stack"],
@@ -76,13 +76,16 @@ def snapshot(dut, out: Path, *, why: str = "") -> Path:
             report["scb"] = scb
             report["stop"]["stack_pointers"] = sps.as_dict()
         if report["outcome"] == "fault":
-            report["backtrace"], report["backtrace_source"] = collect.backtrace(gdb, elf, frame)
             stack = backtrace.stack_window(gdb, report["fault"]["stack_pointer"], _ram(dut))
-            thread_bt = backtrace.psp_backtrace(elf, report["fault"], stack.word)
-            if thread_bt:  # through the PSP frame, which GDB cannot see on QEMU
-                report["backtrace"], report["backtrace_source"] = thread_bt, "cfi: PSP frame"
+            bt = backtrace.fault_backtrace(elf, report["fault"], stack.word)
+            if bt is None:
+                frames, how = collect.backtrace(gdb, elf, frame)
+                bt = backtrace.Backtrace(frames, "gdb" if how == "gdb" else "stacked-pc-lr", how)
+            report["backtrace"], report["backtrace_method"] = bt.frames, bt.method
+            report["backtrace_source"], report["backtrace_stop"] = bt.source, bt.stop
         else:
             report["backtrace"], report["backtrace_source"] = _frames(gdb), "gdb"
+            report["backtrace_method"] = "gdb"
         ram = _ram(dut)
         path = capdir / "ram.bin"
         mem = collect.dump(gdb, path, ram.base, min(ram.size, collect.RAM_DUMP_MAX))

@@ -10,7 +10,10 @@ this unwinder works offline instead: the CFA and saved-register rules of ``.debu
 Frame 0 without CFI (a garbage PC, a naked function) is taken as a leaf: its caller is LR.
 The walk stops at a caller that saves no return address (a thread's entry function that never
 returns), a return address outside the code, an EXC_RETURN value, a stack pointer that goes
-down or leaves the given stack bounds, or after ``max_frames``.
+down or leaves the given stack bounds, or after ``max_frames``. At an EXC_RETURN value the
+walked code was an exception handler: :attr:`Unwound.exc_return` and :attr:`Unwound.caller`
+(the registers with SP at the handler's entry) let :mod:`photondbg.capture.backtrace` go on
+through the exception frame into the code it interrupted.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from elftools.common.exceptions import DWARFError, ELFError
 from elftools.dwarf.callframe import FDE
 
 from photondbg.capture.elfinfo import ElfInfo
+from photondbg.cortexm import faults
 
 REG_NAMES = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc"]  # DWARF numbers 0..15
 MAX_FRAMES = 32
@@ -36,6 +40,8 @@ ReadWord = Callable[[int], "int | None"]
 class Unwound:
     frames: list[dict]  # [{pc, function, file, line, sp}]
     stop: str  # why the walk ended
+    exc_return: int | None = None  # the walk ended at this (valid) EXC_RETURN value
+    caller: dict[str, int] | None = None  # then: registers, SP = the handler's entry SP
 
 
 class CfiUnwinder:
@@ -135,7 +141,12 @@ class CfiUnwinder:
             if ra is None:
                 return Unwound(frames, "no return address")
             if ra >= 0xFFFFFFE0:
-                return Unwound(frames, f"exception return 0x{ra:08x}")
+                if not faults.decode_exc_return(ra)["valid"]:
+                    return Unwound(
+                        frames, f"return address 0x{ra:08x} is neither code nor EXC_RETURN"
+                    )
+                new["sp"] = cfa
+                return Unwound(frames, f"exception return 0x{ra:08x}", ra, new)
             if not ra & 1 or not self.elf.in_code(ra & ~1):
                 return Unwound(frames, f"return address 0x{ra:08x} is not code")
             entry = self.elf.function_at(ra & ~1)

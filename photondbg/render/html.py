@@ -120,6 +120,7 @@ def context(capdir: Path, report: CaptureReport) -> dict:
                 "function": fr.function or "??",
                 "where": fr.where,
                 "source": source_line(fr.file, fr.line, roots),
+                "marker": fr.marker,
             }
         )
     threads = []

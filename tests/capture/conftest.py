@@ -54,6 +54,18 @@ FIRMWARES = {
     "rtos_task_v8": "netduino2",  # the same, v7/v8 names, heap_4-layout heap stacks
     "rtos_task_eos": "netduino2",  # the same, pxEndOfStack in the TCB
     "rtos_task_m4f": "netduinoplus2",  # the same on a Cortex-M4F: the ARM_CM4F port's context
+    # backtraces (test_backtraces.py; start-up, threads, entry shims: unwind_rig.h)
+    "psp_deep": "netduino2",  # a thread on the PSP faults four calls deep
+    "irq_fault": "netduino2",  # a fault inside IRQ0's handler, which interrupted a PSP thread
+    "irq_fault_msp": "netduino2",  # the same, IRQ0 interrupted main on the MSP
+    "svc_escalate": "netduino2",  # an escalated fault (HardFault FORCED) inside SVCall
+    "shared_default_hard": "netduino2",  # one Default_Handler for every vector: HardFault
+    "shared_default_mem": "netduino2",  # ... MemManage (a call into XN: garbage PC)
+    "shared_default_bus": "mps2-an385",  # ... BusFault (netduino2 has no bus faults)
+    "shared_default_usage": "netduino2",  # ... UsageFault
+    "null_call": "netduino2",  # a call through a NULL function pointer, on the MSP
+    "null_call_psp": "netduino2",  # the same in a thread on the PSP
+    "uaf_virtual": "netduino2",  # C++: a virtual call through a freed, reused object
 }
 # firmwares with their own vector table
 OWN_STARTUP = {
@@ -66,6 +78,18 @@ OWN_STARTUP = {
     "rtos_task_v8",
     "rtos_task_eos",
     "rtos_task_m4f",
+    # unwind_rig.h's start-up
+    "psp_deep",
+    "irq_fault",
+    "irq_fault_msp",
+    "svc_escalate",
+    "shared_default_hard",
+    "shared_default_mem",
+    "shared_default_bus",
+    "shared_default_usage",
+    "null_call",
+    "null_call_psp",
+    "uaf_virtual",
 }
 CPU_FLAGS = {  # machine -> the core it emulates (M4 boards with the FPU on, hard-float ABI)
     "netduino2": ["-mcpu=cortex-m3"],
