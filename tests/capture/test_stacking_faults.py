@@ -101,6 +101,33 @@ def test_recursion_into_a_thread_stack_guard(fault_elves, capture):
     assert callers == {"recurse": count, "thread_entry": 1, "main": 1}
 
 
+def test_rtos_task_overflows_into_its_guard(fault_elves, capture):
+    """A FreeRTOS-layout task (Device OS-like: no MemManage handler) recurses into the MPU guard
+    at the bottom of its stack: HardFault forced from MemManage, and its entry could not stack
+    either. The stack's bounds come from the threads section (the running task)."""
+    elf = fault_elves["rtos_task_overflow"]
+    t = ground_truth(elf, MACHINE, extra=["app_depth", "stack_lo[3]", "stack_hi[3]"])
+    lo, hi = t["stack_lo[3]"], t["stack_hi[3]"]
+    r = capture(elf)
+    f, sc = r.report["fault"], r.report["stack_check"]
+    assert f["vector"] == "HardFault" and t["ipsr"] == 3
+    assert fields(f["reasons"]) == {"DACCVIOL", "MSTKERR", "MMARVALID", "FORCED", "no frame"}
+    assert f["exc_return"] == t["exc_return"] == 0xFFFFFFFD
+    assert f["stack_pointer"] == t["psp"] == lo == sc["sp"]  # the frame would start at the guard
+    assert_no_frame(r.report, "MSTKERR")
+    app = next(th for th in r.report["threads"] if th["current"])
+    assert app["name"] == "app" and app["backtrace"] == []  # nothing from the stale stack
+    b = sc["bounds"]
+    assert (b["lo"], b["hi"], b["thread"]) == (lo, hi, "app")
+    assert b["source"] == "thread 'app' (threads section)"
+    assert sc["position"] == "in-guard" and sc["overflow"] == 32
+    g = sc["guard"]
+    assert (g["base"], g["size"], g["of"]) == (lo, 32, "thread stack")
+    count = t["app_depth"] - 1
+    assert sc["recursion"] == {"function": "app_recurse", "count": count, "unbounded": True}
+    assert f"app_recurse() appears {count} times: unbounded recursion" in sc["findings"]
+
+
 def test_unstacking_fault_from_a_guard(fault_elves, capture):
     elf = fault_elves["unstack_fault"]
     t = ground_truth(elf, MACHINE, extra=["bad_psp", "guard_base", "guard_end"])

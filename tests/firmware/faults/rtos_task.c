@@ -128,7 +128,11 @@ static void *port_malloc(uint32_t bytes)
 static uint32_t stack_idle[STACK_WORDS] __attribute__((aligned(8))) USED;
 static uint32_t stack_logger[STACK_WORDS] __attribute__((aligned(8))) USED;
 static uint32_t stack_worker[STACK_WORDS] __attribute__((aligned(8))) USED;
+#ifdef RTOS_APP_OVERFLOW
+static uint32_t stack_app[STACK_WORDS] __attribute__((aligned(APP_GUARD))) USED;
+#else
 static uint32_t stack_app[STACK_WORDS] __attribute__((aligned(8))) USED;
+#endif
 static uint32_t stack_sensor[STACK_WORDS] __attribute__((aligned(8))) USED;
 static uint32_t stack_net[STACK_WORDS] __attribute__((aligned(8))) USED;
 #endif
@@ -389,11 +393,28 @@ NOINLINE uint32_t app_compute(uint32_t x)
     return x + 1;
 }
 NOINLINE uint32_t app_step(uint32_t x) { return app_compute(x * 3) + 1; }
+#ifdef RTOS_APP_OVERFLOW
+/* rtos_task_overflow.c: the app task recurses until a push lands in the MPU guard at the
+ * bottom of its stack (app_depth: how many app_recurse() calls had begun) */
+volatile uint32_t app_depth USED;
+#pragma GCC diagnostic ignored "-Winfinite-recursion" /* unbounded on purpose */
+NOINLINE uint32_t app_recurse(uint32_t n)
+{
+    app_depth = n; /* its only stack write is the push of r4/lr: the overflow faults there */
+    return app_recurse(n + 1) + n;
+}
+void app_main(void)
+{
+    for (;;)
+        worker_rounds += app_recurse(1);
+}
+#else
 void app_main(void)
 {
     for (;;)
         worker_rounds += app_step(worker_rounds);
 }
+#endif
 
 void idle_main(void)
 {
@@ -421,6 +442,11 @@ int main(void)
     task_create(3, "app", 1, app_main);
     task_create(4, "sensor", 2, sensor_main);
     task_create(5, "net", 3, net_main);
+#ifdef RTOS_APP_OVERFLOW
+    mpu_region(0, (uint32_t)stack_app, APP_GUARD_RASR); /* the guard: stack_app's first bytes */
+    MPU_CTRL = MPU_CTRL_PRIVDEFENA | MPU_CTRL_ENABLE;
+    __asm volatile("dsb\n\tisb" ::: "memory");
+#endif
     SCB_SHPR3 |= 0xFF << 16; /* PendSV at the lowest priority */
     __asm volatile("msr psp, %0" : : "r"(&_estack - 64));
     pxCurrentTCB = 0;        /* the first PendSV saves nothing */
