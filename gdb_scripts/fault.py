@@ -168,6 +168,15 @@ class FaultCommand(gdb.Command):
         print("Stacked frame at 0x%08x:" % sp)
         for name in faults.BASIC_FRAME:
             print("  %-4s = 0x%08x" % (name, stacked[name]))
+        print(
+            "SP before the exception 0x%08x%s"
+            % (
+                faults.frame_caller_sp(sp, exc, stacked["xpsr"]),
+                " (frame padded: xPSR bit 9)" if faults.frame_padded(stacked["xpsr"]) else "",
+            )
+        )
+        if exc["frame"] == "extended":
+            _fp_part(sp)
         print("Faulting PC 0x%08x  %s" % (stacked["pc"], _where(stacked["pc"])))
         lr = stacked["lr"]
         print("Called from 0x%08x  %s" % (lr, _where((lr & ~1) - 2 if lr & 1 else lr)))
@@ -175,6 +184,29 @@ class FaultCommand(gdb.Command):
             "Backtrace hint: 'bt' unwinds through the exception frame "
             "(the frame after <signal handler called> is the faulting code)."
         )
+
+
+def _fp_part(sp):
+    """S0-S15/FPSCR of an extended frame: from the frame, or from the registers while lazy
+    stacking has only reserved the slots (FPCCR.LSPACT with FPCAR at this frame)."""
+    fpccr, fpcar = _u32(faults.FPCCR), _u32(faults.FPCAR)
+    slot = sp + faults.EXTENDED_FP_OFFSET
+    print(
+        "FPCCR 0x%08x (%s), FPCAR 0x%08x"
+        % (fpccr, faults.bits_text(fpccr, [(n, b) for n, b, _ in faults.FPCCR_BITS]), fpcar)
+    )
+    if fpccr & faults.FPCCR_LSPACT and fpcar == slot:
+        print(
+            "FP state: lazy: the slots at 0x%08x are reserved, not written; S0-S15/FPSCR are "
+            "still the interrupted code's, in the registers ('info registers float')" % slot
+        )
+        return
+    words = [_u32(slot + 4 * i) for i in range(len(faults.EXTENDED_FP_FRAME))]
+    fp = faults.unpack_fp_frame(words)
+    print("Stacked FP state at 0x%08x:" % slot)
+    for i in range(0, 16, 4):
+        print("  " + "  ".join("s%-2d = 0x%08x" % (j, fp["s%d" % j]) for j in range(i, i + 4)))
+    print("  fpscr = 0x%08x" % fp["fpscr"])
 
 
 FaultCommand()

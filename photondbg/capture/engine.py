@@ -32,8 +32,7 @@ from photondbg.paths import GDB_SCRIPTS
 from photondbg.procs import ProcessOwner, interruption
 from photondbg.replay import reproduce
 from photondbg.sim.facts import sim_artefacts
-from photondbg.targets.base import TARGETS, Target, make_target
-from photondbg.targets.machine_fit import choose as choose_machine
+from photondbg.targets.base import TARGETS, Target, check_machine, make_target
 
 if TYPE_CHECKING:
     from photondbg.campaign.scenario import WifiLossScenario
@@ -105,8 +104,7 @@ class Capture:
         self.progress = progress or (lambda msg: None)
         self.status = getattr(progress, "status", None)  # live counters (photondbg.progress)
         self.elf: ElfInfo | None = ElfInfo(req.elf) if req.elf else None
-        if self.elf is not None and req.target == "sim":  # no machine fits: one line, exit 2
-            choose_machine(self.elf.path, req.machine)
+        check_machine(req.target, self.elf.path if self.elf else None, req.machine)
         check_gdb(req.gdb_bin)
         self.capdir = new_capdir(req.out, req.target)
         self.report = new_report(
@@ -216,9 +214,8 @@ class Capture:
             )
             self.target.start()
             self.report["target"]["machine"] = self.target.machine
-            how = getattr(self.target, "machine_how", None)  # sim: --machine or why inferred
-            if how:
-                self.report["target"]["machine_choice"] = how
+            if self.target.machine_choice:  # sim: --machine, or why the ELF chose it
+                self.report["target"]["machine_choice"] = self.target.machine_choice
             self.report["sim_artefacts"] = sim_artefacts(
                 self.elf.by_name, self.target.kind, self.target.machine
             )

@@ -287,6 +287,9 @@ def summary(report: CaptureReport | dict, path: Path) -> str:
                 + (f", thread {running}" if running and f.stack == "psp" else "")
                 + f" (read by {sps.method})"
             )
+        if f.fpu and f.fpu.frame == "extended":
+            lazy = "lazy: S0-S15/FPSCR from the registers" if f.fpu.lazy else "stacked"
+            lines.append(f"  fpu  extended frame ({lazy}); report.md lists S0-S31")
         if f.caller and f.caller.symbol:
             c = f.caller
             lines.append(f"  from {c.symbol}" + (f" ({c.location})" if c.location else ""))

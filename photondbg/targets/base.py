@@ -77,6 +77,7 @@ class Target(abc.ABC):
     reset_command: ClassVar[str]  # GDB command: reset the core, breakpoints kept
 
     machine: str | None  # what runs it (QEMU machine, "photon")
+    machine_choice: str | None = None  # sim: "--machine" or why the ELF chose the machine
     logdir: Path | None
     console: Console | None  # the board's Serial (USART1 / USB serial), or None
     link: socket.socket | None = None  # the simulated network link (sim only), else None
@@ -153,6 +154,15 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def lockup(self) -> LockupDump | None:
         """The lock-up evidence, or None when the core did not lock up."""
+
+
+def check_machine(kind: str, elf: Path | None, machine: str | None) -> None:
+    """Before anything starts: the sim's machine (given, or inferred from the ELF) runs the ELF;
+    a UsageError (one line, exit 2) says why not. The photon target is one board."""
+    if kind == "sim" and elf is not None:
+        from photondbg.targets.machine_fit import choose
+
+        choose(elf, machine)
 
 
 def make_target(

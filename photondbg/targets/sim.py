@@ -85,7 +85,6 @@ class SimTarget(Target):
         if machine is not None and machine not in MACHINES:
             raise UsageError(f"unknown machine {machine!r} (choose from {', '.join(MACHINES)})")
         self.machine = machine
-        self.machine_how: str | None = None  # "--machine" or why inference chose it
         self.gdb = gdb
         self.qemu_bin = qemu_bin
         self.extra_args = extra_args or []
@@ -104,7 +103,7 @@ class SimTarget(Target):
             raise UsageError(f"ELF not found: {self.elf}")
         if shutil.which(self.qemu_bin) is None:
             raise ToolMissing(self.qemu_bin, "apt-get install qemu-system-arm")
-        machine, self.machine_how = choose(self.elf, self.machine)
+        machine, self.machine_choice = choose(self.elf, self.machine)
         self.machine = machine
         con_l = listen()
         link_l = listen()

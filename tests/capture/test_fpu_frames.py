@@ -40,6 +40,7 @@ def check_common(f, truth):
     assert truth["sp_before"] % 8 == 4
     assert f["caller_sp"] == truth["sp_before"] == sp + 0x68 + 4
     assert f["instruction"].startswith("udf")
+    assert f["faulting_symbol"] == "fp_fault"
     fpu = f["fpu"]
     assert fpu["frame"] == "extended"
     for i in range(16):
@@ -55,6 +56,9 @@ def test_lazy_extended_frame_with_pad_on_msp(fault_elves, capture):
     r, f, truth = fp_capture("fpu_lazy", fault_elves, capture)
     assert truth["exc_return"] == 0xFFFFFFE9  # thread mode, MSP, extended frame
     sp = check_common(f, truth)
+    # GDB unwinds the MSP's extended, padded frame itself
+    assert r.report["backtrace_source"] == "gdb"
+    assert [b["function"] for b in r.report["backtrace"]][:2] == ["fp_fault", "main"]
     fpu = f["fpu"]
     assert fpu["lazy"] is True and "LSPACT" in fpu["fpccr_bits"] and "LSPEN" in fpu["fpccr_bits"]
     assert fpu["fpcar"] == sp + faults.EXTENDED_FP_OFFSET
@@ -77,6 +81,12 @@ def test_lazy_extended_frame_with_pad_on_msp(fault_elves, capture):
 
     page = render_html(r.capdir, r.report)
     assert 'id="fpu"' in page and "0xc1800000" in page and "-16" in page
+    from photondbg.capture.report import summary
+
+    assert "fpu  extended frame (lazy: S0-S15/FPSCR from the registers)" in summary(r.report, "x")
+    gdb_text = (r.capdir / "gdb-fault.txt").read_text()  # the `fault` command users run
+    assert "FP state: lazy" in gdb_text
+    assert f"SP before the exception 0x{truth['sp_before']:08x} (frame padded" in gdb_text
 
 
 def test_immediate_extended_frame_with_pad_on_psp(fault_elves, capture):
@@ -84,6 +94,9 @@ def test_immediate_extended_frame_with_pad_on_psp(fault_elves, capture):
     assert truth["exc_return"] == 0xFFFFFFED  # thread mode, PSP, extended frame
     assert f["stack"] == "psp"
     check_common(f, truth)
+    # the PSP frame is unwound by CFI from the stacked registers, from SP + 0x68 + pad
+    assert r.report["backtrace_source"].startswith("cfi")
+    assert [b["function"] for b in r.report["backtrace"]][:2] == ["fp_fault", "main"]
     fpu = f["fpu"]
     assert fpu["lazy"] is False and "LSPEN" not in fpu["fpccr_bits"]
     assert truth["fpccr_at_fault"] >> 30 & 1 == 0  # the firmware cleared LSPEN itself
@@ -92,6 +105,8 @@ def test_immediate_extended_frame_with_pad_on_psp(fault_elves, capture):
     # registers no longer hold the interrupted code's values, only the frame does
     regs = fpu["registers"]
     assert [regs[f"s{i}"] for i in range(16)] != [truth[f"fp_bits[{i}]"] for i in range(16)]
+    gdb_text = (r.capdir / "gdb-fault.txt").read_text()
+    assert f"s15 = 0x{truth['fp_bits[15]']:08x}" in gdb_text
     report = CaptureReport.load(r.capdir)  # the typed report reads the fpu part back
     assert report.fault.fpu.stacked["s15"] == truth["fp_bits[15]"]
     assert report.to_dict() == r.report
