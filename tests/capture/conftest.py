@@ -48,6 +48,7 @@ FIRMWARES = {
     "unstack_fault": "netduino2",  # an exception return pops its frame from a guard (MUNSTKERR)
     "fpu_lazy": "netduinoplus2",  # extended frame, lazy stacking, alignment pad, MSP
     "fpu_immediate": "netduinoplus2",  # extended frame written at entry (LSPEN=0), pad, PSP
+    "fpu_handler": "netduinoplus2",  # extended frame from Handler mode (SVCall): 0xFFFFFFE1
     "basic_m4": "mps2-an386",  # a basic frame on an FPU core (no FP used before the fault)
     "basic_lm3s": "lm3s6965evb",  # Zephyr's qemu_cortex_m3: a forced HardFault on a PSP
     "rtos_task": "netduino2",  # a small RTOS task: FreeRTOS-layout kernel (v10 names)

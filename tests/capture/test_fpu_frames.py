@@ -27,13 +27,13 @@ def fp_capture(name, fault_elves, capture):
     return r, r.report["fault"], truth
 
 
-def check_common(f, truth):
+def check_common(f, truth, vector="UsageFault", number=6):
     sp = truth["msp"] if f["stack"] == "msp" else truth["psp"]
     assert f["exc_return"] == truth["exc_return"]
     assert f["exc_return_decoded"]["frame"] == "extended"
     assert f["exc_return_decoded"]["frame_bytes"] == 0x68
     assert f["stack_pointer"] == sp  # the frame's address
-    assert f["vector"] == "UsageFault" and f["vector_number"] == truth["ipsr"] == 6
+    assert f["vector"] == vector and f["vector_number"] == truth["ipsr"] == number
     assert f["frame"]["r0"] == 0xA0 and f["frame"]["r12"] == 0xAC
     assert f["frame"]["xpsr"] >> 9 & 1 == 1
     assert f["frame_padded"] is True
@@ -108,6 +108,21 @@ def test_immediate_extended_frame_with_pad_on_psp(fault_elves, capture):
     report = CaptureReport.load(r.capdir)  # the typed report reads the fpu part back
     assert report.fault.fpu.stacked["s15"] == truth["fp_bits[15]"]
     assert report.to_dict() == r.report
+
+
+def test_lazy_extended_frame_from_handler_mode(fault_elves, capture):
+    """FP code in the SVCall handler faults; the UsageFault escalates to HardFault, which
+    stacks an extended frame on the MSP with EXC_RETURN 0xFFFFFFE1 (Handler mode)."""
+    r, f, truth = fp_capture("fpu_handler", fault_elves, capture)
+    assert truth["exc_return"] == 0xFFFFFFE1
+    assert f["exc_return_decoded"]["mode"] == "handler"
+    sp = check_common(f, truth, vector="HardFault", number=3)
+    assert f["kind"] == "HardFault (forced from UsageFault)"
+    assert f["frame"]["xpsr"] & 0x1FF == 11  # the interrupted code was the SVCall handler
+    fpu = f["fpu"]
+    assert fpu["lazy"] is True and fpu["fpcar"] == sp + faults.EXTENDED_FP_OFFSET
+    assert "THREAD" not in fpu["fpccr_bits"]  # the FP context was allocated in Handler mode
+    assert fpu["stacked_source"] == "registers"
 
 
 @pytest.mark.parametrize(

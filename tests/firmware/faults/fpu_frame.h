@@ -1,6 +1,8 @@
 /* An FPU fault with the 4-byte alignment pad (Cortex-M4F, netduinoplus2). Included by
- * fpu_lazy.c (LSPEN=1, the reset default: lazy stacking, fault on the MSP) and fpu_immediate.c
- * (LSPEN=0: the core writes S0-S15/FPSCR at entry, fault on a PSP task stack).
+ * fpu_lazy.c (LSPEN=1, the reset default: lazy stacking, fault on the MSP), fpu_immediate.c
+ * (LSPEN=0: the core writes S0-S15/FPSCR at entry, fault on a PSP task stack) and
+ * fpu_handler.c (FP_IN_HANDLER: the FP code runs in the SVCall handler, its UsageFault cannot
+ * preempt SVCall's priority and escalates to HardFault: EXC_RETURN 0xFFFFFFE1, Handler mode).
  *
  * main enables CP10/CP11 in CPACR, sets FPCCR.LSPEN, then fp_fault() loads S0-S31 from fp_bits
  * (known IEEE-754 patterns), FPSCR from fpscr_bits, makes the SP 4 mod 8 (so the core pads the
@@ -29,7 +31,14 @@ volatile uint32_t sp_before;  /* the SP the fault interrupted: 4 mod 8 */
 volatile uint32_t fpccr_at_fault;
 static uint32_t task_stack[256] __attribute__((aligned(8)));
 
+#ifndef FP_IN_HANDLER
+#define FP_IN_HANDLER 0
+#endif
+#if FP_IN_HANDLER
+TRUTH_HANDLER(HardFault_Handler)
+#else
 TRUTH_HANDLER(UsageFault_Handler)
+#endif
 
 __attribute__((naked, noinline)) void fp_fault(void)
 {
@@ -57,6 +66,11 @@ __attribute__((naked, noinline)) void fp_fault(void)
                    ".ltorg\n");
 }
 
+#if FP_IN_HANDLER
+/* startup.c's SVCall slot: the FP code runs in Handler mode */
+__attribute__((naked)) void Default_Handler(void) { __asm volatile("b fp_fault"); }
+#endif
+
 static void fill_stale(uint32_t *from, uint32_t *to)
 {
     while (from < to)
@@ -82,6 +96,9 @@ int main(void)
         __asm volatile("mov %0, sp" : "=r"(sp));
         fill_stale((uint32_t *)(sp - 512), (uint32_t *)sp);
     }
-    fp_fault();
+    if (FP_IN_HANDLER)
+        __asm volatile("svc #0" ::: "memory");
+    else
+        fp_fault();
     for (;;) {}
 }
