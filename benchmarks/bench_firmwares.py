@@ -6,7 +6,8 @@ and captured ``--runs`` times through the real engine (QEMU + GDB, follow 0). Pe
 outcome, whole-run median and max (boot, attach, arm, run, capture, dumps, threads, analysis),
 the evidence time after the stop (stop -> report), and the ``threads`` stage (kernel awareness:
 the task list by symbol + DWARF, stack bounds, high-water, one unwind per task) with its share of
-the run. Figures, not assertions.
+the run, and the ``stack_check`` stage (stack bounds, MPU regions read by the core, return
+addresses from the SP to the stack top). Figures, not assertions.
 
     .venv/bin/python benchmarks/bench_firmwares.py [--runs N] [--only NAME ...]
 """
@@ -61,7 +62,7 @@ def main() -> int:
         out = Path(tmp)
         for name in names:
             elf = conf._build_one(gcc, name, out)
-            walls, after, thr, outcomes, nthreads = [], [], [], set(), 0
+            walls, after, thr, stk, outcomes, nthreads = [], [], [], [], set(), 0
             for i in range(args.runs):
                 req = CaptureRequest(
                     elf=elf,
@@ -82,6 +83,9 @@ def main() -> int:
                 t = stage_seconds(res.report, "threads")
                 if t is not None:
                     thr.append(t)
+                t = stage_seconds(res.report, "stack_check")
+                if t is not None:
+                    stk.append(t)
                 nthreads = len(res.report.get("threads") or [])
             rows.append(
                 (
@@ -91,16 +95,17 @@ def main() -> int:
                     walls,
                     after,
                     thr,
+                    stk,
                     nthreads,
                 )
             )
     print(
         f"{'firmware':22} {'machine':14} {'outcome':8} {'median':>8} {'max':>8} "
-        f"{'stop->rep':>9} {'threads':>8} {'share':>6} tasks"
+        f"{'stop->rep':>9} {'threads':>8} {'share':>6} {'stk':>8} tasks"
     )
     all_walls = []
     rtos_share = []
-    for name, machine, outcome, walls, after, thr, n in rows:
+    for name, machine, outcome, walls, after, thr, stk, n in rows:
         all_walls += walls
         med, mx = statistics.median(walls), max(walls)
         a = f"{statistics.median(after) * 1000:7.1f}ms" if after else "-"
@@ -111,9 +116,10 @@ def main() -> int:
                 rtos_share.append((name, n, tm, tm / med))
         else:
             th, share = "-", "-"
+        sk = f"{statistics.median(stk) * 1000:6.1f}ms" if stk else "-"
         print(
             f"{name:22} {machine:14} {outcome:8} {med:7.3f}s {mx:7.3f}s {a:>9} {th:>8} "
-            f"{share:>6} {n}"
+            f"{share:>6} {sk:>8} {n}"
         )
     if all_walls:
         print(

@@ -161,7 +161,14 @@ def read_mpu(gdb: MpuReader, core_select: CoreSelect | None = None) -> dict:
                 out["error"] = f"MPU_RNR could not be put back: {e}"
             if gdb.read_u32(mpu.MPU_RNR) != rnr:
                 out["error"] = "MPU_RNR could not be put back"
-    if not regions and rnr is not None and "error" not in out and core_select is not None:
+    off = not out.get("enable")  # nothing is enforced: the core need not be asked
+    if (
+        not regions
+        and rnr is not None
+        and "error" not in out
+        and core_select is not None
+        and not off
+    ):
         try:
             regions, restored, why = core_select(count)
             out["read_by"] = "core"  # the region stub stepped in place (mpuread)
@@ -170,7 +177,9 @@ def read_mpu(gdb: MpuReader, core_select: CoreSelect | None = None) -> dict:
                 out["error"] = f"restore check failed: {why}"
         except PhotondbgError as e:
             out["core_select_error"] = str(e)
-    if not regions and rnr is not None and "error" not in out:
+    if not regions and off:
+        out["note"] = "the MPU is disabled: no region applies (regions not read)"
+    elif not regions and rnr is not None and "error" not in out:
         rbar, rasr = gdb.read_u32(mpu.MPU_RBAR), gdb.read_u32(mpu.MPU_RASR)
         if rbar is not None and rasr is not None:
             regions = [mpu.Region(rnr & 0xFF, rbar, rasr)]
