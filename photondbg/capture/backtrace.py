@@ -11,9 +11,11 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from photondbg.capture import collect
 from photondbg.capture.elfinfo import ElfInfo
 from photondbg.capture.unwind import MAX_FRAMES, CfiUnwinder, ReadWord, Snapshot
 from photondbg.cortexm import faults
+from photondbg.gdb.mi import GdbError
 
 _UNWINDERS: weakref.WeakKeyDictionary[ElfInfo, CfiUnwinder] = weakref.WeakKeyDictionary()
 
@@ -75,17 +77,37 @@ def fault_backtrace(elf: ElfInfo, fault: dict, read_word: ReadWord) -> Backtrace
     is 0 or garbage has no CFI: its caller is the stacked LR. None when there is no stacked
     frame or the ELF has no call-frame information (the caller then falls back)."""
     regs = interrupted_registers(fault)
-    unwinder = unwinder_for(elf)
-    if regs is None or not unwinder.available:
+    if regs is None or not unwinder_for(elf).available:
         return None
     regs["xpsr"] = fault["frame"]["xpsr"]
-    psp = (fault.get("stack_pointers") or {}).get("psp")
     sps = fault.get("stack_pointers") or {}
     source = (
         f"cfi: DWARF call-frame information from the stacked frame on the "
         f"{str(fault.get('stack')).upper()} at 0x{fault['stack_pointer']:08x}"
         f" (read by {sps.get('method') or fault.get('stack_pointer_source') or '?'})"
     )
+    frames, stop = walk(elf, regs, sps.get("psp"), read_word)
+    return Backtrace(frames, "cfi", source, stop)
+
+
+def halt_backtrace(
+    elf: ElfInfo, core: dict[str, int], psp: int | None, read_word: ReadWord, where: str
+) -> Backtrace | None:
+    """The core's own stack where it is halted (e.g. at the panic entry), by CFI from its
+    registers and through the exception frames under a handler; None without CFI."""
+    if not unwinder_for(elf).available or core.get("sp") is None or core.get("pc") is None:
+        return None
+    source = f"cfi: DWARF call-frame information from the core's registers {where}"
+    frames, stop = walk(elf, dict(core), psp, read_word)
+    return Backtrace(frames, "cfi", source + f" (SP 0x{core['sp']:08x})", stop)
+
+
+def walk(
+    elf: ElfInfo, regs: dict[str, int], psp: int | None, read_word: ReadWord
+) -> tuple[list[dict], str]:
+    """Frames from ``regs`` (r0..r12, sp, lr, pc, xpsr) by CFI, on through each exception
+    frame a handler's walk reaches (marked), to main or the thread's entry; and why it ended."""
+    unwinder = unwinder_for(elf)
     frames: list[dict] = []
     stop = ""
     for _ in range(MAX_EXCEPTION_FRAMES + 1):
@@ -110,7 +132,7 @@ def fault_backtrace(elf: ElfInfo, fault: dict, read_word: ReadWord) -> Backtrace
         regs = nxt
     else:
         stop = f"more than {MAX_EXCEPTION_FRAMES} nested exception frames"
-    return Backtrace(frames, "cfi", source, stop)
+    return frames, stop
 
 
 def _through_exception(
@@ -179,4 +201,43 @@ def trim_at_thread_exit(
     ours = [f["function"] for f in res.frames]
     if "thread's exit" in res.stop and [f.get("function") for f in frames[: len(ours)]] == ours:
         return frames[: len(ours)]
+    return frames
+
+
+def gdb_fault_backtrace(gdb, elf: ElfInfo, fault: dict) -> Backtrace:
+    """Without call-frame information (or without a stacked frame): GDB's unwind, but never
+    of a PSP frame (QEMU's stub has no PSP: GDB would walk the MSP and be wrong)."""
+    frame = fault.get("frame")
+    if fault.get("stack") == "psp":
+        if frame is None:
+            return Backtrace([], "none", "no stacked frame on the PSP")
+        return Backtrace(
+            stacked_pc_lr(elf, frame),
+            "stacked-pc-lr",
+            "stacked PC and LR (no call-frame information; GDB cannot see the PSP)",
+        )
+    frames, how = collect.backtrace(gdb, elf, frame)
+    if how == "gdb":
+        return Backtrace(frames, "gdb", "gdb: -stack-list-frames from the handler")
+    return Backtrace(frames, "stacked-pc-lr", "stacked PC and LR (GDB stopped)")
+
+
+def gdb_frames(gdb, elf: ElfInfo, core: dict[str, int], *, trim: bool) -> list[dict]:
+    """GDB's frames of the halted core (no CFI), cut at a thread's entry when asked."""
+    try:
+        res = gdb.command(f"-stack-list-frames 0 {collect.BACKTRACE_MAX - 1}")
+        raw = res.payload.get("stack", [])
+    except GdbError:
+        raw = []
+    frames = [
+        {
+            "pc": int(f.get("addr", "0"), 16),
+            "function": f.get("func"),
+            "file": f.get("file"),
+            "line": int(f["line"]) if f.get("line") else None,
+        }
+        for f in raw
+    ]
+    if trim:
+        frames = trim_at_thread_exit(elf, core, frames, gdb.read_u32)
     return frames

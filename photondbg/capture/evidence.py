@@ -47,7 +47,9 @@ class Evidence(CapturePart):
                 )
             else:
                 stack = backtrace.stack_window(gdb, fault.get("stack_pointer"), self.ram())
-                bt = backtrace.fault_backtrace(elf, fault, stack.word) or self.gdb_backtrace(fault)
+                bt = backtrace.fault_backtrace(
+                    elf, fault, stack.word
+                ) or backtrace.gdb_fault_backtrace(gdb, elf, fault)
             self.cap.report["backtrace"] = bt.frames
             self.cap.report["backtrace_method"] = bt.method
             self.cap.report["backtrace_source"] = bt.source
@@ -70,23 +72,6 @@ class Evidence(CapturePart):
         self.cap.write()
         if self.cap.req.follow > 0:
             self.follow()
-
-    def gdb_backtrace(self, fault: dict) -> backtrace.Backtrace:
-        """Without call-frame information (or without a stacked frame): GDB's unwind, but
-        never of a PSP frame (QEMU's stub has no PSP: GDB would walk the MSP and be wrong)."""
-        frame = fault.get("frame")
-        if fault.get("stack") == "psp":
-            if frame is None:
-                return backtrace.Backtrace([], "none", "no stacked frame on the PSP")
-            return backtrace.Backtrace(
-                backtrace.stacked_pc_lr(self.elf, frame),
-                "stacked-pc-lr",
-                "stacked PC and LR (no call-frame information; GDB cannot see the PSP)",
-            )
-        frames, how = collect.backtrace(self.gdb, self.elf, frame)
-        if how == "gdb":
-            return backtrace.Backtrace(frames, "gdb", "gdb: -stack-list-frames from the handler")
-        return backtrace.Backtrace(frames, "stacked-pc-lr", "stacked PC and LR (GDB stopped)")
 
     def read_fault(self) -> tuple[dict, dict | None]:
         gdb, elf = self.gdb, self.elf
@@ -315,23 +300,19 @@ class Evidence(CapturePart):
                 "caller_location": caller["location"],
                 "stack_pointers": self.target.read_stack_pointers(gdb, regs).as_dict(),
             }
-            try:
-                res = gdb.command(f"-stack-list-frames 0 {collect.BACKTRACE_MAX - 1}")
-                raw = res.payload.get("stack", [])
-            except GdbError:
-                raw = []
-            frames = [
-                {
-                    "pc": int(f.get("addr", "0"), 16),
-                    "function": f.get("func"),
-                    "file": f.get("file"),
-                    "line": int(f["line"]) if f.get("line") else None,
-                }
-                for f in raw
-            ]
-            if faults.exception_number(core.get("xpsr", 0)) == 0 and threads.scheduler(elf)[0]:
-                frames = backtrace.trim_at_thread_exit(elf, core, frames, gdb.read_u32)
-            self.cap.report["backtrace"] = frames
+            psp = self.cap.report["panic"]["stack_pointers"].get("psp")
+            stack = backtrace.stack_window(gdb, core.get("sp"), self.ram())
+            bt = backtrace.halt_backtrace(elf, core, psp, stack.word, "at the panic entry")
+            if bt is None:
+                trim = faults.exception_number(core.get("xpsr", 0)) == 0 and bool(
+                    threads.scheduler(elf)[0]
+                )
+                frames = backtrace.gdb_frames(gdb, elf, core, trim=trim)
+                bt = backtrace.Backtrace(frames, "gdb", "gdb: -stack-list-frames")
+            self.cap.report["backtrace"] = bt.frames
+            self.cap.report["backtrace_method"] = bt.method
+            self.cap.report["backtrace_source"] = bt.source
+            self.cap.report["backtrace_stop"] = bt.stop
             self.cap.report["timing"] = self.timing()
             self.cap.write()
         self.dumps(core.get("sp") if self.ram().contains(core.get("sp", 0)) else None)

@@ -68,6 +68,7 @@ FIRMWARES = {
     "null_call": "netduino2",  # a call through a NULL function pointer, on the MSP
     "null_call_psp": "netduino2",  # the same in a thread on the PSP
     "uaf_virtual": "netduino2",  # C++: a virtual call through a freed, reused object
+    "irq_panic": "netduino2",  # a panic inside IRQ0's handler, which interrupted a PSP thread
 }
 # firmwares with their own vector table
 OWN_STARTUP = {
@@ -93,6 +94,7 @@ OWN_STARTUP = {
     "null_call",
     "null_call_psp",
     "uaf_virtual",
+    "irq_panic",
 }
 CPU_FLAGS = {  # machine -> the core it emulates (M4 boards with the FPU on, hard-float ABI)
     "netduino2": ["-mcpu=cortex-m3"],

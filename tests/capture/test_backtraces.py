@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import FIRMWARES
 from test_fault_capture import fields
-from truth import ground_truth
+from truth import ground_truth, run_to
 
 from photondbg.capture.backtrace import EXCEPTION_FRAME
 from photondbg.capture.report import summary
@@ -198,3 +198,30 @@ def test_without_call_frame_information_no_cfi_is_claimed(fault_elves, capture, 
     assert r.report["backtrace_method"] == "gdb"
     assert r.report["backtrace_source"].startswith("gdb: ")
     assert [b["function"] for b in r.report["backtrace"]][:2] == ["level_6", "level_5"]
+
+
+def test_a_panic_inside_an_interrupt_unwinds_into_the_thread(fault_elves, capture):
+    """irq_panic: panic_ called in IRQ0's handler over a PSP thread. GDB would show the MSP's
+    launch_thread/main below IRQ0's frame; the CFI walk from the core goes into the thread."""
+    elf = fault_elves["irq_panic"]
+    truth = run_to(elf, "netduino2", "panic_", ["entry_truth.psp", "entry_truth.exc_return"])
+    r = capture(elf)
+    assert r.outcome == "panic" and r.report["panic"]["code"] == 3
+    bt = r.report["backtrace"]
+    assert [b["function"] for b in bt] == [
+        "panic_",
+        "check_level",
+        "irq_check",
+        X,
+        "pend_irq",
+        "sampler_wait",
+        "sampler_entry",
+    ]
+    assert r.report["backtrace_method"] == "cfi"
+    assert r.report["backtrace_source"].startswith(
+        "cfi: DWARF call-frame information from the core"
+    )
+    assert THREAD_END in r.report["backtrace_stop"]
+    assert bt[3]["exc_return"] == int(truth["entry_truth.exc_return"], 16) == 0xFFFFFFFD
+    assert bt[3]["stack"] == "psp"
+    assert bt[3]["frame_address"] == int(truth["entry_truth.psp"], 16)
