@@ -202,3 +202,43 @@ def test_cm4f_port_captured_on_netduinoplus2(fault_elves, capture):
             if name == "app"
             else "saved by the context switch (ARM_CM4F port layout)"
         )
+
+
+def test_states_from_the_holding_list_and_a_broken_list(fault_elves, capture):
+    """The captured RAM with list fields changed as the kernel would leave them: an event item
+    in xPendingReadyList (readied while the scheduler was suspended) is ready, a state item in
+    xTasksWaitingTermination is deleted (and not unwound); a list whose link loops is cut with
+    a note, never followed for ever."""
+    from photondbg.capture.threads import list_threads
+    from photondbg.capture.unwind import Snapshot
+    from photondbg.rtos.layout import freertos_layout
+
+    elf = fault_elves["rtos_task"]
+    info = ElfInfo(elf)
+    lay = freertos_layout(info)[0]
+    r = capture(elf)
+    base = r.report["dumps"]["ram"]["address"]
+    ram = bytearray((r.capdir / "ram.bin").read_bytes())
+    tcb = {t["name"]: t["tcb"] for t in r.report["threads"]}
+    lists = {kl.symbol: kl.address for kl in lay.lists}
+
+    def poke(addr: int, value: int) -> None:
+        ram[addr - base : addr - base + 4] = value.to_bytes(4, "little")
+
+    poke(tcb["sensor"] + lay.item_word("event_item", "container"), lists["xPendingReadyList"])
+    poke(
+        tcb["logger"] + lay.item_word("state_item", "container"), lists["xTasksWaitingTermination"]
+    )
+    tasks, note, _ = list_threads(info, Snapshot(base, bytes(ram)))
+    got = {t["name"]: (t["state"], t["state_list"]) for t in tasks}
+    assert got["sensor"] == ("ready", "xPendingReadyList") and note == ""
+    assert got["logger"] == ("deleted", "xTasksWaitingTermination")
+    logger = next(t for t in tasks if t["name"] == "logger")
+    assert logger["backtrace"] == [] and "deleted" in logger["backtrace_stop"]
+
+    delayed = lists["xDelayedTaskList1"]
+    item = tcb["sensor"] + lay.tcb["state_item"][0]
+    poke(item + lay.item["next"], item)  # the delayed list's only item points at itself
+    tasks, note, kernel = list_threads(info, Snapshot(base, bytes(ram)))
+    assert f"list at 0x{delayed:08x} does not end after its 1 items" in note
+    assert kernel["tasks"] == len(TASKS)  # the task before the loop is still listed
