@@ -164,10 +164,26 @@ def _through_exception(
     }
     if number == 0:
         return None, marker, "an EXC_RETURN value in thread code: the stack is not a handler's"
+    bad = _not_a_frame(stacked["xpsr"], exc)
+    if bad:  # the handler's entry SP was not where its CFI says (an SP moved without CFI)
+        marker["frame_address"] = None
+        return None, marker, f"no exception frame at 0x{at:08x}: {bad}"
     regs = {n: caller[n] for n in faults.SAVED_CONTEXT[:8] if n in caller}
     regs.update(stacked)
     regs["sp"] = faults.frame_caller_sp(at, exc, stacked["xpsr"])
     return regs, marker, ""
+
+
+def _not_a_frame(xpsr: int, exc: dict) -> str:
+    """Why the stacked xPSR cannot be that of a frame stacked for this EXC_RETURN ('' if it
+    can): the Thumb bit is always set on M-profile, and the interrupted code's IPSR is 0 in
+    Thread mode, an exception number in Handler mode."""
+    if not xpsr >> 24 & 1:
+        return f"stacked xPSR 0x{xpsr:08x} has no Thumb bit"
+    ipsr = faults.exception_number(xpsr)
+    if (ipsr == 0) != (exc["mode"] == "thread"):
+        return f"stacked IPSR {ipsr} does not fit a return to {exc['mode']} mode"
+    return ""
 
 
 def stacked_pc_lr(elf: ElfInfo, frame: dict) -> list[dict]:

@@ -225,3 +225,29 @@ def test_a_panic_inside_an_interrupt_unwinds_into_the_thread(fault_elves, captur
     assert bt[3]["exc_return"] == int(truth["entry_truth.exc_return"], 16) == 0xFFFFFFFD
     assert bt[3]["stack"] == "psp"
     assert bt[3]["frame_address"] == int(truth["entry_truth.psp"], 16)
+
+
+def test_offline_walk_matches_and_refuses_a_frame_that_is_not_one(fault_elves, capture):
+    """The capture's RAM dump alone gives the same backtrace (nothing read from the target);
+    with IRQ0's stacked xPSR made impossible (no Thumb bit) the walk stops at the marker and
+    says why, instead of unwinding whatever the words hold."""
+    from photondbg.capture.backtrace import fault_backtrace
+    from photondbg.capture.elfinfo import ElfInfo
+    from photondbg.capture.unwind import Snapshot
+
+    r = capture(fault_elves["irq_fault"])
+    fault, dumps = r.report["fault"], r.report["dumps"]["ram"]
+    ram = bytearray((r.capdir / "ram.bin").read_bytes())
+    elf = ElfInfo(fault_elves["irq_fault"])
+    same = fault_backtrace(elf, fault, Snapshot(dumps["address"], bytes(ram)).word)
+    assert same is not None and same.frames == r.report["backtrace"]
+    mark = next(b for b in r.report["backtrace"] if b["function"] == X)
+    at = mark["frame_address"] + 28 - dumps["address"]  # the stacked xPSR
+    ram[at : at + 4] = (0x00000000).to_bytes(4, "little")
+    broken = fault_backtrace(elf, fault, Snapshot(dumps["address"], bytes(ram)).word)
+    assert [b["function"] for b in broken.frames] == ["irq_divide", "irq_work", "irq_body", X]
+    assert broken.frames[-1]["frame_address"] is None
+    assert broken.stop == (
+        f"no exception frame at 0x{mark['frame_address']:08x}: "
+        "stacked xPSR 0x00000000 has no Thumb bit"
+    )
