@@ -14,9 +14,13 @@ from pathlib import Path
 
 from photondbg.analysis.rootcause import render_markdown as rootcause_markdown
 from photondbg.capture.model import OUTCOMES, SCHEMA, CaptureReport, TargetInfo
-from photondbg.capture.stackcheck import markdown as stack_check_markdown
 from photondbg.capture.threads import threads_markdown
-from photondbg.render.markdown import fpu_markdown, reproduce_markdown, timeline_markdown
+from photondbg.render.markdown import (
+    fpu_markdown,
+    reproduce_markdown,
+    stack_check_markdown,
+    timeline_markdown,
+)
 
 __all__ = [
     "OUTCOMES",

@@ -15,13 +15,11 @@ firmware's code, read from the capture's RAM dump.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from typing import Protocol
 
 from photondbg.capture import mpuread
 from photondbg.capture.elfinfo import ElfInfo
 from photondbg.cortexm import faults, mpu
-from photondbg.errors import PhotondbgError
 from photondbg.gdb.session import GdbSession
 from photondbg.targets.base import Region
 
@@ -36,26 +34,6 @@ class Memory(Protocol):
     start: int
     data: bytes
     gaps: list[tuple[int, int]]
-
-
-class MpuReader(Protocol):
-    def read_u32(self, address: int) -> int | None: ...
-
-    def write_u32(self, address: int, value: int) -> None: ...
-
-
-class GdbWords:
-    """Word reads and writes of the halted core through a GDB session (MI)."""
-
-    def __init__(self, gdb: GdbSession):
-        self.gdb = gdb
-
-    def read_u32(self, address: int) -> int | None:
-        return self.gdb.read_u32(address)
-
-    def write_u32(self, address: int, value: int) -> None:
-        data = (value & 0xFFFFFFFF).to_bytes(4, "little").hex()
-        self.gdb.command(f"-data-write-memory-bytes 0x{address:x} {data}", 5.0)
 
 
 # -- bounds --------------------------------------------------------------------------------
@@ -115,83 +93,6 @@ def thread_stack_bounds(elf: ElfInfo, threads: list[dict] | None, sp: int | None
                 "source": f"object {s.name} (ELF symbol holding the PSP)",
             }
     return None
-
-
-# -- MPU -----------------------------------------------------------------------------------
-CoreSelect = Callable[[int], tuple[list[mpu.Region], bool, str]]
-
-
-def read_mpu(gdb: MpuReader, core_select: CoreSelect | None = None) -> dict:
-    """MPU_TYPE/CTRL and every region (RNR written per region, then put back). When the
-    debugger cannot write MPU_RNR, ``core_select(count)`` has the core select them
-    (:mod:`photondbg.capture.mpuread`); without it only the selected region is shown."""
-    out: dict = {"present": False, "regions": []}
-    mtype = gdb.read_u32(mpu.MPU_TYPE)
-    if mtype is None:
-        out["error"] = "MPU_TYPE not readable"
-        return out
-    count = mpu.regions_count(mtype)
-    out["region_count"] = count
-    if count == 0:
-        return out
-    out["present"] = True
-    ctrl = gdb.read_u32(mpu.MPU_CTRL) or 0
-    out["ctrl"] = ctrl
-    out.update({k.lower(): v for k, v in mpu.ctrl_flags(ctrl).items()})
-    rnr = gdb.read_u32(mpu.MPU_RNR)
-    regions: list[mpu.Region] = []
-    try:
-        for n in range(count):
-            gdb.write_u32(mpu.MPU_RNR, n)
-            if gdb.read_u32(mpu.MPU_RNR) != n:  # QEMU's gdbstub drops writes to the SCS
-                regions = []
-                break
-            rbar, rasr = gdb.read_u32(mpu.MPU_RBAR), gdb.read_u32(mpu.MPU_RASR)
-            if rbar is None or rasr is None:
-                out["error"] = f"region {n} not readable"
-                break
-            regions.append(mpu.Region(n, rbar, rasr))
-    except PhotondbgError as e:
-        out["error"] = f"MPU regions not readable: {e}"
-    finally:
-        if rnr is not None:
-            try:
-                gdb.write_u32(mpu.MPU_RNR, rnr)
-            except PhotondbgError as e:
-                out["error"] = f"MPU_RNR could not be put back: {e}"
-            if gdb.read_u32(mpu.MPU_RNR) != rnr:
-                out["error"] = "MPU_RNR could not be put back"
-    off = not out.get("enable")  # nothing is enforced: the core need not be asked
-    if (
-        not regions
-        and rnr is not None
-        and "error" not in out
-        and core_select is not None
-        and not off
-    ):
-        try:
-            regions, restored, why = core_select(count)
-            out["read_by"] = "core"  # the region stub stepped in place (mpuread)
-            out["restored"] = restored
-            if not restored:
-                out["error"] = f"restore check failed: {why}"
-        except PhotondbgError as e:
-            out["core_select_error"] = str(e)
-    if not regions and off:
-        out["note"] = "the MPU is disabled: no region applies (regions not read)"
-    elif not regions and rnr is not None and "error" not in out:
-        rbar, rasr = gdb.read_u32(mpu.MPU_RBAR), gdb.read_u32(mpu.MPU_RASR)
-        if rbar is not None and rasr is not None:
-            regions = [mpu.Region(rnr & 0xFF, rbar, rasr)]
-        out["only_selected"] = True
-        out["note"] = (
-            f"MPU_RNR cannot be written through this debugger (QEMU's gdbstub drops writes to "
-            f"the System Control Space): only region {rnr & 0xFF}, the one the firmware "
-            f"selected last, is shown"
-        )
-    out["regions"] = [r.as_dict() for r in regions if r.enabled]
-    out["_regions"] = [r for r in regions if r.enabled]
-    return out
 
 
 def guard_of(region: mpu.Region, lo: int | None, hi: int | None) -> bool:
@@ -335,6 +236,22 @@ def check(
         findings.append(f"{name} 0x{sp:08x} is above the top of the {what_stack} (0x{hi:08x})")
     elif hi is not None:
         out["position"] = "inside"
+        if lo is not None:
+            findings.append(
+                f"{name} 0x{sp:08x} is inside the {what_stack} (0x{lo:08x}-0x{hi:08x}): "
+                f"{hi - sp} of {hi - lo} bytes in use"
+            )
+    if (
+        mpu_state.get("enable")
+        and not mpu_state.get("privdefena")
+        and not mpu_state.get("only_selected")
+        and hit is None
+        and out["position"] != "outside-ram"
+    ):
+        findings.append(
+            f"{name} 0x{sp:08x} is in no MPU region and the default map is off (PRIVDEFENA=0): "
+            "every access there faults"
+        )
     if hi is not None and out["position"] != "outside-ram":
         out["used"] = hi - sp
     if bounds is None:
@@ -354,7 +271,7 @@ def check(
 
 
 def for_capture(
-    gdb: GdbSession | MpuReader, elf: ElfInfo, report: dict, mem: Memory, ram: Region
+    gdb: GdbSession | mpuread.MpuReader, elf: ElfInfo, report: dict, mem: Memory, ram: Region
 ) -> dict | None:
     """``stack_check`` for a captured fault (None without one)."""
     fault = report.get("fault")
@@ -367,61 +284,14 @@ def for_capture(
         bounds = main_stack_bounds(elf)
     if isinstance(gdb, GdbSession):
         session = gdb
-        mpu_state = read_mpu(
-            GdbWords(session),
+        mpu_state = mpuread.read_mpu(
+            mpuread.GdbWords(session),
             lambda count: mpuread.read_regions(session, session.registers(), count),
         )
     else:
-        mpu_state = read_mpu(gdb)
+        mpu_state = mpuread.read_mpu(gdb)
     returns = None
     if sp is not None and ram.contains(sp):
         top = (bounds or {}).get("hi") or ram.end
         returns = scan_returns(elf, mem, sp, top if sp < top <= ram.end else ram.end)
     return check(fault, bounds, ram, mpu_state, returns)
-
-
-def _hx(v) -> str:
-    return "-" if v is None else f"0x{int(v):08x}"
-
-
-def markdown(section: dict | None) -> list[str]:
-    """report.md's "Stack check" section."""
-    if not section:
-        return []
-    out = ["## Stack check", ""]
-    out += [f"- {line}" for line in section.get("findings") or []]
-    b = section.get("bounds") or {}
-    out += [
-        "",
-        f"{(section.get('stack') or '?').upper()} {_hx(section.get('sp'))}, frame "
-        f"{section.get('frame')}, position {section.get('position')}",
-        f"Stack bounds: {_hx(b.get('lo'))}-{_hx(b.get('hi'))} ({b.get('source') or 'unknown'})",
-        "",
-    ]
-    m = section.get("mpu") or {}
-    if m.get("present"):
-        state = "enabled" if m.get("enable") else "disabled"
-        how = ", read by the core (region stub)" if m.get("read_by") == "core" else ""
-        out += [f"MPU {state}, {m.get('region_count')} regions{how}", ""]
-        if m.get("note"):
-            out += [m["note"], ""]
-        if m.get("regions"):
-            out += ["| region | base | end | access | XN | SRD |", "|---|---|---|---|---|---|"]
-            out += [
-                f"| {r['number']} | {_hx(r['base'])} | {_hx(r['end'] - 1)} | {r['access']} "
-                f"| {'yes' if r['xn'] else 'no'} | 0x{r['srd']:02x} |"
-                for r in m["regions"]
-            ]
-            out.append("")
-    ra = section.get("return_addresses") or {}
-    if ra.get("functions"):
-        out += [
-            f"Return addresses from {_hx(ra.get('scanned_from'))} to {_hx(ra.get('scanned_to'))}"
-            f" ({ra.get('calls')} in {ra.get('words')} words):",
-            "",
-            "| function | count |",
-            "|---|---|",
-        ]
-        out += [f"| {f['function']} | {f['count']} |" for f in ra["functions"]]
-        out.append("")
-    return out

@@ -123,3 +123,50 @@ def fpu_markdown(report: CaptureReport | dict) -> list[str]:
         ]
         out.append("")
     return out
+
+
+def _hx(v) -> str:
+    return "-" if v is None else f"0x{int(v):08x}"
+
+
+def stack_check_markdown(section: dict | None) -> list[str]:
+    """report.md's "Stack check" section."""
+    if not section:
+        return []
+    out = ["## Stack check", ""]
+    out += [f"- {line}" for line in section.get("findings") or []]
+    b = section.get("bounds") or {}
+    out += [
+        "",
+        f"{(section.get('stack') or '?').upper()} {_hx(section.get('sp'))}, frame "
+        f"{section.get('frame')}, position {section.get('position')}",
+        f"Stack bounds: {_hx(b.get('lo'))}-{_hx(b.get('hi'))} ({b.get('source') or 'unknown'})",
+        "",
+    ]
+    m = section.get("mpu") or {}
+    if m.get("present"):
+        state = "enabled" if m.get("enable") else "disabled"
+        how = ", read by the core (region stub)" if m.get("read_by") == "core" else ""
+        out += [f"MPU {state}, {m.get('region_count')} regions{how}", ""]
+        if m.get("note"):
+            out += [m["note"], ""]
+        if m.get("regions"):
+            out += ["| region | base | end | access | XN | SRD |", "|---|---|---|---|---|---|"]
+            out += [
+                f"| {r['number']} | {_hx(r['base'])} | {_hx(r['end'] - 1)} | {r['access']} "
+                f"| {'yes' if r['xn'] else 'no'} | 0x{r['srd']:02x} |"
+                for r in m["regions"]
+            ]
+            out.append("")
+    ra = section.get("return_addresses") or {}
+    if ra.get("functions"):
+        out += [
+            f"Return addresses from {_hx(ra.get('scanned_from'))} to {_hx(ra.get('scanned_to'))}"
+            f" ({ra.get('calls')} in {ra.get('words')} words):",
+            "",
+            "| function | count |",
+            "|---|---|",
+        ]
+        out += [f"| {f['function']} | {f['count']} |" for f in ra["functions"]]
+        out.append("")
+    return out

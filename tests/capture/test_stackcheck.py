@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from photondbg.capture import stackcheck
+from photondbg.capture import mpuread, stackcheck
 from photondbg.capture.model import CaptureReport
 from photondbg.cortexm import faults, mpu
+from photondbg.render.markdown import stack_check_markdown
 from photondbg.targets.base import Region
 
 RAM = Region(0x20000000, 128 * 1024)
@@ -61,7 +62,7 @@ class Core:
 def test_read_mpu_every_region_and_put_back_rnr():
     core = Core({0: (0x20000000, rasr(17, 0b011)), 5: (0x20000100, rasr(8, 0))}, 5, True)
     core.rnr = 5
-    state = stackcheck.read_mpu(core)
+    state = mpuread.read_mpu(core)
     assert [r["number"] for r in state["regions"]] == [0, 5]
     assert state["enable"] and state["privdefena"] and not state["hfnmiena"]
     assert core.rnr == 5 and "note" not in state
@@ -70,7 +71,7 @@ def test_read_mpu_every_region_and_put_back_rnr():
 def test_read_mpu_when_rnr_cannot_be_written():
     core = Core({2: (0x20000100, rasr(8, 0))}, 5, False)
     core.rnr = 2
-    state = stackcheck.read_mpu(core)
+    state = mpuread.read_mpu(core)
     assert [r["number"] for r in state["regions"]] == [2] and state["only_selected"]
     assert "only region 2" in state["note"]
 
@@ -94,18 +95,33 @@ def test_deep_but_not_overflowed_recursion_is_named_so():
     sc = stackcheck.check(fault(0x20001800), bounds, RAM, {"present": False}, returns)
     assert sc["position"] == "inside" and sc["used"] == 0x800
     assert sc["recursion"] == {"function": "walk", "count": 40, "unbounded": False}
-    assert sc["findings"] == ["walk() appears 40 times: deep recursion"]
+    assert sc["findings"] == [
+        "MSP 0x20001800 is inside the main stack (0x20000000-0x20002000): 2048 of 8192 bytes "
+        "in use",
+        "walk() appears 40 times: deep recursion",
+    ]
+
+
+def test_sp_in_no_region_with_the_default_map_off():
+    core = Core({4: (0x20000000, rasr(12, 0b011))}, 1, True)  # 4 KiB of SRAM mapped, no PRIVDEF
+    bounds = {"lo": 0x20000000, "hi": 0x20002000, "kind": "main", "source": "test"}
+    sc = stackcheck.check(fault(0x20001800), bounds, RAM, mpuread.read_mpu(core), None)
+    assert sc["region"] is None
+    assert sc["findings"][-1] == (
+        "MSP 0x20001800 is in no MPU region and the default map is off (PRIVDEFENA=0): every "
+        "access there faults"
+    )
 
 
 def test_guard_found_in_the_regions_and_report_round_trip():
     core = Core({0: (0x20000100, rasr(8, 0, xn=1))}, 5, True)
     b = {"lo": 0x20000024, "hi": 0x20020000, "kind": "main", "source": "test"}
-    sc = stackcheck.check(fault(0x200001E0, cfsr=0x92), b, RAM, stackcheck.read_mpu(core), None)
+    sc = stackcheck.check(fault(0x200001E0, cfsr=0x92), b, RAM, mpuread.read_mpu(core), None)
     assert sc["position"] == "in-guard" and sc["guard"]["number"] == 0
     assert sc["frame"] == "not written"
     report = {"schema": "photondbg.capture/1", "stack_check": sc}
     assert CaptureReport.from_dict(report).to_dict()["stack_check"] == sc
-    md = stackcheck.markdown(sc)
+    md = stack_check_markdown(sc)
     assert md[0] == "## Stack check" and any("guard at the bottom" in line for line in md)
 
 
