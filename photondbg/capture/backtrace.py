@@ -233,8 +233,11 @@ def gdb_fault_backtrace(gdb, elf: ElfInfo, fault: dict) -> Backtrace:
             "stacked PC and LR (no call-frame information; GDB cannot see the PSP)",
         )
     frames, how = collect.backtrace(gdb, elf, frame)
-    if how == "gdb":
-        return Backtrace(frames, "gdb", "gdb: -stack-list-frames from the handler")
+    if how.startswith("gdb"):
+        stop = (
+            "another exception frame: not followed (GDB cannot see the PSP)" if "," in how else None
+        )
+        return Backtrace(frames, "gdb", "gdb: -stack-list-frames from the handler", stop)
     return Backtrace(frames, "stacked-pc-lr", "stacked PC and LR (GDB stopped)")
 
 

@@ -18,6 +18,7 @@ SCAN_BYTES = 4096  # stack words scanned for return addresses
 STACK_DUMP_MAX = 64 * 1024
 RAM_DUMP_MAX = 512 * 1024  # bigger RAMs (mps2-an385: 4 MiB) are dumped up to this much
 BACKTRACE_MAX = 64
+SIGNAL_FRAME = "<signal handler called>"  # GDB's name for an exception frame
 
 
 def core_registers(regs: dict[str, int]) -> dict[str, int]:
@@ -133,9 +134,11 @@ def find_stacked_frame(
 
 
 def backtrace(gdb: GdbSession, elf: ElfInfo, frame: dict | None) -> tuple[list[dict], str]:
-    """Frames of the interrupted code, through the exception frame (GDB's unwinder); if GDB's
-    unwind stops early, built from the stacked PC and LR. Returns (frames, how)."""
+    """Frames of the interrupted code, through the exception frame (GDB's unwinder), up to the
+    next exception frame (GDB would take a PSP frame below it from the MSP: QEMU's stub has no
+    PSP); if GDB's unwind stops early, built from the stacked PC and LR. (frames, how)."""
     frames: list[dict] = []
+    how = "gdb"
     try:
         res = gdb.command(f"-stack-list-frames 0 {BACKTRACE_MAX - 1}", timeout=5.0)
         raw = res.payload.get("stack", []) if res.payload else []
@@ -143,10 +146,14 @@ def backtrace(gdb: GdbSession, elf: ElfInfo, frame: dict | None) -> tuple[list[d
         raw = []
     after = None
     for i, fr in enumerate(raw):
-        if fr.get("func") == "<signal handler called>":
+        if fr.get("func") == SIGNAL_FRAME:
             after = i + 1
             break
     gdb_frames = raw[after:] if after is not None else []
+    nxt = next((i for i, f in enumerate(gdb_frames) if f.get("func") == SIGNAL_FRAME), None)
+    if nxt is not None:
+        gdb_frames = gdb_frames[:nxt]
+        how = "gdb, to the next exception frame"
     for fr in gdb_frames:
         pc = int(fr.get("addr", "0"), 16)
         frames.append(
@@ -157,7 +164,6 @@ def backtrace(gdb: GdbSession, elf: ElfInfo, frame: dict | None) -> tuple[list[d
                 "line": int(fr["line"]) if fr.get("line") else None,
             }
         )
-    how = "gdb"
     reached_main = any(f["function"] in ("main", "loop", "setup") for f in frames)
     if frame is not None and (not frames or (not reached_main and len(frames) < 2)):
         how = "stacked pc/lr"

@@ -80,7 +80,9 @@ def snapshot(dut, out: Path, *, why: str = "") -> Path:
             bt = backtrace.fault_backtrace(elf, report["fault"], stack.word)
             if bt is None:
                 frames, how = collect.backtrace(gdb, elf, frame)
-                bt = backtrace.Backtrace(frames, "gdb" if how == "gdb" else "stacked-pc-lr", how)
+                bt = backtrace.Backtrace(
+                    frames, how.split(",")[0] if how.startswith("gdb") else "stacked-pc-lr", how
+                )
             report["backtrace"], report["backtrace_method"] = bt.frames, bt.method
             report["backtrace_source"], report["backtrace_stop"] = bt.source, bt.stop
         else:

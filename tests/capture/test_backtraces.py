@@ -176,28 +176,44 @@ def test_one_handler_for_every_vector_lets_interrupts_through(fault_elves, captu
     assert r.report["fault"]["handler"]["symbol"] == "Default_Handler"
 
 
-def test_without_call_frame_information_no_cfi_is_claimed(fault_elves, capture, tmp_path):
-    """deep_chain.c built without -g: no .debug_frame, so the backtrace is GDB's (on the MSP,
-    by its prologue analysis) and says so."""
+NODEBUG = {  # firmware built without -g -> (startup.c?, GDB's frames, backtrace_stop)
+    "deep_chain": (True, ["level_6", "level_5", "level_4", "level_3", "level_2", "level_1"], None),
+    "irq_fault": (False, ["irq_divide", "irq_work", "irq_body"], "another exception frame"),
+}
+
+
+@pytest.mark.parametrize("name", list(NODEBUG))
+def test_without_call_frame_information_no_cfi_is_claimed(name, capture, tmp_path):
+    """Built without -g: no .debug_frame, so the backtrace is GDB's (on the MSP, by its
+    prologue analysis) and says so; GDB's walk is cut at a second exception frame (below it
+    GDB would read a PSP frame from the MSP: irq_fault's thread)."""
     import subprocess
 
     from conftest import CFLAGS, FAULTS
     from support import linker_script
 
+    startup, functions, stop = NODEBUG[name]
     ld = tmp_path / "n2.ld"
     ld.write_text(linker_script("netduino2"))
-    elf = tmp_path / "deep_chain_nodebug.elf"
+    elf = tmp_path / f"{name}_nodebug.elf"
     flags = [f for f in CFLAGS if not f.startswith("-g")] + ["-mcpu=cortex-m3", "-g0"]
-    sources = [str(FAULTS / "startup.c"), str(FAULTS / "deep_chain.c")]
+    sources = [str(FAULTS / "startup.c")] if startup else []
     subprocess.run(
-        ["arm-none-eabi-gcc", *flags, "-T", str(ld), "-o", str(elf), *sources],
+        ["arm-none-eabi-gcc", *flags, "-T", str(ld), "-o", str(elf)]
+        + sources
+        + [str(FAULTS / f"{name}.c")],
         check=True,
         cwd=FAULTS.parents[2],
     )
     r = capture(elf)
     assert r.report["backtrace_method"] == "gdb"
     assert r.report["backtrace_source"].startswith("gdb: ")
-    assert [b["function"] for b in r.report["backtrace"]][:2] == ["level_6", "level_5"]
+    assert [b["function"] for b in r.report["backtrace"]][: len(functions)] == functions
+    if stop is None:
+        assert r.report.get("backtrace_stop") is None
+    else:
+        assert stop in r.report["backtrace_stop"]
+        assert [b["function"] for b in r.report["backtrace"]] == functions
 
 
 def test_a_panic_inside_an_interrupt_unwinds_into_the_thread(fault_elves, capture):
