@@ -73,7 +73,7 @@ def read_fpu(gdb: GdbSession, exc: dict, sp: int | None, ram: Region) -> tuple[d
         part["note"] = "basic frame (EXC_RETURN bit 4 set): no FP state was stacked"
         return part, None if regs else "FP registers not readable through the debugger"
     if sp is None:
-        part["note"] = "the frame's address is not known: stacked FP state not read"
+        part["note"] = "no readable exception frame (see frame_error): stacked FP state not read"
         return part, part["note"]
     slot = (sp + faults.EXTENDED_FP_OFFSET) & faults.MASK32
     n = len(faults.EXTENDED_FP_FRAME)
