@@ -1,4 +1,4 @@
-"""The simulated Photon's runtime: newlib-nano heap, threads on the PSP (contract A), the idle
+"""The simulated Photon's runtime: newlib-nano heap, threads on the PSP (FreeRTOS layout), the idle
 thread's WFI, the 0.6.x fault path.  Real builds, real QEMU, real gdb-multiarch."""
 
 from __future__ import annotations
