@@ -6,8 +6,9 @@ Bounds of the main stack (MSP) come from the ELF: a stack-limit linker symbol, e
 a stack-size symbol, else the end of .bss (the lowest the stack can go); the top from a
 stack-top symbol, else the vector table's initial SP (symbol names: ``cortexm.faults``). A thread
 stack (PSP) comes from the ``threads`` section (the current thread's stack_lo/stack_hi), else the
-ELF data object that holds the PSP. The MPU regions are read off the core (``cortexm.mpu``): the
-region number register is written to select each region and written back after. The return
+ELF data object that holds the PSP. The MPU regions are read off the core (:mod:`.mpuread`, by
+the debugger or, where it cannot select a region, by the core; decoded by ``cortexm.mpu``). The
+return
 addresses are the stack words from the SP to the stack top that point just after a BL/BLX in the
 firmware's code, read from the capture's RAM dump.
 """
@@ -97,10 +98,22 @@ def thread_stack_bounds(elf: ElfInfo, threads: list[dict] | None, sp: int | None
 
 def guard_of(region: mpu.Region, lo: int | None, hi: int | None) -> bool:
     """A no-access region at the bottom of the stack [lo, hi): it straddles lo, ends at it,
-    or starts within one region size above it (the first aligned place)."""
+    or starts within one region size above it (the first aligned place), and ends below the
+    top (a deny-everything background region is no guard)."""
     if not region.no_access or lo is None or hi is None:
         return False
-    return region.end >= lo and region.base <= lo + region.size and region.base < hi
+    return region.end >= lo and region.base <= lo + region.size and region.end < hi
+
+
+def _guard(regions: list[mpu.Region], lo: int | None, hi: int | None) -> mpu.Region | None:
+    """The guard of [lo, hi) that is in force (no higher-numbered region overrides it)."""
+    for r in regions:
+        if guard_of(r, lo, hi) and r in (
+            mpu.region_at(regions, r.base),
+            mpu.region_at(regions, r.end - 1),
+        ):
+            return r
+    return None
 
 
 # -- return addresses ----------------------------------------------------------------------
@@ -194,7 +207,7 @@ def check(
     regions: list[mpu.Region] = mpu_state.get("_regions") or []
     lo, hi = (bounds or {}).get("lo"), (bounds or {}).get("hi")
     what_stack = f"{'main' if stack == 'msp' else 'thread'} stack"
-    guard = next((r for r in regions if guard_of(r, lo, hi)), None)
+    guard = _guard(regions, lo, hi)
     if guard is not None:
         out["guard"] = {**guard.as_dict(), "of": what_stack}
     hit = mpu.region_at(regions, sp) if mpu_state.get("enable") else None

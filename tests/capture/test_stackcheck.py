@@ -135,3 +135,11 @@ def test_thread_bounds_come_from_the_current_thread_first():
     sc = stackcheck.check(fault(0x20001F00, "psp"), b, RAM, {"present": False}, None)
     assert sc["position"] == "below" and sc["overflow"] == 0x100
     assert sc["findings"][0].startswith("stack overflow: PSP 0x20001f00 is 256 bytes below")
+
+
+def test_a_deny_all_background_region_is_no_guard():
+    regions = {0: (0x00000000, rasr(32, 0b000)), 4: (0x20000000, rasr(17, 0b011))}
+    core = Core(regions, 1, True)  # region 0: everything no access; region 4 grants the SRAM
+    bounds = {"lo": 0x20000024, "hi": 0x20020000, "kind": "main", "source": "test"}
+    sc = stackcheck.check(fault(0x20001800), bounds, RAM, mpuread.read_mpu(core), None)
+    assert sc["guard"] is None and sc["region"]["number"] == 4 and sc["position"] == "inside"
