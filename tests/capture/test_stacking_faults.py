@@ -11,6 +11,7 @@ import json
 from truth import ground_truth
 
 from photondbg.capture.elfinfo import ElfInfo
+from photondbg.capture.report import summary
 from photondbg.render.html import render_html
 
 MACHINE = "netduino2"
@@ -73,6 +74,9 @@ def test_recursion_into_the_main_stack_guard(fault_elves, capture):
     md = (r.capdir / "report.md").read_text()
     assert "## Stack check" in md and f"recurse() appears {count} times" in md
     assert "Stacked frame: none (no frame: MSTKERR" in md
+    gdb_fault = (r.capdir / "gdb-fault.txt").read_text()  # the standalone GDB `fault` command
+    assert f"MSP 0x{t['msp']:08x}: no frame: MSTKERR" in gdb_fault
+    assert "Stacked frame at" not in gdb_fault
     page = render_html(r.capdir, json.loads(r.report_path.read_text()))
     assert 'id="stack-check"' in page and f"recurse() appears {count} times" in page
     assert "guard of the main stack" in page
@@ -126,6 +130,9 @@ def test_rtos_task_overflows_into_its_guard(fault_elves, capture):
     count = t["app_depth"] - 1
     assert sc["recursion"] == {"function": "app_recurse", "count": count, "unbounded": True}
     assert f"app_recurse() appears {count} times: unbounded recursion" in sc["findings"]
+    text = summary(r.report, r.report_path)  # what the CLI prints
+    assert "  at   unknown: no exception frame" in text
+    assert f"  stk  app_recurse() appears {count} times: unbounded recursion" in text
 
 
 def test_unstacking_fault_from_a_guard(fault_elves, capture):
