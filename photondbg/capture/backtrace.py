@@ -1,8 +1,13 @@
-"""Backtraces of the faulting code, unwound offline from registers and stack memory.
+"""Backtraces of the faulting code, unwound offline from registers and stack memory
+(docs/backtraces.md).
 
-The registers of interrupted code come from its exception frame (:func:`interrupted_registers`,
-:func:`frame_at`); the stack above a stack pointer is read once (:func:`stack_window`); DWARF CFI
-(:class:`photondbg.capture.unwind.CfiUnwinder`, one per ELF: :func:`unwinder_for`) walks it.
+A fault's backtrace (:func:`fault_backtrace`) starts from the registers of the code the fault
+interrupted: its exception frame at the exact MSP/PSP (:func:`interrupted_registers`); a
+panic's (:func:`halt_backtrace`) from the core's. DWARF CFI (:class:`~photondbg.capture.unwind.
+CfiUnwinder`, one per ELF: :func:`unwinder_for`) walks it, over the stack read once
+(:func:`stack_window`), and :func:`walk` goes on through every exception frame a handler's walk
+reaches, marking it. Without CFI: GDB's unwind (:func:`gdb_fault_backtrace`, never of a PSP
+frame), or the stacked PC and LR. :class:`Backtrace` says which method gave the frames.
 """
 
 from __future__ import annotations
