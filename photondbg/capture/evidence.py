@@ -6,12 +6,11 @@ piece goes into the capture's report inside a recorded stage.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 from photondbg.analysis import heaptrack
 from photondbg.analysis import rootcause as root_cause
-from photondbg.capture import backtrace, collect, fpu, stackcheck, threads
+from photondbg.capture import backtrace, collect, faultread, stackcheck, threads
 from photondbg.capture.part import CapturePart
 from photondbg.capture.unwind import Snapshot
 from photondbg.capture.waitloop import LOCKUP_GRACE, stop_pc
@@ -40,20 +39,9 @@ class Evidence(CapturePart):
             fault, frame = self.read_fault()
             self.cap.report["fault"] = fault
             self.cap.report["outcome"] = "fault"
-            no_frame = faults.stack_error(fault.get("scb") or {})
-            if no_frame:  # GDB would unwind the stale memory at SP as if it were the frame
-                bt = backtrace.Backtrace(
-                    [], "none", f"none: no exception frame ({no_frame[0]}); see stack_check"
-                )
-            else:
-                stack = backtrace.stack_window(gdb, fault.get("stack_pointer"), self.ram())
-                bt = backtrace.fault_backtrace(
-                    elf, fault, stack.word
-                ) or backtrace.gdb_fault_backtrace(gdb, elf, fault)
-            self.cap.report["backtrace"] = bt.frames
-            self.cap.report["backtrace_method"] = bt.method
-            self.cap.report["backtrace_source"] = bt.source
-            self.cap.report["backtrace_stop"] = bt.stop
+            faultread.put_backtrace(
+                self.cap.report, faultread.fault_backtrace(gdb, elf, fault, self.ram())
+            )
             self.cap.report["timing"] = self.timing()
             self.cap.write()
         self.dumps(fault.get("_stack_sp"))
@@ -74,93 +62,9 @@ class Evidence(CapturePart):
             self.follow()
 
     def read_fault(self) -> tuple[dict, dict | None]:
-        gdb, elf = self.gdb, self.elf
-        regs = gdb.registers()
-        core = collect.core_registers(regs)
-        pc = core.get("pc", 0)
-        # by the exception number the core is handling (the vector slot), never by the name
-        # of the handler: one Default_Handler may serve every vector
-        number = faults.exception_number(core.get("xpsr", 0))
-        vector = faults.exception_name(number)
-        lr = core.get("lr", 0)
-        exc = faults.decode_exc_return(lr)
-        ram = self.ram()
-        scb = collect.read_scb(gdb)  # first: nothing photondbg does may touch the fault state
-        sps = self.target.read_stack_pointers(gdb, regs)  # exact: $msp/$psp or the MRS stub
-        sp = sps.get(exc["stack"]) if exc["valid"] else None
-        sp_source = sps.method if sp is not None else None
-        no_frame = faults.stack_error(scb)  # the entry wrote no frame / the return popped one
-        if sp is None and exc["stack"] == "msp" and faults.exception_number(core.get("xpsr", 0)):
-            sp, sp_source = core.get("sp"), "sp"  # in a handler the SP register is the MSP
-        if sp is None and exc["valid"] and not no_frame and (pc & ~1) in self.armed.handlers:
-            sp, how = collect.find_stacked_frame(gdb, core, ram)  # labelled fallback only
-            sp_source = "ram-scan" if sp is not None else None
-            if sp is not None:
-                msp, psp = (sp, sps.psp) if exc["stack"] == "msp" else (sps.msp, sp)
-                sps = dataclasses.replace(
-                    sps, msp=msp, psp=psp, method="ram-scan", detail=f"{sps.detail}; {how}"
-                )
-            if sp is None:
-                self.cap.report["stack_pointer_note"] = (
-                    f"{exc['stack']} not exposed by the target; {how}"
-                )
-        size = exc["frame_bytes"] or faults.BASIC_FRAME_BYTES
-        frame, frame_error = (
-            collect.stacked_frame(gdb, sp, ram, size) if not no_frame else (None, None)
+        return faultread.read_fault(
+            self.gdb, self.elf, self.target, self.armed.handlers, self.cap.report
         )
-        if frame is None and sp is None and self.cap.report.get("stack_pointer_note"):
-            frame_error = f"stacked frame unknown: {self.cap.report['stack_pointer_note']}"
-        if not exc["valid"]:
-            frame_error = f"LR 0x{lr:08x} is not an EXC_RETURN value: no exception frame to read"
-        elif no_frame:
-            frame_error = f"no frame: {no_frame[0]}: {no_frame[2]}"
-        reasons = faults.reasons(scb)
-        if frame_error:
-            reasons.append(frame_error)
-        fpc = frame["pc"] if frame else None
-        where = collect.locate(elf, fpc, gdb)
-        handler = collect.locate(elf, pc)
-        fault = {
-            "vector": vector,
-            "vector_number": number,
-            "kind": faults.fault_kind(number, scb),
-            "registers": core,
-            "exc_return": lr,
-            "exc_return_decoded": {k: v for k, v in exc.items() if k != "value"},
-            "stack": exc["stack"],
-            "frame": frame,
-            "frame_error": frame_error,
-            "stack_pointer": sp,
-            "stack_pointer_source": sp_source,
-            "stack_pointers": sps.as_dict(),
-            "scb": scb,
-            "reasons": reasons,
-            "fault_address": faults.fault_address(scb),
-            "faulting_pc": fpc,
-            "faulting_symbol": where["symbol"],
-            "faulting_location": where["location"],
-            "instruction": collect.instruction_at(gdb, elf, fpc) if fpc is not None else None,
-            "pc_in_code": elf.in_code(fpc) if fpc is not None else None,
-            "caller": None,
-            "handler": {"pc": pc, "symbol": handler["symbol"]},
-            "frame_padded": faults.frame_padded(frame["xpsr"]) if frame else None,
-            "caller_sp": faults.frame_caller_sp(sp, exc, frame["xpsr"]) if frame else None,
-        }
-        if self.target.has_fpu:  # frame kind, lazy stacking, stacked S0-S15/FPSCR, S0-S31
-            fault["fpu"] = fpu.read_fpu(gdb, exc, sp if frame else None, ram)[0]
-        if frame:
-            lr_loc = collect.locate(elf, (frame["lr"] & ~1) - 2 if frame["lr"] & 1 else frame["lr"])
-            fault["caller"] = {
-                "lr": frame["lr"],
-                "symbol": lr_loc["symbol"],
-                "location": lr_loc["location"],
-            }
-        fault["_stack_sp"] = (
-            sp
-            if sp is not None and ram.contains(sp)
-            else (core.get("sp") if ram.contains(core.get("sp", 0)) else None)
-        )
-        return fault, frame
 
     def dumps(self, sp: int | None) -> None:
         gdb, elf = self.gdb, self.elf

@@ -14,17 +14,18 @@ import shutil
 import time
 from pathlib import Path
 
-from photondbg.capture import backtrace, collect, threads
+from photondbg.capture import collect, faultread, stackcheck, threads
 from photondbg.capture.engine import new_capdir
 from photondbg.capture.report import ReportWriter, new_report
 from photondbg.capture.unwind import Snapshot
-from photondbg.cortexm import faults
 from photondbg.deadline import Deadline
 from photondbg.errors import PhotondbgError
 
 
-def snapshot(dut, out: Path, *, why: str = "") -> Path:
-    """Write a capture directory for ``dut`` (a :class:`photondbg.dut.SimDut` under GDB)."""
+def snapshot(dut, out: Path, *, why: str = "", settle: float = 0.2) -> Path:
+    """Write a capture directory for ``dut`` (a :class:`photondbg.dut.SimDut` under GDB).
+    The core is given ``settle`` seconds to stop by itself (on an armed fault handler) before
+    it is interrupted."""
     gdb, elf, armed = dut.gdb, dut.elfinfo, dut.armed
     capdir = new_capdir(out, dut.kind)
     report = new_report(dut.kind, str(elf.path), elf.sha256, None)
@@ -33,7 +34,7 @@ def snapshot(dut, out: Path, *, why: str = "") -> Path:
     writer.write()
     t0 = time.monotonic()
     try:
-        stopped = gdb.wait_stopped(Deadline(0.2))  # already on a fault handler?
+        stopped = gdb.wait_stopped(Deadline(settle))  # already on a fault handler?
         if stopped is None:
             stopped = gdb.interrupt(timeout=5.0)
         regs = gdb.registers()
@@ -44,48 +45,17 @@ def snapshot(dut, out: Path, *, why: str = "") -> Path:
             "pc": pc,
             "symbol": collect.locate(elf, pc)["symbol"],
         }
-        scb = collect.read_scb(gdb)
-        frame = None
-        sps = dut.target.read_stack_pointers(gdb, regs)  # exact MSP/PSP (MRS stub on QEMU)
         if armed is not None and pc in armed.handlers:
-            exc = faults.decode_exc_return(core.get("lr", 0))
-            sp = sps.get(exc["stack"]) if exc["valid"] else None
-            frame, frame_error = collect.stacked_frame(gdb, sp, _ram(dut))
-            where = collect.locate(elf, frame["pc"] if frame else None, gdb)
-            report["outcome"] = "fault"
-            report["fault"] = {
-                "vector": faults.exception_name(faults.exception_number(core.get("xpsr", 0))),
-                "registers": core,
-                "exc_return": core.get("lr"),
-                "stack": exc["stack"],
-                "frame": frame,
-                "exc_return_decoded": {k: v for k, v in exc.items() if k != "value"},
-                "stack_pointer": sp,
-                "stack_pointers": sps.as_dict(),
-                "frame_error": frame_error,
-                "scb": scb,
-                "reasons": faults.reasons(scb),
-                "fault_address": faults.fault_address(scb),
-                "faulting_pc": frame["pc"] if frame else None,
-                "faulting_symbol": where["symbol"],
-                "faulting_location": where["location"],
-                "instruction": None,
-            }
+            # the same reading as capture-fault's: frame or "no frame", reasons, backtrace
+            fault, _ = faultread.read_fault(gdb, elf, dut.target, armed.handlers, report, regs)
+            fault.pop("_stack_sp", None)
+            report["outcome"], report["fault"] = "fault", fault
+            faultread.put_backtrace(report, faultread.fault_backtrace(gdb, elf, fault, _ram(dut)))
         else:
             report["registers"] = core
-            report["scb"] = scb
+            report["scb"] = collect.read_scb(gdb)  # before the MRS stub steps the core
+            sps = dut.target.read_stack_pointers(gdb, regs)  # exact MSP/PSP (MRS stub on QEMU)
             report["stop"]["stack_pointers"] = sps.as_dict()
-        if report["outcome"] == "fault":
-            stack = backtrace.stack_window(gdb, report["fault"]["stack_pointer"], _ram(dut))
-            bt = backtrace.fault_backtrace(elf, report["fault"], stack.word)
-            if bt is None:
-                frames, how = collect.backtrace(gdb, elf, frame)
-                bt = backtrace.Backtrace(
-                    frames, how.split(",")[0] if how.startswith("gdb") else "stacked-pc-lr", how
-                )
-            report["backtrace"], report["backtrace_method"] = bt.frames, bt.method
-            report["backtrace_source"], report["backtrace_stop"] = bt.source, bt.stop
-        else:
             report["backtrace"], report["backtrace_source"] = _frames(gdb), "gdb"
             report["backtrace_method"] = "gdb"
         ram = _ram(dut)
@@ -99,12 +69,14 @@ def snapshot(dut, out: Path, *, why: str = "") -> Path:
         report["threads"], note, kernel = (
             threads.for_capture(elf, report, snap)
             if report["fault"]
-            else threads.for_halt(elf, regs, sps.psp, snap)
+            else threads.for_halt(elf, regs, report["stop"]["stack_pointers"]["psp"], snap)
         )
         if kernel:
             report["rtos"] = kernel
         if note:
             report["threads_note"] = note
+        if report["fault"]:  # the SP against its stack, the MPU guard, recursion
+            report["stack_check"] = stackcheck.for_capture(gdb, elf, report, mem, ram)
         report["status"] = "complete"
     except PhotondbgError as e:
         report["error"] = str(e).splitlines()[0] if str(e) else type(e).__name__
