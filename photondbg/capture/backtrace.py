@@ -112,9 +112,31 @@ def walk(
 ) -> tuple[list[dict], str]:
     """Frames from ``regs`` (r0..r12, sp, lr, pc, xpsr) by CFI, on through each exception
     frame a handler's walk reaches (marked), to main or the thread's entry; and why it ended."""
+    frames, stop, _ = _walk(elf, regs, psp, read_word)
+    return frames, stop
+
+
+def interrupted_thread(
+    elf: ElfInfo, regs: dict[str, int], psp: int | None, read_word: ReadWord
+) -> tuple[dict[str, int], dict] | None:
+    """The registers of the thread code that a chain of handlers interrupted, and the marker
+    of its exception frame on the PSP: the walk of :func:`walk` from the handler's ``regs``,
+    so the frame is read as the EXC_RETURN the walk restored says (basic or extended, and the
+    xPSR bit-9 pad), at the PSP, and r4-r11 are the ones CFI restored. None when the walk
+    reaches no frame on the PSP (no CFI, a stop before it)."""
+    if not unwinder_for(elf).available:
+        return None
+    return _walk(elf, regs, psp, read_word)[2]
+
+
+def _walk(
+    elf: ElfInfo, regs: dict[str, int], psp: int | None, read_word: ReadWord
+) -> tuple[list[dict], str, tuple[dict[str, int], dict] | None]:
+    """:func:`walk`, and the thread's registers and marker when it passed a PSP frame."""
     unwinder = unwinder_for(elf)
     frames: list[dict] = []
     stop = ""
+    thread: tuple[dict[str, int], dict] | None = None
     for _ in range(MAX_EXCEPTION_FRAMES + 1):
         res = unwinder.unwind(regs, read_word, max_frames=max(1, MAX_FRAMES - len(frames)))
         frames += [{k: f[k] for k in ("pc", "function", "file", "line")} for f in res.frames]
@@ -134,10 +156,11 @@ def walk(
             break
         if marker is not None and marker["stack"] == "psp":
             psp = None  # one thread frame under any chain of handlers
+            thread = (dict(nxt), marker)
         regs = nxt
     else:
         stop = f"more than {MAX_EXCEPTION_FRAMES} nested exception frames"
-    return frames, stop
+    return frames, stop, thread
 
 
 def _through_exception(
@@ -200,8 +223,12 @@ def stacked_pc_lr(elf: ElfInfo, frame: dict) -> list[dict]:
     return out
 
 
-def frame_at(mem: Snapshot, sp: int, core: dict[str, int] | None) -> dict[str, int] | None:
-    """The registers of thread code interrupted with its hardware frame at ``sp``."""
+def frame_at(
+    mem: Snapshot, sp: int, core: dict[str, int] | None, exc_return: int | None = None
+) -> dict[str, int] | None:
+    """The registers of thread code interrupted with its hardware frame at ``sp``: the frame
+    ``exc_return`` says (basic or extended), a basic one when it is not given; r4-r11 from
+    ``core``; the SP above the frame and the xPSR bit-9 pad."""
     read = [mem.word(sp + 4 * i) for i in range(len(faults.BASIC_FRAME))]
     words = [w for w in read if w is not None]
     if len(words) != len(read):
@@ -209,7 +236,12 @@ def frame_at(mem: Snapshot, sp: int, core: dict[str, int] | None) -> dict[str, i
     known = {n: (core or {}).get(n) for n in faults.SAVED_CONTEXT[:8]}
     regs = {n: v for n, v in known.items() if v is not None}
     regs.update(faults.unpack_frame(words))
-    regs["sp"] = faults.frame_caller_sp(sp, {"frame_bytes": faults.BASIC_FRAME_BYTES}, regs["xpsr"])
+    exc = (
+        faults.decode_exc_return(exc_return)
+        if exc_return is not None
+        else {"frame_bytes": faults.BASIC_FRAME_BYTES}
+    )
+    regs["sp"] = faults.frame_caller_sp(sp, exc, regs["xpsr"])
     return regs
 
 

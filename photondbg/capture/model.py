@@ -211,6 +211,7 @@ class Thread(Section):
     stack_bounds_source: str | None = None  # pxEndOfStack | static buffer X | heap block (..)
     saved_sp: int | None = None  # as its control block holds it
     sp: int | None = None  # saved SP, or the live PSP for the running thread
+    task_sp: int | None = None  # the SP its code had: above its saved context / exception frame
     high_water: int | None = None  # most stack bytes ever used
     unused: int | None = None  # bytes still holding the 0xA5 fill
     stack_overflow: bool | None = None  # fill used up, or an SP outside the stack

@@ -10,7 +10,12 @@ used), unused (bytes never touched), current, and a backtrace unwound from its s
 
 from __future__ import annotations
 
-from photondbg.capture.backtrace import frame_at, interrupted_registers, unwinder_for
+from photondbg.capture.backtrace import (
+    frame_at,
+    interrupted_registers,
+    interrupted_thread,
+    unwinder_for,
+)
 from photondbg.capture.elfinfo import ElfInfo
 from photondbg.capture.unwind import Snapshot
 from photondbg.cortexm import faults
@@ -40,7 +45,7 @@ def list_threads(
 def for_capture(elf: ElfInfo, report: dict, mem: Snapshot) -> tuple[list[dict], str, dict | None]:
     """The ``threads`` section of a capture (and a note), from the RAM snapshot: the running
     thread's registers are the PSP frame of the fault, or the core's at a thread-mode halt,
-    or (a fault in a handler that interrupted it) its hardware frame at the PSP."""
+    or (a fault in a handler that interrupted it) its frame at the PSP (:func:`under_handler`)."""
     fault, panic = report.get("fault"), report.get("panic")
     running, psp, how = None, None, "its registers when the fault was taken"
     if fault:
@@ -48,8 +53,11 @@ def for_capture(elf: ElfInfo, report: dict, mem: Snapshot) -> tuple[list[dict], 
         if fault.get("stack") == "psp":
             running = interrupted_registers(fault)
         elif (fault.get("exc_return_decoded") or {}).get("mode") == "handler" and psp:
-            running = frame_at(mem, psp, fault.get("registers"))
-            how = "the hardware frame at the PSP (a handler interrupted it; r4-r11 as it had them)"
+            handler = interrupted_registers(fault)
+            if handler is not None:
+                handler["xpsr"] = fault["frame"]["xpsr"]
+            outer = (fault.get("frame") or {}).get("lr")  # the handler's LR when it faulted
+            running, how = under_handler(elf, mem, handler, psp, fault.get("registers"), outer)
     elif panic and faults.exception_number((panic.get("registers") or {}).get("xpsr", 0)) == 0:
         running = panic.get("registers")
         psp = (panic.get("stack_pointers") or {}).get("psp")
@@ -61,15 +69,61 @@ def for_halt(
     elf: ElfInfo, regs: dict[str, int], psp: int | None, mem: Snapshot
 ) -> tuple[list[dict], str, dict | None]:
     """Threads of a core stopped anywhere (no fault within the time-out: where is each thread
-    stuck?). The running thread's registers are the core's in Thread mode; in a handler, the
-    hardware frame the handler's entry pushed on the PSP."""
+    stuck?). The running thread's registers are the core's in Thread mode; in a handler, its
+    frame at the PSP (:func:`under_handler`)."""
     running: dict[str, int] | None
     if faults.exception_number(regs.get("xpsr", 0)) == 0:
         running, how = regs, "the core's registers where it was stopped"
+    elif psp:
+        running, how = under_handler(elf, mem, dict(regs), psp, regs, regs.get("lr"))
     else:
-        running = frame_at(mem, psp, regs) if psp else None
-        how = "the hardware frame at the PSP (stopped in a handler; r4-r11 as it had them)"
+        running, how = None, "stopped in a handler, the PSP is not known"
     return list_threads(elf, mem, running=running, psp=psp, running_context=how)
+
+
+def under_handler(
+    elf: ElfInfo,
+    mem: Snapshot,
+    handler: dict[str, int] | None,
+    psp: int,
+    core: dict[str, int] | None,
+    outer_lr: int | None,
+) -> tuple[dict[str, int] | None, str]:
+    """(registers, how they were found) of the thread a handler interrupted: its hardware
+    frame at the PSP is basic (0x20 bytes) or extended (0x68, the task had used the FPU), with
+    a 4-byte pad below when the stacked xPSR's bit 9 says so; only EXC_RETURN tells which.
+    Exact, in this order: the EXC_RETURN the handler's own unwind reached (the walk of the
+    fault's backtrace, r4-r11 restored by CFI); the EXC_RETURN still in the handler's LR
+    (``outer_lr``: halted or faulted before the handler moved it). Else read as a basic
+    frame, and ``context`` says that nothing confirmed it."""
+    if handler is not None and handler.get("sp") is not None and handler.get("pc") is not None:
+        found = interrupted_thread(elf, handler, psp, mem.word)
+        if found is not None and found[1].get("frame_address") == psp:
+            regs, marker = found
+            return regs, (
+                f"the hardware frame at the PSP, as the EXC_RETURN its handler's CFI unwind "
+                f"reached says ({_frame_words(marker['exc_return'], regs)}; r4-r11 restored by CFI)"
+            )
+    exc = faults.decode_exc_return(outer_lr) if outer_lr is not None else {"valid": False}
+    if outer_lr is not None and exc["valid"] and exc["stack"] == "psp" and exc["mode"] == "thread":
+        stacked = frame_at(mem, psp, core, outer_lr)
+        return stacked, (
+            f"the hardware frame at the PSP, as the handler's EXC_RETURN in LR says "
+            f"({_frame_words(outer_lr, stacked)}; r4-r11 as the core had them)"
+        )
+    return frame_at(mem, psp, core), (
+        "the hardware frame at the PSP read as a BASIC frame: no EXC_RETURN found to say "
+        "basic or extended (r4-r11 as the core had them)"
+    )
+
+
+def _frame_words(exc_return: int, regs: dict[str, int] | None) -> str:
+    exc = faults.decode_exc_return(exc_return)
+    pad = regs is not None and faults.frame_padded(regs.get("xpsr", 0))
+    return (
+        f"EXC_RETURN 0x{exc_return:08x}: {exc['frame']} frame, 0x{exc['frame_bytes']:x} bytes"
+        + (" + the 4-byte alignment pad" if pad else "")
+    )
 
 
 def threads_markdown(report: dict) -> list[str]:

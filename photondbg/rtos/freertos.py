@@ -239,6 +239,7 @@ def _task(
         "stack_bounds_source": source,
         "saved_sp": saved_sp,
         "sp": sp,
+        "task_sp": None,
         "high_water": None,
         "unused": None,
         "stack_overflow": None,
@@ -270,6 +271,7 @@ def _task(
             else f"saved context at 0x{saved_sp:08x} is not readable as {port}'s"
         )
         return t
+    t["task_sp"] = regs.get("sp")  # the SP its code had, above the context or frame
     res = unwind(regs, mem.word, stack=(lo, hi) if hi is not None else None)
     t["backtrace"] = [{k: f[k] for k in ("pc", "function", "file", "line")} for f in res.frames]
     t["backtrace_stop"] = res.stop

@@ -242,3 +242,47 @@ def test_states_from_the_holding_list_and_a_broken_list(fault_elves, capture):
     tasks, note, kernel = list_threads(info, Snapshot(base, bytes(ram)))
     assert f"list at 0x{delayed:08x} does not end after its 1 items" in note
     assert kernel["tasks"] == len(TASKS)  # the task before the loop is still listed
+
+
+def test_irq_fault_over_an_fpu_task_on_netduinoplus2(fault_elves, capture):
+    """IRQ0's handler faults over the running task "app", which had used the FPU and had its SP
+    4 bytes off alignment: IRQ0's entry stacked an EXTENDED frame (0x68 bytes) with the pad.
+    Only EXC_RETURN 0xFFFFFFED says so: the task's SP (the one it recorded when it pended IRQ0)
+    and its backtrace are exact, and the fault's walk marks that frame at the exact PSP."""
+    elf = fault_elves["rtos_task_irq_fpu"]
+    truth = ground_truth(elf, "netduinoplus2", extra=["app_irq_sp", "&tcb[3]"])
+    r = capture(elf)
+    f = r.report["fault"]
+    assert r.outcome == "fault" and f["vector"] == "HardFault" and f["stack"] == "msp"
+    assert f["exc_return"] == truth["exc_return"] and f["stack_pointers"]["psp"] == truth["psp"]
+    bt = r.report["backtrace"]
+    assert [b["function"] for b in bt] == [
+        "irq_filter",
+        "Irq0_Handler",
+        "<exception frame>",
+        "app_irq_now",
+        "app_irq_step",
+        "app_main",
+    ]
+    assert (bt[2]["exc_return"], bt[2]["frame_address"]) == (0xFFFFFFED, truth["psp"])
+    app = next(t for t in r.report["threads"] if t["tcb"] == truth["&tcb[3]"])
+    assert app["current"] and app["name"] == "app" and app["sp"] == truth["psp"]
+    assert app["task_sp"] == truth["app_irq_sp"] == truth["psp"] + 0x68 + 4
+    assert [b["function"] for b in app["backtrace"]] == ["app_irq_now", "app_irq_step", "app_main"]
+    assert "task_exit_error" in app["backtrace_stop"]
+    assert app["context"] == (
+        "the hardware frame at the PSP, as the EXC_RETURN its handler's CFI unwind reached "
+        "says (EXC_RETURN 0xffffffed: extended frame, 0x68 bytes + the 4-byte alignment pad; "
+        "r4-r11 restored by CFI)"
+    )
+    # without the walk: the EXC_RETURN still in the handler's LR is as exact; with nothing
+    # at all the frame is read as a basic one, and the context says so (its SP is then wrong)
+    from photondbg.capture.threads import under_handler
+    from photondbg.capture.unwind import Snapshot
+
+    mem = Snapshot(r.report["dumps"]["ram"]["address"], (r.capdir / "ram.bin").read_bytes())
+    core = f["registers"]
+    regs, how = under_handler(ElfInfo(elf), mem, None, truth["psp"], core, 0xFFFFFFED)
+    assert regs["sp"] == truth["app_irq_sp"] and "the handler's EXC_RETURN in LR says" in how
+    regs, how = under_handler(ElfInfo(elf), mem, None, truth["psp"], core, None)
+    assert regs["sp"] == truth["psp"] + 0x20 + 4 and "read as a BASIC frame" in how

@@ -143,10 +143,18 @@ void PendSV_Handler(void);
 TRUTH_HANDLER(HardFault_Handler)
 void Other_Handler(void) { for (;;) {} }
 
+#ifdef RTOS_IRQ_FAULT
+void Irq0_Handler(void);
+#define IRQ_VECTORS , Irq0_Handler
+#else
+#define IRQ_VECTORS
+#endif
+
 __attribute__((section(".isr_vector"), used))
-const void *const vector_table[16] = {
+const void *const vector_table[] = {
     &_estack, Reset_Handler, Other_Handler, HardFault_Handler, Other_Handler, Other_Handler,
-    Other_Handler, 0, 0, 0, 0, Other_Handler, Other_Handler, 0, PendSV_Handler, Other_Handler,
+    Other_Handler, 0, 0, 0, 0, Other_Handler, Other_Handler, 0, PendSV_Handler, Other_Handler
+    IRQ_VECTORS
 };
 
 /* -- lists (list.c's behaviour: insert at the end = just before pxIndex; sorted by value) -- */
@@ -407,6 +415,55 @@ void app_main(void)
 {
     for (;;)
         worker_rounds += app_recurse(1);
+}
+#elif defined(RTOS_IRQ_FAULT)
+/* rtos_task_irq_fpu.c: the app task uses the FPU (CONTROL.FPCA), then pends IRQ0 with its SP
+ * 4 bytes off 8-byte alignment (app_irq_now pushes one word), so IRQ0's entry stacks an
+ * EXTENDED frame (EXC_RETURN 0xFFFFFFED) with the alignment pad (stacked xPSR bit 9). IRQ0's
+ * handler faults (undefined instruction, escalated to HardFault from Handler mode): the
+ * running task's registers are the frame at the PSP, which only that EXC_RETURN describes.
+ * app_irq_sp = the task's SP when it pended IRQ0 (ground truth for its SP). */
+volatile uint32_t app_irq_sp USED;
+volatile float app_level USED = 1.25f;
+void app_irq_now(volatile uint32_t *record); /* below: record SP, pend IRQ0 */
+__asm__(".text\n"
+        ".thumb\n"
+        ".syntax unified\n"
+        ".global app_irq_now\n"
+        ".type app_irq_now, %function\n"
+        ".thumb_func\n"
+        "app_irq_now:\n"
+        ".cfi_startproc\n"
+        "push {lr}\n" /* SP now 4 off 8-byte alignment */
+        ".cfi_adjust_cfa_offset 4\n"
+        ".cfi_offset lr, -4\n"
+        "mov r1, sp\n"
+        "str r1, [r0]\n"
+        "ldr r2, =0xE000E200\n" /* NVIC_ISPR0: IRQ0 pending, taken after the barrier */
+        "movs r3, #1\n"
+        "str r3, [r2]\n"
+        "dsb\n"
+        "isb\n"
+        "pop {pc}\n"
+        ".cfi_endproc\n"
+        ".size app_irq_now, . - app_irq_now\n"
+        ".ltorg\n");
+NOINLINE void app_irq_step(void)
+{
+    app_level = app_level * 1.5f + 0.25f; /* FP state: IRQ0's frame is an extended one */
+    app_irq_now(&app_irq_sp);
+}
+NOINLINE uint32_t irq_filter(uint32_t x)
+{
+    __asm volatile("udf #14"); /* UsageFault in Handler mode, escalated to HardFault */
+    return x + 1;
+}
+void Irq0_Handler(void) { worker_rounds += irq_filter(worker_rounds); }
+void app_main(void)
+{
+    *(volatile uint32_t *)0xE000E100u = 1u; /* NVIC_ISER0: IRQ0 enabled */
+    for (;;)
+        app_irq_step();
 }
 #else
 void app_main(void)
