@@ -7,7 +7,8 @@ Reads the Cortex-M fault registers (CFSR, HFSR, DFSR, MMFAR, BFAR), decodes them
 table photondbg uses (``photondbg/cortexm/faults.py``, loaded by path, not copied), shows the
 stacked exception frame chosen by EXC_RETURN and where the fault happened.
 Works while stopped in a fault handler (best at its first instruction). Where the stub has no
-$psp (QEMU), the PSP is read by stepping an MRS stub below $sp (registers and memory restored).
+$psp (QEMU), the PSP is read by stepping an MRS stub below $sp, or in place of the halted code
+when the MPU is on (registers and memory restored).
 """
 
 import importlib.util
@@ -59,8 +60,12 @@ def _where(address):
 
 def _mrs_stub(frame):
     """MSP and PSP asked of the core itself, for a stub that exposes neither (QEMU): the same
-    stub as photondbg/capture/stackptr.py (encodings from faults.py), stepped in scratch memory
-    below $sp; the scratch bytes and r0-r3 are put back and checked. None if it cannot run."""
+    stub and the same placement as photondbg/capture/stackptr.py (encodings from faults.py).
+    With the MPU off it is stepped in scratch memory below $sp; with the MPU on it is stepped in
+    place of the halted code (executable under the firmware's MPU, while the RAM below $sp may be
+    a no-access guard the SP just overflowed into: a step there would fault and overwrite the
+    fault registers). The bytes it covered and r0-r3 are put back and checked. None if it
+    cannot run."""
     known = gdb.convenience_variable("photondbg_psp")  # set by photondbg, which read it already
     if known is not None:
         return {"psp": int(known) & 0xFFFFFFFF, "how": "read by photondbg"}
@@ -74,7 +79,12 @@ def _mrs_stub(frame):
     if None in regs.values() or regs["xpsr"] & faults.XPSR_IT_MASK:
         return None
     code = b"".join(enc for _, enc, _ in faults.MRS_STUB) + faults.STUB_RETURN[0]
-    scratch = (regs["sp"] - 0x80 - len(code)) & ~7
+    try:
+        in_place = bool(_u32(faults.MPU_CTRL) & faults.MPU_CTRL_ENABLE)
+    except gdb.MemoryError:
+        in_place = True  # unknown: the halted code is the one place known to execute
+    pc = regs["pc"] & ~1
+    scratch = pc if in_place else (regs["sp"] - 0x80 - len(code)) & ~7
     inferior = gdb.selected_inferior()
     try:
         saved = bytes(inferior.read_memory(scratch, len(code)))
@@ -84,12 +94,16 @@ def _mrs_stub(frame):
     got = None
     try:
         gdb.execute("set $r3 = 0x%x" % (regs["pc"] | 1), to_string=True)
-        gdb.execute("set $pc = 0x%x" % scratch, to_string=True)
-        for _ in faults.MRS_STUB:
+        if not in_place:
+            gdb.execute("set $pc = 0x%x" % scratch, to_string=True)
+        for i, _ in enumerate(faults.MRS_STUB):
             gdb.execute("stepi", to_string=True)
-        now = gdb.newest_frame()
-        got = [_reg(now, n) for n in ("r0", "r1")]
-        gdb.execute("stepi", to_string=True)  # bx r3: back on the halted PC
+            if _reg(gdb.newest_frame(), "pc") != scratch + 4 * (i + 1):
+                break  # the step went elsewhere (a fault?): read nothing
+        else:
+            now = gdb.newest_frame()
+            got = [_reg(now, n) for n in ("r0", "r1")]
+            gdb.execute("stepi", to_string=True)  # bx r3: back on the halted PC
     finally:
         inferior.write_memory(scratch, saved)
         for n in ("r0", "r1", "r2", "r3"):
@@ -104,10 +118,11 @@ def _mrs_stub(frame):
         print("fault: WARNING: the MRS stub could not restore the core exactly")
     if got is None or None in got:
         return None
+    where = "in place of the halted code (MPU on)" if in_place else "below $sp"
     return {
         "msp": got[0],
         "psp": got[1],
-        "how": "read by an MRS stub stepped below $sp; core restored",
+        "how": "read by an MRS stub stepped %s; core restored" % where,
     }
 
 

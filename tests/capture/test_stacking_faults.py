@@ -171,3 +171,48 @@ def test_stack_pointer_outside_ram(fault_elves, capture):
     assert "a corrupt stack pointer" in sc["findings"][1]
     assert sc["mpu"]["present"] and not sc["mpu"]["enable"]
     assert r.report["dumps"]["ram"]["length"] == 128 * 1024
+
+
+def test_fault_command_reads_the_psp_in_place_under_the_mpu(fault_elves, owner, tmp_path):
+    """gdb_scripts/fault.py in a plain (synchronous) gdb-multiarch on thread_guard: with the MPU
+    on, the MRS stub is stepped in place of the halted code (as stackptr.py does), never in
+    RAM below the SP; it reads the exact PSP, and the fault registers, r0-r3, the PC and the
+    code are the same after the command as before it."""
+    import re
+    import subprocess
+
+    from photondbg.paths import GDB_SCRIPTS
+    from photondbg.ports import LOOPBACK
+    from photondbg.targets.sim import SimTarget
+
+    elf = fault_elves["thread_guard"]
+    t = ground_truth(elf, MACHINE)
+    handler = sym(elf, "MemManage_Handler") & ~1
+    target = SimTarget(elf, owner, logdir=tmp_path, gdb=True).start()
+    state = (
+        'printf "state %08x %08x %08x %08x %08x %08x %08x %08x %08x %08x %08x\\n", '
+        "*(unsigned*)0xE000ED28, *(unsigned*)0xE000ED2C, *(unsigned*)0xE000ED34, "
+        "$r0, $r1, $r2, $r3, $pc, *(unsigned*)$pc, *(unsigned*)($pc+4), *(unsigned*)($pc+8)"
+    )
+    argv = ["gdb-multiarch", "-nx", "-q", "-batch"]
+    for cmd in [
+        f"target remote {LOOPBACK}:{target.gdb_port}",
+        f"source {GDB_SCRIPTS / 'fault.py'}",
+        f"break *0x{handler:x}",  # by address: the name also finds startup.c's weak one
+        "continue",
+        state,
+        "fault",
+        state,
+    ]:
+        argv += ["-ex", cmd]
+    gdb = owner.spawn(
+        "gdb-batch", [*argv, str(elf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    out, _ = gdb.proc.communicate(timeout=60)
+    text = out.decode()
+    before, after = re.findall(r"^state (.*)$", text, re.M)
+    assert before == after, text  # CFSR, HFSR, MMFAR, r0-r3, PC, the code: untouched
+    assert int(before.split()[7], 16) == handler
+    assert f"PSP 0x{t['psp']:08x} (read by an MRS stub stepped in place of the halted code" in text
+    assert f"PSP 0x{t['psp']:08x}: no frame: MSTKERR" in text
+    assert "WARNING" not in text and "Stacked frame at" not in text
