@@ -45,6 +45,51 @@ def array_length(typ) -> int:
     return count
 
 
+def element_of_rows(typ) -> int | None:
+    """Bytes of one row of an array whose element is itself an array (``T a[N][M]``: GCC
+    writes one array type with two subranges; a typedef'd row type nests two array types),
+    or None for any other type."""
+    typ = strip(typ)
+    if typ is None or typ.tag != "DW_TAG_array_type":
+        return None
+    subs = [c for c in typ.iter_children() if c.tag == "DW_TAG_subrange_type"]
+    if len(subs) >= 2:
+        return size_of(typ) // max(1, _count(subs[0]))
+    inner = strip(type_of(typ))
+    if inner is not None and inner.tag == "DW_TAG_array_type":
+        return size_of(inner)
+    return None
+
+
+def _count(sub) -> int:
+    if "DW_AT_count" in sub.attributes:
+        return sub.attributes["DW_AT_count"].value
+    if "DW_AT_upper_bound" in sub.attributes:
+        return sub.attributes["DW_AT_upper_bound"].value + 1
+    return 1
+
+
+def variable_type(elffile, name: str):
+    """The (stripped) type of the file-scope variable ``name`` that has one, or None."""
+    for cu in elffile.get_dwarf_info().iter_CUs():
+        for die in cu.get_top_DIE().iter_children():
+            if die.tag != "DW_TAG_variable":
+                continue
+            spec = (
+                die.get_DIE_from_attribute("DW_AT_specification")
+                if "DW_AT_specification" in die.attributes
+                else None
+            )
+            if (name_of(die) or (name_of(spec) if spec is not None else None)) != name:
+                continue
+            typ = type_of(die) if "DW_AT_type" in die.attributes else None
+            if typ is None and spec is not None:
+                typ = type_of(spec)
+            if typ is not None:
+                return strip(typ)
+    return None
+
+
 @dataclass(frozen=True)
 class Member:
     offset: int

@@ -17,9 +17,11 @@ its STATE list item, as the kernel itself decides it:
 
 Stack bounds: ``pxStack`` is the low end. The high end is ``pxEndOfStack`` + 4 when the TCB
 has it (the top word the kernel gave the task); else the end of the allocation that holds
-``pxStack``: a static buffer (an ELF object symbol starting at ``pxStack``:
-``xTaskCreateStatic``) or a heap block (its header, newlib-nano or heap_4:
-:mod:`photondbg.analysis.heap`). ``stack_bounds_source`` says which; nothing is guessed.
+``pxStack``: a row of a static array of stacks (DWARF: the object's type is an array of
+arrays), a static buffer (an ELF object symbol starting at ``pxStack``: ``xTaskCreateStatic``),
+a heap block (its header, newlib-nano or heap_4: :mod:`photondbg.analysis.heap`), or, last,
+the end of the object ``pxStack`` lies in (labelled an upper bound). ``stack_bounds_source``
+says which; nothing is guessed.
 High water from the 0xA5 fill (``tskSTACK_FILL_BYTE``) up from ``pxStack``. A task that is
 not running is unwound from the context its port saved at ``pxTopOfStack``
 (:mod:`photondbg.rtos.context`) by the ELF's call-frame information.
@@ -27,13 +29,15 @@ not running is unwound from the context its port saved at ``pxTopOfStack``
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 
 from photondbg.analysis.heap import HeapWalk, find_heaps
 from photondbg.analysis.memory import MemoryImage
-from photondbg.capture.elfinfo import ElfInfo
+from photondbg.capture.elfinfo import ElfInfo, Symbol
 from photondbg.capture.unwind import CfiUnwinder, Snapshot
 from photondbg.cortexm import faults
+from photondbg.rtos import dwarf
 from photondbg.rtos.context import port_of, saved_context
 from photondbg.rtos.layout import FreeRtosLayout, KernelList, freertos_layout
 
@@ -109,15 +113,39 @@ def task_state(
 
 
 class StackBounds:
-    """Where each task's stack ends: pxEndOfStack, a static buffer, or a heap block."""
+    """Where each task's stack ends: pxEndOfStack, a static buffer (or a row of a static array
+    of stacks), or a heap block."""
 
     def __init__(self, elf: ElfInfo, mem: Snapshot):
         self.elf, self.mem = elf, mem
         self._heaps: list[HeapWalk] | None = None
         funcs = set(elf.functions)
-        self._objects = {
-            s.address: s for s in elf.by_name.values() if s.size > 0 and s not in funcs
-        }
+        self._objects = sorted(
+            (s for s in elf.by_name.values() if s.size > 0 and s not in funcs),
+            key=lambda s: (s.address, -s.size),
+        )
+        self._starts = [s.address for s in self._objects]
+        self._rows: dict[str, int | None] = {}
+
+    def holding(self, addr: int) -> Symbol | None:
+        """The ELF object symbol whose extent holds ``addr``."""
+        i = bisect.bisect_right(self._starts, addr)
+        while i > 0:
+            i -= 1
+            s = self._objects[i]
+            if s.address <= addr < s.address + s.size:
+                return s
+            if addr - s.address > MAX_STACK * MAX_TASKS:
+                return None
+        return None
+
+    def row_bytes(self, sym: Symbol) -> int | None:
+        """Bytes of one row when DWARF types ``sym`` as an array of arrays (of stacks)."""
+        if sym.name not in self._rows:
+            elffile = self.elf.elf
+            typ = dwarf.variable_type(elffile, sym.name) if elffile.has_dwarf_info() else None
+            self._rows[sym.name] = dwarf.element_of_rows(typ) if typ is not None else None
+        return self._rows[sym.name]
 
     def heaps(self) -> list[HeapWalk]:
         if self._heaps is None:
@@ -130,14 +158,24 @@ class StackBounds:
             if lo <= end_of_stack < lo + MAX_STACK:
                 return end_of_stack + 4, "pxEndOfStack"
             return None, f"pxEndOfStack 0x{end_of_stack:08x} is not above pxStack"
-        sym = self._objects.get(lo)
+        sym = self.holding(lo)
         if sym is not None:
-            return lo + sym.size, f"static buffer {sym.name}"
-        for heap in self.heaps():
+            row = self.row_bytes(sym)
+            if row and (lo - sym.address) % row == 0:
+                k = (lo - sym.address) // row
+                return lo + row, f"static array {sym.name}[{k}] (DWARF: rows of {row} bytes)"
+            if sym.address == lo:
+                return lo + sym.size, f"static buffer {sym.name}"
+        for heap in self.heaps():  # a heap arena may be an object (heap_4's ucHeap)
             block = heap.block_at(lo)
             if block is not None and block.user == lo and block.state == "used":
                 return block.end, f"heap block ({heap.allocator})"
-        return None, "unknown: no pxEndOfStack, no symbol or heap block starts at pxStack"
+        if sym is not None and sym.address + sym.size - lo <= MAX_STACK:
+            return sym.address + sym.size, (
+                f"end of static object {sym.name} (pxStack 0x{lo - sym.address:x} bytes "
+                f"inside it; its symbol size, no DWARF rows)"
+            )
+        return None, "unknown: no pxEndOfStack, no object symbol or heap block holds pxStack"
 
 
 def list_tasks(

@@ -57,6 +57,7 @@ FIRMWARES = {
     "rtos_task_m4f": "netduinoplus2",  # the same on a Cortex-M4F: the ARM_CM4F port's context
     "rtos_task_overflow": "netduino2",  # the same, the app task overflows into an MPU guard
     "rtos_task_irq_fpu": "netduinoplus2",  # the same, IRQ0 faults over an FPU task (pad)
+    "rtos_task_stacks": "netduino2",  # the same, stacks are rows of one static array
     # backtraces (test_backtraces.py; start-up, threads, entry shims: unwind_rig.h)
     "psp_deep": "netduino2",  # a thread on the PSP faults four calls deep
     "irq_fault": "netduino2",  # a fault inside IRQ0's handler, which interrupted a PSP thread
@@ -84,6 +85,7 @@ OWN_STARTUP = {
     "rtos_task_m4f",
     "rtos_task_overflow",
     "rtos_task_irq_fpu",
+    "rtos_task_stacks",
     # unwind_rig.h's start-up
     "psp_deep",
     "irq_fault",

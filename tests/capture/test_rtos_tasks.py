@@ -31,7 +31,19 @@ VARIANTS = {  # firmware -> (state item member, stack bounds source of task i)
     "rtos_task": ("xStateListItem", lambda i: f"static buffer stack_{_buffer(i)}"),
     "rtos_task_v8": ("xGenericListItem", lambda i: "heap block (heap_4)"),
     "rtos_task_eos": ("xStateListItem", lambda i: "pxEndOfStack"),
+    "rtos_task_stacks": ("xStateListItem", lambda i: _row(i)),
 }
+
+
+def _row(i: int) -> str:
+    """rtos_task_stacks.c: task i's stack is task_stacks[i - 1]; IDLE's is 8 words into a
+    flat pool, whose DWARF type has no rows: bounded by the pool's symbol."""
+    if i == 0:
+        return (
+            "end of static object idle_pool (pxStack 0x20 bytes inside it; its symbol size, "
+            "no DWARF rows)"
+        )
+    return f"static array task_stacks[{i - 1}] (DWARF: rows of {STACK_BYTES} bytes)"
 
 
 def _buffer(i: int) -> str:
@@ -111,6 +123,19 @@ def test_layout_from_dwarf_not_assumed(fault_elves):
     assert v8.member_names["state_item"] == "xGenericListItem"
     assert plain.item == v8.item == {"next": 4, "owner": 12, "container": 16}
     assert plain.priorities == 5 and plain.tcb["name"] == (52, 16)
+
+
+def test_rows_of_an_array_of_stacks_from_dwarf(fault_elves):
+    """``T a[N][M]`` (one array type, two subranges) and ``row_t a[N]`` with ``typedef T
+    row_t[M]`` (two nested array types) both give the row size; a flat array has no rows."""
+    from photondbg.rtos import dwarf
+
+    elf = ElfInfo(fault_elves["rtos_task_stacks"]).elf
+    rows = {
+        n: dwarf.element_of_rows(dwarf.variable_type(elf, n))
+        for n in ("task_stacks", "spare_rows", "idle_pool")
+    }
+    assert rows == {"task_stacks": STACK_BYTES, "spare_rows": 64, "idle_pool": None}
 
 
 WORDS = 80  # words read above a saved SP: the ARM_CM4F context with FP state is 9 + 16 + 26

@@ -124,6 +124,13 @@ static void *port_malloc(uint32_t bytes)
     xFreeBytesRemaining -= want;
     return (uint8_t *)b + sizeof(BlockLink_t);
 }
+#elif defined(RTOS_STACK_ARRAY)
+/* rtos_task_stacks.c: the stacks are rows of one array (pxStack inside the object, not at a
+ * symbol's start), IDLE's is carved 8 words into a flat pool (no DWARF rows: its symbol's end) */
+static uint32_t task_stacks[N_TASKS - 1][STACK_WORDS] __attribute__((aligned(8))) USED;
+static uint32_t idle_pool[8 + STACK_WORDS] __attribute__((aligned(8))) USED;
+typedef uint32_t spare_row_t[16]; /* rows by a typedef: DWARF nests two array types */
+static spare_row_t spare_rows[3] USED;
 #else
 static uint32_t stack_idle[STACK_WORDS] __attribute__((aligned(8))) USED;
 static uint32_t stack_logger[STACK_WORDS] __attribute__((aligned(8))) USED;
@@ -213,6 +220,8 @@ static void task_create(int i, const char *name, uint32_t prio, void (*fn)(void)
     TCB_t *t = &tcb[i];
 #ifdef RTOS_HEAP
     uint32_t *stack = port_malloc(STACK_WORDS * 4);
+#elif defined(RTOS_STACK_ARRAY)
+    uint32_t *stack = i == 0 ? &idle_pool[8] : task_stacks[i - 1];
 #else
     static uint32_t *const stacks[N_TASKS] = {stack_idle,   stack_logger, stack_worker,
                                               stack_app,    stack_sensor, stack_net};
