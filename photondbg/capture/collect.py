@@ -1,5 +1,5 @@
 """Capture on stop: registers, EXC_RETURN, stacked frame, SCB decode, instruction, backtrace,
-stack scan, memory dumps. Each function reads through a :class:`GdbSession` and returns plain
+memory dumps. Each function reads through a :class:`GdbSession` and returns plain
 data for report.json (integers as numbers)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from photondbg.gdb.session import GdbSession
 from photondbg.targets.base import Region
 
 CORE_REGS = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xpsr"]
-SCAN_BYTES = 4096  # stack words scanned for return addresses
+SCAN_BYTES = 4096  # bytes above the SP scanned for return addresses (stack_scan)
 STACK_DUMP_MAX = 64 * 1024
 RAM_DUMP_MAX = 512 * 1024  # bigger RAMs (mps2-an385: 4 MiB) are dumped up to this much
 BACKTRACE_MAX = 64
@@ -180,25 +180,6 @@ def backtrace(gdb: GdbSession, elf: ElfInfo, frame: dict | None) -> tuple[list[d
             f["file"] = f["file"] or loc.file
             f["line"] = f["line"] or loc.line
     return frames, how
-
-
-def scan_stack(data: bytes, base: int, elf: ElfInfo) -> list[dict]:
-    """Stack words that look like return addresses: odd, inside the ELF's code."""
-    out = []
-    for off in range(0, len(data) - 3, 4):
-        w = int.from_bytes(data[off : off + 4], "little")
-        if w & 1 and elf.in_code(w):
-            loc = elf.locate((w & ~1) - 2)  # the call is just before the return address
-            out.append(
-                {
-                    "address": base + off,
-                    "value": w,
-                    "symbol": loc.function,
-                    "file": loc.file,
-                    "line": loc.line,
-                }
-            )
-    return out
 
 
 def dump(gdb: GdbSession, path: Path, start: int, length: int, timeout: float = 10.0) -> MemoryRead:

@@ -10,7 +10,7 @@ import time
 
 from photondbg.analysis import heaptrack
 from photondbg.analysis import rootcause as root_cause
-from photondbg.capture import backtrace, collect, faultread, stackcheck, threads
+from photondbg.capture import backtrace, collect, faultread, returns, stackcheck, threads
 from photondbg.capture.part import CapturePart
 from photondbg.capture.unwind import Snapshot
 from photondbg.capture.waitloop import LOCKUP_GRACE, stop_pc
@@ -81,9 +81,8 @@ class Evidence(CapturePart):
                 mem = collect.dump(gdb, path, sp, length)
                 self.cap.writer.artifact("stack.bin", path)
                 dumps["stack"] = {"address": sp, "length": length, "gaps": collect.gaps_json(mem)}
-                self.cap.report["stack_scan"] = collect.scan_stack(
-                    mem.data[: collect.SCAN_BYTES], sp, elf
-                )
+                near = returns.scan(elf, mem, sp, sp + collect.SCAN_BYTES)  # as stack_check's
+                self.cap.report["stack_scan"] = [r.as_dict() for r in near.found]
             path = self.cap.capdir / "ram.bin"
             length = min(ram.size, collect.RAM_DUMP_MAX)
             mem = collect.dump(gdb, path, ram.base, length)

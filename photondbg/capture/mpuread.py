@@ -18,16 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from photondbg.capture.collect import CORE_REGS
-from photondbg.capture.stackptr import (
-    STEP_TIMEOUT,
-    StubFailed,
-    _read_exact,
-    write_memory,
-    write_registers,
-)
-from photondbg.cortexm import faults, mpu
-from photondbg.deadline import Deadline
+from photondbg.capture import stackptr
+from photondbg.capture.stackptr import StubFailed, _read_exact, write_memory, write_registers
+from photondbg.cortexm import mpu
 from photondbg.errors import PhotondbgError
 from photondbg.gdb.session import GdbSession
 
@@ -38,11 +31,7 @@ def read_regions(
     gdb: GdbSession, regs: dict[str, int], count: int
 ) -> tuple[list[mpu.Region], bool, str]:
     """(regions 0..count-1, restored, why not) read by stepping the region stub in place."""
-    missing = [n for n in CORE_REGS if n not in regs]
-    if missing:
-        raise StubFailed(f"registers not readable: {', '.join(missing)}")
-    if regs["xpsr"] & faults.XPSR_IT_MASK:
-        raise StubFailed("the core is halted inside an IT block")
+    stackptr.steppable(regs)
     rnr = gdb.read_u32(mpu.MPU_RNR)
     if rnr is None:
         raise StubFailed("MPU_RNR not readable")
@@ -54,7 +43,8 @@ def read_regions(
         write_memory(gdb, pc, code)
         for n in [*range(count), rnr]:  # the last pass selects the firmware's region again
             write_registers(gdb, {"r0": mpu.MPU_RNR, "r1": n, "r12": pc | 1})
-            _steps(gdb, len(mpu.REGION_READ_STUB), expect=pc)  # bx r12 leaves r2, r3 alone
+            # one `stepi 4` (bx r12 leaves r2, r3 alone)
+            stackptr.step(gdb, len(mpu.REGION_READ_STUB), expect=pc, what="the region stub")
             got = gdb.registers(only=["r2", "r3"])
             if n < count and n == len(regions):
                 regions.append(mpu.Region(n, got["r2"], got["r3"]))
@@ -63,40 +53,13 @@ def read_regions(
     return regions, restored, why
 
 
-def _steps(gdb: GdbSession, count: int, expect: int) -> None:
-    """``stepi count`` in one command (GDB steps and reports one stop at the end)."""
-    gdb.pending = [
-        r for r in gdb.pending if not (r.get("type") == "notify" and r.get("message") == "stopped")
-    ]
-    gdb.command(f'-interpreter-exec console "stepi {count}"', STEP_TIMEOUT)
-    payload = gdb.wait_stopped(Deadline(STEP_TIMEOUT))
-    if payload is None:
-        gdb.interrupt(timeout=2.0)
-        raise StubFailed(f"the region stub did not finish {count} steps")
-    at: int | None
-    try:
-        at = int(payload["frame"]["addr"], 16)
-    except (KeyError, TypeError, ValueError):
-        at = gdb.registers(only=["pc"]).get("pc")
-    if at != expect:
-        raise StubFailed(f"the region stub stepped to 0x{at or 0:08x}, not 0x{expect:08x}")
-
-
 def _restore(
     gdb: GdbSession, pc: int, saved: bytes, regs: dict[str, int], rnr: int
 ) -> tuple[bool, str]:
-    write_memory(gdb, pc, saved)
-    write_registers(gdb, {n: regs[n] for n in USED if n in regs})
-    gdb.cli("maintenance flush register-cache", timeout=5.0, check=False)
-    now = gdb.registers()
-    diff = [n for n in regs if now.get(n) != regs[n]]
-    if diff:
-        return False, "registers differ: " + ", ".join(diff)
-    if _read_exact(gdb, pc, len(saved)) != saved:
-        return False, f"code at 0x{pc:08x} differs"
-    if gdb.read_u32(mpu.MPU_RNR) != rnr:
+    restored, why = stackptr.restore(gdb, pc, saved, regs, USED)
+    if restored and gdb.read_u32(mpu.MPU_RNR) != rnr:
         return False, "MPU_RNR differs"
-    return True, ""
+    return restored, why
 
 
 class MpuReader(Protocol):

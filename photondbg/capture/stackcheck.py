@@ -8,33 +8,26 @@ stack-top symbol, else the vector table's initial SP (symbol names: ``cortexm.fa
 stack (PSP) comes from the ``threads`` section (the current thread's stack_lo/stack_hi), else the
 ELF data object that holds the PSP. The MPU regions are read off the core (:mod:`.mpuread`, by
 the debugger or, where it cannot select a region, by the core; decoded by ``cortexm.mpu``). The
-return
-addresses are the stack words from the SP to the stack top that point just after a BL/BLX in the
-firmware's code, read from the capture's RAM dump.
+return addresses are the stack words from the SP to the stack top that point just after a
+BL/BLX in the firmware's code, read from the capture's RAM dump by the scanner of
+:mod:`.returns` (the one ``stack_scan`` uses too).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Protocol
 
-from photondbg.capture import mpuread
+from photondbg.capture import mpuread, returns
 from photondbg.capture.elfinfo import ElfInfo
 from photondbg.cortexm import faults, mpu
 from photondbg.gdb.session import GdbSession
 from photondbg.targets.base import Region
 
+Memory = returns.Memory
+
 RECURSION_MIN = 32  # one function's return addresses this often: a recursion worth naming
 SCAN_MAX = 512 * 1024  # bytes of stack scanned at most
 TOP_FUNCTIONS = 8
-
-
-class Memory(Protocol):
-    """What is read of RAM: a :class:`~photondbg.gdb.memory.MemoryRead` (start, data, gaps)."""
-
-    start: int
-    data: bytes
-    gaps: list[tuple[int, int]]
 
 
 # -- bounds --------------------------------------------------------------------------------
@@ -118,46 +111,17 @@ def _guard(regions: list[mpu.Region], lo: int | None, hi: int | None) -> mpu.Reg
 
 # -- return addresses ----------------------------------------------------------------------
 def scan_returns(elf: ElfInfo, mem: Memory, lo: int, hi: int) -> dict:
-    """The words in [lo, hi) of ``mem`` that are return addresses (odd, in code, just after a
-    BL/BLX), counted by function. Unreadable bytes (gaps) are skipped."""
-    lo = (lo + 3) & ~3
-    hi = min(hi, lo + SCAN_MAX, mem.start + len(mem.data))
-    start = max(lo, mem.start)
-    counts: Counter[str] = Counter()
-    found = words = 0
-    cache: dict[int, str | None] = {}
-    gaps = [(a, a + n) for a, n in mem.gaps]
-    for addr in range(start, hi - 3, 4):
-        if any(a <= addr < b for a, b in gaps):
-            continue
-        words += 1
-        off = addr - mem.start
-        w = int.from_bytes(mem.data[off : off + 4], "little")
-        if w not in cache:
-            cache[w] = _returns_into(elf, w)
-        fn = cache[w]
-        if fn is not None:
-            found += 1
-            counts[fn] += 1
+    """The return addresses in [lo, hi) of ``mem`` (:func:`photondbg.capture.returns.scan`:
+    odd, in code, just after a BL/BLX), counted by function. Unreadable bytes are skipped."""
+    found = returns.scan(elf, mem, lo, min(hi, lo + SCAN_MAX))
+    counts = Counter(r.function for r in found.found)
     return {
-        "scanned_from": start,
-        "scanned_to": hi,
-        "words": words,
-        "calls": found,
+        "scanned_from": found.start,
+        "scanned_to": found.end,
+        "words": found.words,
+        "calls": len(found.found),
         "functions": [{"function": f, "count": c} for f, c in counts.most_common(TOP_FUNCTIONS)],
     }
-
-
-def _returns_into(elf: ElfInfo, word: int) -> str | None:
-    """The function a return address ``word`` returns into, or None if it is none."""
-    if not word & 1 or not elf.in_code(word):
-        return None
-    ret = word & ~1
-    before = elf.read(ret - 4, 4)
-    if before is None or not faults.is_call_return(before):
-        return None
-    loc = elf.locate(ret - 2)
-    return elf.pretty(loc.function) if loc.function else f"0x{ret:08x}"
 
 
 # -- the check -----------------------------------------------------------------------------
@@ -303,8 +267,8 @@ def for_capture(
         )
     else:
         mpu_state = mpuread.read_mpu(gdb)
-    returns = None
+    ret_addrs = None
     if sp is not None and ram.contains(sp):
         top = (bounds or {}).get("hi") or ram.end
-        returns = scan_returns(elf, mem, sp, top if sp < top <= ram.end else ram.end)
-    return check(fault, bounds, ram, mpu_state, returns)
+        ret_addrs = scan_returns(elf, mem, sp, top if sp < top <= ram.end else ram.end)
+    return check(fault, bounds, ram, mpu_state, ret_addrs)

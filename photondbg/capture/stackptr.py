@@ -92,11 +92,7 @@ def scratch_address(sp: int, ram: Region, length: int) -> int:
 
 def run_mrs_stub(gdb: GdbSession, ram: Region, regs: dict[str, int]) -> StackPointers:
     """Step ``mrs r0, msp; mrs r1, psp; mrs r2, control`` in scratch RAM; restore and check."""
-    missing = [n for n in CORE_REGS if n not in regs]
-    if missing:
-        raise StubFailed(f"registers not readable: {', '.join(missing)}")
-    if regs["xpsr"] & faults.XPSR_IT_MASK:
-        raise StubFailed("the core is halted inside an IT block")
+    steppable(regs)
     code = b"".join(enc for _, enc, _ in faults.MRS_STUB) + faults.STUB_RETURN[0]
     mpu = gdb.read_u32(faults.MPU_CTRL)
     mpu_on = bool(mpu is not None and mpu & faults.MPU_CTRL_ENABLE)
@@ -108,18 +104,18 @@ def run_mrs_stub(gdb: GdbSession, ram: Region, regs: dict[str, int]) -> StackPoi
         write_memory(gdb, scratch, code)
         write_registers(gdb, {"r3": regs["pc"] | 1, **({} if in_place else {"pc": scratch})})
         for i, (name, enc, text) in enumerate(faults.MRS_STUB):
-            _step(gdb, expect=scratch + 4 * (i + 1), what=text)
+            step(gdb, 1, expect=scratch + 4 * (i + 1), what=text)
         after = gdb.registers(only=["r0", "r1", "r2"])
         # step home: GDB must see the core stop at its own PC (a PC written back by hand
         # would make GDB hit the breakpoint there again instead of stepping over it)
-        _step(gdb, expect=regs["pc"], what=faults.STUB_RETURN[1])
+        step(gdb, 1, expect=regs["pc"], what=faults.STUB_RETURN[1])
         got = {
             name: after[f"r{i}"]
             for i, (name, _, _) in enumerate(faults.MRS_STUB)
             if f"r{i}" in after
         }
     finally:
-        restored, why = _restore(gdb, scratch, saved, regs)
+        restored, why = restore(gdb, scratch, saved, regs, ("r0", "r1", "r2", "r3"))
     if set(got) != {"msp", "psp", "control"}:
         raise StubFailed("r0-r2 not readable after the stub")
     detail = None if restored else f"restore check failed: {why}"
@@ -143,29 +139,46 @@ def run_mrs_stub(gdb: GdbSession, ram: Region, regs: dict[str, int]) -> StackPoi
     )
 
 
-def _restore(gdb: GdbSession, scratch: int, saved: bytes, regs: dict[str, int]) -> tuple[bool, str]:
-    """Put back the scratch memory and the registers; read all back to compare."""
-    write_memory(gdb, scratch, saved)
+def steppable(regs: dict[str, int]) -> None:
+    """:class:`StubFailed` unless a stub can be stepped from here: every core register known,
+    and not inside an IT block (the stub's instructions would be conditional)."""
+    missing = [n for n in CORE_REGS if n not in regs]
+    if missing:
+        raise StubFailed(f"registers not readable: {', '.join(missing)}")
+    if regs["xpsr"] & faults.XPSR_IT_MASK:
+        raise StubFailed("the core is halted inside an IT block")
+
+
+def restore(
+    gdb: GdbSession, address: int, saved: bytes, regs: dict[str, int], used: tuple[str, ...]
+) -> tuple[bool, str]:
+    """Put back the ``saved`` bytes at ``address`` and the ``used`` registers (and the PC if it
+    is not the halted one); read every register and the bytes again to compare with ``regs``.
+    (restored, what differs). Shared by every stub stepped on the core (MRS, MPU regions)."""
+    write_memory(gdb, address, saved)
     now_pc = gdb.registers(only=["pc"]).get("pc")
-    write_registers(
-        gdb,
-        {n: regs[n] for n in ("r0", "r1", "r2", "r3") + (("pc",) if now_pc != regs["pc"] else ())},
-    )
+    back = used + (("pc",) if now_pc != regs["pc"] else ())
+    write_registers(gdb, {n: regs[n] for n in back if n in regs})
     gdb.cli("maintenance flush register-cache", timeout=5.0, check=False)
     now = gdb.registers()
     diff = [n for n in regs if now.get(n) != regs[n]]
     if diff:
         return False, "registers differ: " + ", ".join(diff)
-    if _read_exact(gdb, scratch, len(saved)) != saved:
-        return False, f"scratch memory at 0x{scratch:08x} differs"
+    if _read_exact(gdb, address, len(saved)) != saved:
+        return False, f"memory at 0x{address:08x} differs"
     return True, ""
 
 
-def _step(gdb: GdbSession, expect: int, what: str) -> None:
+def step(gdb: GdbSession, count: int, expect: int, what: str) -> None:
+    """Step ``count`` instructions (one MI step, or ``stepi count``: GDB reports one stop at
+    the end) and check the core stopped at ``expect``; :class:`StubFailed` if not."""
     gdb.pending = [
         r for r in gdb.pending if not (r.get("type") == "notify" and r.get("message") == "stopped")
     ]
-    gdb.command("-exec-step-instruction", STEP_TIMEOUT)
+    if count == 1:
+        gdb.command("-exec-step-instruction", STEP_TIMEOUT)
+    else:
+        gdb.command(f'-interpreter-exec console "stepi {count}"', STEP_TIMEOUT)
     payload = gdb.wait_stopped(Deadline(STEP_TIMEOUT))
     if payload is None:
         gdb.interrupt(timeout=2.0)

@@ -4,8 +4,10 @@ checked against what the firmware did (addresses from its own ELF symbols)."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from photondbg.capture.elfinfo import ElfInfo
+from photondbg.cortexm import faults
 
 
 def sym(elf, name) -> int:
@@ -100,6 +102,14 @@ def test_deep_call_chain_backtrace(fault_elves, capture):
     assert all(b["file"].endswith("deep_chain.c") and b["line"] for b in r.report["backtrace"])
     scanned = {s["symbol"] for s in r.report["stack_scan"]}
     assert {"level_5", "level_1", "main"} <= scanned  # return addresses found on the stack
+    info = ElfInfo(fault_elves["deep_chain"])
+    for s in r.report["stack_scan"]:  # each one just after a call (BL/BLX) in the code
+        assert faults.is_call_return(info.read((s["value"] & ~1) - 4, 4)), s
+    # one scanner: the stack (< 4 KiB here) gives stack_check's recursion count the same words
+    counts = Counter(s["symbol"] for s in r.report["stack_scan"])
+    ra = r.report["stack_check"]["return_addresses"]
+    assert ra["calls"] == len(r.report["stack_scan"])
+    assert {f["function"]: f["count"] for f in ra["functions"]} == dict(counts)
     assert (r.capdir / "stack.bin").stat().st_size == r.report["dumps"]["stack"]["length"]
 
 
