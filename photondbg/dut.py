@@ -5,6 +5,7 @@ board farm (labgrid) drives. One surface for both kinds of board:
 - ``lines``          console lines so far; ``wait_for(pattern, timeout)`` waits for one
 - ``netcut(kind)``   cut the WiFi (``down``: AP off, ``uplink``: AP cable pulled); ``restore()``
 - ``reset()``        restart the firmware and wait until it serves again
+- ``wait_halt(t)``   with a debugger attached: wait until the core stops on a fault/panic
 - ``capture(out)``   with a debugger attached: stop the core and write a capture directory
 
 :class:`SimDut` is the simulated board (QEMU + bridge, optionally under GDB with every fault
@@ -41,6 +42,7 @@ class Dut:
     kind = "?"
     console: Console | None = None
     gdb: GdbSession | None = None  # when a debugger is attached
+    halted: dict | None = None  # the debugger's stop record once the core stopped by itself
 
     def __init__(self, owner: ProcessOwner, logdir: Path):
         self.owner = owner
@@ -87,6 +89,21 @@ class Dut:
                 last = e
                 time.sleep(0.2)
         raise ToolFailure(f"the board at {self.url} did not answer within {timeout:g} s ({last})")
+
+    def wait_halt(self, timeout: float = 10.0) -> str | None:
+        """With the debugger: wait until the core stops by itself (on an armed fault handler or
+        the panic entry) and say where (its function, else its address); None after
+        ``timeout`` or without a debugger. A capture taken then starts from that stop."""
+        if self.gdb is None:
+            return None
+        from photondbg.deadline import Deadline
+
+        if self.halted is None:
+            self.halted = self.gdb.wait_stopped(Deadline(timeout))
+        if self.halted is None:
+            return None
+        frame = self.halted.get("frame") or {}
+        return frame.get("func") or frame.get("addr") or "?"
 
     def capture(self, out: Path, why: str = "") -> Path | None:
         """Stop the core and write a capture directory; None without a debugger."""
@@ -159,6 +176,7 @@ class SimDut(Dut):
 
         if self.gdb is not None:
             self.gdb.close()
+        self.halted = None
         self.gdb = GdbSession(self.elf, self.owner, logdir=logdir)
         self.gdb.start()
         assert self.target.gdb_port is not None  # the target was started with gdb=True
@@ -192,6 +210,7 @@ class SimDut(Dut):
         if self.gdb is not None:
             self.gdb.close()
             self.gdb = None
+        self.halted = None
         self.target.stop()
         self._boot()
         assert self.target.link is not None  # start() returned: QEMU connected its link

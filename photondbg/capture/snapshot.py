@@ -22,10 +22,8 @@ from photondbg.deadline import Deadline
 from photondbg.errors import PhotondbgError
 
 
-def snapshot(dut, out: Path, *, why: str = "", settle: float = 0.2) -> Path:
-    """Write a capture directory for ``dut`` (a :class:`photondbg.dut.SimDut` under GDB).
-    The core is given ``settle`` seconds to stop by itself (on an armed fault handler) before
-    it is interrupted."""
+def snapshot(dut, out: Path, *, why: str = "") -> Path:
+    """Write a capture directory for ``dut`` (a :class:`photondbg.dut.SimDut` under GDB)."""
     gdb, elf, armed = dut.gdb, dut.elfinfo, dut.armed
     capdir = new_capdir(out, dut.kind)
     report = new_report(dut.kind, str(elf.path), elf.sha256, None)
@@ -34,7 +32,9 @@ def snapshot(dut, out: Path, *, why: str = "", settle: float = 0.2) -> Path:
     writer.write()
     t0 = time.monotonic()
     try:
-        stopped = gdb.wait_stopped(Deadline(settle))  # already on a fault handler?
+        stopped = dut.halted  # the stop a test waited for (Dut.wait_halt), else
+        if stopped is None:  # already on a fault handler?
+            stopped = gdb.wait_stopped(Deadline(0.2))
         if stopped is None:
             stopped = gdb.interrupt(timeout=5.0)
         regs = gdb.registers()
