@@ -51,16 +51,7 @@ static inline void request_switch(void) { SCB_ICSR = ICSR_PENDSVSET; }
 
 int os_scheduler_started(void) { return started; }
 
-/* -- lists (list.c's rules) ------------------------------------------------------------ */
-static void list_init(xList *l)
-{
-    l->pxIndex = (xListItem *)&l->xListEnd;
-    l->xListEnd.xItemValue = 0xFFFFFFFFu;
-    l->xListEnd.pxNext = (xListItem *)&l->xListEnd;
-    l->xListEnd.pxPrevious = (xListItem *)&l->xListEnd;
-    l->uxNumberOfItems = 0;
-}
-
+/* -- lists (list.c's rules: freertos_list.h) ----------------------------------------- */
 static void lists_init(void)
 {
     for (uint32_t p = 0; p < OS_MAX_PRIORITIES; p++)
@@ -72,45 +63,6 @@ static void lists_init(void)
     list_init(&xSuspendedTaskList);
     pxDelayedTaskList = &xDelayedTaskList1;
     pxOverflowDelayedTaskList = &xDelayedTaskList2;
-}
-
-/* vListInsertEnd: just before pxIndex, so it is the last one round robin reaches */
-static void list_insert_end(xList *l, xListItem *it)
-{
-    xListItem *idx = l->pxIndex;
-    it->pxNext = idx;
-    it->pxPrevious = idx->pxPrevious;
-    idx->pxPrevious->pxNext = it;
-    idx->pxPrevious = it;
-    it->pvContainer = l;
-    l->uxNumberOfItems++;
-}
-
-/* vListInsert: sorted by xItemValue, after the items of equal value */
-static void list_insert(xList *l, xListItem *it)
-{
-    xListItem *at = (xListItem *)&l->xListEnd;
-    while (at->pxNext != (xListItem *)&l->xListEnd && at->pxNext->xItemValue <= it->xItemValue)
-        at = at->pxNext;
-    it->pxNext = at->pxNext;
-    it->pxNext->pxPrevious = it;
-    it->pxPrevious = at;
-    at->pxNext = it;
-    it->pvContainer = l;
-    l->uxNumberOfItems++;
-}
-
-static void list_remove(xListItem *it)
-{
-    xList *l = it->pvContainer;
-    if (l == NULL)
-        return;
-    it->pxNext->pxPrevious = it->pxPrevious;
-    it->pxPrevious->pxNext = it->pxNext;
-    if (l->pxIndex == it)
-        l->pxIndex = it->pxPrevious;
-    it->pvContainer = NULL;
-    l->uxNumberOfItems--;
 }
 
 static void make_ready(os_thread_t *t)

@@ -12,7 +12,10 @@ import pytest
 from support import linker_script
 
 FAULTS = Path(__file__).resolve().parents[1] / "firmware" / "faults"
+# the sim's headers: the fixtures' kernels share its FreeRTOS list code (freertos_list.h)
+PLATFORM_INCLUDE = FAULTS.parents[2] / "firmware" / "platform" / "include"
 CFLAGS = [
+    f"-iquote{PLATFORM_INCLUDE}",
     "-mthumb",
     "-g3",
     "-O1",

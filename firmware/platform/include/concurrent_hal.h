@@ -12,31 +12,14 @@
 #define PHOTONDBG_CONCURRENT_HAL_H
 #include <stddef.h>
 #include <stdint.h>
+#include "freertos_list.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 typedef void (*os_thread_fn_t)(void *arg);
 
-/* list.h (7.5.2): a list item, the end marker (a mini item), a list with a round-robin index */
-struct xLIST;
-typedef struct xLIST_ITEM {
-    uint32_t xItemValue;            /* sort key: wake tick, or configMAX_PRIORITIES - priority */
-    struct xLIST_ITEM *pxNext;
-    struct xLIST_ITEM *pxPrevious;
-    void *pvOwner;                  /* the TCB */
-    struct xLIST *pvContainer;      /* the list holding it, NULL when in none */
-} xListItem;
-typedef struct xMINI_LIST_ITEM {
-    uint32_t xItemValue;
-    struct xLIST_ITEM *pxNext;
-    struct xLIST_ITEM *pxPrevious;
-} xMiniListItem;
-typedef struct xLIST {
-    volatile uint32_t uxNumberOfItems;
-    xListItem *pxIndex;             /* round robin among equal priorities walks this */
-    xMiniListItem xListEnd;
-} xList;
+/* list.h (7.5.2): xListItem, xMiniListItem, xList, and list.c's operations: freertos_list.h */
 
 /* tasks.c (7.5.2) tskTCB, as configured for the Photon (no MPU, mutexes on) */
 typedef struct tskTaskControlBlock {

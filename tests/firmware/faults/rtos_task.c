@@ -2,7 +2,8 @@
  * kernel-awareness layout (what a debugger reads: pxCurrentTCB, pxReadyTasksLists[],
  * xDelayedTaskList1/2, xPendingReadyList, xTasksWaitingTermination, xSuspendedTaskList,
  * uxCurrentNumberOfTasks; TCB_t {pxTopOfStack, state and event list items, uxPriority, pxStack,
- * pcTaskName}; List_t/ListItem_t as list.h has them). Written from those facts, no FreeRTOS code.
+ * pcTaskName}; List_t/ListItem_t as list.h has them, from firmware/platform/include/freertos_list.h,
+ * the sim's own list code). Written from those facts, no FreeRTOS code.
  *
  * Six tasks. "net" (priority 3) waits for ever on an event: state item in xSuspendedTaskList,
  * event item in the event's list (blocked). "sensor" (2) delays: xDelayedTaskList1 (blocked).
@@ -23,30 +24,12 @@
 
 #ifdef RTOS_V8
 #define STATE_ITEM xGenericListItem
-#define CONTAINER pvContainer
 #else
 #define STATE_ITEM xStateListItem
-#define CONTAINER pxContainer
+#define FREERTOS_LIST_CONTAINER pxContainer
 #endif
-
-struct xLIST;
-typedef struct xLIST_ITEM {
-    uint32_t xItemValue;
-    struct xLIST_ITEM *pxNext;
-    struct xLIST_ITEM *pxPrevious;
-    void *pvOwner;
-    struct xLIST *CONTAINER;
-} ListItem_t;
-typedef struct xMINI_LIST_ITEM {
-    uint32_t xItemValue;
-    struct xLIST_ITEM *pxNext;
-    struct xLIST_ITEM *pxPrevious;
-} MiniListItem_t;
-typedef struct xLIST {
-    volatile uint32_t uxNumberOfItems;
-    ListItem_t *pxIndex;
-    MiniListItem_t xListEnd;
-} List_t;
+/* list.h's types and list.c's operations: the sim's own copy (firmware/platform/include) */
+#include "freertos_list.h"
 
 typedef struct tskTaskControlBlock {
     volatile uint32_t *pxTopOfStack; /* FIRST member: PendSV stores the saved SP here */
@@ -163,51 +146,6 @@ const void *const vector_table[] = {
     Other_Handler, 0, 0, 0, 0, Other_Handler, Other_Handler, 0, PendSV_Handler, Other_Handler
     IRQ_VECTORS
 };
-
-/* -- lists (list.c's behaviour: insert at the end = just before pxIndex; sorted by value) -- */
-static void list_init(List_t *l)
-{
-    l->pxIndex = (ListItem_t *)&l->xListEnd;
-    l->xListEnd.xItemValue = 0xFFFFFFFFu;
-    l->xListEnd.pxNext = (ListItem_t *)&l->xListEnd;
-    l->xListEnd.pxPrevious = (ListItem_t *)&l->xListEnd;
-    l->uxNumberOfItems = 0;
-}
-
-static void list_insert_end(List_t *l, ListItem_t *it)
-{
-    ListItem_t *idx = l->pxIndex;
-    it->pxNext = idx;
-    it->pxPrevious = idx->pxPrevious;
-    idx->pxPrevious->pxNext = it;
-    idx->pxPrevious = it;
-    it->CONTAINER = l;
-    l->uxNumberOfItems++;
-}
-
-static void list_insert_sorted(List_t *l, ListItem_t *it)
-{
-    ListItem_t *at = (ListItem_t *)&l->xListEnd;
-    while (at->pxNext != (ListItem_t *)&l->xListEnd && at->pxNext->xItemValue <= it->xItemValue)
-        at = at->pxNext;
-    it->pxNext = at->pxNext;
-    it->pxNext->pxPrevious = it;
-    it->pxPrevious = at;
-    at->pxNext = it;
-    it->CONTAINER = l;
-    l->uxNumberOfItems++;
-}
-
-static void list_remove(ListItem_t *it)
-{
-    List_t *l = it->CONTAINER;
-    it->pxNext->pxPrevious = it->pxPrevious;
-    it->pxPrevious->pxNext = it->pxNext;
-    if (l->pxIndex == it)
-        l->pxIndex = it->pxPrevious;
-    it->CONTAINER = 0;
-    l->uxNumberOfItems--;
-}
 
 /* -- the scheduler -------------------------------------------------------------------------- */
 static void task_exit_error(void)
@@ -333,7 +271,7 @@ NOINLINE void task_delay(uint32_t ticks)
     TCB_t *t = pxCurrentTCB;
     list_remove(&t->STATE_ITEM);
     t->STATE_ITEM.xItemValue = xTickCount + ticks;
-    list_insert_sorted(pxDelayedTaskList, &t->STATE_ITEM);
+    list_insert(pxDelayedTaskList, &t->STATE_ITEM);
     task_yield();
 }
 
@@ -347,7 +285,7 @@ NOINLINE void event_wait_forever(event_t *ev)
 {
     TCB_t *t = pxCurrentTCB;
     t->xEventListItem.xItemValue = MAX_PRIORITIES - t->uxPriority;
-    list_insert_sorted(&ev->xTasksWaiting, &t->xEventListItem);
+    list_insert(&ev->xTasksWaiting, &t->xEventListItem);
     list_remove(&t->STATE_ITEM);
     list_insert_end(&xSuspendedTaskList, &t->STATE_ITEM); /* portMAX_DELAY: no wake time */
     task_yield();

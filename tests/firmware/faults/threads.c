@@ -9,22 +9,8 @@
  * Built WITHOUT startup.c: its own vector table (PendSV). */
 #include "faults.h"
 
-struct xLIST;
-typedef struct xLIST_ITEM {
-    uint32_t xItemValue;
-    struct xLIST_ITEM *pxNext, *pxPrevious;
-    void *pvOwner;
-    struct xLIST *pxContainer;
-} ListItem_t;
-typedef struct {
-    uint32_t xItemValue;
-    struct xLIST_ITEM *pxNext, *pxPrevious;
-} MiniListItem_t;
-typedef struct xLIST {
-    volatile uint32_t uxNumberOfItems;
-    ListItem_t *pxIndex;
-    MiniListItem_t xListEnd;
-} List_t;
+#define FREERTOS_LIST_CONTAINER pxContainer
+#include "freertos_list.h" /* list.h's types, list.c's operations (the sim's copy) */
 typedef struct tskTaskControlBlock {
     volatile uint32_t *pxTopOfStack;
     ListItem_t xStateListItem;
@@ -73,32 +59,6 @@ NOINLINE void os_yield(void)
 {
     SCB_ICSR = 1u << 28;                       /* PENDSVSET: switch right after this */
     __asm volatile("dsb\n\tisb" ::: "memory");
-}
-
-static void list_init(List_t *l)
-{
-    l->pxIndex = (ListItem_t *)&l->xListEnd;
-    l->xListEnd.xItemValue = 0xFFFFFFFFu;
-    l->xListEnd.pxNext = l->xListEnd.pxPrevious = (ListItem_t *)&l->xListEnd;
-}
-
-static void list_insert_end(List_t *l, ListItem_t *it)
-{
-    ListItem_t *end = (ListItem_t *)&l->xListEnd;
-    it->pxNext = end;
-    it->pxPrevious = end->pxPrevious;
-    end->pxPrevious->pxNext = it;
-    end->pxPrevious = it;
-    it->pxContainer = l;
-    l->uxNumberOfItems++;
-}
-
-static void list_remove(ListItem_t *it)
-{
-    it->pxNext->pxPrevious = it->pxPrevious;
-    it->pxPrevious->pxNext = it->pxNext;
-    it->pxContainer->uxNumberOfItems--;
-    it->pxContainer = 0;
 }
 
 static void thread_exit(void)
