@@ -69,27 +69,6 @@ def _count(sub) -> int:
     return 1
 
 
-def variable_type(elffile, name: str):
-    """The (stripped) type of the file-scope variable ``name`` that has one, or None."""
-    for cu in elffile.get_dwarf_info().iter_CUs():
-        for die in cu.get_top_DIE().iter_children():
-            if die.tag != "DW_TAG_variable":
-                continue
-            spec = (
-                die.get_DIE_from_attribute("DW_AT_specification")
-                if "DW_AT_specification" in die.attributes
-                else None
-            )
-            if (name_of(die) or (name_of(spec) if spec is not None else None)) != name:
-                continue
-            typ = type_of(die) if "DW_AT_type" in die.attributes else None
-            if typ is None and spec is not None:
-                typ = type_of(spec)
-            if typ is not None:
-                return strip(typ)
-    return None
-
-
 @dataclass(frozen=True)
 class Member:
     offset: int

@@ -125,7 +125,7 @@ class StackBounds:
             key=lambda s: (s.address, -s.size),
         )
         self._starts = [s.address for s in self._objects]
-        self._rows: dict[str, int | None] = {}
+        self._types: dict[str, object] | None = None
 
     def holding(self, addr: int) -> Symbol | None:
         """The ELF object symbol whose extent holds ``addr``."""
@@ -141,11 +141,17 @@ class StackBounds:
 
     def row_bytes(self, sym: Symbol) -> int | None:
         """Bytes of one row when DWARF types ``sym`` as an array of arrays (of stacks)."""
-        if sym.name not in self._rows:
-            elffile = self.elf.elf
-            typ = dwarf.variable_type(elffile, sym.name) if elffile.has_dwarf_info() else None
-            self._rows[sym.name] = dwarf.element_of_rows(typ) if typ is not None else None
-        return self._rows[sym.name]
+        if self._types is None:
+            self.expect([sym.address])
+        var = (self._types or {}).get(sym.name)
+        return dwarf.element_of_rows(dwarf.type_of(var)) if var is not None else None
+
+    def expect(self, stacks: list[int]) -> None:
+        """Look up, in one pass over DWARF that ends when all are found, the types of the
+        objects holding these ``pxStack`` values."""
+        names = {s.name for s in (self.holding(lo) for lo in stacks) if s is not None}
+        elffile = self.elf.elf
+        self._types = dwarf.variables(elffile, names) if names and elffile.has_dwarf_info() else {}
 
     def heaps(self) -> list[HeapWalk]:
         if self._heaps is None:
@@ -213,8 +219,10 @@ def list_tasks(
     port = port_of(elf.elf)
     bounds = StackBounds(elf, mem)
     tasks: list[dict] = []
+    raws = {tcb: _read(mem, tcb, lay.tcb_size) for tcb in order}
+    bounds.expect([lay.field(r, "stack") or 0 for r in raws.values() if r is not None])
     for tcb in order:
-        raw = _read(mem, tcb, lay.tcb_size)
+        raw = raws[tcb]
         if raw is None:
             notes.append(f"task control block at 0x{tcb:08x} is not readable")
             continue

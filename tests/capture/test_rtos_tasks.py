@@ -130,9 +130,10 @@ def test_rows_of_an_array_of_stacks_from_dwarf(fault_elves):
     row_t[M]`` (two nested array types) both give the row size; a flat array has no rows."""
     from photondbg.rtos import dwarf
 
-    elf = ElfInfo(fault_elves["rtos_task_stacks"]).elf
+    names = {"task_stacks", "spare_rows", "idle_pool"}
+    found = dwarf.variables(ElfInfo(fault_elves["rtos_task_stacks"]).elf, names)
     rows = {
-        n: dwarf.element_of_rows(dwarf.variable_type(elf, n))
+        n: dwarf.element_of_rows(dwarf.type_of(found[n]))
         for n in ("task_stacks", "spare_rows", "idle_pool")
     }
     assert rows == {"task_stacks": STACK_BYTES, "spare_rows": 64, "idle_pool": None}
@@ -311,3 +312,17 @@ def test_irq_fault_over_an_fpu_task_on_netduinoplus2(fault_elves, capture):
     assert regs["sp"] == truth["app_irq_sp"] and "the handler's EXC_RETURN in LR says" in how
     regs, how = under_handler(ElfInfo(elf), mem, None, truth["psp"], core, None)
     assert regs["sp"] == truth["psp"] + 0x20 + 4 and "read as a BASIC frame" in how
+    # a core stopped inside IRQ0's handler (no fault: for_halt) reads the task the same way
+    from photondbg.capture.backtrace import interrupted_registers
+    from photondbg.capture.threads import for_halt
+
+    in_irq = interrupted_registers(f)
+    in_irq["xpsr"] = f["frame"]["xpsr"]
+    tasks, _, _ = for_halt(ElfInfo(elf), in_irq, truth["psp"], mem)
+    halted = next(t for t in tasks if t["current"])
+    assert halted["task_sp"] == truth["app_irq_sp"] and "CFI unwind reached" in halted["context"]
+    assert [b["function"] for b in halted["backtrace"]] == [
+        "app_irq_now",
+        "app_irq_step",
+        "app_main",
+    ]
