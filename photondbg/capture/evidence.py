@@ -36,7 +36,7 @@ class Evidence(CapturePart):
     def fault(self, payload: dict | None) -> None:
         gdb, elf = self.gdb, self.elf
         with self.cap.stage("capture"):
-            fault, frame = self.read_fault()
+            fault, _ = self.read_fault()
             self.cap.report["fault"] = fault
             self.cap.report["outcome"] = "fault"
             faultread.put_backtrace(
@@ -212,10 +212,7 @@ class Evidence(CapturePart):
                 )
                 frames = backtrace.gdb_frames(gdb, elf, core, trim=trim)
                 bt = backtrace.Backtrace(frames, "gdb", "gdb: -stack-list-frames")
-            self.cap.report["backtrace"] = bt.frames
-            self.cap.report["backtrace_method"] = bt.method
-            self.cap.report["backtrace_source"] = bt.source
-            self.cap.report["backtrace_stop"] = bt.stop
+            faultread.put_backtrace(self.cap.report, bt)
             self.cap.report["timing"] = self.timing()
             self.cap.write()
         self.dumps(core.get("sp") if self.ram().contains(core.get("sp", 0)) else None)
