@@ -32,4 +32,14 @@ static inline void mpu_guard(uint32_t n, uint32_t base)
     MPU_CTRL = MPU_CTRL_PRIVDEFENA | MPU_CTRL_ENABLE;
     __asm volatile("dsb\n\tisb" ::: "memory");
 }
+
+/* recurse(): a recursion without end, for the overflow firmwares; it records its depth in the
+ * firmware's `volatile uint32_t depth` (the tests' expected recursion count) */
+#define RECURSE_UNBOUNDED                                                                        \
+    _Pragma("GCC diagnostic ignored \"-Winfinite-recursion\"")                                 \
+    __attribute__((noinline)) uint32_t recurse(uint32_t n)                                     \
+    {                                                                                            \
+        depth = n; /* its only stack write is the push of r4/lr: the overflow faults there */  \
+        return recurse(n + 1) + n; /* an add after the call: not a tail call */                \
+    }
 #endif

@@ -5,14 +5,7 @@
  * as null_call_psp.c, NULL_IN_THREAD) in a thread on the PSP (unwind_rig.h). Test fixture. */
 #include "unwind_rig.h"
 
-TRUTH_HANDLER(UsageFault_Handler)
-void Fault_Handler(void) { for (;;) {} }
-
-__attribute__((section(".isr_vector"), used)) const void *const vector_table[16] = {
-    &_estack, VEC(Reset_Handler), VEC(Fault_Handler), VEC(Fault_Handler), VEC(Fault_Handler),
-    VEC(Fault_Handler), VEC(UsageFault_Handler), 0, 0, 0, 0, VEC(Fault_Handler),
-    VEC(Fault_Handler), 0, VEC(PendSV_Handler), VEC(Fault_Handler),
-};
+USAGE_FAULT_VECTORS
 
 typedef void (*handler_fn)(uint32_t);
 volatile uint32_t done;

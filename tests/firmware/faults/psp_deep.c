@@ -4,14 +4,7 @@
  * the thread's entry, and no further. Test fixture. */
 #include "unwind_rig.h"
 
-TRUTH_HANDLER(UsageFault_Handler)
-void Fault_Handler(void) { for (;;) {} }
-
-__attribute__((section(".isr_vector"), used)) const void *const vector_table[16] = {
-    &_estack, VEC(Reset_Handler), VEC(Fault_Handler), VEC(Fault_Handler), VEC(Fault_Handler),
-    VEC(Fault_Handler), VEC(UsageFault_Handler), 0, 0, 0, 0, VEC(Fault_Handler),
-    VEC(Fault_Handler), 0, VEC(PendSV_Handler), VEC(Fault_Handler),
-};
+USAGE_FAULT_VECTORS
 
 volatile uint32_t divisor; /* 0 */
 volatile uint32_t result;

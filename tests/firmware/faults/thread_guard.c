@@ -17,12 +17,7 @@ volatile uint32_t guard_base, guard_end, stack_top, depth;
 TRUTH_HANDLER(MemManage_Handler)
 TRUTH_HANDLER(HardFault_Handler)
 
-#pragma GCC diagnostic ignored "-Winfinite-recursion" /* unbounded on purpose */
-NOINLINE uint32_t recurse(uint32_t n)
-{
-    depth = n; /* its only stack write is the push of r4/lr: the overflow faults there */
-    return recurse(n + 1) + n; /* an add after the call: not a tail call */
-}
+RECURSE_UNBOUNDED
 
 NOINLINE void thread_entry(void) { recurse(1); }
 

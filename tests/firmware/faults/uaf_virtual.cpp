@@ -9,14 +9,7 @@
 #include "unwind_rig.h"
 
 extern "C" {
-TRUTH_HANDLER(UsageFault_Handler)
-void Fault_Handler(void) { for (;;) {} }
-
-__attribute__((section(".isr_vector"), used)) const void *const vector_table[16] = {
-    &_estack, VEC(Reset_Handler), VEC(Fault_Handler), VEC(Fault_Handler), VEC(Fault_Handler),
-    VEC(Fault_Handler), VEC(UsageFault_Handler), 0, 0, 0, 0, VEC(Fault_Handler),
-    VEC(Fault_Handler), 0, VEC(PendSV_Handler), VEC(Fault_Handler),
-};
+USAGE_FAULT_VECTORS
 }
 
 typedef __SIZE_TYPE__ size_t;

@@ -33,6 +33,17 @@ void Reset_Handler(void)
     for (;;) {}
 }
 
+/* the vector table of a firmware whose only recorded fault is a UsageFault: every other
+ * exception but PendSV (the thread launch) goes to Fault_Handler, which spins */
+#define USAGE_FAULT_VECTORS                                                                      \
+    TRUTH_HANDLER(UsageFault_Handler)                                                            \
+    void Fault_Handler(void) { for (;;) {} }                                                     \
+    __attribute__((section(".isr_vector"), used)) const void *const vector_table[16] = {        \
+        &_estack, VEC(Reset_Handler), VEC(Fault_Handler), VEC(Fault_Handler),                  \
+        VEC(Fault_Handler), VEC(Fault_Handler), VEC(UsageFault_Handler), 0, 0, 0, 0,           \
+        VEC(Fault_Handler), VEC(Fault_Handler), 0, VEC(PendSV_Handler), VEC(Fault_Handler),    \
+    };
+
 uint32_t thread_stack[THREAD_STACK_WORDS] __attribute__((aligned(8), used));
 uint32_t *volatile thread_launch_sp __attribute__((used));
 
