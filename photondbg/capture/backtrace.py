@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from photondbg.capture import collect
 from photondbg.capture.elfinfo import ElfInfo
-from photondbg.capture.unwind import MAX_FRAMES, CfiUnwinder, ReadWord, Snapshot
+from photondbg.capture.unwind import MAX_FRAMES, CfiUnwinder, ReadWord, Snapshot, read_words
 from photondbg.cortexm import faults
 from photondbg.gdb.mi import GdbError
 
@@ -229,9 +229,8 @@ def frame_at(
     """The registers of thread code interrupted with its hardware frame at ``sp``: the frame
     ``exc_return`` says (basic or extended), a basic one when it is not given; r4-r11 from
     ``core``; the SP above the frame and the xPSR bit-9 pad."""
-    read = [mem.word(sp + 4 * i) for i in range(len(faults.BASIC_FRAME))]
-    words = [w for w in read if w is not None]
-    if len(words) != len(read):
+    words = read_words(mem, sp, len(faults.BASIC_FRAME))
+    if words is None:
         return None
     known = {n: (core or {}).get(n) for n in faults.SAVED_CONTEXT[:8]}
     regs = {n: v for n, v in known.items() if v is not None}

@@ -205,6 +205,30 @@ class WordSource(Protocol):
     def word(self, addr: int) -> int | None: ...
 
 
+def read_words(mem: WordSource, addr: int, n: int) -> list[int] | None:
+    """``n`` words at ``addr``: from the dump in one piece when it holds them, else word by word
+    (through the fallback); None when any word is unreadable."""
+    raw = mem.read(addr, 4 * n)
+    if raw is not None:
+        return [int.from_bytes(raw[i : i + 4], "little") for i in range(0, 4 * n, 4)]
+    words = []
+    for i in range(n):
+        w = mem.word(addr + 4 * i)
+        if w is None:
+            return None
+        words.append(w)
+    return words
+
+
+def read_bytes(mem: WordSource, addr: int, length: int) -> bytes | None:
+    """``length`` bytes at ``addr``, as :func:`read_words` reads them; None when unreadable."""
+    raw = mem.read(addr, length)
+    if raw is not None:
+        return raw
+    words = read_words(mem, addr, (length + 3) // 4)
+    return None if words is None else b"".join(w.to_bytes(4, "little") for w in words)[:length]
+
+
 class Snapshot:
     """Word reads from a RAM dump (bytes at ``base``), else through ``fallback`` (GDB)."""
 

@@ -11,7 +11,7 @@ CM3."""
 
 from __future__ import annotations
 
-from photondbg.capture.unwind import WordSource
+from photondbg.capture.unwind import WordSource, read_words
 from photondbg.cortexm import faults
 
 
@@ -33,19 +33,11 @@ def port_of(elffile) -> str:
     return "ARM_CM3"
 
 
-def _words(mem: WordSource, addr: int, n: int) -> list[int] | None:
-    raw = mem.read(addr, 4 * n)
-    if raw is not None:
-        return [int.from_bytes(raw[i : i + 4], "little") for i in range(0, 4 * n, 4)]
-    read = [mem.word(addr + 4 * i) for i in range(n)]
-    return None if any(w is None for w in read) else [w for w in read if w is not None]
-
-
 def saved_context(mem: WordSource, saved_sp: int, port: str = "ARM_CM3") -> dict[str, int] | None:
     """The registers saved at ``saved_sp`` (pxTopOfStack), with ``sp`` = the task's SP before
     the switch; None when a word is unreadable or the layout is inconsistent."""
     core_names, fp_names = faults.SWITCH_CONTEXTS[port]
-    core = _words(mem, saved_sp, len(core_names))
+    core = read_words(mem, saved_sp, len(core_names))
     if core is None:
         return None
     regs = dict(zip(core_names, core))
@@ -56,14 +48,14 @@ def saved_context(mem: WordSource, saved_sp: int, port: str = "ARM_CM3") -> dict
         if not exc.get("valid"):
             return None  # not a context this port saved
         if exc["frame"] == "extended":
-            fp = _words(mem, at, len(fp_names))
+            fp = read_words(mem, at, len(fp_names))
             if fp is None:
                 return None
             regs.update(zip(fp_names, fp))
             at += 4 * len(fp_names)
             frame_names = faults.BASIC_FRAME + faults.EXTENDED_FP_FRAME
             frame_bytes = faults.EXTENDED_FRAME_BYTES
-    frame = _words(mem, at, len(frame_names))
+    frame = read_words(mem, at, len(frame_names))
     if frame is None:
         return None
     regs.update(zip(frame_names, frame))

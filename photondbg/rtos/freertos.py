@@ -35,7 +35,7 @@ from collections.abc import Callable
 from photondbg.analysis.heap import HeapWalk, find_heaps
 from photondbg.analysis.memory import MemoryImage
 from photondbg.capture.elfinfo import ElfInfo, Symbol
-from photondbg.capture.unwind import CfiUnwinder, Snapshot
+from photondbg.capture.unwind import CfiUnwinder, Snapshot, read_bytes
 from photondbg.cortexm import faults
 from photondbg.rtos import dwarf
 from photondbg.rtos.context import port_of, saved_context
@@ -45,20 +45,10 @@ MAX_TASKS = 64
 MAX_STACK = 256 * 1024  # bounds further apart than this are not believed
 
 
-def _read(mem: Snapshot, addr: int, length: int) -> bytes | None:
-    raw = mem.read(addr, length)
-    if raw is not None:
-        return raw
-    words = [mem.word(addr + i) for i in range(0, length, 4)]
-    if any(w is None for w in words):
-        return None
-    return b"".join(int(w or 0).to_bytes(4, "little") for w in words)[:length]
-
-
 def walk_list(mem: Snapshot, lay: FreeRtosLayout, addr: int) -> tuple[list[int], str]:
     """The owners (TCB addresses) of the items of the list at ``addr``, in list order, and a
     note when the list is not well formed (a loop, an unreadable link, a wrong count)."""
-    raw_count = _read(mem, addr + lay.list_count[0], lay.list_count[1])
+    raw_count = read_bytes(mem, addr + lay.list_count[0], lay.list_count[1])
     if raw_count is None:
         return [], f"list at 0x{addr:08x} is not readable"
     count = int.from_bytes(raw_count, "little")
@@ -219,7 +209,7 @@ def list_tasks(
     port = port_of(elf.elf)
     bounds = StackBounds(elf, mem)
     tasks: list[dict] = []
-    raws = {tcb: _read(mem, tcb, lay.tcb_size) for tcb in order}
+    raws = {tcb: read_bytes(mem, tcb, lay.tcb_size) for tcb in order}
     bounds.expect([lay.field(r, "stack") or 0 for r in raws.values() if r is not None])
     for tcb in order:
         raw = raws[tcb]
