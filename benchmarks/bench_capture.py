@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support import linker_script  # noqa: E402
+from bench_firmwares import fault_firmwares  # noqa: E402
 
 from photondbg.capture.engine import CaptureRequest, run  # noqa: E402
 from photondbg.deadline import Deadline  # noqa: E402
@@ -30,36 +30,13 @@ from photondbg.ports import LOOPBACK  # noqa: E402
 from photondbg.procs import ProcessOwner  # noqa: E402
 from photondbg.targets.sim import SimTarget  # noqa: E402
 
-FAULTS = ROOT / "tests" / "firmware" / "faults"
-
-
 PLAIN_GDB_BASELINE_S = 0.08  # DESIGN §3.1, the whole plain-gdb session
 
 
-def build(name: str, outdir: Path, *, startup: bool = True) -> Path:
-    ld = outdir / "link.ld"
-    ld.write_text(linker_script("netduino2"))
-    elf = outdir / f"{name}.elf"
-    sources = [str(FAULTS / "startup.c")] if startup else []
-    subprocess.run(
-        [
-            "arm-none-eabi-gcc",
-            "-mcpu=cortex-m3",
-            "-mthumb",
-            "-g3",
-            "-O1",
-            "-ffreestanding",
-            "-nostdlib",
-            "-T",
-            str(ld),
-            "-o",
-            str(elf),
-            *sources,
-            str(FAULTS / f"{name}.c"),
-        ],
-        check=True,
-    )
-    return elf
+def build(name: str, outdir: Path) -> Path:
+    """A fault firmware of tests/firmware/faults, built as the tests build it (one builder)."""
+    conf = fault_firmwares()
+    return conf._build_one(conf.require_tool("arm-none-eabi-gcc"), name, outdir)
 
 
 def build_platform_thread_fault(outdir: Path) -> Path:
@@ -250,7 +227,7 @@ def main() -> None:
         elf = build("div_zero", tmp)
         latency(elf, tmp / "captures", args.runs)
         stack_pointers_and_threads(
-            build("threads", tmp, startup=False), tmp, max(args.runs, 5), "fixture scheduler"
+            build("threads", tmp), tmp, max(args.runs, 5), "fixture scheduler"
         )
         stack_pointers_and_threads(
             build_platform_thread_fault(tmp / "platform"),
