@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import overload
 
 from photondbg.cortexm import faults
+from photondbg.cortexm.attributes import build_attributes
 from photondbg.errors import UsageError
 
 EM_ARM = "EM_ARM"
@@ -105,8 +106,6 @@ class ElfInfo:
     def _check_bare_metal_m(self) -> None:
         """A Linux ARM program or an A/R-profile image is the wrong architecture for a
         Cortex-M target: say so before QEMU runs it into the weeds."""
-        from elftools.elf.sections import ARMAttributesSection
-
         if self.elf["e_type"] != "ET_EXEC" or any(
             seg["p_type"] == "PT_INTERP" for seg in self.elf.iter_segments()
         ):
@@ -114,14 +113,11 @@ class ElfInfo:
                 f"{self.path} is an ARM {self.elf['e_type']} program for an "
                 f"operating system, not bare-metal Cortex-M firmware"
             )
-        attrs = self.elf.get_section_by_name(".ARM.attributes")
         profile = None
         try:
-            for sub in attrs.iter_subsections() if isinstance(attrs, ARMAttributesSection) else []:
-                for subsub in sub.iter_subsubsections():
-                    for a in subsub.iter_attributes():
-                        if a.tag == "TAG_CPU_ARCH_PROFILE":
-                            profile = a.value
+            for tag, value in build_attributes(self.elf):
+                if tag == "TAG_CPU_ARCH_PROFILE":
+                    profile = value
         except Exception:
             profile = None
         if profile in (ord("A"), ord("R")):

@@ -13,21 +13,14 @@ from __future__ import annotations
 
 from photondbg.capture.unwind import WordSource, read_words
 from photondbg.cortexm import faults
+from photondbg.cortexm.attributes import build_attributes
 
 
 def port_of(elffile) -> str:
     """ARM_CM4F for a firmware built with floating-point hardware, else ARM_CM3."""
-    from elftools.elf.sections import ARMAttributesSection
-
-    attrs = elffile.get_section_by_name(".ARM.attributes")
-    if not isinstance(attrs, ARMAttributesSection):
-        return "ARM_CM3"
     try:
-        for sub in attrs.iter_subsections():
-            for subsub in sub.iter_subsubsections():
-                for a in subsub.iter_attributes():
-                    if a.tag == "TAG_FP_ARCH" and a.value:
-                        return "ARM_CM4F"
+        if any(tag == "TAG_FP_ARCH" and value for tag, value in build_attributes(elffile)):
+            return "ARM_CM4F"
     except Exception:
         return "ARM_CM3"
     return "ARM_CM3"

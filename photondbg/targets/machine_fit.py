@@ -16,6 +16,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from photondbg.cortexm.attributes import build_attributes
 from photondbg.cortexm.machines import (
     CORES,
     CPU_ARCH_NAMES,
@@ -57,7 +58,6 @@ def read_facts(elf: Path | str) -> ElfFacts:
     the lowest load address (the vector table's initial SP) and the build attributes."""
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
-    from elftools.elf.sections import ARMAttributesSection
 
     facts = ElfFacts(Path(elf))
     try:
@@ -79,12 +79,8 @@ def read_facts(elf: Path | str) -> ElfFacts:
             facts.words = frozenset(words)
             if first is not None and len(first[1]) >= 4:
                 facts.initial_sp = struct.unpack_from("<I", first[1])[0]
-            attrs = ef.get_section_by_name(".ARM.attributes")
-            if isinstance(attrs, ARMAttributesSection):
-                for sub in attrs.iter_subsections():
-                    for subsub in sub.iter_subsubsections():
-                        for a in subsub.iter_attributes():
-                            _take_attribute(facts, a.tag, a.value)
+            for tag, value in build_attributes(ef):
+                _take_attribute(facts, tag, value)
     except (OSError, ELFError, struct.error) as e:
         raise UsageError(f"{elf}: cannot read the ELF's segments: {e}") from None
     return facts
